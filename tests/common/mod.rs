@@ -1,0 +1,59 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// `../shared/fixtures/apple-token-1/<name>`: the real Apple token and its key.
+pub fn apple_fixture(name: &str) -> Vec<u8> {
+    let path = apple_fixture_path(name);
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "cannot read {}: {e}. The real Apple token lives beside the project in ../shared/fixtures/apple-token-1/",
+            path.display()
+        )
+    })
+}
+
+/// Path of a file in the Apple fixture folder.
+pub fn apple_fixture_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures/apple-token-1")
+        .join(name)
+}
+
+/// The expected JSON of the Apple token.
+pub fn apple_expected_json() -> String {
+    String::from_utf8(apple_fixture("expected.json"))
+        .expect("expected.json is UTF-8")
+        .trim()
+        .to_owned()
+}
+
+/// Runs `program args...`, panicking with an install hint if it is missing.
+pub fn run(program: &str, args: &[&str]) -> std::process::Output {
+    Command::new(program).args(args).output().unwrap_or_else(|e| {
+        panic!("cannot run `{program}` ({e}); install it (Debian: apt-get install openssl python3; pip install cryptography)")
+    })
+}
+
+/// Like [`run`] but asserts success and returns stdout.
+pub fn run_ok(program: &str, args: &[&str]) -> Vec<u8> {
+    let out = run(program, args);
+    assert!(
+        out.status.success(),
+        "`{program} {}` failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Fails with a clear message unless Python's `cryptography` is importable.
+pub fn require_python_cryptography() {
+    let out = run("python3", &["-c", "import cryptography"]);
+    assert!(
+        out.status.success(),
+        "Python's `cryptography` package is missing: install it with `pip install cryptography`"
+    );
+}
