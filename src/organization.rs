@@ -487,15 +487,33 @@ impl Organization {
         options: ServerOptions,
         now: OffsetDateTime,
     ) -> Result<&MdmServer, OrganizationError> {
+        let certificate = keypair.certificate().cloned();
+        let index = self.servers.len();
+        self.add_linked_server(name, certificate, options, now)?;
+        self.servers[index].keypair = Some(keypair);
+        Ok(&self.servers[index])
+    }
+
+    /// Adds a server whose private key is kept elsewhere (an HSM, the
+    /// vendor's own key store): only its certificate, if any, is held here.
+    /// Tokens for it are opened outside the model and bound with
+    /// [`Self::install_opened_token`].
+    pub fn add_linked_server(
+        &mut self,
+        name: &str,
+        certificate: Option<ServerCertificate>,
+        options: ServerOptions,
+        now: OffsetDateTime,
+    ) -> Result<&MdmServer, OrganizationError> {
         let name = self.check_name(name)?;
-        if keypair.certificate().is_some() {
+        if certificate.is_some() {
             self.check_certificate_room()?;
         }
         let key = name.comparison_key().to_owned();
         self.servers.push(MdmServer {
             name,
-            certificate: keypair.certificate().cloned(),
-            keypair: Some(keypair),
+            certificate,
+            keypair: None,
             staged: None,
             token: None,
             options,
