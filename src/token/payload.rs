@@ -176,7 +176,7 @@ fn unarmor(body: &str) -> Result<&str, PayloadError> {
     if !inner[end + END_MESSAGE.len()..].trim().is_empty() {
         return Err(PayloadError::TrailingData);
     }
-    Ok(&inner[..end])
+    Ok(inner[..end].trim())
 }
 
 #[derive(Default)]
@@ -245,7 +245,8 @@ fn parse_json(json: &str) -> Result<ServerToken, PayloadError> {
         if v.is_empty() {
             return Err(PayloadError::EmptyField { field });
         }
-        if !v.expose().bytes().all(|b| (0x21..=0x7E).contains(&b)) {
+        // The expiry is checked by its own parser below.
+        if i < 4 && !v.expose().bytes().all(|b| (0x21..=0x7E).contains(&b)) {
             return Err(PayloadError::InvalidCharacters { field });
         }
         Ok(v)
