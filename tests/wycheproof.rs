@@ -76,7 +76,8 @@ fn rsa_pkcs1v15_decrypt_vectors() {
                 let first = unwrap_content_key(&key, &mut SeededRng(test.tc_id as u64), &test.ct);
                 match test.result {
                     TestResult::Valid | TestResult::Acceptable => {
-                        let msg = first.unwrap_or_else(|e| panic!("{id}: valid vector failed: {e}"));
+                        let msg =
+                            first.unwrap_or_else(|e| panic!("{id}: valid vector failed: {e}"));
                         assert_eq!(msg.as_slice(), test.pt.as_slice(), "{id}: wrong message");
                         counts.valid += 1;
                     }
