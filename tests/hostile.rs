@@ -2,8 +2,10 @@
 //! deep BER, huge length fields, many recipients, unknown algorithms, huge
 //! files. Every input must give an error (or, where a flip lands in bytes the
 //! opener does not interpret or in the CBC ciphertext, a token that passed the
-//! strict payload checks), never a panic, never a stack overflow, and never
-//! more heap than the bound below.
+//! strict payload checks: counted as "opened_same"/"opened_different"), never
+//! a panic, never a stack overflow, and never more heap than the bound below.
+//! A decrypted payload that fails validation is `TokenError::Decrypt`, like a
+//! bad CBC padding (see tests/no_oracle.rs).
 //!
 //! # Allocation bound
 //! A counting global allocator tracks, per thread, the peak of live heap bytes
