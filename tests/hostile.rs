@@ -714,3 +714,37 @@ fn reports_peak() {
     println!("opening a {len}-byte token peaked at {peak} heap bytes");
     assert!(peak > 0);
 }
+
+// ---------------------------------------------------------------------------
+// Fuzz seeds (a tool, not a check): `fuzz/make-seeds.sh` runs this with
+// MDMLINK_FUZZ_SEEDS=<dir> to write tokens sealed by mdmlink to the Apple
+// fixture certificate, so the fuzzer's fixed key opens them.
+
+#[test]
+#[ignore = "writes fuzz seeds; run by fuzz/make-seeds.sh"]
+fn write_fuzz_seeds() {
+    let Some(dir) = std::env::var_os("MDMLINK_FUZZ_SEEDS") else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cert = ServerCertificate::from_pem(&apple_fixture("apple-mdm-client-tests-1.crt")).unwrap();
+    let keypair = apple().keypair;
+    let mut rng = mdmlink::SystemRng::default();
+    let token = sealed_token();
+    for cipher in token::ContentCipher::ALL {
+        for format in [
+            token::SealFormat::Smime,
+            token::SealFormat::Pem,
+            token::SealFormat::Der,
+        ] {
+            let sealed =
+                token::seal(&token, &cert, SealOptions { cipher, format }, &mut rng).unwrap();
+            assert_eq!(token::open(&sealed, &keypair).unwrap(), token);
+            let name = format!("mdmlink-{}-{format:?}", cipher.name()).to_lowercase();
+            std::fs::write(dir.join(name), sealed).unwrap();
+        }
+    }
+    let payload = token::payload::render(&token);
+    std::fs::write(dir.join("payload.txt"), payload.as_slice()).unwrap();
+}
