@@ -15,7 +15,7 @@ mkdir -p "$corpus"/{open_token,payload_parse,server_name,key_import}
 
 # open_token: the real token, mdmlink-sealed tokens, OpenSSL-sealed tokens.
 cp "$fx/apple-mdm-client-tests-1-server-token.p7m" "$corpus/open_token/apple-token.p7m"
-(cd "$root" && MDMLINK_FUZZ_SEEDS="$tmp/mdmlink" cargo test --quiet --test hostile -- --ignored write_fuzz_seeds >/dev/null)
+(cd "$root" && MDMLINK_FUZZ_SEEDS="$tmp/mdmlink" cargo test --quiet --all-features --test hostile -- --ignored write_fuzz_seeds >/dev/null)
 cp "$tmp"/mdmlink/mdmlink-* "$corpus/open_token/"
 payload="$tmp/mdmlink/payload.txt"
 for c in aes128 aes256 des3; do

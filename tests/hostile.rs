@@ -748,3 +748,18 @@ fn write_fuzz_seeds() {
     let payload = token::payload::render(&token);
     std::fs::write(dir.join("payload.txt"), payload.as_slice()).unwrap();
 }
+
+// ---------------------------------------------------------------------------
+// Regressions found by the fuzzers (fuzz/)
+
+#[test]
+fn payload_with_fractional_second_expiry_round_trips() {
+    // payload_parse: "2025-01-17T11:02:01.1Z" parsed with its tenth of a
+    // second, but rendered without it, so render -> parse gave another token.
+    let json = r#"{"consumer_key":"CK_1","consumer_secret":"CS_2","access_token":"AT_3","access_secret":"AS_4","access_token_expiry":"2025-01-17T11:02:01.1Z"}"#;
+    let token = token::payload::parse(json.as_bytes()).unwrap();
+    assert_eq!(token.access_token_expiry().nanosecond(), 0);
+    let again = token::payload::parse(&token::payload::render(&token)).unwrap();
+    assert_eq!(again, token);
+    assert_eq!(ServerToken::from_json(&token.to_json()).unwrap(), token);
+}
