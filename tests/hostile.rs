@@ -303,7 +303,11 @@ fn flip_all(s: &Subject, bytes: &[u8], label: &str) -> FlipStats {
         }
     }
     assert_eq!(buf, bytes);
-    println!("{} {label}: {stats:?}", s.name);
+    let (peak, len) = MAX_PEAK.with(Cell::get);
+    println!(
+        "{} {label}: {stats:?}; highest peak so far on this thread {peak} bytes (input {len} bytes)",
+        s.name
+    );
     stats
 }
 
