@@ -767,3 +767,115 @@ fn payload_with_fractional_second_expiry_round_trips() {
     assert_eq!(again, token);
     assert_eq!(ServerToken::from_json(&token.to_json()).unwrap(), token);
 }
+
+/// An encrypted PKCS #8 key from OpenSSL with its KDF's first INTEGER
+/// (scrypt N, or the PBKDF2 iteration count; 2 bytes at offset 44) replaced by
+/// a 4-byte one, lengths fixed up.
+fn with_kdf_integer(der: &[u8], old: [u8; 2], new: [u8; 4]) -> Vec<u8> {
+    assert_eq!(&der[..2], &[0x30, 0x82], "OpenSSL layout");
+    assert_eq!(
+        &der[44..48],
+        &[0x02, 0x02, old[0], old[1]],
+        "OpenSSL layout"
+    );
+    let mut out = der[..44].to_vec();
+    out.extend_from_slice(&[0x02, 0x04]);
+    out.extend_from_slice(&new);
+    out.extend_from_slice(&der[48..]);
+    let outer = u16::from_be_bytes([out[2], out[3]]) + 2;
+    out[2..4].copy_from_slice(&outer.to_be_bytes());
+    for at in [5, 18, 20, 33] {
+        out[at] += 2; // the enclosing SEQUENCEs, short-form lengths
+    }
+    out
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn encrypted_keys_cannot_demand_unbounded_password_hashing() {
+    // Found while reviewing the key importers: an encrypted PKCS #8 key with
+    // scrypt N = 2^30 made scrypt allocate 1 TiB and abort the process.
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key.pem");
+    let pem = apple().keypair.private_key_pem().unwrap();
+    std::fs::write(&key, pem.as_bytes()).unwrap();
+    let key = key.to_str().unwrap();
+    let scrypt = common::run_ok(
+        "openssl",
+        &[
+            "pkcs8",
+            "-topk8",
+            "-scrypt",
+            "-scrypt_N",
+            "16384",
+            "-scrypt_r",
+            "8",
+            "-scrypt_p",
+            "1",
+            "-passout",
+            "pass:pw",
+            "-outform",
+            "DER",
+            "-in",
+            key,
+        ],
+    );
+    let pbkdf2 = common::run_ok(
+        "openssl",
+        &[
+            "pkcs8",
+            "-topk8",
+            "-v2",
+            "aes-256-cbc",
+            "-iter",
+            "1000",
+            "-passout",
+            "pass:pw",
+            "-outform",
+            "DER",
+            "-in",
+            key,
+        ],
+    );
+    // Reasonable parameters still import.
+    for der in [&scrypt, &pbkdf2] {
+        ServerKeypair::from_der(der, Some(b"pw")).unwrap();
+    }
+    let cases = [
+        (
+            "scrypt N = 2^30 (1 TiB)",
+            with_kdf_integer(&scrypt, [0x40, 0], [0x40, 0, 0, 0]),
+        ),
+        (
+            "scrypt N = 2^22 (4 GiB)",
+            with_kdf_integer(&scrypt, [0x40, 0], [0, 0x40, 0, 0]),
+        ),
+        (
+            "scrypt N not a power of two",
+            with_kdf_integer(&scrypt, [0x40, 0], [0, 0, 0x40, 1]),
+        ),
+        (
+            "PBKDF2 99,999,999 iterations",
+            with_kdf_integer(&pbkdf2, [0x03, 0xE8], [0x05, 0xF5, 0xE0, 0xFF]),
+        ),
+        (
+            "PBKDF2 2^31-1 iterations",
+            with_kdf_integer(&pbkdf2, [0x03, 0xE8], [0x7F, 0xFF, 0xFF, 0xFF]),
+        ),
+    ];
+    for (what, der) in cases {
+        let (r, peak) = peak_of(|| ServerKeypair::from_der(&der, Some(b"pw")));
+        let e = r.expect_err(what);
+        assert!(
+            matches!(e, mdmlink::keypair::KeyError::Malformed { .. }),
+            "{what}: {e:?}"
+        );
+        assert!(peak < ALLOC_SLACK, "{what}: {peak} bytes");
+        let pem = der::pem::encode_string("ENCRYPTED PRIVATE KEY", der::pem::LineEnding::LF, &der)
+            .unwrap();
+        assert!(
+            ServerKeypair::from_pem(pem.as_bytes(), Some(b"pw")).is_err(),
+            "{what} (PEM)"
+        );
+    }
+}
