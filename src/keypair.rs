@@ -49,6 +49,50 @@ pub const MIN_IMPORT_BITS: usize = 2048;
 /// Largest RSA modulus accepted on import, in bits (bounds the cost of opening a token).
 pub const MAX_IMPORT_BITS: usize = 8192;
 
+/// The most PBKDF2 iterations an encrypted key file may ask for (mdmlink
+/// writes 600,000; OpenSSL 2,048). More would only let a hostile file burn CPU.
+pub const MAX_PBKDF2_ITERATIONS: u32 = 10_000_000;
+
+/// The most memory scrypt may be asked to use (128 x r x N bytes) when
+/// decrypting a key file. A hostile file can otherwise demand terabytes and
+/// abort the process.
+pub const MAX_SCRYPT_MEMORY_BYTES: u64 = 256 * 1024 * 1024;
+
+/// The largest scrypt parallelization parameter accepted (time grows with it).
+pub const MAX_SCRYPT_PARALLELIZATION: u16 = 16;
+
+/// Refuses password-hashing parameters that would cost more than the limits
+/// above, before any key derivation runs.
+fn check_kdf_cost(scheme: &pkcs5::EncryptionScheme) -> Result<(), KeyError> {
+    let too_costly = KeyError::Malformed {
+        reason: "the encrypted key asks for more password-hashing work than mdmlink allows (PBKDF2 up to 10,000,000 iterations; scrypt up to 256 MiB, p up to 16)",
+    };
+    if let pkcs5::EncryptionScheme::Pbes2(params) = scheme {
+        match &params.kdf {
+            pkcs5::pbes2::Kdf::Pbkdf2(p) if p.iteration_count > MAX_PBKDF2_ITERATIONS => {
+                return Err(too_costly);
+            }
+            pkcs5::pbes2::Kdf::Scrypt(p) => {
+                let n = p.cost_parameter;
+                let memory = 128u64
+                    .saturating_mul(u64::from(p.block_size))
+                    .saturating_mul(n);
+                if n < 2
+                    || !n.is_power_of_two()
+                    || p.block_size == 0
+                    || p.parallelization == 0
+                    || p.parallelization > MAX_SCRYPT_PARALLELIZATION
+                    || memory > MAX_SCRYPT_MEMORY_BYTES
+                {
+                    return Err(too_costly);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// RSA modulus sizes mdmlink generates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
@@ -649,6 +693,7 @@ impl ServerKeypair {
         let info = EncryptedPrivateKeyInfoRef::from_der(der).map_err(|_| KeyError::Malformed {
             reason: "the encrypted PKCS#8 structure is invalid",
         })?;
+        check_kdf_cost(&info.encryption_algorithm)?;
         let plain = info
             .decrypt(password)
             .map_err(|_| KeyError::WrongPassword)?;

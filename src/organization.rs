@@ -346,7 +346,9 @@ impl MdmServer {
 }
 
 /// The serializable form of an [`MdmServer`] (what a store saves).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// `Debug` shows whether private keys are present, never the keys.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerRecord {
     /// Name.
     pub name: String,
@@ -377,6 +379,27 @@ pub struct ServerRecord {
     /// When the server was added.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+}
+
+impl core::fmt::Debug for ServerRecord {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let redact = |k: &Option<String>| k.as_ref().map(|_| "[redacted]");
+        f.debug_struct("ServerRecord")
+            .field("name", &self.name)
+            .field("certificate_pem", &self.certificate_pem)
+            .field("private_key_pem", &redact(&self.private_key_pem))
+            .field("staged_certificate_pem", &self.staged_certificate_pem)
+            .field(
+                "staged_private_key_pem",
+                &redact(&self.staged_private_key_pem),
+            )
+            .field("staged_since", &self.staged_since)
+            .field("token", &self.token)
+            .field("options", &self.options)
+            .field("replacement", &self.replacement)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
 }
 
 /// One organization's portal account.

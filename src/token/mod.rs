@@ -115,13 +115,17 @@ pub enum TokenError {
         our_certificates: Vec<RecipientDescription>,
     },
     /// The token could not be decrypted with this key. Deliberately one error
-    /// for every cause (wrong key, bad padding, wrong content-key length), so
-    /// that it is no padding oracle.
+    /// for every cause (wrong key, bad RSA padding, wrong content-key length,
+    /// bad CBC padding, and a decrypted payload that does not validate), so
+    /// that it is no padding oracle. To diagnose a token you trust, call
+    /// [`envelope::open`] and [`payload::parse`] yourself.
     #[error(
         "the token could not be decrypted with this private key (wrong key, or the file is damaged)"
     )]
     Decrypt,
-    /// The decrypted content is not a valid token.
+    /// The content is not a valid token. [`open`] never returns it (a
+    /// payload that does not validate after decryption is [`TokenError::Decrypt`]);
+    /// it converts a [`PayloadError`] for callers that parse payloads themselves.
     #[error(transparent)]
     Payload(#[from] PayloadError),
     /// The random number generator failed.
@@ -331,7 +335,11 @@ pub fn open_with_rng<R: TryCryptoRng + ?Sized>(
 ) -> Result<ServerToken, TokenError> {
     let cms = smime::unarmor(data)?;
     let plaintext = envelope::open(&cms, keypair, rng)?;
-    Ok(payload::parse(&plaintext)?)
+    // CBC has no integrity: telling "bad CBC padding" (Decrypt) from "good
+    // padding, bad payload" would be a padding oracle (Vaudenay) that decrypts
+    // a token through any service that reports why an upload failed. So a
+    // plaintext that does not validate is the same single error.
+    payload::parse(&plaintext).map_err(|_| TokenError::Decrypt)
 }
 
 /// The outer form of a sealed token.

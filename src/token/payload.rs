@@ -266,13 +266,15 @@ fn parse_json(json: &str) -> Result<ServerToken, PayloadError> {
     })
 }
 
-/// Parses an RFC 3339 timestamp with a zero UTC offset.
+/// Parses an RFC 3339 timestamp with a zero UTC offset, truncated to whole
+/// seconds (as [`ServerToken::new`] and [`format_expiry`] do), so that a parsed
+/// token renders and parses back to an equal token.
 pub(crate) fn parse_expiry(s: &str) -> Result<OffsetDateTime, PayloadError> {
     let t = OffsetDateTime::parse(s, &Rfc3339).map_err(|_| PayloadError::BadExpiry)?;
     if !t.offset().is_utc() {
         return Err(PayloadError::BadExpiry);
     }
-    Ok(t)
+    Ok(t.replace_nanosecond(0).unwrap_or(t))
 }
 
 /// Formats an expiry the way Apple does: `2026-01-17T11:02:21Z`.
