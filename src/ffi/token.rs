@@ -146,48 +146,76 @@ pub unsafe extern "C" fn mdmlink_token_seal(
     })
 }
 
-macro_rules! field_getter {
-    ($(#[$doc:meta])* $name:ident, $field:ident) => {
-        $(#[$doc])*
-        ///
-        /// The string is NUL-terminated, lives inside the token and stays
-        /// valid until `mdmlink_token_free(token)`: do not free it, and copy
-        /// it only into memory you zero after use. NULL when `token` is NULL.
-        /// Takes no ownership of `token`.
-        ///
-        /// # Safety
-        /// `token` is NULL or a live token.
-        #[unsafe(no_mangle)]
-        pub unsafe extern "C" fn $name(token: *const mdmlink_token) -> *const c_char {
-            ffi!(value core::ptr::null(); [token]; {
-                // SAFETY: non-NULL live handle.
-                unsafe { handle(token) }.$field.as_ptr().cast::<c_char>()
-            })
-        }
-    };
+/// The consumer key (`CK_...`): identifies the server's link; it changes
+/// when the token is renewed by another portal account.
+///
+/// The string is NUL-terminated, lives inside the token and stays valid
+/// until `mdmlink_token_free(token)`: do not free it, and copy it only into
+/// memory you zero after use. NULL when `token` is NULL. Takes no ownership
+/// of `token`.
+///
+/// # Safety
+/// `token` is NULL or a live token.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_token_consumer_key(token: *const mdmlink_token) -> *const c_char {
+    ffi!(value core::ptr::null(); [token]; {
+        // SAFETY: non-NULL live handle.
+        unsafe { handle(token) }.consumer_key.as_ptr().cast::<c_char>()
+    })
 }
 
-field_getter!(
-    /// The consumer key (`CK_...`): identifies the server's link; it changes
-    /// when the token is renewed by another portal account.
-    mdmlink_token_consumer_key,
-    consumer_key
-);
-field_getter!(
-    /// The consumer secret (`CS_...`). Secret.
-    mdmlink_token_consumer_secret,
-    consumer_secret
-);
-field_getter!(
-    /// The access token (`AT_...`). Secret.
-    mdmlink_token_access_token,
-    access_token
-);
-field_getter!(
-    /// The access secret (`AS_...`). Secret.
-    mdmlink_token_access_secret,
-    access_secret
-);
+/// The consumer secret (`CS_...`). Secret.
+///
+/// The string is NUL-terminated, lives inside the token and stays valid
+/// until `mdmlink_token_free(token)`: do not free it, and copy it only into
+/// memory you zero after use. NULL when `token` is NULL. Takes no ownership
+/// of `token`.
+///
+/// # Safety
+/// `token` is NULL or a live token.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_token_consumer_secret(
+    token: *const mdmlink_token,
+) -> *const c_char {
+    ffi!(value core::ptr::null(); [token]; {
+        // SAFETY: non-NULL live handle.
+        unsafe { handle(token) }.consumer_secret.as_ptr().cast::<c_char>()
+    })
+}
+
+/// The access token (`AT_...`). Secret.
+///
+/// The string is NUL-terminated, lives inside the token and stays valid
+/// until `mdmlink_token_free(token)`: do not free it, and copy it only into
+/// memory you zero after use. NULL when `token` is NULL. Takes no ownership
+/// of `token`.
+///
+/// # Safety
+/// `token` is NULL or a live token.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_token_access_token(token: *const mdmlink_token) -> *const c_char {
+    ffi!(value core::ptr::null(); [token]; {
+        // SAFETY: non-NULL live handle.
+        unsafe { handle(token) }.access_token.as_ptr().cast::<c_char>()
+    })
+}
+
+/// The access secret (`AS_...`). Secret.
+///
+/// The string is NUL-terminated, lives inside the token and stays valid
+/// until `mdmlink_token_free(token)`: do not free it, and copy it only into
+/// memory you zero after use. NULL when `token` is NULL. Takes no ownership
+/// of `token`.
+///
+/// # Safety
+/// `token` is NULL or a live token.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_token_access_secret(token: *const mdmlink_token) -> *const c_char {
+    ffi!(value core::ptr::null(); [token]; {
+        // SAFETY: non-NULL live handle.
+        unsafe { handle(token) }.access_secret.as_ptr().cast::<c_char>()
+    })
+}
 
 /// When the access token expires, in Unix seconds (UTC); 0 when `token` is
 /// NULL. Takes no ownership of `token`.
