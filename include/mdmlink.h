@@ -436,11 +436,12 @@ extern "C" {
  */
 const char *mdmlink_version(void);
 
-#if defined(MDMLINK_FFI_TEST_HOOKS)
+#if (defined(MDMLINK_FFI_TEST_HOOKS) || defined(MDMLINK_FFI_TEST_HOOKS))
 /**
  * Forces a panic inside the FFI boundary, to prove it becomes
- * `MDMLINK_STATUS_PANIC` (only with the `ffi-test-hooks` feature; never in a
- * shipped build).
+ * `MDMLINK_STATUS_PANIC`. Test-only: exported by debug builds and by builds
+ * with the `ffi-test-hooks` feature, never by a release build without it.
+ * Declared in the header only when `MDMLINK_FFI_TEST_HOOKS` is defined.
  *
  * # Safety
  * `err` as for every function: NULL or a valid `mdmlink_error **`.

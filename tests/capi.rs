@@ -22,8 +22,14 @@ fn root() -> PathBuf {
 /// test executable.
 fn library_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
-    let deps = exe.parent().expect("test binary has a directory").to_path_buf();
-    for dir in [deps.clone(), deps.parent().map(Path::to_path_buf).unwrap_or_default()] {
+    let deps = exe
+        .parent()
+        .expect("test binary has a directory")
+        .to_path_buf();
+    for dir in [
+        deps.clone(),
+        deps.parent().map(Path::to_path_buf).unwrap_or_default(),
+    ] {
         if dir.join("libmdmlink.a").exists() && dir.join("libmdmlink.so").exists() {
             return dir;
         }
@@ -35,15 +41,27 @@ fn library_dir() -> PathBuf {
 }
 
 fn out_dir(name: &str) -> PathBuf {
-    let dir = library_dir().parent().expect("target dir").join("ctest").join(name);
+    let dir = library_dir()
+        .parent()
+        .expect("target dir")
+        .join("ctest")
+        .join(name);
     std::fs::create_dir_all(&dir).expect("create the C test directory");
     dir
 }
 
 fn cc(args: &[&str], extra: &[PathBuf]) {
     let mut cmd = Command::new(std::env::var("CC").unwrap_or_else(|_| "gcc".into()));
-    cmd.args(["-std=c11", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-g", "-pthread"]);
-    if cfg!(feature = "ffi-test-hooks") {
+    cmd.args([
+        "-std=c11",
+        "-Wall",
+        "-Wextra",
+        "-Wpedantic",
+        "-Werror",
+        "-g",
+        "-pthread",
+    ]);
+    if cfg!(any(feature = "ffi-test-hooks", debug_assertions)) {
         cmd.arg("-DMDMLINK_FFI_TEST_HOOKS");
     }
     cmd.arg("-I").arg(root().join("include"));
@@ -97,7 +115,7 @@ fn run(program: &Path) {
         out.status
     );
     assert!(stdout.contains(" checks, 0 failed"), "{stdout}");
-    if cfg!(feature = "ffi-test-hooks") {
+    if cfg!(any(feature = "ffi-test-hooks", debug_assertions)) {
         assert!(stdout.contains("panic hook: tested"), "{stdout}");
     }
     if !wrapper.is_empty() {
@@ -111,7 +129,13 @@ fn c_tests_static() {
     let dir = out_dir("static");
     let program = dir.join("test_capi");
     cc(
-        &["-lpthread", "-ldl", "-lm", "-o", program.to_str().expect("UTF-8 path")],
+        &[
+            "-lpthread",
+            "-ldl",
+            "-lm",
+            "-o",
+            program.to_str().expect("UTF-8 path"),
+        ],
         &[lib.join("libmdmlink.a")],
     );
     run(&program);

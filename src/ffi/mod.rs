@@ -32,7 +32,6 @@ use time::OffsetDateTime;
 
 use self::error::FfiError;
 use self::macros::ffi;
-use self::status::mdmlink_status;
 
 /// mdmlink's version (`Cargo.toml`), as `"MAJOR.MINOR.PATCH"`. The string is
 /// static: never free it. Equals the header's `MDMLINK_VERSION`.
@@ -47,14 +46,17 @@ pub extern "C" fn mdmlink_version() -> *const c_char {
 }
 
 /// Forces a panic inside the FFI boundary, to prove it becomes
-/// `MDMLINK_STATUS_PANIC` (only with the `ffi-test-hooks` feature; never in a
-/// shipped build).
+/// `MDMLINK_STATUS_PANIC`. Test-only: exported by debug builds and by builds
+/// with the `ffi-test-hooks` feature, never by a release build without it.
+/// Declared in the header only when `MDMLINK_FFI_TEST_HOOKS` is defined.
 ///
 /// # Safety
 /// `err` as for every function: NULL or a valid `mdmlink_error **`.
-#[cfg(feature = "ffi-test-hooks")]
+#[cfg(any(feature = "ffi-test-hooks", debug_assertions))]
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mdmlink_test_panic(err: *mut *mut error::mdmlink_error) -> mdmlink_status {
+pub unsafe extern "C" fn mdmlink_test_panic(
+    err: *mut *mut error::mdmlink_error,
+) -> status::mdmlink_status {
     ffi!(status err; []; {
         panic!("mdmlink_test_panic: forced panic")
     })
