@@ -118,8 +118,8 @@ fn expiry(c: &mut Criterion) {
         .map(|i| now + time::Duration::minutes(((i * 7919) % 1_051_200) as i64 - 525_600))
         .collect();
     let mut org = organization(n, now);
-    for i in 0..n {
-        let token = ServerToken::new("CK_x", "CS_x", "AT_x", "AS_x", expiries[i]).expect("token");
+    for (i, &expires) in expiries.iter().enumerate() {
+        let token = ServerToken::new("CK_x", "CS_x", "AT_x", "AS_x", expires).expect("token");
         org.install_opened_token(&server_name(i), token, InstallOptions::default(), now)
             .expect("install");
     }
