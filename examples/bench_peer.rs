@@ -3,13 +3,15 @@
 //! `name value unit` so the script can read them.
 //!
 //! ```sh
-//! cargo run --release --example bench_peer -- [--runs N] [--servers N] [--dump-enc-key PATH]
+//! cargo run --release --example bench_peer -- [--runs N] [--servers N] [--der-token PATH] [--dump-enc-key PATH]
 //! ```
 //!
 //! * `keygen_2048` / `rsa_keygen_2048`: median of `--runs` generations (keypair
 //!   plus self-signed certificate, and the bare `rsa` key alone).
 //! * `rsa_decrypt_2048`: `rsa` PKCS #1 v1.5 private operation on the Apple
-//!   token's encrypted key; `token_open_apple`: the whole `token::open`.
+//!   token's encrypted key; `token_open_apple`: the whole `token::open`;
+//!   `token_open_der`: the same token re-encoded as DER (`--der-token`, made
+//!   by `openssl cms -cmsout`), for peers that refuse Apple's BER.
 //! * `check_name_free` / `check_name_taken`: `Organization::check_name` with
 //!   `--servers` servers; `expiry_evaluate`, `statuses`: one pass over
 //!   `--servers` tokens.
@@ -122,11 +124,13 @@ fn server_name(i: usize) -> String {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut runs = 10usize;
     let mut servers = 1_000_000usize;
+    let mut der_token: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--runs" => runs = args.next().ok_or("--runs N")?.parse()?,
             "--servers" => servers = args.next().ok_or("--servers N")?.parse()?,
+            "--der-token" => der_token = Some(args.next().ok_or("--der-token PATH")?),
             "--dump-enc-key" => {
                 let path = args.next().ok_or("--dump-enc-key PATH")?;
                 std::fs::write(path, encrypted_key(&apple_fixture(TOKEN)))?;
@@ -181,6 +185,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     report("rsa_decrypt_2048", median(rsa_t) * 1e6, "us");
     report("token_open_apple", median(open_t) * 1e6, "us");
+    if let Some(path) = der_token {
+        let der = std::fs::read(&path).map_err(|e| format!("{path}: {e}"))?;
+        report(
+            "token_open_der",
+            per_op(15, 40, || {
+                black_box(token::open_with_rng(black_box(&der), &keypair, &mut rng).ok());
+            }) * 1e6,
+            "us",
+        );
+    }
 
     // Organization scale and memory per server.
     let before = LIVE.load(Ordering::Relaxed);
@@ -257,5 +271,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "ms",
     );
     report("servers", servers as f64, "count");
+    report("runs", runs as f64, "count");
     Ok(())
 }
