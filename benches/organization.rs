@@ -14,7 +14,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use mdmlink::{
     ServerToken,
     expiry::ExpiryPolicy,
@@ -69,42 +69,34 @@ fn scale(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("check_name_taken", label(n)), |b| {
             b.iter(|| black_box(org.check_name(black_box(&taken)).is_err()))
         });
-        // Adding one server to an organization of n servers.
-        if n <= 1_000 {
-            group.bench_function(BenchmarkId::new("add_linked_server", label(n)), |b| {
-                b.iter_batched(
-                    || org.clone(),
-                    |mut o| {
-                        o.add_linked_server(
-                            "Brand New Server",
-                            None,
-                            ServerOptions::default(),
-                            now,
-                        )
-                        .expect("free name");
-                        o
-                    },
-                    BatchSize::SmallInput,
-                )
-            });
-        } else {
-            // Cloning a large organization per sample would dwarf the add:
-            // the organization grows instead (by far less than n).
-            let mut next = n;
-            group.bench_function(BenchmarkId::new("add_linked_server", label(n)), |b| {
-                b.iter_custom(|iters| {
-                    let names: Vec<String> =
-                        (0..iters).map(|k| server_name(next + k as usize)).collect();
-                    next += iters as usize;
+        // Adding one server to an organization of about n servers: the
+        // organization grows, and is reset (untimed) to its n servers when it
+        // has grown by a tenth, so the time is the amortized cost at size n.
+        let base = org.clone();
+        let mut next = n;
+        group.bench_function(BenchmarkId::new("add_linked_server", label(n)), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                let mut left = iters as usize;
+                while left > 0 {
+                    if next >= n + n / 10 {
+                        org = base.clone();
+                        next = n;
+                    }
+                    let chunk = left.min(n + n / 10 - next);
+                    let names: Vec<String> = (next..next + chunk).map(server_name).collect();
                     let start = Instant::now();
                     for name in &names {
                         org.add_linked_server(name, None, ServerOptions::default(), now)
                             .expect("free name");
                     }
-                    start.elapsed()
-                })
-            });
-        }
+                    total += start.elapsed();
+                    next += chunk;
+                    left -= chunk;
+                }
+                total
+            })
+        });
     }
     group.finish();
 }
