@@ -38,6 +38,7 @@
 
 pub mod error;
 pub mod expiry;
+pub mod ffi;
 pub mod keypair;
 pub mod name;
 pub mod organization;

@@ -1,0 +1,3 @@
+module mdmlink.example/mdmlink
+
+go 1.19

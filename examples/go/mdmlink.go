@@ -1,0 +1,244 @@
+// Package mdmlink wraps the mdmlink C API (include/mdmlink.h) for Go.
+//
+// Handles (Keypair, Token, Organization) own a C pointer: call Close when
+// done (it is idempotent); a finalizer frees it otherwise. Errors are *Error
+// values carrying the C status and message.
+//
+// The package links the static library from this checkout
+// (target/debug/libmdmlink.a, built by `cargo build --lib`). To use an
+// installed copy instead, set CGO_CFLAGS/CGO_LDFLAGS from
+// `pkg-config --cflags --libs mdmlink`.
+package mdmlink
+
+/*
+#cgo CFLAGS: -I${SRCDIR}/../../include
+#cgo LDFLAGS: ${SRCDIR}/../../target/debug/libmdmlink.a -lpthread -ldl -lm
+#include <stdlib.h>
+#include "mdmlink.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+	"unsafe"
+)
+
+// Status is a mdmlink_status value.
+type Status uint32
+
+// A few statuses callers commonly test for; see the C header for all.
+const (
+	StatusOK                  Status = C.MDMLINK_STATUS_OK
+	StatusNullArgument        Status = C.MDMLINK_STATUS_NULL_ARGUMENT
+	StatusPanic               Status = C.MDMLINK_STATUS_PANIC
+	StatusInvalidArgument     Status = C.MDMLINK_STATUS_INVALID_ARGUMENT
+	StatusInvalidName         Status = C.MDMLINK_STATUS_INVALID_NAME
+	StatusKeyMalformed        Status = C.MDMLINK_STATUS_KEY_MALFORMED
+	StatusKeyWrongPassword    Status = C.MDMLINK_STATUS_KEY_WRONG_PASSWORD
+	StatusTokenFormat         Status = C.MDMLINK_STATUS_TOKEN_FORMAT
+	StatusTokenWrongRecipient Status = C.MDMLINK_STATUS_TOKEN_WRONG_RECIPIENT
+	StatusTokenDecrypt        Status = C.MDMLINK_STATUS_TOKEN_DECRYPT
+	StatusDuplicateName       Status = C.MDMLINK_STATUS_DUPLICATE_NAME
+	StatusNotFound            Status = C.MDMLINK_STATUS_NOT_FOUND
+)
+
+// String is the status's C name, e.g. "MDMLINK_STATUS_TOKEN_DECRYPT".
+func (s Status) String() string {
+	name := C.mdmlink_status_name(C.uint32_t(s))
+	if name == nil {
+		return fmt.Sprintf("mdmlink_status(%d)", uint32(s))
+	}
+	return C.GoString(name)
+}
+
+// Error is a failed call: its status and mdmlink's message.
+type Error struct {
+	Status  Status
+	Message string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("mdmlink: %s (%s)", e.Message, e.Status) }
+
+// check turns a status and error object into a Go error, freeing the object.
+func check(status C.mdmlink_status, cerr *C.mdmlink_error) error {
+	defer C.mdmlink_error_free(cerr)
+	if status == C.MDMLINK_STATUS_OK {
+		return nil
+	}
+	e := &Error{Status: Status(status)}
+	if cerr != nil {
+		e.Message = C.GoString(C.mdmlink_error_message(cerr))
+	}
+	return e
+}
+
+// bytesArg passes a Go slice to C without copying; C does not keep it.
+func bytesArg(b []byte) (*C.uint8_t, C.size_t) {
+	if len(b) == 0 {
+		return nil, 0
+	}
+	return (*C.uint8_t)(unsafe.Pointer(&b[0])), C.size_t(len(b))
+}
+
+// takeBytes copies an owned mdmlink_bytes into Go memory and frees (zeroes) it.
+func takeBytes(b *C.mdmlink_bytes) []byte {
+	defer C.mdmlink_bytes_free(b)
+	return C.GoBytes(unsafe.Pointer(b.ptr), C.int(b.len))
+}
+
+// cString allocates a C copy of s; free it with C.free. Empty gives NULL when optional.
+func cString(s string, optional bool) *C.char {
+	if optional && s == "" {
+		return nil
+	}
+	return C.CString(s)
+}
+
+// Version is the C library's version.
+func Version() string { return C.GoString(C.mdmlink_version()) }
+
+// CheckServerName checks a server name against the portal's rules.
+func CheckServerName(name string) error {
+	cname := cString(name, false)
+	defer C.free(unsafe.Pointer(cname))
+	var cerr *C.mdmlink_error
+	return check(C.mdmlink_server_name_check(cname, &cerr), cerr)
+}
+
+// Keypair is a server's RSA private key and, when known, its certificate.
+type Keypair struct {
+	mu  sync.Mutex
+	ptr *C.mdmlink_keypair
+}
+
+func newKeypair(ptr *C.mdmlink_keypair) *Keypair {
+	k := &Keypair{ptr: ptr}
+	runtime.SetFinalizer(k, (*Keypair).Close)
+	return k
+}
+
+// Close frees the key (zeroing it). Safe to call more than once.
+func (k *Keypair) Close() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	C.mdmlink_keypair_free(k.ptr)
+	k.ptr = nil
+	runtime.SetFinalizer(k, nil)
+	return nil
+}
+
+// GenerateKeypair makes a new RSA key (2048, 3072 or 4096 bits) and its
+// self-signed certificate, using the OS random number generator and clock.
+func GenerateKeypair(bits int, commonName string) (*Keypair, error) {
+	cn := cString(commonName, false)
+	defer C.free(unsafe.Pointer(cn))
+	var out *C.mdmlink_keypair
+	var cerr *C.mdmlink_error
+	if err := check(C.mdmlink_keypair_generate(C.uint32_t(bits), cn, &out, &cerr), cerr); err != nil {
+		return nil, err
+	}
+	return newKeypair(out), nil
+}
+
+// KeypairFromPEM reads a private key (and a certificate in the same text, if
+// any). password is "" for an unencrypted key.
+func KeypairFromPEM(pem []byte, password string) (*Keypair, error) {
+	cpw := cString(password, true)
+	defer C.free(unsafe.Pointer(cpw))
+	ptr, n := bytesArg(pem)
+	var out *C.mdmlink_keypair
+	var cerr *C.mdmlink_error
+	status := C.mdmlink_keypair_from_pem(ptr, n, cpw, &out, &cerr)
+	runtime.KeepAlive(pem)
+	if err := check(status, cerr); err != nil {
+		return nil, err
+	}
+	return newKeypair(out), nil
+}
+
+// CertificatePEM is the certificate to upload to the portal.
+func (k *Keypair) CertificatePEM() ([]byte, error) {
+	var out C.mdmlink_bytes
+	var cerr *C.mdmlink_error
+	status := C.mdmlink_keypair_certificate_pem(k.ptr, &out, &cerr)
+	runtime.KeepAlive(k)
+	if err := check(status, cerr); err != nil {
+		return nil, err
+	}
+	return takeBytes(&out), nil
+}
+
+// Token is an opened server token.
+type Token struct {
+	mu  sync.Mutex
+	ptr *C.mdmlink_token
+}
+
+func newToken(ptr *C.mdmlink_token) *Token {
+	t := &Token{ptr: ptr}
+	runtime.SetFinalizer(t, (*Token).Close)
+	return t
+}
+
+// Close frees the token (zeroing its secrets). Safe to call more than once.
+func (t *Token) Close() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	C.mdmlink_token_free(t.ptr)
+	t.ptr = nil
+	runtime.SetFinalizer(t, nil)
+	return nil
+}
+
+// OpenToken opens a server token file (*_smime.p7m) with the server's keypair.
+func OpenToken(k *Keypair, data []byte) (*Token, error) {
+	ptr, n := bytesArg(data)
+	var out *C.mdmlink_token
+	var cerr *C.mdmlink_error
+	status := C.mdmlink_token_open(k.ptr, ptr, n, &out, &cerr)
+	runtime.KeepAlive(k)
+	runtime.KeepAlive(data)
+	if err := check(status, cerr); err != nil {
+		return nil, err
+	}
+	return newToken(out), nil
+}
+
+func (t *Token) field(get func(*C.mdmlink_token) *C.char) string {
+	s := get(t.ptr)
+	defer runtime.KeepAlive(t)
+	if s == nil {
+		return ""
+	}
+	return C.GoString(s)
+}
+
+// ConsumerKey is the token's consumer key (CK_...).
+func (t *Token) ConsumerKey() string {
+	return t.field(func(p *C.mdmlink_token) *C.char { return C.mdmlink_token_consumer_key(p) })
+}
+
+// ConsumerSecret is the token's consumer secret (CS_...). Secret.
+func (t *Token) ConsumerSecret() string {
+	return t.field(func(p *C.mdmlink_token) *C.char { return C.mdmlink_token_consumer_secret(p) })
+}
+
+// AccessToken is the token's access token (AT_...). Secret.
+func (t *Token) AccessToken() string {
+	return t.field(func(p *C.mdmlink_token) *C.char { return C.mdmlink_token_access_token(p) })
+}
+
+// AccessSecret is the token's access secret (AS_...). Secret.
+func (t *Token) AccessSecret() string {
+	return t.field(func(p *C.mdmlink_token) *C.char { return C.mdmlink_token_access_secret(p) })
+}
+
+// Expiry is when the access token expires.
+func (t *Token) Expiry() time.Time {
+	unix := C.mdmlink_token_expiry_unix(t.ptr)
+	runtime.KeepAlive(t)
+	return time.Unix(int64(unix), 0).UTC()
+}

@@ -1,0 +1,2 @@
+/* Found through pkg-config's Cflags (-I<prefix>/include). */
+#include <mdmlink.h>

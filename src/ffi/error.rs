@@ -1,0 +1,161 @@
+//! `mdmlink_error`: the detailed error beside a status.
+//!
+//! Every fallible function takes `mdmlink_error **err` last. When the call
+//! fails and `err` is not NULL, `*err` receives a new error object (any error
+//! already in `*err` is freed first, so one variable can serve many calls).
+//! On success `*err` is left as it was. There is no thread-local "last error".
+
+use core::ffi::c_char;
+use std::ffi::CString;
+
+use super::macros::ffi;
+use super::status::mdmlink_status;
+use crate::{
+    Error, keypair::KeyError, name::NameError, organization::OrganizationError, portal::RoleError,
+    token::TokenError,
+};
+
+/// A failed call's status and message. Immutable; safe to read from any
+/// thread. Free it with `mdmlink_error_free`.
+#[allow(non_camel_case_types)]
+pub struct mdmlink_error {
+    status: mdmlink_status,
+    message: CString,
+}
+
+/// An error on its way to C.
+#[derive(Debug)]
+pub(crate) struct FfiError {
+    status: mdmlink_status,
+    message: String,
+}
+
+impl FfiError {
+    pub(crate) fn new(status: mdmlink_status, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn null(argument: &str) -> Self {
+        Self::new(
+            mdmlink_status::NullArgument,
+            format!("the argument `{argument}` is NULL"),
+        )
+    }
+
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        Self::new(mdmlink_status::InvalidArgument, message)
+    }
+
+    pub(crate) fn panic() -> Self {
+        Self::new(
+            mdmlink_status::Panic,
+            "mdmlink panicked (a bug, please report it); the call had no effect",
+        )
+    }
+
+    pub(crate) fn status(&self) -> mdmlink_status {
+        self.status
+    }
+}
+
+macro_rules! from_core {
+    ($($ty:ty => $f:ident),* $(,)?) => {$(
+        impl From<$ty> for FfiError {
+            fn from(e: $ty) -> Self {
+                Self::new(mdmlink_status::$f(&e), e.to_string())
+            }
+        }
+    )*};
+}
+
+from_core! {
+    NameError => of_name,
+    RoleError => of_role,
+    KeyError => of_key,
+    TokenError => of_token,
+    OrganizationError => of_organization,
+}
+
+impl From<Error> for FfiError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Name(e) => e.into(),
+            Error::Role(e) => e.into(),
+            Error::Key(e) => e.into(),
+            Error::Token(e) => e.into(),
+            Error::Organization(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::token::payload::PayloadError> for FfiError {
+    fn from(e: crate::token::payload::PayloadError) -> Self {
+        TokenError::from(e).into()
+    }
+}
+
+/// Stores `e` through `err`: frees an error already there, then writes the new one.
+///
+/// # Safety
+/// `err` is NULL or points to a writable `mdmlink_error *` that is NULL or
+/// came from this library.
+pub(crate) unsafe fn set_error(err: *mut *mut mdmlink_error, e: FfiError) {
+    if err.is_null() {
+        return;
+    }
+    let message = CString::new(e.message.replace('\0', "\u{FFFD}")).unwrap_or_default();
+    let boxed = Box::into_raw(Box::new(mdmlink_error {
+        status: e.status,
+        message,
+    }));
+    // SAFETY: the caller guarantees `err` is valid and `*err` is NULL or ours.
+    unsafe {
+        let old = *err;
+        if !old.is_null() {
+            drop(Box::from_raw(old));
+        }
+        *err = boxed;
+    }
+}
+
+/// The error's message: UTF-8, NUL-terminated, never containing key material
+/// or token secrets. Valid until `mdmlink_error_free(err)`; do not free it.
+/// Returns NULL when `err` is NULL. Takes no ownership of `err`.
+///
+/// # Safety
+/// `err` is NULL or an error returned by this library and not yet freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_error_message(err: *const mdmlink_error) -> *const c_char {
+    ffi!(value core::ptr::null(); [err]; {
+        // SAFETY: non-NULL, and the caller guarantees it is a live error.
+        unsafe { (*err).message.as_ptr() }
+    })
+}
+
+/// The error's status; `MDMLINK_STATUS_NULL_ARGUMENT` when `err` is NULL.
+/// Takes no ownership of `err`.
+///
+/// # Safety
+/// `err` is NULL or an error returned by this library and not yet freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_error_status(err: *const mdmlink_error) -> mdmlink_status {
+    ffi!(value mdmlink_status::NullArgument; [err]; {
+        // SAFETY: non-NULL, and the caller guarantees it is a live error.
+        unsafe { (*err).status }
+    })
+}
+
+/// Frees an error. NULL is a no-op.
+///
+/// # Safety
+/// `err` is NULL or an error returned by this library and not yet freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_error_free(err: *mut mdmlink_error) {
+    ffi!(free err; {
+        // SAFETY: the caller hands back an error this library allocated.
+        drop(unsafe { Box::from_raw(err) });
+    })
+}

@@ -1,0 +1,212 @@
+//! Keypairs and certificates (`crate::keypair`).
+
+use core::ffi::c_char;
+
+use time::OffsetDateTime;
+
+use super::bytes::mdmlink_bytes;
+use super::error::mdmlink_error;
+use super::macros::ffi;
+use super::status::mdmlink_status;
+use super::{free_handle, handle, opt_str_arg, slice_arg, str_arg, write, write_handle};
+use crate::SystemRng;
+use crate::keypair::{CertificateParams, KeySize, ServerKeypair};
+
+/// An MDM server's RSA private key and, when known, its certificate.
+/// Immutable: safe to use from several threads at once. Free it with
+/// `mdmlink_keypair_free`.
+#[allow(non_camel_case_types)]
+pub struct mdmlink_keypair {
+    pub(crate) inner: ServerKeypair,
+}
+
+/// Generates an RSA key of `bits` (2048, 3072 or 4096) and a self-signed
+/// certificate for it with the common name `common_name`, valid from now for
+/// five years. Uses the operating system's random number generator and the
+/// current time. Slow (RSA key generation: up to seconds).
+///
+/// On success `*out` receives a new keypair: free it with
+/// `mdmlink_keypair_free`. Takes no ownership of `common_name`.
+///
+/// # Safety
+/// `common_name` is NULL or NUL-terminated; `out` is NULL or writable; `err`
+/// is NULL or a valid `mdmlink_error **`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_keypair_generate(
+    bits: u32,
+    common_name: *const c_char,
+    out: *mut *mut mdmlink_keypair,
+    err: *mut *mut mdmlink_error,
+) -> mdmlink_status {
+    ffi!(status err; [common_name, out]; {
+        // SAFETY: non-NULL and NUL-terminated per the contract.
+        let common_name = unsafe { str_arg(common_name, "common_name") }?;
+        let size = KeySize::from_bits(bits)?;
+        let params = CertificateParams::new(common_name, OffsetDateTime::now_utc());
+        let inner = ServerKeypair::generate(&mut SystemRng::default(), size, &params)?;
+        // SAFETY: `out` is non-NULL and writable.
+        unsafe { write_handle(out, mdmlink_keypair { inner }) };
+        Ok(())
+    })
+}
+
+/// Reads a private key from `pem_len` bytes of PEM text: `PRIVATE KEY`,
+/// `RSA PRIVATE KEY`, or `ENCRYPTED PRIVATE KEY` (then `password` is
+/// required; pass NULL for an unencrypted key). A `CERTIFICATE` block in the
+/// same text is kept with the key (after checking it belongs to it), so that
+/// `mdmlink_token_open` can tell a token for another certificate.
+///
+/// On success `*out` receives a new keypair: free it with
+/// `mdmlink_keypair_free`. Takes no ownership of `pem` or `password`.
+///
+/// # Safety
+/// `pem` is NULL or readable for `pem_len` bytes; `password` is NULL or
+/// NUL-terminated; `out` is NULL or writable; `err` is NULL or a valid
+/// `mdmlink_error **`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_keypair_from_pem(
+    pem: *const u8,
+    pem_len: usize,
+    password: *const c_char,
+    out: *mut *mut mdmlink_keypair,
+    err: *mut *mut mdmlink_error,
+) -> mdmlink_status {
+    ffi!(status err; [pem, out]; {
+        // SAFETY: per the contract.
+        let (pem, password) = unsafe { (slice_arg(pem, pem_len), opt_str_arg(password, "password")?) };
+        let inner = ServerKeypair::from_pem(pem, password.map(str::as_bytes))?;
+        // SAFETY: `out` is non-NULL and writable.
+        unsafe { write_handle(out, mdmlink_keypair { inner }) };
+        Ok(())
+    })
+}
+
+/// Reads a DER private key: PKCS#8, encrypted PKCS#8 (`password` required)
+/// or PKCS#1. Pass NULL `password` for an unencrypted key.
+///
+/// On success `*out` receives a new keypair (without certificate): free it
+/// with `mdmlink_keypair_free`. Takes no ownership of `der` or `password`.
+///
+/// # Safety
+/// As for `mdmlink_keypair_from_pem`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_keypair_from_der(
+    der: *const u8,
+    der_len: usize,
+    password: *const c_char,
+    out: *mut *mut mdmlink_keypair,
+    err: *mut *mut mdmlink_error,
+) -> mdmlink_status {
+    ffi!(status err; [der, out]; {
+        // SAFETY: per the contract.
+        let (der, password) = unsafe { (slice_arg(der, der_len), opt_str_arg(password, "password")?) };
+        let inner = ServerKeypair::from_der(der, password.map(str::as_bytes))?;
+        // SAFETY: `out` is non-NULL and writable.
+        unsafe { write_handle(out, mdmlink_keypair { inner }) };
+        Ok(())
+    })
+}
+
+/// The certificate as PEM (`-----BEGIN CERTIFICATE-----`), the file the admin
+/// uploads to the portal. `MDMLINK_STATUS_NO_CERTIFICATE` when the keypair
+/// was loaded without one.
+///
+/// On success `*out` is filled in: free it with `mdmlink_bytes_free`. Takes
+/// no ownership of `keypair`.
+///
+/// # Safety
+/// `keypair` is NULL or a live keypair; `out` is NULL or writable; `err` is
+/// NULL or a valid `mdmlink_error **`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_keypair_certificate_pem(
+    keypair: *const mdmlink_keypair,
+    out: *mut mdmlink_bytes,
+    err: *mut *mut mdmlink_error,
+) -> mdmlink_status {
+    ffi!(status err; [keypair, out]; {
+        // SAFETY: non-NULL live handle.
+        let pem = unsafe { handle(keypair) }.inner.certificate_pem()?;
+        // SAFETY: `out` is non-NULL and writable.
+        unsafe { write(out, mdmlink_bytes::from_vec(pem.into_bytes())) };
+        Ok(())
+    })
+}
+
+/// The certificate as DER. Otherwise as `mdmlink_keypair_certificate_pem`;
+/// free `*out` with `mdmlink_bytes_free`.
+///
+/// # Safety
+/// As for `mdmlink_keypair_certificate_pem`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_keypair_certificate_der(
+    keypair: *const mdmlink_keypair,
+    out: *mut mdmlink_bytes,
+    err: *mut *mut mdmlink_error,
+) -> mdmlink_status {
+    ffi!(status err; [keypair, out]; {
+        // SAFETY: non-NULL live handle.
+        let der = unsafe { handle(keypair) }.inner.certificate_der()?;
+        // SAFETY: `out` is non-NULL and writable.
+        unsafe { write(out, mdmlink_bytes::from_vec(der)) };
+        Ok(())
+    })
+}
+
+/// The private key as PKCS#8 PEM: unencrypted (`BEGIN PRIVATE KEY`) when
+/// `password` is NULL, otherwise encrypted (`BEGIN ENCRYPTED PRIVATE KEY`,
+/// PBES2 with PBKDF2-HMAC-SHA256 and AES-256-CBC, salt and IV from the
+/// operating system's random number generator). Store it mode 0600.
+///
+/// On success `*out` is filled in: free it with `mdmlink_bytes_free` (which
+/// zeroes it). Takes no ownership of `keypair` or `password`.
+///
+/// # Safety
+/// `keypair` is NULL or a live keypair; `password` is NULL or NUL-terminated;
+/// `out` is NULL or writable; `err` is NULL or a valid `mdmlink_error **`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_keypair_private_key_pem(
+    keypair: *const mdmlink_keypair,
+    password: *const c_char,
+    out: *mut mdmlink_bytes,
+    err: *mut *mut mdmlink_error,
+) -> mdmlink_status {
+    ffi!(status err; [keypair, out]; {
+        // SAFETY: per the contract.
+        let (keypair, password) = unsafe { (handle(keypair), opt_str_arg(password, "password")?) };
+        let pem = match password {
+            None => keypair.inner.private_key_pem()?,
+            Some(p) => keypair
+                .inner
+                .private_key_encrypted_pem(&mut SystemRng::default(), p.as_bytes())?,
+        };
+        // SAFETY: `out` is non-NULL and writable.
+        unsafe { write(out, mdmlink_bytes::from_vec(pem.as_bytes().to_vec())) };
+        Ok(())
+    })
+}
+
+/// The RSA modulus size in bits; 0 when `keypair` is NULL. Takes no
+/// ownership of `keypair`.
+///
+/// # Safety
+/// `keypair` is NULL or a live keypair.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_keypair_bits(keypair: *const mdmlink_keypair) -> u32 {
+    ffi!(value 0; [keypair]; {
+        // SAFETY: non-NULL live handle.
+        u32::try_from(unsafe { handle(keypair) }.inner.bits()).unwrap_or(0)
+    })
+}
+
+/// Frees a keypair (its private key is zeroed). NULL is a no-op.
+///
+/// # Safety
+/// `keypair` is NULL or a keypair from this library, not yet freed and not
+/// in use by another thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_keypair_free(keypair: *mut mdmlink_keypair) {
+    ffi!(free keypair; {
+        // SAFETY: per the contract.
+        unsafe { free_handle(keypair) }
+    })
+}

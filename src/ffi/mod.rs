@@ -1,0 +1,152 @@
+//! The C API: a thin `extern "C"` face over the core.
+//!
+//! One file per core module ([`name`], [`keypair`], [`token`], [`expiry`],
+//! [`organization`]) plus the shared pieces: [`macros`] (the panic and NULL
+//! boundary every function goes through), [`status`], [`error`] and
+//! [`bytes`]. Each function converts its arguments, calls the core and
+//! converts the result; no logic lives here. `include/mdmlink.h` is generated
+//! from these files by cbindgen (see `scripts/gen-header.sh`).
+//!
+//! Conventions (rustls-ffi style): opaque handles `mdmlink_<noun>`, functions
+//! `mdmlink_<noun>_<verb>`; outputs are written only on success; every
+//! `_free` accepts NULL; no function takes ownership of its inputs; handles
+//! are immutable and `Send + Sync` except `mdmlink_organization`, which locks
+//! an internal mutex on every call.
+#![allow(unsafe_code)]
+#![allow(clippy::missing_safety_doc)]
+
+pub(crate) mod macros;
+
+pub mod bytes;
+pub mod error;
+pub mod expiry;
+pub mod keypair;
+pub mod name;
+pub mod organization;
+pub mod status;
+pub mod token;
+
+use core::ffi::{CStr, c_char};
+
+use time::OffsetDateTime;
+
+use self::error::FfiError;
+use self::macros::ffi;
+
+/// mdmlink's version (`Cargo.toml`), as `"MAJOR.MINOR.PATCH"`. The string is
+/// static: never free it. Equals the header's `MDMLINK_VERSION`.
+#[unsafe(no_mangle)]
+pub extern "C" fn mdmlink_version() -> *const c_char {
+    const VERSION: &CStr =
+        match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+            Ok(v) => v,
+            Err(_) => panic!("the crate version contains a NUL byte"),
+        };
+    ffi!(value VERSION.as_ptr(); []; { VERSION.as_ptr() })
+}
+
+/// Forces a panic inside the FFI boundary, to prove it becomes
+/// `MDMLINK_STATUS_PANIC`. Test-only: exported by debug builds and by builds
+/// with the `ffi-test-hooks` feature, never by a release build without it.
+/// Declared in the header only when `MDMLINK_FFI_TEST_HOOKS` is defined.
+///
+/// # Safety
+/// `err` as for every function: NULL or a valid `mdmlink_error **`.
+#[cfg(any(feature = "ffi-test-hooks", debug_assertions))]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_test_panic(
+    err: *mut *mut error::mdmlink_error,
+) -> status::mdmlink_status {
+    ffi!(status err; []; {
+        panic!("mdmlink_test_panic: forced panic")
+    })
+}
+
+/// Borrows a C string as UTF-8.
+///
+/// # Safety
+/// `p` is non-NULL and points to a NUL-terminated string that outlives `'a`.
+pub(crate) unsafe fn str_arg<'a>(p: *const c_char, what: &str) -> Result<&'a str, FfiError> {
+    // SAFETY: guaranteed by the caller.
+    let s = unsafe { CStr::from_ptr(p) };
+    s.to_str()
+        .map_err(|_| FfiError::invalid(format!("the argument `{what}` is not UTF-8")))
+}
+
+/// Borrows an optional C string (NULL gives `None`).
+///
+/// # Safety
+/// `p` is NULL or as for [`str_arg`].
+pub(crate) unsafe fn opt_str_arg<'a>(
+    p: *const c_char,
+    what: &str,
+) -> Result<Option<&'a str>, FfiError> {
+    if p.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: guaranteed by the caller.
+    unsafe { str_arg(p, what) }.map(Some)
+}
+
+/// Borrows `len` bytes at `p`.
+///
+/// # Safety
+/// `p` is non-NULL and valid for reading `len` bytes for `'a`.
+pub(crate) unsafe fn slice_arg<'a>(p: *const u8, len: usize) -> &'a [u8] {
+    // SAFETY: guaranteed by the caller.
+    unsafe { core::slice::from_raw_parts(p, len) }
+}
+
+/// Borrows a handle.
+///
+/// # Safety
+/// `p` is non-NULL and a live handle of type `T` from this library.
+pub(crate) unsafe fn handle<'a, T>(p: *const T) -> &'a T {
+    // SAFETY: guaranteed by the caller.
+    unsafe { &*p }
+}
+
+/// Writes `value` through `out`.
+///
+/// # Safety
+/// `out` is non-NULL and writable.
+pub(crate) unsafe fn write<T>(out: *mut T, value: T) {
+    // SAFETY: guaranteed by the caller; `write` does not drop the old value,
+    // which may be uninitialized.
+    unsafe { out.write(value) }
+}
+
+/// Boxes `value` and writes the new handle through `out`.
+///
+/// # Safety
+/// `out` is non-NULL and writable.
+pub(crate) unsafe fn write_handle<T>(out: *mut *mut T, value: T) {
+    // SAFETY: guaranteed by the caller.
+    unsafe { write(out, Box::into_raw(Box::new(value))) }
+}
+
+/// Frees a handle made by [`write_handle`].
+///
+/// # Safety
+/// `p` is non-NULL, from [`write_handle`], and not yet freed.
+pub(crate) unsafe fn free_handle<T>(p: *mut T) {
+    // SAFETY: guaranteed by the caller.
+    drop(unsafe { Box::from_raw(p) })
+}
+
+/// A Unix time (seconds) as a date.
+pub(crate) fn time_arg(unix: i64, what: &str) -> Result<OffsetDateTime, FfiError> {
+    OffsetDateTime::from_unix_timestamp(unix)
+        .map_err(|_| FfiError::invalid(format!("the time `{what}` ({unix}) is out of range")))
+}
+
+/// Every handle may be shared across threads.
+const _: fn() = || {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<error::mdmlink_error>();
+    shareable::<keypair::mdmlink_keypair>();
+    shareable::<token::mdmlink_token>();
+    shareable::<expiry::mdmlink_expiry_policy>();
+    shareable::<organization::mdmlink_organization>();
+    shareable::<organization::mdmlink_action_list>();
+};

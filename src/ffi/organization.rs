@@ -1,0 +1,611 @@
+//! The organization model: servers, tokens, events, what needs action
+//! (`crate::organization`).
+
+use core::ffi::c_char;
+use std::ffi::CString;
+use std::sync::{Mutex, MutexGuard};
+
+use time::OffsetDateTime;
+
+use super::error::{FfiError, mdmlink_error};
+use super::expiry::{mdmlink_expiry_policy, mdmlink_health, reason_arg};
+use super::keypair::mdmlink_keypair;
+use super::macros::ffi;
+use super::status::mdmlink_status;
+use super::token::mdmlink_token;
+use super::{free_handle, handle, opt_str_arg, slice_arg, str_arg, time_arg, write, write_handle};
+use crate::SystemRng;
+use crate::expiry::Health;
+use crate::keypair::{CertificateParams, KeySize, ServerKeypair, common_name_for};
+use crate::organization::{
+    ActionItem, InstallOptions, InstallOutcome, Organization, ServerOptions,
+};
+use crate::portal::Portal;
+
+/// One portal account's MDM servers. Unlike the other handles it changes:
+/// every call locks a mutex inside the handle, so it may be shared across
+/// threads without external locking (calls on one organization run one at a
+/// time). Free it with `mdmlink_organization_free`.
+#[allow(non_camel_case_types)]
+pub struct mdmlink_organization {
+    inner: Mutex<Organization>,
+}
+
+impl mdmlink_organization {
+    fn lock(&self) -> Result<MutexGuard<'_, Organization>, FfiError> {
+        self.inner.lock().map_err(|_| {
+            FfiError::new(
+                mdmlink_status::Panic,
+                "an earlier call panicked while changing this organization; free it and load it again",
+            )
+        })
+    }
+}
+
+/// The Apple portal an organization uses. Functions take it as a `uint32_t`;
+/// an unknown number gives `MDMLINK_STATUS_INVALID_ARGUMENT`.
+#[allow(non_camel_case_types)]
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum mdmlink_portal {
+    /// Apple Business Manager.
+    BusinessManager = 0,
+    /// Apple School Manager.
+    SchoolManager = 1,
+    /// Apple Business Essentials.
+    BusinessEssentials = 2,
+}
+
+/// How `mdmlink_organization_install_token` bound a token.
+#[allow(non_camel_case_types)]
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum mdmlink_install_outcome {
+    /// The server's first token.
+    First = 0,
+    /// A renewal opened with the current keypair.
+    Renewed = 1,
+    /// The token opened with the staged keypair, which is now current.
+    KeyPromoted = 2,
+}
+
+/// A server's status at one moment. Plain data: owns nothing, needs no free.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct mdmlink_server_status {
+    /// Whether a token is installed (`token` is meaningful only then).
+    pub has_token: bool,
+    /// The token's health.
+    pub token: mdmlink_health,
+    /// Whether the server has a certificate (`certificate` is meaningful only then).
+    pub has_certificate: bool,
+    /// The certificate's health (its notAfter against the same policy).
+    pub certificate: mdmlink_health,
+    /// The most urgent of the two; a server without a token is `EXPIRED`.
+    pub worst: mdmlink_health,
+    /// Whether a staged keypair is waiting for its token.
+    pub staging_pending: bool,
+    /// When the staged keypair was made (Unix seconds), 0 when none.
+    pub staging_since_unix: i64,
+}
+
+/// The servers that need action, most urgent first. Immutable: safe to read
+/// from several threads. Free it with `mdmlink_action_list_free`.
+#[allow(non_camel_case_types)]
+pub struct mdmlink_action_list {
+    items: Vec<(ActionItem, CString, CString)>,
+}
+
+fn portal_arg(portal: u32) -> Result<Portal, FfiError> {
+    use mdmlink_portal as P;
+    Ok(match portal {
+        p if p == P::BusinessManager as u32 => Portal::BusinessManager,
+        p if p == P::SchoolManager as u32 => Portal::SchoolManager,
+        p if p == P::BusinessEssentials as u32 => Portal::BusinessEssentials,
+        other => {
+            return Err(FfiError::invalid(format!(
+                "{other} is not a portal (0 to 2)"
+            )));
+        }
+    })
+}
+
+fn c_string(s: &str) -> CString {
+    CString::new(s.replace('\0', "\u{FFFD}")).unwrap_or_default()
+}
+
+/// A new organization named `name` in `portal` (a `mdmlink_portal`), with no
+/// servers. On success `*out` receives it: free it with
+/// `mdmlink_organization_free`. Takes no ownership of `name`.
+///
+/// # Safety
+/// `name` is NULL or NUL-terminated; `out` is NULL or writable; `err` is NULL
+/// or a valid `mdmlink_error **`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_organization_new(
+    name: *const c_char,
+    portal: u32,
+    out: *mut *mut mdmlink_organization,
+    err: *mut *mut mdmlink_error,
+) -> mdmlink_status {
+    ffi!(status err; [name, out]; {
+        // SAFETY: non-NULL, NUL-terminated.
+        let name = unsafe { str_arg(name, "name") }?;
+        let inner = Organization::new(name, portal_arg(portal)?);
+        // SAFETY: `out` is non-NULL and writable.
+        unsafe { write_handle(out, mdmlink_organization { inner: Mutex::new(inner) }) };
+        Ok(())
+    })
+}
+
+/// The number of servers; 0 when `org` is NULL. Takes no ownership of `org`.
+///
+/// # Safety
+/// `org` is NULL or a live organization.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_organization_server_count(
+    org: *const mdmlink_organization,
+) -> usize {
+    ffi!(value 0; [org]; {
+        // SAFETY: non-NULL live handle.
+        unsafe { handle(org) }.lock().map_or(0, |o| o.servers().len())
+    })
+}
+
+/// Checks that `name` is a valid server name that no server of `org` uses
+/// (compared ignoring case), as the portal would: `MDMLINK_STATUS_OK`,
+/// `MDMLINK_STATUS_INVALID_NAME` or `MDMLINK_STATUS_DUPLICATE_NAME`. Takes no
+/// ownership of its arguments.
+///
+/// # Safety
+/// `org` is NULL or a live organization; `name` is NULL or NUL-terminated;
+/// `err` is NULL or a valid `mdmlink_error **`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_organization_check_name(
+    org: *const mdmlink_organization,
+    name: *const c_char,
+    err: *mut *mut mdmlink_error,
+) -> mdmlink_status {
+    ffi!(status err; [org, name]; {
+        // SAFETY: per the contract.
+        let (org, name) = unsafe { (handle(org), str_arg(name, "name")?) };
+        org.lock()?.check_name(name)?;
+        Ok(())
+    })
+}
+
+/// Adds a server named `name` with a copy of `keypair` (whose certificate the
+/// admin uploads), created at `now_unix`. Takes no ownership of `keypair`
+/// (free it as usual).
+///
+/// # Safety
+/// `org` and `keypair` are NULL or live handles; `name` is NULL or
+/// NUL-terminated; `err` is NULL or a valid `mdmlink_error **`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_organization_add_server(
+    org: *const mdmlink_organization,
+    name: *const c_char,
+    keypair: *const mdmlink_keypair,
+    now_unix: i64,
+    err: *mut *mut mdmlink_error,
+) -> mdmlink_status {
+    ffi!(status err; [org, name, keypair]; {
+        // SAFETY: per the contract.
+        let (org, name, keypair) = unsafe { (handle(org), str_arg(name, "name")?, handle(keypair)) };
+        let now = time_arg(now_unix, "now_unix")?;
+        org.lock()?
+            .add_server(name, keypair.inner.clone(), ServerOptions::default(), now)?;
+        Ok(())
+    })
+}
+
+/// Adds a server named `name` with a newly generated keypair of `bits` (2048,
+/// 3072 or 4096) whose certificate's common name is derived from the name,
+/// valid from `now_unix`. Uses the operating system's random number
+/// generator. The name is checked before the (slow) key generation.
+///
+/// On success, when `keypair_out` is not NULL, `*keypair_out` receives a copy
+/// of the new keypair (to write its certificate for upload): free it with
+/// `mdmlink_keypair_free`. Takes no ownership of `name`.
+///
+/// # Safety
+/// `org` is NULL or a live organization; `name` is NULL or NUL-terminated;
+/// `keypair_out` is NULL or writable; `err` is NULL or a valid
+/// `mdmlink_error **`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_organization_add_server_generated(
+    org: *const mdmlink_organization,
+    name: *const c_char,
+    bits: u32,
+    now_unix: i64,
+    keypair_out: *mut *mut mdmlink_keypair,
+    err: *mut *mut mdmlink_error,
+) -> mdmlink_status {
+    ffi!(status err; [org, name]; {
+        // SAFETY: per the contract.
+        let (org, name) = unsafe { (handle(org), str_arg(name, "name")?) };
+        let now = time_arg(now_unix, "now_unix")?;
+        let size = KeySize::from_bits(bits)?;
+        let checked = org.lock()?.check_name(name)?;
+        let params = CertificateParams::new(common_name_for(checked.as_str()), now);
+        let keypair = ServerKeypair::generate(&mut SystemRng::default(), size, &params)?;
+        let copy = (!keypair_out.is_null()).then(|| keypair.clone());
+        org.lock()?.add_server(name, keypair, ServerOptions::default(), now)?;
+        if let Some(inner) = copy {
+            // SAFETY: `keypair_out` is non-NULL and writable.
+            unsafe { write_handle(keypair_out, mdmlink_keypair { inner }) };
+        }
+        Ok(())
+    })
+}
+
+/// Removes the server named `name`. Takes no ownership of its arguments.
+///
+/// # Safety
+/// `org` is NULL or a live organization; `name` is NULL or NUL-terminated;
+/// `err` is NULL or a valid `mdmlink_error **`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_organization_remove_server(
+    org: *const mdmlink_organization,
+    name: *const c_char,
+    err: *mut *mut mdmlink_error,
+) -> mdmlink_status {
+    ffi!(status err; [org, name]; {
+        // SAFETY: per the contract.
+        let (org, name) = unsafe { (handle(org), str_arg(name, "name")?) };
+        org.lock()?.remove_server(name)?;
+        Ok(())
+    })
+}
+
+/// Stages a copy of `keypair` as the server's next keypair (a rotation): the
+/// current keypair and token keep working until a token that opens with the
+/// staged key is installed. Takes no ownership of its arguments.
+///
+/// # Safety
+/// `org` and `keypair` are NULL or live handles; `name` is NULL or
+/// NUL-terminated; `err` is NULL or a valid `mdmlink_error **`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_organization_stage_keypair(
+    org: *const mdmlink_organization,
+    name: *const c_char,
+    keypair: *const mdmlink_keypair,
+    now_unix: i64,
+    err: *mut *mut mdmlink_error,
+) -> mdmlink_status {
+    ffi!(status err; [org, name, keypair]; {
+        // SAFETY: per the contract.
+        let (org, name, keypair) = unsafe { (handle(org), str_arg(name, "name")?, handle(keypair)) };
+        let now = time_arg(now_unix, "now_unix")?;
+        org.lock()?.stage_keypair(name, keypair.inner.clone(), now)?;
+        Ok(())
+    })
+}
+
+/// Opens the token file `data` with the server's staged or current key and
+/// installs it, recording `downloaded_by` (the portal user, may be NULL).
+/// A renewal whose consumer key changed is refused
+/// (`MDMLINK_STATUS_CONSUMER_KEY_CHANGED`) unless `force`. On success, when
+/// `outcome` is not NULL, `*outcome` receives a `mdmlink_install_outcome`.
+/// Takes no ownership of its arguments.
+///
+/// # Safety
+/// `org` is NULL or a live organization; `name` and `downloaded_by` are NULL
+/// or NUL-terminated; `data` is NULL or readable for `data_len` bytes;
+/// `outcome` is NULL or writable; `err` is NULL or a valid `mdmlink_error **`.
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn mdmlink_organization_install_token(
+    org: *const mdmlink_organization,
+    name: *const c_char,
+    data: *const u8,
+    data_len: usize,
+    downloaded_by: *const c_char,
+    force: bool,
+    now_unix: i64,
+    outcome: *mut mdmlink_install_outcome,
+    err: *mut *mut mdmlink_error,
+) -> mdmlink_status {
+    ffi!(status err; [org, name, data]; {
+        // SAFETY: per the contract.
+        let (org, name, data, downloaded_by) = unsafe {
+            (
+                handle(org),
+                str_arg(name, "name")?,
+                slice_arg(data, data_len),
+                opt_str_arg(downloaded_by, "downloaded_by")?,
+            )
+        };
+        let now = time_arg(now_unix, "now_unix")?;
+        let options = InstallOptions {
+            downloaded_by: downloaded_by.map(str::to_owned),
+            force,
+        };
+        let result = org.lock()?.install_token(name, data, options, now)?;
+        if !outcome.is_null() {
+            let value = match result {
+                InstallOutcome::First => mdmlink_install_outcome::First,
+                InstallOutcome::Renewed => mdmlink_install_outcome::Renewed,
+                InstallOutcome::KeyPromoted => mdmlink_install_outcome::KeyPromoted,
+            };
+            // SAFETY: non-NULL and writable.
+            unsafe { write(outcome, value) };
+        }
+        Ok(())
+    })
+}
+
+/// A copy of the token installed on the server named `name`
+/// (`MDMLINK_STATUS_NO_TOKEN` when there is none). On success `*out`
+/// receives it: free it with `mdmlink_token_free`. Takes no ownership of its
+/// arguments.
+///
+/// # Safety
+/// `org` is NULL or a live organization; `name` is NULL or NUL-terminated;
+/// `out` is NULL or writable; `err` is NULL or a valid `mdmlink_error **`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_organization_server_token(
+    org: *const mdmlink_organization,
+    name: *const c_char,
+    out: *mut *mut mdmlink_token,
+    err: *mut *mut mdmlink_error,
+) -> mdmlink_status {
+    ffi!(status err; [org, name, out]; {
+        // SAFETY: per the contract.
+        let (org, name) = unsafe { (handle(org), str_arg(name, "name")?) };
+        let org = org.lock()?;
+        let server = org.server(name).ok_or_else(|| {
+            FfiError::from(crate::organization::OrganizationError::NotFound {
+                name: name.to_owned(),
+            })
+        })?;
+        let token = server.token().ok_or_else(|| {
+            FfiError::new(
+                mdmlink_status::NoToken,
+                format!("server \"{}\" has no token installed", server.name()),
+            )
+        })?;
+        // SAFETY: `out` is non-NULL and writable.
+        unsafe { write_handle(out, mdmlink_token::new(token.token.clone())) };
+        Ok(())
+    })
+}
+
+/// Records an event that invalidates the token of the server named `name`:
+/// `reason` is a `mdmlink_replacement_reason` from 1 to 4, `at_unix` when it
+/// happened. The server then reports `MUST_REPLACE` until a new token is
+/// installed. Takes no ownership of its arguments.
+///
+/// # Safety
+/// `org` is NULL or a live organization; `name` is NULL or NUL-terminated;
+/// `err` is NULL or a valid `mdmlink_error **`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_organization_record_event(
+    org: *const mdmlink_organization,
+    name: *const c_char,
+    reason: u32,
+    at_unix: i64,
+    err: *mut *mut mdmlink_error,
+) -> mdmlink_status {
+    ffi!(status err; [org, name]; {
+        // SAFETY: per the contract.
+        let (org, name) = unsafe { (handle(org), str_arg(name, "name")?) };
+        let reason = reason_arg(reason)?;
+        let at = time_arg(at_unix, "at_unix")?;
+        org.lock()?.record_event(name, reason, at)?;
+        Ok(())
+    })
+}
+
+/// A portal user changed their Managed Apple Account password or left
+/// (`reason` 3 or 4, or any reason from 1 to 4): every token `user`
+/// downloaded must be replaced. On success, when `affected` is not NULL,
+/// `*affected` receives the number of servers marked. Takes no ownership of
+/// its arguments.
+///
+/// # Safety
+/// `org` is NULL or a live organization; `user` is NULL or NUL-terminated;
+/// `affected` is NULL or writable; `err` is NULL or a valid `mdmlink_error **`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_organization_record_user_event(
+    org: *const mdmlink_organization,
+    user: *const c_char,
+    reason: u32,
+    at_unix: i64,
+    affected: *mut usize,
+    err: *mut *mut mdmlink_error,
+) -> mdmlink_status {
+    ffi!(status err; [org, user]; {
+        // SAFETY: per the contract.
+        let (org, user) = unsafe { (handle(org), str_arg(user, "user")?) };
+        let reason = reason_arg(reason)?;
+        let at = time_arg(at_unix, "at_unix")?;
+        let servers = org.lock()?.record_user_event(user, reason, at);
+        if !affected.is_null() {
+            // SAFETY: non-NULL and writable.
+            unsafe { write(affected, servers.len()) };
+        }
+        Ok(())
+    })
+}
+
+/// The status at `now_unix` under `policy` of the server named `name`. On
+/// success `*out` is filled in (it owns nothing). Takes no ownership of its
+/// arguments.
+///
+/// # Safety
+/// `org` and `policy` are NULL or live handles; `name` is NULL or
+/// NUL-terminated; `out` is NULL or writable; `err` is NULL or a valid
+/// `mdmlink_error **`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_organization_server_status(
+    org: *const mdmlink_organization,
+    name: *const c_char,
+    policy: *const mdmlink_expiry_policy,
+    now_unix: i64,
+    out: *mut mdmlink_server_status,
+    err: *mut *mut mdmlink_error,
+) -> mdmlink_status {
+    ffi!(status err; [org, name, policy, out]; {
+        // SAFETY: per the contract.
+        let (org, name, policy) = unsafe { (handle(org), str_arg(name, "name")?, handle(policy)) };
+        let now = time_arg(now_unix, "now_unix")?;
+        let org = org.lock()?;
+        let server = org.server(name).ok_or_else(|| {
+            FfiError::from(crate::organization::OrganizationError::NotFound {
+                name: name.to_owned(),
+            })
+        })?;
+        let status = server.status(&policy.inner, now);
+        // Placeholder for an absent health (has_token/has_certificate false).
+        let epoch = mdmlink_health::from(Health::Expired { since: OffsetDateTime::UNIX_EPOCH });
+        let value = mdmlink_server_status {
+            has_token: status.token.is_some(),
+            token: status.token.map_or(epoch, mdmlink_health::from),
+            has_certificate: status.certificate.is_some(),
+            certificate: status.certificate.map_or(epoch, mdmlink_health::from),
+            worst: mdmlink_health::from(status.worst()),
+            staging_pending: status.staging_pending_since.is_some(),
+            staging_since_unix: status.staging_pending_since.map_or(0, |t| t.unix_timestamp()),
+        };
+        // SAFETY: `out` is non-NULL and writable.
+        unsafe { write(out, value) };
+        Ok(())
+    })
+}
+
+/// The servers that need action at `now_unix` under `policy`, most urgent
+/// first (replacement events and expired tokens, then tokens and
+/// certificates inside the warning window). On success `*out` receives the
+/// list (possibly empty): free it with `mdmlink_action_list_free`. Takes no
+/// ownership of its arguments.
+///
+/// # Safety
+/// `org` and `policy` are NULL or live handles; `out` is NULL or writable;
+/// `err` is NULL or a valid `mdmlink_error **`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_organization_needs_action(
+    org: *const mdmlink_organization,
+    policy: *const mdmlink_expiry_policy,
+    now_unix: i64,
+    out: *mut *mut mdmlink_action_list,
+    err: *mut *mut mdmlink_error,
+) -> mdmlink_status {
+    ffi!(status err; [org, policy, out]; {
+        // SAFETY: per the contract.
+        let (org, policy) = unsafe { (handle(org), handle(policy)) };
+        let now = time_arg(now_unix, "now_unix")?;
+        let items = org
+            .lock()?
+            .needs_action(&policy.inner, now)
+            .into_iter()
+            .map(|item| {
+                let server = c_string(&item.server);
+                let advice = c_string(&item.advice);
+                (item, server, advice)
+            })
+            .collect();
+        // SAFETY: `out` is non-NULL and writable.
+        unsafe { write_handle(out, mdmlink_action_list { items }) };
+        Ok(())
+    })
+}
+
+/// Frees an organization (zeroing its private keys and token secrets). NULL
+/// is a no-op.
+///
+/// # Safety
+/// `org` is NULL or an organization from this library, not yet freed and not
+/// in use by another thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_organization_free(org: *mut mdmlink_organization) {
+    ffi!(free org; {
+        // SAFETY: per the contract.
+        unsafe { free_handle(org) }
+    })
+}
+
+/// The number of items; 0 when `list` is NULL. Takes no ownership of `list`.
+///
+/// # Safety
+/// `list` is NULL or a live action list.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_action_list_len(list: *const mdmlink_action_list) -> usize {
+    ffi!(value 0; [list]; {
+        // SAFETY: non-NULL live handle.
+        unsafe { handle(list) }.items.len()
+    })
+}
+
+/// The server name of item `index`, valid until `mdmlink_action_list_free`;
+/// NULL when `list` is NULL or `index` is out of range. Do not free it.
+///
+/// # Safety
+/// `list` is NULL or a live action list.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_action_list_server(
+    list: *const mdmlink_action_list,
+    index: usize,
+) -> *const c_char {
+    ffi!(value core::ptr::null(); [list]; {
+        // SAFETY: non-NULL live handle.
+        unsafe { handle(list) }.items.get(index).map_or(core::ptr::null(), |i| i.1.as_ptr())
+    })
+}
+
+/// What to do for item `index` (e.g. "download a new server token ..."),
+/// valid until `mdmlink_action_list_free`; NULL when `list` is NULL or
+/// `index` is out of range. Do not free it.
+///
+/// # Safety
+/// `list` is NULL or a live action list.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_action_list_advice(
+    list: *const mdmlink_action_list,
+    index: usize,
+) -> *const c_char {
+    ffi!(value core::ptr::null(); [list]; {
+        // SAFETY: non-NULL live handle.
+        unsafe { handle(list) }.items.get(index).map_or(core::ptr::null(), |i| i.2.as_ptr())
+    })
+}
+
+/// The health of item `index`; `MDMLINK_STATUS_INVALID_ARGUMENT` when
+/// `index` is out of range. On success `*out` is filled in. Takes no
+/// ownership of `list`.
+///
+/// # Safety
+/// `list` is NULL or a live action list; `out` is NULL or writable; `err` is
+/// NULL or a valid `mdmlink_error **`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_action_list_health(
+    list: *const mdmlink_action_list,
+    index: usize,
+    out: *mut mdmlink_health,
+    err: *mut *mut mdmlink_error,
+) -> mdmlink_status {
+    ffi!(status err; [list, out]; {
+        // SAFETY: non-NULL live handle.
+        let items = &unsafe { handle(list) }.items;
+        let item = items.get(index).ok_or_else(|| {
+            FfiError::invalid(format!("index {index} is past the end ({} items)", items.len()))
+        })?;
+        // SAFETY: `out` is non-NULL and writable.
+        unsafe { write(out, mdmlink_health::from(item.0.health)) };
+        Ok(())
+    })
+}
+
+/// Frees an action list. NULL is a no-op.
+///
+/// # Safety
+/// `list` is NULL or an action list from this library, not yet freed and not
+/// in use by another thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_action_list_free(list: *mut mdmlink_action_list) {
+    ffi!(free list; {
+        // SAFETY: per the contract.
+        unsafe { free_handle(list) }
+    })
+}

@@ -1,0 +1,251 @@
+//! `mdmlink_status`: what every fallible function returns.
+//!
+//! The numbers are part of the ABI and fixed forever: a status is never
+//! renumbered, and a retired status keeps its number reserved (listed as a
+//! comment below). New statuses take unused numbers in their group.
+
+use core::ffi::c_char;
+
+use super::macros::ffi;
+
+use crate::{
+    keypair::KeyError, name::NameError, organization::OrganizationError, portal::RoleError,
+    token::TokenError,
+};
+
+/// The outcome of a call. `MDMLINK_STATUS_OK` (0) is success; every other
+/// value is a failure, and the `mdmlink_error` written through `err` (when
+/// given) carries a readable message. Numbers never change.
+#[allow(non_camel_case_types)]
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum mdmlink_status {
+    /// Success.
+    Ok = 0,
+    /// A required pointer argument was NULL.
+    NullArgument = 1,
+    /// mdmlink panicked (a bug); the call had no effect on its outputs.
+    Panic = 2,
+    /// An argument is out of range: not UTF-8, an unknown enum number, a time
+    /// outside years 1..9999, an index past the end.
+    InvalidArgument = 3,
+    // 4..=9: reserved for general statuses.
+    /// A server name breaks a naming rule.
+    InvalidName = 10,
+    /// A portal role may not perform the action.
+    RoleNotAllowed = 11,
+    /// The RSA key size is not supported.
+    KeyUnsupportedSize = 20,
+    /// The input holds no readable private key.
+    KeyMalformed = 21,
+    /// The private key is not RSA.
+    KeyNotRsa = 22,
+    /// The private key is encrypted and no password was given.
+    KeyPasswordRequired = 23,
+    /// The password does not decrypt the private key.
+    KeyWrongPassword = 24,
+    /// A legacy OpenSSL-encrypted PEM (`Proc-Type: 4,ENCRYPTED`).
+    KeyLegacyEncryptedPem = 25,
+    /// A certificate could not be parsed or built.
+    CertificateInvalid = 26,
+    /// The certificate does not belong to the private key.
+    CertificateMismatch = 27,
+    /// The keypair has no certificate.
+    NoCertificate = 28,
+    /// The operating system's random number generator failed.
+    RandomFailed = 29,
+    /// RSA key generation failed.
+    KeyGenerationFailed = 30,
+    /// A key or certificate could not be encoded.
+    EncodeFailed = 31,
+    /// The token file is larger than any token.
+    TokenTooLarge = 40,
+    /// Not a server token file (S/MIME, PEM or base64 layer).
+    TokenFormat = 41,
+    /// The token's CMS structure is invalid.
+    TokenMalformed = 42,
+    /// The token uses an unsupported cipher or key transport.
+    TokenUnsupportedAlgorithm = 43,
+    /// The token was issued to another certificate.
+    TokenWrongRecipient = 44,
+    /// The token could not be decrypted with this key (wrong key or damaged file).
+    TokenDecrypt = 45,
+    /// The decrypted content is not a valid token.
+    TokenPayload = 46,
+    /// The token could not be sealed.
+    TokenSeal = 47,
+    /// Another server already has this name.
+    DuplicateName = 60,
+    /// No server has this name.
+    NotFound = 61,
+    /// The server has no private key to open tokens with.
+    NoKeypair = 62,
+    /// A renewal's consumer key differs from the installed token's.
+    ConsumerKeyChanged = 63,
+    /// The portal's certificate limit would be exceeded.
+    CertificateLimit = 64,
+    /// The server has no staged keypair.
+    NoStagedKeypair = 65,
+    /// A stored record could not be restored.
+    InvalidRecord = 66,
+    /// The server has no token installed.
+    NoToken = 67,
+}
+
+impl mdmlink_status {
+    /// The status's C name, e.g. `MDMLINK_STATUS_OK`.
+    pub(crate) fn name(self) -> &'static core::ffi::CStr {
+        use mdmlink_status as S;
+        match self {
+            S::Ok => c"MDMLINK_STATUS_OK",
+            S::NullArgument => c"MDMLINK_STATUS_NULL_ARGUMENT",
+            S::Panic => c"MDMLINK_STATUS_PANIC",
+            S::InvalidArgument => c"MDMLINK_STATUS_INVALID_ARGUMENT",
+            S::InvalidName => c"MDMLINK_STATUS_INVALID_NAME",
+            S::RoleNotAllowed => c"MDMLINK_STATUS_ROLE_NOT_ALLOWED",
+            S::KeyUnsupportedSize => c"MDMLINK_STATUS_KEY_UNSUPPORTED_SIZE",
+            S::KeyMalformed => c"MDMLINK_STATUS_KEY_MALFORMED",
+            S::KeyNotRsa => c"MDMLINK_STATUS_KEY_NOT_RSA",
+            S::KeyPasswordRequired => c"MDMLINK_STATUS_KEY_PASSWORD_REQUIRED",
+            S::KeyWrongPassword => c"MDMLINK_STATUS_KEY_WRONG_PASSWORD",
+            S::KeyLegacyEncryptedPem => c"MDMLINK_STATUS_KEY_LEGACY_ENCRYPTED_PEM",
+            S::CertificateInvalid => c"MDMLINK_STATUS_CERTIFICATE_INVALID",
+            S::CertificateMismatch => c"MDMLINK_STATUS_CERTIFICATE_MISMATCH",
+            S::NoCertificate => c"MDMLINK_STATUS_NO_CERTIFICATE",
+            S::RandomFailed => c"MDMLINK_STATUS_RANDOM_FAILED",
+            S::KeyGenerationFailed => c"MDMLINK_STATUS_KEY_GENERATION_FAILED",
+            S::EncodeFailed => c"MDMLINK_STATUS_ENCODE_FAILED",
+            S::TokenTooLarge => c"MDMLINK_STATUS_TOKEN_TOO_LARGE",
+            S::TokenFormat => c"MDMLINK_STATUS_TOKEN_FORMAT",
+            S::TokenMalformed => c"MDMLINK_STATUS_TOKEN_MALFORMED",
+            S::TokenUnsupportedAlgorithm => c"MDMLINK_STATUS_TOKEN_UNSUPPORTED_ALGORITHM",
+            S::TokenWrongRecipient => c"MDMLINK_STATUS_TOKEN_WRONG_RECIPIENT",
+            S::TokenDecrypt => c"MDMLINK_STATUS_TOKEN_DECRYPT",
+            S::TokenPayload => c"MDMLINK_STATUS_TOKEN_PAYLOAD",
+            S::TokenSeal => c"MDMLINK_STATUS_TOKEN_SEAL",
+            S::DuplicateName => c"MDMLINK_STATUS_DUPLICATE_NAME",
+            S::NotFound => c"MDMLINK_STATUS_NOT_FOUND",
+            S::NoKeypair => c"MDMLINK_STATUS_NO_KEYPAIR",
+            S::ConsumerKeyChanged => c"MDMLINK_STATUS_CONSUMER_KEY_CHANGED",
+            S::CertificateLimit => c"MDMLINK_STATUS_CERTIFICATE_LIMIT",
+            S::NoStagedKeypair => c"MDMLINK_STATUS_NO_STAGED_KEYPAIR",
+            S::InvalidRecord => c"MDMLINK_STATUS_INVALID_RECORD",
+            S::NoToken => c"MDMLINK_STATUS_NO_TOKEN",
+        }
+    }
+
+    /// Every status, for [`mdmlink_status_name`].
+    const ALL: [mdmlink_status; 34] = {
+        use mdmlink_status as S;
+        [
+            S::Ok,
+            S::NullArgument,
+            S::Panic,
+            S::InvalidArgument,
+            S::InvalidName,
+            S::RoleNotAllowed,
+            S::KeyUnsupportedSize,
+            S::KeyMalformed,
+            S::KeyNotRsa,
+            S::KeyPasswordRequired,
+            S::KeyWrongPassword,
+            S::KeyLegacyEncryptedPem,
+            S::CertificateInvalid,
+            S::CertificateMismatch,
+            S::NoCertificate,
+            S::RandomFailed,
+            S::KeyGenerationFailed,
+            S::EncodeFailed,
+            S::TokenTooLarge,
+            S::TokenFormat,
+            S::TokenMalformed,
+            S::TokenUnsupportedAlgorithm,
+            S::TokenWrongRecipient,
+            S::TokenDecrypt,
+            S::TokenPayload,
+            S::TokenSeal,
+            S::DuplicateName,
+            S::NotFound,
+            S::NoKeypair,
+            S::ConsumerKeyChanged,
+            S::CertificateLimit,
+            S::NoStagedKeypair,
+            S::InvalidRecord,
+            S::NoToken,
+        ]
+    };
+
+    pub(crate) fn of_name(e: &NameError) -> Self {
+        match e {
+            NameError::Empty
+            | NameError::TooLong { .. }
+            | NameError::ControlCharacter { .. }
+            | NameError::Reserved { .. } => Self::InvalidName,
+        }
+    }
+
+    pub(crate) fn of_role(_: &RoleError) -> Self {
+        Self::RoleNotAllowed
+    }
+
+    pub(crate) fn of_key(e: &KeyError) -> Self {
+        match e {
+            KeyError::UnsupportedSize { .. } => Self::KeyUnsupportedSize,
+            KeyError::Random => Self::RandomFailed,
+            KeyError::Generate => Self::KeyGenerationFailed,
+            KeyError::Malformed { .. } => Self::KeyMalformed,
+            KeyError::NotRsa { .. } => Self::KeyNotRsa,
+            KeyError::PasswordRequired => Self::KeyPasswordRequired,
+            KeyError::WrongPassword => Self::KeyWrongPassword,
+            KeyError::LegacyEncryptedPem => Self::KeyLegacyEncryptedPem,
+            KeyError::Certificate { .. } => Self::CertificateInvalid,
+            KeyError::CertificateMismatch { .. } => Self::CertificateMismatch,
+            KeyError::NoCertificate => Self::NoCertificate,
+            KeyError::Encode { .. } => Self::EncodeFailed,
+        }
+    }
+
+    pub(crate) fn of_token(e: &TokenError) -> Self {
+        match e {
+            TokenError::TooLarge { .. } => Self::TokenTooLarge,
+            TokenError::Format { .. } => Self::TokenFormat,
+            TokenError::Malformed { .. } => Self::TokenMalformed,
+            TokenError::UnsupportedCipher { .. } | TokenError::UnsupportedKeyTransport { .. } => {
+                Self::TokenUnsupportedAlgorithm
+            }
+            TokenError::WrongRecipient { .. } => Self::TokenWrongRecipient,
+            TokenError::Decrypt => Self::TokenDecrypt,
+            TokenError::Payload(_) => Self::TokenPayload,
+            TokenError::Random => Self::RandomFailed,
+            TokenError::Seal { .. } => Self::TokenSeal,
+        }
+    }
+
+    pub(crate) fn of_organization(e: &OrganizationError) -> Self {
+        match e {
+            OrganizationError::Name(n) => Self::of_name(n),
+            OrganizationError::DuplicateName { .. } => Self::DuplicateName,
+            OrganizationError::NotFound { .. } => Self::NotFound,
+            OrganizationError::Role(r) => Self::of_role(r),
+            OrganizationError::Token { source, .. } => Self::of_token(source),
+            OrganizationError::NoKeypair { .. } => Self::NoKeypair,
+            OrganizationError::ConsumerKeyChanged { .. } => Self::ConsumerKeyChanged,
+            OrganizationError::CertificateLimit { .. } => Self::CertificateLimit,
+            OrganizationError::NoStagedKeypair { .. } => Self::NoStagedKeypair,
+            OrganizationError::Record { .. } => Self::InvalidRecord,
+        }
+    }
+}
+
+/// The C name of `status` (e.g. `"MDMLINK_STATUS_TOKEN_DECRYPT"`), or NULL
+/// for a number that is not a status. The string is static: never free it.
+/// Safe to call from any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn mdmlink_status_name(status: u32) -> *const c_char {
+    ffi!(value core::ptr::null(); []; {
+        mdmlink_status::ALL
+            .iter()
+            .find(|s| **s as u32 == status)
+            .map_or(core::ptr::null(), |s| s.name().as_ptr())
+    })
+}

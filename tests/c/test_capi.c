@@ -1,0 +1,856 @@
+/*
+ * C tests of the mdmlink C API: every entry point, every NULL argument,
+ * wrong keys, garbage input, reuse of one `err` variable, panics.
+ *
+ * Driven by tests/capi.rs (cargo test), which compiles this file with
+ * -std=c11 -Wall -Wextra -Wpedantic -Werror and runs it, under valgrind in CI:
+ *
+ *   test_capi FIXTURE_DIR CARGO_VERSION EXPECTED_EXPIRY_UNIX
+ *
+ * FIXTURE_DIR is ../shared/fixtures/apple-token-1 (the real Apple token).
+ */
+#include "mdmlink.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int failures;
+static int checks;
+
+#define CHECK(cond)                                                                  \
+    do {                                                                             \
+        checks++;                                                                    \
+        if (!(cond)) {                                                               \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+            failures++;                                                              \
+        }                                                                            \
+    } while (0)
+
+static const char *status_text(mdmlink_status s) {
+    const char *name = mdmlink_status_name(s);
+    return name ? name : "(unknown status)";
+}
+
+#define CHECK_STATUS(expr, expected)                                                       \
+    do {                                                                                   \
+        mdmlink_status got_ = (expr);                                                      \
+        checks++;                                                                          \
+        if (got_ != (mdmlink_status)(expected)) {                                          \
+            fprintf(stderr, "%s:%d: %s\n  returned %s (%u), expected %s\n", __FILE__,      \
+                    __LINE__, #expr, status_text(got_), (unsigned)got_,                    \
+                    status_text((mdmlink_status)(expected)));                              \
+            failures++;                                                                    \
+        }                                                                                  \
+    } while (0)
+
+/* The status and message of the error left in `err`, then freed and reset. */
+#define CHECK_ERR(err, expected)                                                 \
+    do {                                                                         \
+        CHECK((err) != NULL);                                                    \
+        if ((err) != NULL) {                                                     \
+            CHECK(mdmlink_error_status(err) == (mdmlink_status)(expected));      \
+            CHECK(mdmlink_error_message(err) != NULL);                           \
+            CHECK(strlen(mdmlink_error_message(err)) > 0);                       \
+            mdmlink_error_free(err);                                             \
+            (err) = NULL;                                                        \
+        }                                                                        \
+    } while (0)
+
+static char fixture_dir[1024];
+
+static uint8_t *read_file(const char *name, size_t *len) {
+    char path[2048];
+    snprintf(path, sizeof path, "%s/%s", fixture_dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "cannot open %s\n", path);
+        exit(2);
+    }
+    uint8_t *buf = NULL;
+    size_t cap = 0, n = 0;
+    for (;;) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 4096;
+            buf = realloc(buf, cap + 1);
+            if (!buf) exit(2);
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        if (got == 0) break;
+        n += got;
+    }
+    fclose(f);
+    buf[n] = 0;
+    *len = n;
+    return buf;
+}
+
+static int starts_with(const mdmlink_bytes *b, const char *prefix) {
+    size_t n = strlen(prefix);
+    return b->ptr != NULL && b->len >= n && memcmp(b->ptr, prefix, n) == 0;
+}
+
+static int contains(const char *haystack, const char *needle) {
+    return haystack != NULL && strstr(haystack, needle) != NULL;
+}
+
+/* Fixtures shared by the tests. */
+static uint8_t *key_pem, *key_der, *cert_pem, *token_file, *expected_json;
+static size_t key_pem_len, key_der_len, cert_pem_len, token_file_len, expected_json_len;
+static int64_t expected_expiry;
+static const uint8_t sentinel_byte = 0xAB;
+
+static void test_version(const char *cargo_version) {
+    CHECK(strcmp(mdmlink_version(), cargo_version) == 0);
+    CHECK(strcmp(mdmlink_version(), MDMLINK_VERSION) == 0);
+    char macros[64];
+    snprintf(macros, sizeof macros, "%d.%d.%d", MDMLINK_VERSION_MAJOR, MDMLINK_VERSION_MINOR,
+             MDMLINK_VERSION_PATCH);
+    CHECK(strcmp(macros, cargo_version) == 0);
+}
+
+static void test_status_numbers(void) {
+    /* The numbers are ABI: fixed forever. */
+    CHECK(MDMLINK_STATUS_OK == 0);
+    CHECK(MDMLINK_STATUS_NULL_ARGUMENT == 1);
+    CHECK(MDMLINK_STATUS_PANIC == 2);
+    CHECK(MDMLINK_STATUS_INVALID_ARGUMENT == 3);
+    CHECK(MDMLINK_STATUS_INVALID_NAME == 10);
+    CHECK(MDMLINK_STATUS_ROLE_NOT_ALLOWED == 11);
+    CHECK(MDMLINK_STATUS_KEY_UNSUPPORTED_SIZE == 20);
+    CHECK(MDMLINK_STATUS_KEY_MALFORMED == 21);
+    CHECK(MDMLINK_STATUS_KEY_NOT_RSA == 22);
+    CHECK(MDMLINK_STATUS_KEY_PASSWORD_REQUIRED == 23);
+    CHECK(MDMLINK_STATUS_KEY_WRONG_PASSWORD == 24);
+    CHECK(MDMLINK_STATUS_KEY_LEGACY_ENCRYPTED_PEM == 25);
+    CHECK(MDMLINK_STATUS_CERTIFICATE_INVALID == 26);
+    CHECK(MDMLINK_STATUS_CERTIFICATE_MISMATCH == 27);
+    CHECK(MDMLINK_STATUS_NO_CERTIFICATE == 28);
+    CHECK(MDMLINK_STATUS_RANDOM_FAILED == 29);
+    CHECK(MDMLINK_STATUS_KEY_GENERATION_FAILED == 30);
+    CHECK(MDMLINK_STATUS_ENCODE_FAILED == 31);
+    CHECK(MDMLINK_STATUS_TOKEN_TOO_LARGE == 40);
+    CHECK(MDMLINK_STATUS_TOKEN_FORMAT == 41);
+    CHECK(MDMLINK_STATUS_TOKEN_MALFORMED == 42);
+    CHECK(MDMLINK_STATUS_TOKEN_UNSUPPORTED_ALGORITHM == 43);
+    CHECK(MDMLINK_STATUS_TOKEN_WRONG_RECIPIENT == 44);
+    CHECK(MDMLINK_STATUS_TOKEN_DECRYPT == 45);
+    CHECK(MDMLINK_STATUS_TOKEN_PAYLOAD == 46);
+    CHECK(MDMLINK_STATUS_TOKEN_SEAL == 47);
+    CHECK(MDMLINK_STATUS_DUPLICATE_NAME == 60);
+    CHECK(MDMLINK_STATUS_NOT_FOUND == 61);
+    CHECK(MDMLINK_STATUS_NO_KEYPAIR == 62);
+    CHECK(MDMLINK_STATUS_CONSUMER_KEY_CHANGED == 63);
+    CHECK(MDMLINK_STATUS_CERTIFICATE_LIMIT == 64);
+    CHECK(MDMLINK_STATUS_NO_STAGED_KEYPAIR == 65);
+    CHECK(MDMLINK_STATUS_INVALID_RECORD == 66);
+    CHECK(MDMLINK_STATUS_NO_TOKEN == 67);
+    CHECK(strcmp(mdmlink_status_name(MDMLINK_STATUS_OK), "MDMLINK_STATUS_OK") == 0);
+    CHECK(strcmp(mdmlink_status_name(MDMLINK_STATUS_TOKEN_DECRYPT), "MDMLINK_STATUS_TOKEN_DECRYPT") == 0);
+    CHECK(strcmp(mdmlink_status_name(MDMLINK_STATUS_NO_TOKEN), "MDMLINK_STATUS_NO_TOKEN") == 0);
+    CHECK(mdmlink_status_name(4) == NULL);
+    CHECK(mdmlink_status_name(0xFFFFFFFFu) == NULL);
+}
+
+static void test_server_names(void) {
+    mdmlink_error *err = NULL;
+    CHECK_STATUS(mdmlink_server_name_check("Main MDM", &err), MDMLINK_STATUS_OK);
+    CHECK(err == NULL);
+    CHECK_STATUS(mdmlink_server_name_check("Main MDM", NULL), MDMLINK_STATUS_OK);
+    CHECK_STATUS(mdmlink_server_name_check("unassigned", &err), MDMLINK_STATUS_INVALID_NAME);
+    CHECK(contains(mdmlink_error_message(err), "reserved"));
+    CHECK_ERR(err, MDMLINK_STATUS_INVALID_NAME);
+    CHECK_STATUS(mdmlink_server_name_check("   ", &err), MDMLINK_STATUS_INVALID_NAME);
+    CHECK_ERR(err, MDMLINK_STATUS_INVALID_NAME);
+    CHECK_STATUS(mdmlink_server_name_check("bad\x01name", NULL), MDMLINK_STATUS_INVALID_NAME);
+    CHECK_STATUS(mdmlink_server_name_check("\xff\xfe", &err), MDMLINK_STATUS_INVALID_ARGUMENT);
+    CHECK_ERR(err, MDMLINK_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(mdmlink_server_name_check(NULL, &err), MDMLINK_STATUS_NULL_ARGUMENT);
+    CHECK(contains(mdmlink_error_message(err), "name"));
+    CHECK_ERR(err, MDMLINK_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(mdmlink_server_name_check(NULL, NULL), MDMLINK_STATUS_NULL_ARGUMENT);
+}
+
+static void test_error_reuse(void) {
+    /* One `err` variable across calls: a second error replaces the first
+       (the first is freed: valgrind sees no leak), a success leaves it alone. */
+    mdmlink_error *err = NULL;
+    CHECK_STATUS(mdmlink_server_name_check("Reassigned", &err), MDMLINK_STATUS_INVALID_NAME);
+    CHECK(err != NULL);
+    const mdmlink_error *first = err;
+    (void)first;
+    CHECK_STATUS(mdmlink_server_name_check(NULL, &err), MDMLINK_STATUS_NULL_ARGUMENT);
+    CHECK(mdmlink_error_status(err) == MDMLINK_STATUS_NULL_ARGUMENT);
+    mdmlink_keypair *kp = NULL;
+    CHECK_STATUS(mdmlink_keypair_from_pem((const uint8_t *)"junk", 4, NULL, &kp, &err),
+                 MDMLINK_STATUS_KEY_MALFORMED);
+    CHECK(kp == NULL);
+    CHECK(mdmlink_error_status(err) == MDMLINK_STATUS_KEY_MALFORMED);
+    CHECK_STATUS(mdmlink_server_name_check("Fine", &err), MDMLINK_STATUS_OK);
+    CHECK(err != NULL && mdmlink_error_status(err) == MDMLINK_STATUS_KEY_MALFORMED);
+    mdmlink_error_free(err);
+    /* The error accessors and free accept NULL. */
+    CHECK(mdmlink_error_message(NULL) == NULL);
+    CHECK(mdmlink_error_status(NULL) == MDMLINK_STATUS_NULL_ARGUMENT);
+    mdmlink_error_free(NULL);
+}
+
+static void test_bytes_free(void) {
+    mdmlink_bytes empty = {NULL, 0};
+    mdmlink_bytes_free(NULL);
+    mdmlink_bytes_free(&empty);
+    CHECK(empty.ptr == NULL && empty.len == 0);
+}
+
+static mdmlink_keypair *apple_keypair(void) {
+    mdmlink_keypair *kp = NULL;
+    mdmlink_error *err = NULL;
+    CHECK_STATUS(mdmlink_keypair_from_pem(key_pem, key_pem_len, NULL, &kp, &err), MDMLINK_STATUS_OK);
+    CHECK(err == NULL);
+    return kp;
+}
+
+static void check_apple_fields(const mdmlink_token *token) {
+    static const char *names[4] = {"consumer_key", "consumer_secret", "access_token", "access_secret"};
+    const char *values[4] = {mdmlink_token_consumer_key(token), mdmlink_token_consumer_secret(token),
+                             mdmlink_token_access_token(token), mdmlink_token_access_secret(token)};
+    for (int i = 0; i < 4; i++) {
+        char needle[512];
+        CHECK(values[i] != NULL);
+        if (!values[i]) continue;
+        snprintf(needle, sizeof needle, "\"%s\":\"%s\"", names[i], values[i]);
+        CHECK(contains((const char *)expected_json, needle));
+    }
+    CHECK(strncmp(mdmlink_token_consumer_key(token), "CK_", 3) == 0);
+    CHECK(mdmlink_token_expiry_unix(token) == expected_expiry);
+}
+
+static void test_open_apple_token(void) {
+    mdmlink_error *err = NULL;
+    mdmlink_keypair *kp = apple_keypair();
+    CHECK(mdmlink_keypair_bits(kp) == 2048);
+
+    mdmlink_token *token = NULL;
+    CHECK_STATUS(mdmlink_token_open(kp, token_file, token_file_len, &token, &err), MDMLINK_STATUS_OK);
+    CHECK(token != NULL && err == NULL);
+    if (token) {
+        check_apple_fields(token);
+        mdmlink_bytes json = {NULL, 0};
+        CHECK_STATUS(mdmlink_token_json(token, &json, &err), MDMLINK_STATUS_OK);
+        size_t n = expected_json_len;
+        while (n > 0 && (expected_json[n - 1] == '\n' || expected_json[n - 1] == '\r')) n--;
+        CHECK(json.len == n && memcmp(json.ptr, expected_json, n) == 0);
+        mdmlink_bytes_free(&json);
+        CHECK(json.ptr == NULL && json.len == 0);
+        mdmlink_bytes_free(&json); /* twice is harmless */
+    }
+    mdmlink_token_free(token);
+
+    /* The same key as DER. */
+    mdmlink_keypair *kp_der = NULL;
+    CHECK_STATUS(mdmlink_keypair_from_der(key_der, key_der_len, NULL, &kp_der, &err), MDMLINK_STATUS_OK);
+    token = NULL;
+    CHECK_STATUS(mdmlink_token_open(kp_der, token_file, token_file_len, &token, &err), MDMLINK_STATUS_OK);
+    if (token) check_apple_fields(token);
+    mdmlink_token_free(token);
+    mdmlink_keypair_free(kp_der);
+
+    /* Loaded without certificate: no certificate to export; outputs untouched. */
+    mdmlink_bytes out = {(uint8_t *)&sentinel_byte, 7};
+    CHECK_STATUS(mdmlink_keypair_certificate_pem(kp, &out, &err), MDMLINK_STATUS_NO_CERTIFICATE);
+    CHECK(out.ptr == &sentinel_byte && out.len == 7);
+    CHECK_ERR(err, MDMLINK_STATUS_NO_CERTIFICATE);
+    CHECK_STATUS(mdmlink_keypair_certificate_der(kp, &out, NULL), MDMLINK_STATUS_NO_CERTIFICATE);
+    CHECK(out.ptr == &sentinel_byte && out.len == 7);
+
+    /* Key and certificate in one PEM: the certificate is kept. */
+    size_t both_len = key_pem_len + cert_pem_len;
+    uint8_t *both = malloc(both_len);
+    memcpy(both, key_pem, key_pem_len);
+    memcpy(both + key_pem_len, cert_pem, cert_pem_len);
+    mdmlink_keypair *kp_cert = NULL;
+    CHECK_STATUS(mdmlink_keypair_from_pem(both, both_len, NULL, &kp_cert, &err), MDMLINK_STATUS_OK);
+    mdmlink_bytes pem = {NULL, 0}, der = {NULL, 0};
+    CHECK_STATUS(mdmlink_keypair_certificate_pem(kp_cert, &pem, &err), MDMLINK_STATUS_OK);
+    CHECK(pem.len == cert_pem_len || (pem.len + 1 == cert_pem_len)); /* same certificate text */
+    CHECK(starts_with(&pem, "-----BEGIN CERTIFICATE-----"));
+    CHECK(pem.ptr && memcmp(pem.ptr, cert_pem, pem.len < cert_pem_len ? pem.len : cert_pem_len) == 0);
+    CHECK_STATUS(mdmlink_keypair_certificate_der(kp_cert, &der, &err), MDMLINK_STATUS_OK);
+    CHECK(der.len > 100 && der.ptr[0] == 0x30);
+    token = NULL;
+    CHECK_STATUS(mdmlink_token_open(kp_cert, token_file, token_file_len, &token, &err), MDMLINK_STATUS_OK);
+    if (token) check_apple_fields(token);
+    mdmlink_token_free(token);
+    mdmlink_bytes_free(&pem);
+    mdmlink_bytes_free(&der);
+    mdmlink_keypair_free(kp_cert);
+    free(both);
+    mdmlink_keypair_free(kp);
+}
+
+static void test_wrong_key_and_garbage(mdmlink_keypair *generated) {
+    mdmlink_error *err = NULL;
+    mdmlink_token *token = (mdmlink_token *)(void *)&sentinel_byte;
+
+    /* A keypair with its certificate names both certificates. */
+    CHECK_STATUS(mdmlink_token_open(generated, token_file, token_file_len, &token, &err),
+                 MDMLINK_STATUS_TOKEN_WRONG_RECIPIENT);
+    CHECK(token == (mdmlink_token *)(void *)&sentinel_byte);
+    CHECK(contains(mdmlink_error_message(err), "70FEDDC7D5AFA393"));
+    CHECK_ERR(err, MDMLINK_STATUS_TOKEN_WRONG_RECIPIENT);
+
+    /* The same wrong key without its certificate cannot decrypt. */
+    mdmlink_bytes key = {NULL, 0};
+    CHECK_STATUS(mdmlink_keypair_private_key_pem(generated, NULL, &key, &err), MDMLINK_STATUS_OK);
+    CHECK(starts_with(&key, "-----BEGIN PRIVATE KEY-----"));
+    mdmlink_keypair *bare = NULL;
+    CHECK_STATUS(mdmlink_keypair_from_pem(key.ptr, key.len, NULL, &bare, &err), MDMLINK_STATUS_OK);
+    mdmlink_bytes_free(&key);
+    CHECK_STATUS(mdmlink_token_open(bare, token_file, token_file_len, &token, &err),
+                 MDMLINK_STATUS_TOKEN_DECRYPT);
+    CHECK(token == (mdmlink_token *)(void *)&sentinel_byte);
+    CHECK_ERR(err, MDMLINK_STATUS_TOKEN_DECRYPT);
+    mdmlink_keypair_free(bare);
+
+    /* Garbage, truncated and empty token files. */
+    mdmlink_keypair *kp = apple_keypair();
+    static const uint8_t garbage[] = "this is not a token\n";
+    mdmlink_status s = mdmlink_token_open(kp, garbage, sizeof garbage - 1, &token, &err);
+    CHECK(s != MDMLINK_STATUS_OK && s != MDMLINK_STATUS_PANIC);
+    CHECK_ERR(err, s);
+    s = mdmlink_token_open(kp, token_file, token_file_len / 2, &token, &err);
+    CHECK(s != MDMLINK_STATUS_OK && s != MDMLINK_STATUS_PANIC);
+    CHECK_ERR(err, s);
+    s = mdmlink_token_open(kp, token_file, 0, &token, &err);
+    CHECK(s != MDMLINK_STATUS_OK && s != MDMLINK_STATUS_PANIC);
+    CHECK_ERR(err, s);
+    uint8_t *flipped = malloc(token_file_len);
+    for (size_t i = 0; i < token_file_len; i++) flipped[i] = (uint8_t)(token_file[i] ^ 0x5A);
+    s = mdmlink_token_open(kp, flipped, token_file_len, &token, NULL);
+    CHECK(s != MDMLINK_STATUS_OK && s != MDMLINK_STATUS_PANIC);
+    free(flipped);
+    CHECK(token == (mdmlink_token *)(void *)&sentinel_byte);
+
+    /* Garbage keys. */
+    mdmlink_keypair *out = (mdmlink_keypair *)(void *)&sentinel_byte;
+    CHECK_STATUS(mdmlink_keypair_from_pem(garbage, sizeof garbage - 1, NULL, &out, &err),
+                 MDMLINK_STATUS_KEY_MALFORMED);
+    CHECK_ERR(err, MDMLINK_STATUS_KEY_MALFORMED);
+    CHECK_STATUS(mdmlink_keypair_from_der(garbage, sizeof garbage - 1, NULL, &out, &err),
+                 MDMLINK_STATUS_KEY_MALFORMED);
+    CHECK_ERR(err, MDMLINK_STATUS_KEY_MALFORMED);
+    CHECK_STATUS(mdmlink_keypair_from_der(token_file, 0, NULL, &out, NULL), MDMLINK_STATUS_KEY_MALFORMED);
+    /* A certificate is not a private key. */
+    CHECK_STATUS(mdmlink_keypair_from_pem(cert_pem, cert_pem_len, NULL, &out, NULL), MDMLINK_STATUS_KEY_MALFORMED);
+    /* A key with someone else's certificate. */
+    mdmlink_bytes gen_cert = {NULL, 0};
+    CHECK_STATUS(mdmlink_keypair_certificate_pem(generated, &gen_cert, &err), MDMLINK_STATUS_OK);
+    uint8_t *mixed = malloc(key_pem_len + gen_cert.len);
+    memcpy(mixed, key_pem, key_pem_len);
+    memcpy(mixed + key_pem_len, gen_cert.ptr, gen_cert.len);
+    CHECK_STATUS(mdmlink_keypair_from_pem(mixed, key_pem_len + gen_cert.len, NULL, &out, &err),
+                 MDMLINK_STATUS_CERTIFICATE_MISMATCH);
+    CHECK_ERR(err, MDMLINK_STATUS_CERTIFICATE_MISMATCH);
+    free(mixed);
+    mdmlink_bytes_free(&gen_cert);
+    CHECK(out == (mdmlink_keypair *)(void *)&sentinel_byte);
+    mdmlink_keypair_free(kp);
+}
+
+static void test_generate_and_export(mdmlink_keypair **generated_out) {
+    mdmlink_error *err = NULL;
+    mdmlink_keypair *kp = NULL;
+    CHECK_STATUS(mdmlink_keypair_generate(1024, "Main MDM", &kp, &err), MDMLINK_STATUS_KEY_UNSUPPORTED_SIZE);
+    CHECK(kp == NULL);
+    CHECK_ERR(err, MDMLINK_STATUS_KEY_UNSUPPORTED_SIZE);
+    CHECK_STATUS(mdmlink_keypair_generate(2048, "Main MDM", &kp, &err), MDMLINK_STATUS_OK);
+    CHECK(kp != NULL && err == NULL);
+    CHECK(mdmlink_keypair_bits(kp) == 2048);
+
+    mdmlink_bytes pem = {NULL, 0}, der = {NULL, 0};
+    CHECK_STATUS(mdmlink_keypair_certificate_pem(kp, &pem, &err), MDMLINK_STATUS_OK);
+    CHECK(starts_with(&pem, "-----BEGIN CERTIFICATE-----"));
+    CHECK_STATUS(mdmlink_keypair_certificate_der(kp, &der, &err), MDMLINK_STATUS_OK);
+    CHECK(der.len > 100 && der.ptr[0] == 0x30);
+
+    /* Encrypted private key: needs the password, refuses a wrong one. */
+    mdmlink_bytes enc = {NULL, 0};
+    CHECK_STATUS(mdmlink_keypair_private_key_pem(kp, "correct horse", &enc, &err), MDMLINK_STATUS_OK);
+    CHECK(starts_with(&enc, "-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+    mdmlink_keypair *back = NULL;
+    CHECK_STATUS(mdmlink_keypair_from_pem(enc.ptr, enc.len, NULL, &back, &err), MDMLINK_STATUS_KEY_PASSWORD_REQUIRED);
+    CHECK_ERR(err, MDMLINK_STATUS_KEY_PASSWORD_REQUIRED);
+    CHECK_STATUS(mdmlink_keypair_from_pem(enc.ptr, enc.len, "wrong", &back, &err), MDMLINK_STATUS_KEY_WRONG_PASSWORD);
+    CHECK_ERR(err, MDMLINK_STATUS_KEY_WRONG_PASSWORD);
+    CHECK(back == NULL);
+    CHECK_STATUS(mdmlink_keypair_from_pem(enc.ptr, enc.len, "correct horse", &back, &err), MDMLINK_STATUS_OK);
+    CHECK(mdmlink_keypair_bits(back) == 2048);
+
+    /* Seal a token to the new certificate (PEM and DER) and open it again. */
+    mdmlink_token *issued = NULL;
+    int64_t expiry = 1900000000;
+    CHECK_STATUS(mdmlink_token_new("CK_1", "CS_2", "AT_3", "AS_4", expiry, &issued, &err), MDMLINK_STATUS_OK);
+    mdmlink_bytes file = {NULL, 0};
+    CHECK_STATUS(mdmlink_token_seal(issued, pem.ptr, pem.len, &file, &err), MDMLINK_STATUS_OK);
+    mdmlink_token *opened = NULL;
+    CHECK_STATUS(mdmlink_token_open(kp, file.ptr, file.len, &opened, &err), MDMLINK_STATUS_OK);
+    if (opened) {
+        CHECK(strcmp(mdmlink_token_consumer_key(opened), "CK_1") == 0);
+        CHECK(strcmp(mdmlink_token_consumer_secret(opened), "CS_2") == 0);
+        CHECK(strcmp(mdmlink_token_access_token(opened), "AT_3") == 0);
+        CHECK(strcmp(mdmlink_token_access_secret(opened), "AS_4") == 0);
+        CHECK(mdmlink_token_expiry_unix(opened) == expiry);
+    }
+    mdmlink_token_free(opened);
+    /* The re-imported (encrypted) key has no certificate but the same key. */
+    opened = NULL;
+    CHECK_STATUS(mdmlink_token_open(back, file.ptr, file.len, &opened, &err), MDMLINK_STATUS_OK);
+    mdmlink_token_free(opened);
+    mdmlink_bytes_free(&file);
+    CHECK_STATUS(mdmlink_token_seal(issued, der.ptr, der.len, &file, &err), MDMLINK_STATUS_OK);
+    CHECK(file.len > 0);
+    /* The Apple key cannot open a token sealed to the new certificate. */
+    mdmlink_keypair *apple = apple_keypair();
+    opened = NULL;
+    CHECK_STATUS(mdmlink_token_open(apple, file.ptr, file.len, &opened, &err), MDMLINK_STATUS_TOKEN_DECRYPT);
+    CHECK_ERR(err, MDMLINK_STATUS_TOKEN_DECRYPT);
+    CHECK(opened == NULL);
+    mdmlink_keypair_free(apple);
+    mdmlink_bytes_free(&file);
+
+    /* Bad token parts and certificates. */
+    mdmlink_token *bad = NULL;
+    CHECK_STATUS(mdmlink_token_new("", "CS_2", "AT_3", "AS_4", expiry, &bad, &err), MDMLINK_STATUS_TOKEN_PAYLOAD);
+    CHECK_ERR(err, MDMLINK_STATUS_TOKEN_PAYLOAD);
+    CHECK_STATUS(mdmlink_token_new("CK 1", "CS_2", "AT_3", "AS_4", expiry, &bad, &err), MDMLINK_STATUS_TOKEN_PAYLOAD);
+    CHECK_ERR(err, MDMLINK_STATUS_TOKEN_PAYLOAD);
+    CHECK_STATUS(mdmlink_token_new("CK_1", "CS_2", "AT_3", "AS_4", INT64_MAX, &bad, &err), MDMLINK_STATUS_INVALID_ARGUMENT);
+    CHECK_ERR(err, MDMLINK_STATUS_INVALID_ARGUMENT);
+    CHECK(bad == NULL);
+    mdmlink_bytes untouched = {(uint8_t *)&sentinel_byte, 3};
+    CHECK_STATUS(mdmlink_token_seal(issued, (const uint8_t *)"nope", 4, &untouched, &err), MDMLINK_STATUS_CERTIFICATE_INVALID);
+    CHECK_ERR(err, MDMLINK_STATUS_CERTIFICATE_INVALID);
+    CHECK(untouched.ptr == &sentinel_byte && untouched.len == 3);
+
+    mdmlink_token_free(issued);
+    mdmlink_keypair_free(back);
+    mdmlink_bytes_free(&enc);
+    mdmlink_bytes_free(&pem);
+    mdmlink_bytes_free(&der);
+    *generated_out = kp;
+}
+
+static void test_expiry(void) {
+    mdmlink_error *err = NULL;
+    mdmlink_expiry_policy *policy = NULL;
+    CHECK_STATUS(mdmlink_expiry_policy_new(30, &policy, &err), MDMLINK_STATUS_OK);
+    const int64_t day = 86400, now = 1800000000;
+    mdmlink_health h;
+    CHECK_STATUS(mdmlink_expiry_policy_evaluate(policy, now + 100 * day, now, &h, &err), MDMLINK_STATUS_OK);
+    CHECK(h.state == MDMLINK_HEALTH_STATE_VALID && h.days_left == 100 && h.deadline_unix == now + 100 * day);
+    CHECK(strcmp(h.label, "valid") == 0 && h.reason == MDMLINK_REPLACEMENT_REASON_NONE);
+    CHECK_STATUS(mdmlink_expiry_policy_evaluate(policy, now + 10 * day, now, &h, &err), MDMLINK_STATUS_OK);
+    CHECK(h.state == MDMLINK_HEALTH_STATE_RENEW_SOON && h.days_left == 10);
+    CHECK(strcmp(h.label, "renew-soon") == 0);
+    CHECK_STATUS(mdmlink_expiry_policy_evaluate(policy, now, now, &h, &err), MDMLINK_STATUS_OK);
+    CHECK(h.state == MDMLINK_HEALTH_STATE_EXPIRED && h.deadline_unix == now);
+    CHECK(strcmp(h.label, "expired") == 0);
+    CHECK_STATUS(mdmlink_expiry_policy_evaluate_with_event(policy, now + 100 * day,
+                     MDMLINK_REPLACEMENT_REASON_DOWNLOADER_PASSWORD_CHANGED, now - day, now, &h, &err),
+                 MDMLINK_STATUS_OK);
+    CHECK(h.state == MDMLINK_HEALTH_STATE_MUST_REPLACE && h.deadline_unix == now - day);
+    CHECK(h.reason == MDMLINK_REPLACEMENT_REASON_DOWNLOADER_PASSWORD_CHANGED);
+    CHECK(strcmp(h.label, "must-replace") == 0);
+    CHECK_STATUS(mdmlink_expiry_policy_evaluate_with_event(policy, now + 100 * day,
+                     MDMLINK_REPLACEMENT_REASON_NONE, 0, now, &h, &err), MDMLINK_STATUS_OK);
+    CHECK(h.state == MDMLINK_HEALTH_STATE_VALID);
+    /* An expired token stays expired whatever happened. */
+    CHECK_STATUS(mdmlink_expiry_policy_evaluate_with_event(policy, now - day, MDMLINK_REPLACEMENT_REASON_NEW_KEYPAIR,
+                     now - 2 * day, now, &h, &err), MDMLINK_STATUS_OK);
+    CHECK(h.state == MDMLINK_HEALTH_STATE_EXPIRED);
+    mdmlink_health before = h;
+    CHECK_STATUS(mdmlink_expiry_policy_evaluate_with_event(policy, now, 99, now, now, &h, &err), MDMLINK_STATUS_INVALID_ARGUMENT);
+    CHECK_ERR(err, MDMLINK_STATUS_INVALID_ARGUMENT);
+    CHECK(before.state == h.state && before.days_left == h.days_left && before.deadline_unix == h.deadline_unix &&
+          before.reason == h.reason && before.label == h.label);
+    CHECK_STATUS(mdmlink_expiry_policy_evaluate(policy, INT64_MAX, now, &h, &err), MDMLINK_STATUS_INVALID_ARGUMENT);
+    CHECK_ERR(err, MDMLINK_STATUS_INVALID_ARGUMENT);
+
+    /* The real token's health, against its own expiry. */
+    mdmlink_keypair *kp = apple_keypair();
+    mdmlink_token *token = NULL;
+    CHECK_STATUS(mdmlink_token_open(kp, token_file, token_file_len, &token, &err), MDMLINK_STATUS_OK);
+    CHECK_STATUS(mdmlink_token_health(token, policy, expected_expiry - 40 * day, &h, &err), MDMLINK_STATUS_OK);
+    CHECK(h.state == MDMLINK_HEALTH_STATE_VALID && h.days_left == 40 && h.deadline_unix == expected_expiry);
+    CHECK_STATUS(mdmlink_token_health(token, policy, expected_expiry - 5 * day, &h, &err), MDMLINK_STATUS_OK);
+    CHECK(h.state == MDMLINK_HEALTH_STATE_RENEW_SOON && h.days_left == 5);
+    CHECK_STATUS(mdmlink_token_health(token, policy, expected_expiry + 1, &h, &err), MDMLINK_STATUS_OK);
+    CHECK(h.state == MDMLINK_HEALTH_STATE_EXPIRED);
+    mdmlink_token_free(token);
+    mdmlink_keypair_free(kp);
+    mdmlink_expiry_policy_free(policy);
+}
+
+static void test_organization(void) {
+    mdmlink_error *err = NULL;
+    const int64_t day = 86400, now = expected_expiry - 100 * day;
+    mdmlink_organization *org = NULL;
+    CHECK_STATUS(mdmlink_organization_new("Example School", 7, &org, &err), MDMLINK_STATUS_INVALID_ARGUMENT);
+    CHECK_ERR(err, MDMLINK_STATUS_INVALID_ARGUMENT);
+    CHECK(org == NULL);
+    CHECK_STATUS(mdmlink_organization_new("Example School", MDMLINK_PORTAL_SCHOOL_MANAGER, &org, &err), MDMLINK_STATUS_OK);
+    CHECK(mdmlink_organization_server_count(org) == 0);
+
+    mdmlink_keypair *generated = NULL;
+    CHECK_STATUS(mdmlink_organization_add_server_generated(org, "Main MDM", 2048, now, &generated, &err), MDMLINK_STATUS_OK);
+    CHECK(generated != NULL && mdmlink_keypair_bits(generated) == 2048);
+    CHECK_STATUS(mdmlink_organization_add_server_generated(org, "MAIN mdm ", 2048, now, NULL, &err), MDMLINK_STATUS_DUPLICATE_NAME);
+    CHECK_ERR(err, MDMLINK_STATUS_DUPLICATE_NAME);
+    CHECK_STATUS(mdmlink_organization_add_server_generated(org, "Other", 1000, now, NULL, &err), MDMLINK_STATUS_KEY_UNSUPPORTED_SIZE);
+    CHECK_ERR(err, MDMLINK_STATUS_KEY_UNSUPPORTED_SIZE);
+    CHECK_STATUS(mdmlink_organization_check_name(org, "main mdm ", &err), MDMLINK_STATUS_DUPLICATE_NAME);
+    CHECK(contains(mdmlink_error_message(err), "Main MDM"));
+    CHECK_ERR(err, MDMLINK_STATUS_DUPLICATE_NAME);
+    CHECK_STATUS(mdmlink_organization_check_name(org, "Unassigned", &err), MDMLINK_STATUS_INVALID_NAME);
+    CHECK_ERR(err, MDMLINK_STATUS_INVALID_NAME);
+    CHECK_STATUS(mdmlink_organization_check_name(org, "Second MDM", &err), MDMLINK_STATUS_OK);
+
+    /* The Apple server: key and certificate in one PEM. */
+    size_t both_len = key_pem_len + cert_pem_len;
+    uint8_t *both = malloc(both_len);
+    memcpy(both, key_pem, key_pem_len);
+    memcpy(both + key_pem_len, cert_pem, cert_pem_len);
+    mdmlink_keypair *apple = NULL;
+    CHECK_STATUS(mdmlink_keypair_from_pem(both, both_len, NULL, &apple, &err), MDMLINK_STATUS_OK);
+    free(both);
+    CHECK_STATUS(mdmlink_organization_add_server(org, "Apple Test", apple, now, &err), MDMLINK_STATUS_OK);
+    CHECK(mdmlink_organization_server_count(org) == 2);
+
+    /* Install: the right server, then the wrong one. */
+    mdmlink_install_outcome outcome = (mdmlink_install_outcome)99;
+    CHECK_STATUS(mdmlink_organization_install_token(org, "Main MDM", token_file, token_file_len, NULL, false, now, &outcome, &err),
+                 MDMLINK_STATUS_TOKEN_WRONG_RECIPIENT);
+    CHECK(contains(mdmlink_error_message(err), "Main MDM"));
+    CHECK_ERR(err, MDMLINK_STATUS_TOKEN_WRONG_RECIPIENT);
+    CHECK(outcome == (mdmlink_install_outcome)99);
+    CHECK_STATUS(mdmlink_organization_install_token(org, "apple test", token_file, token_file_len, "admin@example.com", false, now, &outcome, &err),
+                 MDMLINK_STATUS_OK);
+    CHECK(outcome == MDMLINK_INSTALL_OUTCOME_FIRST);
+    CHECK_STATUS(mdmlink_organization_install_token(org, "Apple Test", token_file, token_file_len, "admin@example.com", false, now, &outcome, &err),
+                 MDMLINK_STATUS_OK);
+    CHECK(outcome == MDMLINK_INSTALL_OUTCOME_RENEWED);
+    CHECK_STATUS(mdmlink_organization_install_token(org, "Nobody", token_file, token_file_len, NULL, false, now, NULL, &err),
+                 MDMLINK_STATUS_NOT_FOUND);
+    CHECK_ERR(err, MDMLINK_STATUS_NOT_FOUND);
+
+    mdmlink_token *token = NULL;
+    CHECK_STATUS(mdmlink_organization_server_token(org, "Apple Test", &token, &err), MDMLINK_STATUS_OK);
+    if (token) check_apple_fields(token);
+    mdmlink_token_free(token);
+    token = NULL;
+    CHECK_STATUS(mdmlink_organization_server_token(org, "Main MDM", &token, &err), MDMLINK_STATUS_NO_TOKEN);
+    CHECK_ERR(err, MDMLINK_STATUS_NO_TOKEN);
+    CHECK_STATUS(mdmlink_organization_server_token(org, "Nobody", &token, &err), MDMLINK_STATUS_NOT_FOUND);
+    CHECK_ERR(err, MDMLINK_STATUS_NOT_FOUND);
+    CHECK(token == NULL);
+
+    /* Status and needs-action. */
+    mdmlink_expiry_policy *policy = NULL;
+    CHECK_STATUS(mdmlink_expiry_policy_new(30, &policy, &err), MDMLINK_STATUS_OK);
+    mdmlink_server_status st;
+    CHECK_STATUS(mdmlink_organization_server_status(org, "Apple Test", policy, now, &st, &err), MDMLINK_STATUS_OK);
+    CHECK(st.has_token && st.token.state == MDMLINK_HEALTH_STATE_VALID && st.token.days_left == 100);
+    CHECK(st.has_certificate && st.worst.state == MDMLINK_HEALTH_STATE_VALID && !st.staging_pending);
+    CHECK_STATUS(mdmlink_organization_server_status(org, "Main MDM", policy, now, &st, &err), MDMLINK_STATUS_OK);
+    CHECK(!st.has_token && st.has_certificate && st.worst.state == MDMLINK_HEALTH_STATE_EXPIRED);
+    CHECK_STATUS(mdmlink_organization_server_status(org, "Nobody", policy, now, &st, &err), MDMLINK_STATUS_NOT_FOUND);
+    CHECK_ERR(err, MDMLINK_STATUS_NOT_FOUND);
+
+    mdmlink_action_list *list = NULL;
+    CHECK_STATUS(mdmlink_organization_needs_action(org, policy, now, &list, &err), MDMLINK_STATUS_OK);
+    CHECK(mdmlink_action_list_len(list) == 1);
+    CHECK(mdmlink_action_list_server(list, 0) && strcmp(mdmlink_action_list_server(list, 0), "Main MDM") == 0);
+    CHECK(contains(mdmlink_action_list_advice(list, 0), "Apple School Manager"));
+    CHECK(mdmlink_action_list_server(list, 1) == NULL && mdmlink_action_list_advice(list, 1) == NULL);
+    mdmlink_health h;
+    CHECK_STATUS(mdmlink_action_list_health(list, 0, &h, &err), MDMLINK_STATUS_OK);
+    CHECK(h.state == MDMLINK_HEALTH_STATE_EXPIRED);
+    CHECK_STATUS(mdmlink_action_list_health(list, 1, &h, &err), MDMLINK_STATUS_INVALID_ARGUMENT);
+    CHECK_ERR(err, MDMLINK_STATUS_INVALID_ARGUMENT);
+    mdmlink_action_list_free(list);
+
+    /* Replacement events. */
+    CHECK_STATUS(mdmlink_organization_record_event(org, "Apple Test", MDMLINK_REPLACEMENT_REASON_NEW_TOKEN_GENERATED, now + day, &err),
+                 MDMLINK_STATUS_OK);
+    CHECK_STATUS(mdmlink_organization_server_status(org, "Apple Test", policy, now + 2 * day, &st, &err), MDMLINK_STATUS_OK);
+    CHECK(st.worst.state == MDMLINK_HEALTH_STATE_MUST_REPLACE);
+    CHECK(st.worst.reason == MDMLINK_REPLACEMENT_REASON_NEW_TOKEN_GENERATED && st.worst.deadline_unix == now + day);
+    CHECK_STATUS(mdmlink_organization_record_event(org, "Apple Test", 0, now, &err), MDMLINK_STATUS_INVALID_ARGUMENT);
+    CHECK_ERR(err, MDMLINK_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(mdmlink_organization_record_event(org, "Nobody", 1, now, &err), MDMLINK_STATUS_NOT_FOUND);
+    CHECK_ERR(err, MDMLINK_STATUS_NOT_FOUND);
+    size_t affected = 99;
+    CHECK_STATUS(mdmlink_organization_record_user_event(org, "ADMIN@example.com", MDMLINK_REPLACEMENT_REASON_DOWNLOADER_LEFT_ORGANIZATION,
+                     now + 3 * day, &affected, &err), MDMLINK_STATUS_OK);
+    CHECK(affected == 1);
+    CHECK_STATUS(mdmlink_organization_record_user_event(org, "someone@else", 3, now, NULL, &err), MDMLINK_STATUS_OK);
+    CHECK_STATUS(mdmlink_organization_server_status(org, "Apple Test", policy, now + 4 * day, &st, &err), MDMLINK_STATUS_OK);
+    CHECK(st.worst.reason == MDMLINK_REPLACEMENT_REASON_DOWNLOADER_LEFT_ORGANIZATION);
+    list = NULL;
+    CHECK_STATUS(mdmlink_organization_needs_action(org, policy, now + 4 * day, &list, &err), MDMLINK_STATUS_OK);
+    CHECK(mdmlink_action_list_len(list) == 2);
+    mdmlink_action_list_free(list);
+
+    /* Rotation: stage a keypair, then remove a server. */
+    CHECK_STATUS(mdmlink_organization_stage_keypair(org, "Apple Test", generated, now, &err), MDMLINK_STATUS_OK);
+    CHECK_STATUS(mdmlink_organization_server_status(org, "Apple Test", policy, now, &st, &err), MDMLINK_STATUS_OK);
+    CHECK(st.staging_pending && st.staging_since_unix == now);
+    CHECK_STATUS(mdmlink_organization_stage_keypair(org, "Nobody", generated, now, &err), MDMLINK_STATUS_NOT_FOUND);
+    CHECK_ERR(err, MDMLINK_STATUS_NOT_FOUND);
+    CHECK_STATUS(mdmlink_organization_remove_server(org, "main mdm", &err), MDMLINK_STATUS_OK);
+    CHECK(mdmlink_organization_server_count(org) == 1);
+    CHECK_STATUS(mdmlink_organization_remove_server(org, "Main MDM", &err), MDMLINK_STATUS_NOT_FOUND);
+    CHECK_ERR(err, MDMLINK_STATUS_NOT_FOUND);
+
+    mdmlink_expiry_policy_free(policy);
+    mdmlink_keypair_free(apple);
+    mdmlink_keypair_free(generated);
+    mdmlink_organization_free(org);
+}
+
+/* Every required pointer argument, NULL in turn: a status, never a crash, and
+   outputs untouched. */
+static void test_null_arguments(const mdmlink_keypair *kp) {
+    mdmlink_error *err = NULL;
+    mdmlink_keypair *k = NULL;
+    mdmlink_token *t = NULL;
+    mdmlink_bytes b = {NULL, 0};
+    mdmlink_expiry_policy *p = NULL;
+    mdmlink_organization *o = NULL;
+    mdmlink_action_list *l = NULL;
+    mdmlink_health h;
+    mdmlink_server_status st;
+    const uint8_t d[1] = {0};
+    const mdmlink_status N = MDMLINK_STATUS_NULL_ARGUMENT;
+
+    CHECK_STATUS(mdmlink_expiry_policy_new(30, &p, NULL), MDMLINK_STATUS_OK);
+    CHECK_STATUS(mdmlink_organization_new("Org", MDMLINK_PORTAL_BUSINESS_MANAGER, &o, NULL), MDMLINK_STATUS_OK);
+    CHECK_STATUS(mdmlink_token_open(kp, token_file, token_file_len, &t, NULL), MDMLINK_STATUS_TOKEN_WRONG_RECIPIENT);
+    mdmlink_keypair *apple = apple_keypair();
+    CHECK_STATUS(mdmlink_token_open(apple, token_file, token_file_len, &t, NULL), MDMLINK_STATUS_OK);
+    CHECK_STATUS(mdmlink_organization_needs_action(o, p, 0, &l, NULL), MDMLINK_STATUS_OK);
+
+    CHECK_STATUS(mdmlink_keypair_generate(2048, NULL, &k, &err), N);
+    CHECK_ERR(err, N);
+    CHECK_STATUS(mdmlink_keypair_generate(2048, "x", NULL, &err), N);
+    CHECK_ERR(err, N);
+    CHECK_STATUS(mdmlink_keypair_from_pem(NULL, 0, NULL, &k, &err), N);
+    CHECK_ERR(err, N);
+    CHECK_STATUS(mdmlink_keypair_from_pem(key_pem, key_pem_len, NULL, NULL, &err), N);
+    CHECK_ERR(err, N);
+    CHECK_STATUS(mdmlink_keypair_from_der(NULL, 5, NULL, &k, NULL), N);
+    CHECK_STATUS(mdmlink_keypair_from_der(key_der, key_der_len, NULL, NULL, NULL), N);
+    CHECK(k == NULL);
+    CHECK_STATUS(mdmlink_keypair_certificate_pem(NULL, &b, &err), N);
+    CHECK_ERR(err, N);
+    CHECK_STATUS(mdmlink_keypair_certificate_pem(kp, NULL, NULL), N);
+    CHECK_STATUS(mdmlink_keypair_certificate_der(NULL, &b, NULL), N);
+    CHECK_STATUS(mdmlink_keypair_certificate_der(kp, NULL, NULL), N);
+    CHECK_STATUS(mdmlink_keypair_private_key_pem(NULL, NULL, &b, NULL), N);
+    CHECK_STATUS(mdmlink_keypair_private_key_pem(kp, NULL, NULL, &err), N);
+    CHECK_ERR(err, N);
+    CHECK(b.ptr == NULL);
+    CHECK(mdmlink_keypair_bits(NULL) == 0);
+
+    mdmlink_token *t2 = NULL;
+    CHECK_STATUS(mdmlink_token_open(NULL, d, 1, &t2, &err), N);
+    CHECK_ERR(err, N);
+    CHECK_STATUS(mdmlink_token_open(kp, NULL, 1, &t2, NULL), N);
+    CHECK_STATUS(mdmlink_token_open(kp, d, 1, NULL, NULL), N);
+    CHECK_STATUS(mdmlink_token_new(NULL, "a", "b", "c", 0, &t2, NULL), N);
+    CHECK_STATUS(mdmlink_token_new("a", NULL, "b", "c", 0, &t2, NULL), N);
+    CHECK_STATUS(mdmlink_token_new("a", "b", NULL, "c", 0, &t2, NULL), N);
+    CHECK_STATUS(mdmlink_token_new("a", "b", "c", NULL, 0, &t2, NULL), N);
+    CHECK_STATUS(mdmlink_token_new("a", "b", "c", "d", 0, NULL, NULL), N);
+    CHECK(t2 == NULL);
+    CHECK_STATUS(mdmlink_token_seal(NULL, d, 1, &b, NULL), N);
+    CHECK_STATUS(mdmlink_token_seal(t, NULL, 1, &b, NULL), N);
+    CHECK_STATUS(mdmlink_token_seal(t, d, 1, NULL, NULL), N);
+    CHECK(mdmlink_token_consumer_key(NULL) == NULL);
+    CHECK(mdmlink_token_consumer_secret(NULL) == NULL);
+    CHECK(mdmlink_token_access_token(NULL) == NULL);
+    CHECK(mdmlink_token_access_secret(NULL) == NULL);
+    CHECK(mdmlink_token_expiry_unix(NULL) == 0);
+    CHECK_STATUS(mdmlink_token_health(NULL, p, 0, &h, NULL), N);
+    CHECK_STATUS(mdmlink_token_health(t, NULL, 0, &h, NULL), N);
+    CHECK_STATUS(mdmlink_token_health(t, p, 0, NULL, NULL), N);
+    CHECK_STATUS(mdmlink_token_json(NULL, &b, NULL), N);
+    CHECK_STATUS(mdmlink_token_json(t, NULL, &err), N);
+    CHECK_ERR(err, N);
+    CHECK(b.ptr == NULL);
+
+    CHECK_STATUS(mdmlink_expiry_policy_new(30, NULL, NULL), N);
+    CHECK_STATUS(mdmlink_expiry_policy_evaluate(NULL, 0, 0, &h, NULL), N);
+    CHECK_STATUS(mdmlink_expiry_policy_evaluate(p, 0, 0, NULL, NULL), N);
+    CHECK_STATUS(mdmlink_expiry_policy_evaluate_with_event(NULL, 0, 1, 0, 0, &h, NULL), N);
+    CHECK_STATUS(mdmlink_expiry_policy_evaluate_with_event(p, 0, 1, 0, 0, NULL, NULL), N);
+
+    mdmlink_organization *o2 = NULL;
+    CHECK_STATUS(mdmlink_organization_new(NULL, 0, &o2, NULL), N);
+    CHECK_STATUS(mdmlink_organization_new("x", 0, NULL, NULL), N);
+    CHECK(o2 == NULL);
+    CHECK(mdmlink_organization_server_count(NULL) == 0);
+    CHECK_STATUS(mdmlink_organization_check_name(NULL, "x", NULL), N);
+    CHECK_STATUS(mdmlink_organization_check_name(o, NULL, NULL), N);
+    CHECK_STATUS(mdmlink_organization_add_server(NULL, "x", kp, 0, NULL), N);
+    CHECK_STATUS(mdmlink_organization_add_server(o, NULL, kp, 0, NULL), N);
+    CHECK_STATUS(mdmlink_organization_add_server(o, "x", NULL, 0, &err), N);
+    CHECK_ERR(err, N);
+    CHECK_STATUS(mdmlink_organization_add_server_generated(NULL, "x", 2048, 0, NULL, NULL), N);
+    CHECK_STATUS(mdmlink_organization_add_server_generated(o, NULL, 2048, 0, NULL, NULL), N);
+    CHECK_STATUS(mdmlink_organization_remove_server(NULL, "x", NULL), N);
+    CHECK_STATUS(mdmlink_organization_remove_server(o, NULL, NULL), N);
+    CHECK_STATUS(mdmlink_organization_stage_keypair(NULL, "x", kp, 0, NULL), N);
+    CHECK_STATUS(mdmlink_organization_stage_keypair(o, NULL, kp, 0, NULL), N);
+    CHECK_STATUS(mdmlink_organization_stage_keypair(o, "x", NULL, 0, NULL), N);
+    CHECK_STATUS(mdmlink_organization_install_token(NULL, "x", d, 1, NULL, false, 0, NULL, NULL), N);
+    CHECK_STATUS(mdmlink_organization_install_token(o, NULL, d, 1, NULL, false, 0, NULL, NULL), N);
+    CHECK_STATUS(mdmlink_organization_install_token(o, "x", NULL, 1, NULL, false, 0, NULL, NULL), N);
+    CHECK_STATUS(mdmlink_organization_server_token(NULL, "x", &t2, NULL), N);
+    CHECK_STATUS(mdmlink_organization_server_token(o, NULL, &t2, NULL), N);
+    CHECK_STATUS(mdmlink_organization_server_token(o, "x", NULL, NULL), N);
+    CHECK_STATUS(mdmlink_organization_record_event(NULL, "x", 1, 0, NULL), N);
+    CHECK_STATUS(mdmlink_organization_record_event(o, NULL, 1, 0, NULL), N);
+    CHECK_STATUS(mdmlink_organization_record_user_event(NULL, "x", 1, 0, NULL, NULL), N);
+    CHECK_STATUS(mdmlink_organization_record_user_event(o, NULL, 1, 0, NULL, NULL), N);
+    CHECK_STATUS(mdmlink_organization_server_status(NULL, "x", p, 0, &st, NULL), N);
+    CHECK_STATUS(mdmlink_organization_server_status(o, NULL, p, 0, &st, NULL), N);
+    CHECK_STATUS(mdmlink_organization_server_status(o, "x", NULL, 0, &st, NULL), N);
+    CHECK_STATUS(mdmlink_organization_server_status(o, "x", p, 0, NULL, NULL), N);
+    mdmlink_action_list *l2 = NULL;
+    CHECK_STATUS(mdmlink_organization_needs_action(NULL, p, 0, &l2, NULL), N);
+    CHECK_STATUS(mdmlink_organization_needs_action(o, NULL, 0, &l2, NULL), N);
+    CHECK_STATUS(mdmlink_organization_needs_action(o, p, 0, NULL, NULL), N);
+    CHECK(l2 == NULL);
+    CHECK(mdmlink_action_list_len(NULL) == 0);
+    CHECK(mdmlink_action_list_server(NULL, 0) == NULL);
+    CHECK(mdmlink_action_list_advice(NULL, 0) == NULL);
+    CHECK_STATUS(mdmlink_action_list_health(NULL, 0, &h, NULL), N);
+    CHECK_STATUS(mdmlink_action_list_health(l, 0, NULL, NULL), N);
+    CHECK(mdmlink_organization_server_count(o) == 0);
+
+    /* Every _free accepts NULL. */
+    mdmlink_keypair_free(NULL);
+    mdmlink_token_free(NULL);
+    mdmlink_expiry_policy_free(NULL);
+    mdmlink_organization_free(NULL);
+    mdmlink_action_list_free(NULL);
+    mdmlink_error_free(NULL);
+    mdmlink_bytes_free(NULL);
+
+    mdmlink_action_list_free(l);
+    mdmlink_organization_free(o);
+    mdmlink_token_free(t);
+    mdmlink_keypair_free(apple);
+    mdmlink_expiry_policy_free(p);
+}
+
+static void test_panic_hook(void) {
+#if defined(MDMLINK_FFI_TEST_HOOKS)
+    mdmlink_error *err = NULL;
+    CHECK_STATUS(mdmlink_test_panic(&err), MDMLINK_STATUS_PANIC);
+    CHECK(contains(mdmlink_error_message(err), "panicked"));
+    CHECK_ERR(err, MDMLINK_STATUS_PANIC);
+    CHECK_STATUS(mdmlink_test_panic(NULL), MDMLINK_STATUS_PANIC);
+    /* The library still works after a panic. */
+    CHECK_STATUS(mdmlink_server_name_check("After Panic", &err), MDMLINK_STATUS_OK);
+    printf("panic hook: tested\n");
+#else
+    printf("panic hook: not built (enable the ffi-test-hooks feature)\n");
+#endif
+}
+
+/* Handles shared across threads: one keypair opens the token in every thread,
+   and every thread adds servers to one organization. */
+struct shared {
+    const mdmlink_keypair *kp;
+    mdmlink_organization *org;
+    int index;
+    int ok;
+};
+
+static void *worker(void *arg) {
+    struct shared *s = arg;
+    s->ok = 1;
+    for (int i = 0; i < 3; i++) {
+        mdmlink_token *t = NULL;
+        mdmlink_error *err = NULL;
+        if (mdmlink_token_open(s->kp, token_file, token_file_len, &t, &err) != MDMLINK_STATUS_OK) s->ok = 0;
+        if (mdmlink_token_expiry_unix(t) != expected_expiry) s->ok = 0;
+        mdmlink_token_free(t);
+        char name[64];
+        snprintf(name, sizeof name, "Server %d-%d", s->index, i);
+        if (mdmlink_organization_add_server(s->org, name, s->kp, 0, &err) != MDMLINK_STATUS_OK) s->ok = 0;
+        mdmlink_error_free(err);
+    }
+    return NULL;
+}
+
+static void test_threads(void) {
+    mdmlink_keypair *kp = apple_keypair();
+    mdmlink_organization *org = NULL;
+    CHECK_STATUS(mdmlink_organization_new("Shared", MDMLINK_PORTAL_BUSINESS_ESSENTIALS, &org, NULL), MDMLINK_STATUS_OK);
+    enum { THREADS = 4 };
+    pthread_t threads[THREADS];
+    struct shared shared[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        shared[i] = (struct shared){kp, org, i, 0};
+        CHECK(pthread_create(&threads[i], NULL, worker, &shared[i]) == 0);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(threads[i], NULL);
+        CHECK(shared[i].ok);
+    }
+    CHECK(mdmlink_organization_server_count(org) == THREADS * 3);
+    mdmlink_organization_free(org);
+    mdmlink_keypair_free(kp);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 4) {
+        fprintf(stderr, "usage: %s FIXTURE_DIR CARGO_VERSION EXPECTED_EXPIRY_UNIX\n", argv[0]);
+        return 2;
+    }
+    snprintf(fixture_dir, sizeof fixture_dir, "%s", argv[1]);
+    expected_expiry = strtoll(argv[3], NULL, 10);
+    key_pem = read_file("apple-mdm-client-tests-1.pem", &key_pem_len);
+    key_der = read_file("apple-mdm-client-tests-1.der", &key_der_len);
+    cert_pem = read_file("apple-mdm-client-tests-1.crt", &cert_pem_len);
+    token_file = read_file("apple-mdm-client-tests-1-server-token.p7m", &token_file_len);
+    expected_json = read_file("expected.json", &expected_json_len);
+
+    mdmlink_keypair *generated = NULL;
+    test_version(argv[2]);
+    test_status_numbers();
+    test_server_names();
+    test_error_reuse();
+    test_bytes_free();
+    test_open_apple_token();
+    test_generate_and_export(&generated);
+    test_wrong_key_and_garbage(generated);
+    test_expiry();
+    test_organization();
+    test_null_arguments(generated);
+    test_panic_hook();
+    test_threads();
+    mdmlink_keypair_free(generated);
+
+    free(key_pem);
+    free(key_der);
+    free(cert_pem);
+    free(token_file);
+    free(expected_json);
+    printf("%d checks, %d failed\n", checks, failures);
+    return failures == 0 ? 0 : 1;
+}

@@ -1,0 +1,191 @@
+//! Builds the C tests in `tests/c/` against `include/mdmlink.h` and the
+//! library cargo just built, and runs them (static and shared linking).
+//!
+//! The C compiler gets `-std=c11 -Wall -Wextra -Wpedantic -Werror`. Set
+//! `MDMLINK_C_TEST_WRAPPER` to run the programs under a tool, e.g.
+//! `valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite`
+//! (what `scripts/ci/20-capi.sh` does).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::apple_fixture_path;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The directory holding `libmdmlink.a` and `libmdmlink.so` built for this
+/// test run (with this run's features): `target/<profile>/deps`, next to the
+/// test executable.
+fn library_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let deps = exe
+        .parent()
+        .expect("test binary has a directory")
+        .to_path_buf();
+    for dir in [
+        deps.clone(),
+        deps.parent().map(Path::to_path_buf).unwrap_or_default(),
+    ] {
+        if dir.join("libmdmlink.a").exists() && dir.join("libmdmlink.so").exists() {
+            return dir;
+        }
+    }
+    panic!(
+        "libmdmlink.a / libmdmlink.so not found next to {}; Cargo.toml's [lib] crate-type must list staticlib and cdylib",
+        exe.display()
+    );
+}
+
+fn out_dir(name: &str) -> PathBuf {
+    let dir = library_dir()
+        .parent()
+        .expect("target dir")
+        .join("ctest")
+        .join(name);
+    std::fs::create_dir_all(&dir).expect("create the C test directory");
+    dir
+}
+
+fn cc(args: &[&str], extra: &[PathBuf]) {
+    let mut cmd = Command::new(std::env::var("CC").unwrap_or_else(|_| "gcc".into()));
+    cmd.args([
+        "-std=c11",
+        "-Wall",
+        "-Wextra",
+        "-Wpedantic",
+        "-Werror",
+        "-g",
+        "-pthread",
+    ]);
+    if cfg!(any(feature = "ffi-test-hooks", debug_assertions)) {
+        cmd.arg("-DMDMLINK_FFI_TEST_HOOKS");
+    }
+    cmd.arg("-I").arg(root().join("include"));
+    cmd.arg(root().join("tests/c/test_capi.c"));
+    cmd.args(extra).args(args);
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run the C compiler ({e}); install gcc"));
+    assert!(
+        out.status.success(),
+        "compiling tests/c/test_capi.c failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The Apple token's expiry, read from expected.json (not from mdmlink).
+fn expected_expiry_unix() -> i64 {
+    let json: serde_json::Value =
+        serde_json::from_str(&common::apple_expected_json()).expect("expected.json");
+    let text = json["access_token_expiry"].as_str().expect("expiry string");
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .expect("RFC 3339 expiry")
+        .unix_timestamp()
+}
+
+fn run(program: &Path) {
+    let fixtures = apple_fixture_path("");
+    let args = [
+        fixtures.to_str().expect("UTF-8 path").to_owned(),
+        env!("CARGO_PKG_VERSION").to_owned(),
+        expected_expiry_unix().to_string(),
+    ];
+    let wrapper = std::env::var("MDMLINK_C_TEST_WRAPPER").unwrap_or_default();
+    let mut words = wrapper.split_whitespace();
+    let mut cmd = match words.next() {
+        Some(tool) => {
+            let mut c = Command::new(tool);
+            c.args(words).arg(program);
+            c
+        }
+        None => Command::new(program),
+    };
+    let out = cmd.args(&args).output().expect("run the C test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "{} failed ({}):\n{stdout}\n{stderr}",
+        program.display(),
+        out.status
+    );
+    assert!(stdout.contains(" checks, 0 failed"), "{stdout}");
+    if cfg!(any(feature = "ffi-test-hooks", debug_assertions)) {
+        assert!(stdout.contains("panic hook: tested"), "{stdout}");
+    }
+    if !wrapper.is_empty() {
+        eprintln!("{stderr}");
+    }
+}
+
+#[test]
+fn c_tests_static() {
+    let lib = library_dir();
+    let dir = out_dir("static");
+    let program = dir.join("test_capi");
+    cc(
+        &[
+            "-lpthread",
+            "-ldl",
+            "-lm",
+            "-o",
+            program.to_str().expect("UTF-8 path"),
+        ],
+        &[lib.join("libmdmlink.a")],
+    );
+    run(&program);
+}
+
+#[test]
+fn c_tests_shared_with_soname() {
+    let lib = library_dir();
+    let dir = out_dir("shared");
+    // The SONAME the linker records is libmdmlink.so.0: provide that file the
+    // way an install does (scripts/install.sh), beside the program.
+    let so = dir.join("libmdmlink.so.0");
+    let _ = std::fs::remove_file(&so);
+    std::fs::copy(lib.join("libmdmlink.so"), &so).expect("copy libmdmlink.so");
+    let program = dir.join("test_capi");
+    cc(
+        &[
+            "-L",
+            lib.to_str().expect("UTF-8 path"),
+            "-lmdmlink",
+            &format!("-Wl,-rpath,{}", dir.display()),
+            "-o",
+            program.to_str().expect("UTF-8 path"),
+        ],
+        &[],
+    );
+    let needed = Command::new("readelf")
+        .args(["-d"])
+        .arg(&program)
+        .output()
+        .expect("readelf (binutils)");
+    let needed = String::from_utf8_lossy(&needed.stdout);
+    assert!(
+        needed.contains("Shared library: [libmdmlink.so.0]"),
+        "the program should need libmdmlink.so.0:\n{needed}"
+    );
+    run(&program);
+}
+
+#[test]
+fn shared_library_soname_is_abi_major() {
+    let out = Command::new("readelf")
+        .args(["-d"])
+        .arg(library_dir().join("libmdmlink.so"))
+        .output()
+        .expect("readelf (binutils)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let major = env!("CARGO_PKG_VERSION_MAJOR");
+    assert!(
+        text.contains(&format!("Library soname: [libmdmlink.so.{major}]")),
+        "{text}"
+    );
+}
