@@ -17,6 +17,9 @@
 //!   `--servers` tokens.
 //! * `mem_per_server` / `mem_per_server_token`: bytes allocated per server
 //!   (counting allocator), without and with an installed token.
+//! * `ffi_getter` / `rust_getter` / `ffi_overhead`: `mdmlink_token_consumer_key`
+//!   through the C API (called through a function pointer) against
+//!   `ServerToken::consumer_key`, per call.
 //!
 //! `--dump-enc-key PATH` writes the RSA-encrypted content key of the Apple
 //! token to PATH, so the peers decrypt the very same bytes.
@@ -26,7 +29,9 @@ mod common;
 
 use std::{
     alloc::{GlobalAlloc, Layout, System},
+    ffi::c_char,
     hint::black_box,
+    ptr,
     sync::atomic::{AtomicIsize, Ordering},
     time::Instant,
 };
@@ -119,6 +124,47 @@ fn report(name: &str, value: f64, unit: &str) {
 
 fn server_name(i: usize) -> String {
     format!("MDM Server {i:07}")
+}
+
+/// Seconds per call of the C getter and of the Rust one.
+fn ffi_getter() -> Result<(f64, f64), Box<dyn std::error::Error>> {
+    use mdmlink::ffi::{
+        status::mdmlink_status,
+        token::{mdmlink_token, mdmlink_token_consumer_key, mdmlink_token_free, mdmlink_token_new},
+    };
+    type Getter = unsafe extern "C" fn(*const mdmlink_token) -> *const c_char;
+    let expiry = OffsetDateTime::now_utc() + time::Duration::days(365);
+    let token = ServerToken::new("CK_bench", "CS_bench", "AT_bench", "AS_bench", expiry)?;
+    let mut handle: *mut mdmlink_token = ptr::null_mut();
+    // SAFETY: NUL-terminated strings, a writable out pointer, no error object.
+    let status = unsafe {
+        mdmlink_token_new(
+            c"CK_bench".as_ptr(),
+            c"CS_bench".as_ptr(),
+            c"AT_bench".as_ptr(),
+            c"AS_bench".as_ptr(),
+            expiry.unix_timestamp(),
+            &mut handle,
+            ptr::null_mut(),
+        )
+    };
+    if status != mdmlink_status::Ok {
+        return Err(format!("mdmlink_token_new: {status:?}").into());
+    }
+    let getter: Getter = black_box(mdmlink_token_consumer_key);
+    let (mut c, mut r) = (Vec::new(), Vec::new());
+    for _ in 0..15 {
+        c.push(per_op(1, 1_000_000, || {
+            // SAFETY: `handle` is a live token until freed below.
+            black_box(unsafe { getter(black_box(handle)) });
+        }));
+        r.push(per_op(1, 1_000_000, || {
+            black_box(black_box(&token).consumer_key().as_ptr());
+        }));
+    }
+    // SAFETY: `handle` came from mdmlink_token_new and is freed once.
+    unsafe { mdmlink_token_free(handle) };
+    Ok((median(c), median(r)))
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -270,6 +316,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }) * 1e3,
         "ms",
     );
+    let (ffi, rust) = ffi_getter()?;
+    report("ffi_getter", ffi * 1e9, "ns");
+    report("rust_getter", rust * 1e9, "ns");
+    report("ffi_overhead", (ffi - rust).max(0.0) * 1e9, "ns");
     report("servers", servers as f64, "count");
     report("runs", runs as f64, "count");
     Ok(())

@@ -14,6 +14,7 @@ cd "$(dirname "$0")/../.."
 echo "== benches (criterion --quick)"
 cargo bench --bench token -- --quick
 cargo bench --bench organization -- --quick
+cargo bench --bench ffi -- --quick
 cargo bench --bench keygen -- --quick keypair_generate/2048
 
 echo "== mdmlink vs peers"
