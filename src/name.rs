@@ -90,6 +90,11 @@ fn is_forbidden(c: char) -> bool {
 /// (Unicode §3.13, D145): NFD, full case folding, NFD again, then NFC so the
 /// key is compact.
 fn caseless_key(s: &str) -> String {
+    // ASCII fast path, exactly equal to the general one: NFD and NFC leave
+    // ASCII unchanged, and full case folding maps only A-Z within ASCII.
+    if s.is_ascii() {
+        return s.to_ascii_lowercase();
+    }
     let folded = caseless::default_case_fold_str(&s.nfd().collect::<String>());
     folded.nfd().nfc().collect()
 }
@@ -119,7 +124,12 @@ impl ServerName {
                 max: MAX_NAME_BYTES,
             });
         }
-        let display: String = trimmed.nfc().collect();
+        // NFC leaves ASCII unchanged; skip the normalizer for the common case.
+        let display: String = if trimmed.is_ascii() {
+            trimmed.to_owned()
+        } else {
+            trimmed.nfc().collect()
+        };
         if display.len() > MAX_NAME_BYTES {
             return Err(NameError::TooLong {
                 len: display.len(),
@@ -127,7 +137,9 @@ impl ServerName {
             });
         }
         let key = caseless_key(&display);
-        if RESERVED_NAMES.iter().any(|r| caseless_key(r) == key) {
+        // The reserved names are ASCII and `key` is already case-folded, so
+        // an ASCII case-insensitive comparison is the caseless comparison.
+        if RESERVED_NAMES.iter().any(|r| r.eq_ignore_ascii_case(&key)) {
             return Err(NameError::Reserved {
                 name: trimmed.to_owned(),
             });
@@ -193,6 +205,36 @@ impl<'de> Deserialize<'de> for ServerName {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The general caseless key, without the ASCII fast path.
+    fn general_key(s: &str) -> String {
+        let folded = caseless::default_case_fold_str(&s.nfd().collect::<String>());
+        folded.nfd().nfc().collect()
+    }
+
+    #[test]
+    fn ascii_fast_path_equals_general_key() {
+        let all_ascii: String = (0u8..=127).map(char::from).collect();
+        for s in [all_ascii.as_str(), "Main MDM", "UNASSIGNED", "Kelvin K", ""] {
+            assert_eq!(caseless_key(s), general_key(s), "{s:?}");
+        }
+        // Non-ASCII names still take the general path (Kelvin sign folds to k).
+        assert_eq!(caseless_key("\u{212A}elvin"), "kelvin");
+    }
+
+    #[test]
+    fn reserved_names_are_ascii_so_the_fast_comparison_holds() {
+        for r in RESERVED_NAMES {
+            assert!(r.is_ascii());
+            assert!(ServerName::parse(&r.to_uppercase()).is_err());
+            assert!(ServerName::parse(&format!(" {} ", r.to_lowercase())).is_err());
+        }
+        // Non-ASCII spellings that case-fold to a reserved name are still
+        // refused (U+017F LATIN SMALL LETTER LONG S folds to "s").
+        assert!(ServerName::parse("Rea\u{17F}\u{17F}igned").is_err());
+        // Ones that do not fold to it are accepted (fullwidth U stays fullwidth).
+        assert!(ServerName::parse("\u{FF35}nassigned").is_ok());
+    }
 
     #[test]
     fn trims_and_normalizes() {
