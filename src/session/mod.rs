@@ -381,10 +381,10 @@ fn body_code(body: &[u8]) -> Option<String> {
         return None;
     }
     for pair in text.split('&') {
-        if let Some((name, value)) = pair.split_once('=') {
-            if name == "oauth_problem" || name == "oauth_problem_adv" {
-                return oauth::percent_decode(value, true).map(|v| oauth::printable(&v));
-            }
+        if let Some((name, value)) = pair.split_once('=')
+            && (name == "oauth_problem" || name == "oauth_problem_adv")
+        {
+            return oauth::percent_decode(value, true).map(|v| oauth::printable(&v));
         }
     }
     let word = oauth::printable(text);
@@ -594,11 +594,10 @@ impl Session {
             .get(AUTH_SESSION_HEADER)
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty() && v.len() <= 4096)
+            && new != self.token.expose()
         {
-            if new != self.token.expose() {
-                self.token = SecretString::from(new);
-                return Observation::Refreshed;
-            }
+            self.token = SecretString::from(new);
+            return Observation::Refreshed;
         }
         Observation::Ok
     }

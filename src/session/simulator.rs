@@ -143,10 +143,10 @@ impl State {
             "SIM{}",
             bytes.iter().map(|b| format!("{b:02X}")).collect::<String>()
         );
-        if self.session_order.len() >= SESSION_MEMORY {
-            if let Some(old) = self.session_order.pop_front() {
-                self.sessions.remove(&old);
-            }
+        if self.session_order.len() >= SESSION_MEMORY
+            && let Some(old) = self.session_order.pop_front()
+        {
+            self.sessions.remove(&old);
         }
         let expires = self.now() + self.options.session_lifetime;
         self.sessions.insert(
