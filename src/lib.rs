@@ -44,6 +44,7 @@ pub mod name;
 pub mod organization;
 pub mod portal;
 mod secret;
+pub mod session;
 pub mod token;
 
 pub use error::{Error, Result};
