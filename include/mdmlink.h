@@ -164,6 +164,55 @@ enum mdmlink_status
      * The server has no token installed.
      */
     MDMLINK_STATUS_NO_TOKEN = 67,
+    /**
+     * HTTP 400 from the device assignment service: a malformed request.
+     */
+    MDMLINK_STATUS_SESSION_BAD_REQUEST = 80,
+    /**
+     * HTTP 401 at `/session`: the consumer key, token, signature or nonce
+     * was refused (check the clock).
+     */
+    MDMLINK_STATUS_SESSION_UNAUTHORIZED = 81,
+    /**
+     * HTTP 401 at `/session`: the server token has expired; download a new one.
+     */
+    MDMLINK_STATUS_SESSION_TOKEN_EXPIRED = 82,
+    /**
+     * HTTP 401 from a service endpoint: obtain a new session and retry once.
+     */
+    MDMLINK_STATUS_SESSION_EXPIRED = 83,
+    /**
+     * HTTP 403 `T_C_NOT_SIGNED`: an administrator must accept the new terms.
+     */
+    MDMLINK_STATUS_SESSION_TERMS_NOT_ACCEPTED = 84,
+    /**
+     * HTTP 403 `ACCESS_DENIED`: this token may not make the request.
+     */
+    MDMLINK_STATUS_SESSION_ACCESS_DENIED = 85,
+    /**
+     * HTTP 403 with another code.
+     */
+    MDMLINK_STATUS_SESSION_FORBIDDEN = 86,
+    /**
+     * HTTP 429: the service is rate limiting.
+     */
+    MDMLINK_STATUS_SESSION_RATE_LIMITED = 87,
+    /**
+     * Another unsuccessful HTTP status.
+     */
+    MDMLINK_STATUS_SESSION_HTTP_STATUS = 88,
+    /**
+     * A successful reply whose body is not what Apple documents.
+     */
+    MDMLINK_STATUS_SESSION_MALFORMED_RESPONSE = 89,
+    /**
+     * The service URL cannot be used.
+     */
+    MDMLINK_STATUS_SESSION_INVALID_URL = 90,
+    /**
+     * The HTTP exchange itself failed.
+     */
+    MDMLINK_STATUS_SESSION_TRANSPORT = 91,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -336,6 +385,14 @@ typedef struct mdmlink_keypair mdmlink_keypair;
  * time). Free it with `mdmlink_organization_free`.
  */
 typedef struct mdmlink_organization mdmlink_organization;
+
+/**
+ * A session with the device assignment service: the `X-ADM-Auth-Session`
+ * token and the service's base URL. Immutable: safe to use from several
+ * threads at once. When a reply carries a new `X-ADM-Auth-Session`, make a
+ * new session with `mdmlink_session_new` and free the old one.
+ */
+typedef struct mdmlink_session mdmlink_session;
 
 /**
  * An opened server token: the four OAuth credentials and their expiry.
@@ -937,6 +994,120 @@ mdmlink_status mdmlink_action_list_health(const mdmlink_action_list *list,
  * in use by another thread.
  */
 void mdmlink_action_list_free(mdmlink_action_list *list);
+
+/**
+ * Signs a `GET` of `url` (usually the base URL + `/session`, e.g.
+ * `"https://mdmenrollment.apple.com/session"`) with `token`, per RFC 5849
+ * (`HMAC-SHA1`, key `consumer_secret&access_secret`), at `now_unix` (Unix
+ * seconds) with `nonce` (1 to 256 bytes; NULL: 32 random hex digits from the
+ * operating system). Query parameters of `url` are signed too.
+ *
+ * On success `*out` holds the `Authorization` header value, not
+ * NUL-terminated: `OAuth realm="ADM", oauth_consumer_key="...", ...`. It
+ * carries the access token: free it with `mdmlink_bytes_free`, which zeroes
+ * it. Takes no ownership of the inputs.
+ *
+ * # Safety
+ * `token` is NULL or a live token; `url` is NULL or NUL-terminated; `nonce`
+ * is NULL or NUL-terminated; `out` is NULL or writable; `err` is NULL or a
+ * valid `mdmlink_error **`.
+ */
+mdmlink_status mdmlink_session_authorization_header(const mdmlink_token *token,
+                                                    const char *url,
+                                                    int64_t now_unix,
+                                                    const char *nonce,
+                                                    mdmlink_bytes *out,
+                                                    mdmlink_error **err);
+
+/**
+ * Parses the reply to `GET /session`: HTTP status `http_status` and `body`
+ * (`body_len` bytes; NULL when empty). 200 with
+ * `{"auth_session_token": "..."}` gives a session for `base_url` (e.g.
+ * `"https://mdmenrollment.apple.com"`); the errors Apple documents give their
+ * own statuses: `MDMLINK_STATUS_SESSION_UNAUTHORIZED` (401),
+ * `MDMLINK_STATUS_SESSION_TOKEN_EXPIRED` (401, token expired),
+ * `MDMLINK_STATUS_SESSION_TERMS_NOT_ACCEPTED` (403 `T_C_NOT_SIGNED`),
+ * `MDMLINK_STATUS_SESSION_ACCESS_DENIED` (403 `ACCESS_DENIED`),
+ * `MDMLINK_STATUS_SESSION_BAD_REQUEST` (400), and so on.
+ *
+ * On success `*out` receives a new session: free it with
+ * `mdmlink_session_free`. Takes no ownership of the inputs.
+ *
+ * # Safety
+ * `body` is NULL (only with `body_len` 0) or readable for `body_len` bytes;
+ * `base_url` is NULL or NUL-terminated; `out` is NULL or writable; `err` is
+ * NULL or a valid `mdmlink_error **`.
+ */
+mdmlink_status mdmlink_session_parse_response(uint16_t http_status,
+                                              const uint8_t *body,
+                                              size_t body_len,
+                                              const char *base_url,
+                                              mdmlink_session **out,
+                                              mdmlink_error **err);
+
+/**
+ * Checks the reply of a service endpoint (`/account`, `/devices`, ...):
+ * `MDMLINK_STATUS_OK` for a 2xx status, otherwise the typed status the reply
+ * means; `MDMLINK_STATUS_SESSION_EXPIRED` (401) says to obtain a new session
+ * and retry once. `body` may be NULL when `body_len` is 0.
+ *
+ * # Safety
+ * `body` is NULL (only with `body_len` 0) or readable for `body_len` bytes;
+ * `err` is NULL or a valid `mdmlink_error **`.
+ */
+mdmlink_status mdmlink_session_check_response(uint16_t http_status,
+                                              const uint8_t *body,
+                                              size_t body_len,
+                                              mdmlink_error **err);
+
+/**
+ * A session from an `X-ADM-Auth-Session` token the service sent (a reply to
+ * `/session`, or a refreshed token on any reply) for `base_url`. On success
+ * `*out` receives a new session: free it with `mdmlink_session_free`. Takes
+ * no ownership of the strings.
+ *
+ * # Safety
+ * The strings are NULL or NUL-terminated; `out` is NULL or writable; `err` is
+ * NULL or a valid `mdmlink_error **`.
+ */
+mdmlink_status mdmlink_session_new(const char *auth_session_token,
+                                   const char *base_url,
+                                   mdmlink_session **out,
+                                   mdmlink_error **err);
+
+/**
+ * The session's `X-ADM-Auth-Session` value, NUL-terminated: send it with
+ * every service request, beside `X-Server-Protocol-Version` (see
+ * `mdmlink_session_protocol_version`). Secret; valid while the session lives
+ * (zeroed by `mdmlink_session_free`). NULL when `session` is NULL.
+ *
+ * # Safety
+ * `session` is NULL or a live session.
+ */
+const char *mdmlink_session_auth_token(const mdmlink_session *session);
+
+/**
+ * The service's base URL the session belongs to (no trailing `/`),
+ * NUL-terminated; valid while the session lives. NULL when `session` is NULL.
+ *
+ * # Safety
+ * `session` is NULL or a live session.
+ */
+const char *mdmlink_session_base_url(const mdmlink_session *session);
+
+/**
+ * The `X-Server-Protocol-Version` value to send (`"3"`, the core's
+ * `DEFAULT_PROTOCOL_VERSION`). Static: never free it.
+ */
+const char *mdmlink_session_protocol_version(void);
+
+/**
+ * Frees a session and zeroes its token. NULL is a no-op.
+ *
+ * # Safety
+ * `session` is NULL or a session from this library, not yet freed.
+ */
+void mdmlink_session_free(mdmlink_session *session);
 
 /**
  * The C name of `status` (e.g. `"MDMLINK_STATUS_TOKEN_DECRYPT"`), or NULL

@@ -12,7 +12,7 @@ use super::macros::ffi;
 use super::status::mdmlink_status;
 use crate::{
     Error, keypair::KeyError, name::NameError, organization::OrganizationError, portal::RoleError,
-    token::TokenError,
+    session::SessionError, token::TokenError,
 };
 
 /// A failed call's status and message. Immutable; safe to read from any
@@ -77,6 +77,7 @@ from_core! {
     KeyError => of_key,
     TokenError => of_token,
     OrganizationError => of_organization,
+    SessionError => of_session,
 }
 
 impl From<Error> for FfiError {

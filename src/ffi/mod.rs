@@ -1,7 +1,7 @@
 //! The C API: a thin `extern "C"` face over the core.
 //!
 //! One file per core module ([`name`], [`keypair`], [`token`], [`expiry`],
-//! [`organization`]) plus the shared pieces: [`macros`] (the panic and NULL
+//! [`organization`], [`session`]) plus the shared pieces: [`macros`] (the panic and NULL
 //! boundary every function goes through), [`status`], [`error`] and
 //! [`bytes`]. Each function converts its arguments, calls the core and
 //! converts the result; no logic lives here. `include/mdmlink.h` is generated
@@ -23,6 +23,7 @@ pub mod expiry;
 pub mod keypair;
 pub mod name;
 pub mod organization;
+pub mod session;
 pub mod status;
 pub mod token;
 
@@ -149,4 +150,5 @@ const _: fn() = || {
     shareable::<expiry::mdmlink_expiry_policy>();
     shareable::<organization::mdmlink_organization>();
     shareable::<organization::mdmlink_action_list>();
+    shareable::<session::mdmlink_session>();
 };

@@ -10,7 +10,7 @@ use super::macros::ffi;
 
 use crate::{
     keypair::KeyError, name::NameError, organization::OrganizationError, portal::RoleError,
-    token::TokenError,
+    session::SessionError, token::TokenError,
 };
 
 /// The outcome of a call. `MDMLINK_STATUS_OK` (0) is success; every other
@@ -90,6 +90,32 @@ pub enum mdmlink_status {
     InvalidRecord = 66,
     /// The server has no token installed.
     NoToken = 67,
+    // 68..=79: reserved for organization statuses.
+    /// HTTP 400 from the device assignment service: a malformed request.
+    SessionBadRequest = 80,
+    /// HTTP 401 at `/session`: the consumer key, token, signature or nonce
+    /// was refused (check the clock).
+    SessionUnauthorized = 81,
+    /// HTTP 401 at `/session`: the server token has expired; download a new one.
+    SessionTokenExpired = 82,
+    /// HTTP 401 from a service endpoint: obtain a new session and retry once.
+    SessionExpired = 83,
+    /// HTTP 403 `T_C_NOT_SIGNED`: an administrator must accept the new terms.
+    SessionTermsNotAccepted = 84,
+    /// HTTP 403 `ACCESS_DENIED`: this token may not make the request.
+    SessionAccessDenied = 85,
+    /// HTTP 403 with another code.
+    SessionForbidden = 86,
+    /// HTTP 429: the service is rate limiting.
+    SessionRateLimited = 87,
+    /// Another unsuccessful HTTP status.
+    SessionHttpStatus = 88,
+    /// A successful reply whose body is not what Apple documents.
+    SessionMalformedResponse = 89,
+    /// The service URL cannot be used.
+    SessionInvalidUrl = 90,
+    /// The HTTP exchange itself failed.
+    SessionTransport = 91,
 }
 
 impl mdmlink_status {
@@ -131,11 +157,23 @@ impl mdmlink_status {
             S::NoStagedKeypair => c"MDMLINK_STATUS_NO_STAGED_KEYPAIR",
             S::InvalidRecord => c"MDMLINK_STATUS_INVALID_RECORD",
             S::NoToken => c"MDMLINK_STATUS_NO_TOKEN",
+            S::SessionBadRequest => c"MDMLINK_STATUS_SESSION_BAD_REQUEST",
+            S::SessionUnauthorized => c"MDMLINK_STATUS_SESSION_UNAUTHORIZED",
+            S::SessionTokenExpired => c"MDMLINK_STATUS_SESSION_TOKEN_EXPIRED",
+            S::SessionExpired => c"MDMLINK_STATUS_SESSION_EXPIRED",
+            S::SessionTermsNotAccepted => c"MDMLINK_STATUS_SESSION_TERMS_NOT_ACCEPTED",
+            S::SessionAccessDenied => c"MDMLINK_STATUS_SESSION_ACCESS_DENIED",
+            S::SessionForbidden => c"MDMLINK_STATUS_SESSION_FORBIDDEN",
+            S::SessionRateLimited => c"MDMLINK_STATUS_SESSION_RATE_LIMITED",
+            S::SessionHttpStatus => c"MDMLINK_STATUS_SESSION_HTTP_STATUS",
+            S::SessionMalformedResponse => c"MDMLINK_STATUS_SESSION_MALFORMED_RESPONSE",
+            S::SessionInvalidUrl => c"MDMLINK_STATUS_SESSION_INVALID_URL",
+            S::SessionTransport => c"MDMLINK_STATUS_SESSION_TRANSPORT",
         }
     }
 
     /// Every status, for [`mdmlink_status_name`].
-    const ALL: [mdmlink_status; 34] = {
+    const ALL: [mdmlink_status; 46] = {
         use mdmlink_status as S;
         [
             S::Ok,
@@ -172,6 +210,18 @@ impl mdmlink_status {
             S::NoStagedKeypair,
             S::InvalidRecord,
             S::NoToken,
+            S::SessionBadRequest,
+            S::SessionUnauthorized,
+            S::SessionTokenExpired,
+            S::SessionExpired,
+            S::SessionTermsNotAccepted,
+            S::SessionAccessDenied,
+            S::SessionForbidden,
+            S::SessionRateLimited,
+            S::SessionHttpStatus,
+            S::SessionMalformedResponse,
+            S::SessionInvalidUrl,
+            S::SessionTransport,
         ]
     };
 
@@ -233,6 +283,25 @@ impl mdmlink_status {
             OrganizationError::CertificateLimit { .. } => Self::CertificateLimit,
             OrganizationError::NoStagedKeypair { .. } => Self::NoStagedKeypair,
             OrganizationError::Record { .. } => Self::InvalidRecord,
+        }
+    }
+
+    pub(crate) fn of_session(e: &SessionError) -> Self {
+        match e {
+            SessionError::InvalidUrl { .. } => Self::SessionInvalidUrl,
+            SessionError::InvalidTime | SessionError::InvalidNonce => Self::InvalidArgument,
+            SessionError::Random => Self::RandomFailed,
+            SessionError::BadRequest { .. } => Self::SessionBadRequest,
+            SessionError::Unauthorized { .. } => Self::SessionUnauthorized,
+            SessionError::ExpiredToken => Self::SessionTokenExpired,
+            SessionError::SessionExpired => Self::SessionExpired,
+            SessionError::TermsNotAccepted => Self::SessionTermsNotAccepted,
+            SessionError::AccessDenied => Self::SessionAccessDenied,
+            SessionError::Forbidden { .. } => Self::SessionForbidden,
+            SessionError::TooManyRequests { .. } => Self::SessionRateLimited,
+            SessionError::Status { .. } => Self::SessionHttpStatus,
+            SessionError::Malformed { .. } => Self::SessionMalformedResponse,
+            SessionError::Transport { .. } => Self::SessionTransport,
         }
     }
 }

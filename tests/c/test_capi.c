@@ -146,6 +146,19 @@ static void test_status_numbers(void) {
     CHECK(MDMLINK_STATUS_NO_STAGED_KEYPAIR == 65);
     CHECK(MDMLINK_STATUS_INVALID_RECORD == 66);
     CHECK(MDMLINK_STATUS_NO_TOKEN == 67);
+    CHECK(MDMLINK_STATUS_SESSION_BAD_REQUEST == 80);
+    CHECK(MDMLINK_STATUS_SESSION_UNAUTHORIZED == 81);
+    CHECK(MDMLINK_STATUS_SESSION_TOKEN_EXPIRED == 82);
+    CHECK(MDMLINK_STATUS_SESSION_EXPIRED == 83);
+    CHECK(MDMLINK_STATUS_SESSION_TERMS_NOT_ACCEPTED == 84);
+    CHECK(MDMLINK_STATUS_SESSION_ACCESS_DENIED == 85);
+    CHECK(MDMLINK_STATUS_SESSION_FORBIDDEN == 86);
+    CHECK(MDMLINK_STATUS_SESSION_RATE_LIMITED == 87);
+    CHECK(MDMLINK_STATUS_SESSION_HTTP_STATUS == 88);
+    CHECK(MDMLINK_STATUS_SESSION_MALFORMED_RESPONSE == 89);
+    CHECK(MDMLINK_STATUS_SESSION_INVALID_URL == 90);
+    CHECK(MDMLINK_STATUS_SESSION_TRANSPORT == 91);
+    CHECK(strcmp(mdmlink_status_name(MDMLINK_STATUS_SESSION_TRANSPORT), "MDMLINK_STATUS_SESSION_TRANSPORT") == 0);
     CHECK(strcmp(mdmlink_status_name(MDMLINK_STATUS_OK), "MDMLINK_STATUS_OK") == 0);
     CHECK(strcmp(mdmlink_status_name(MDMLINK_STATUS_TOKEN_DECRYPT), "MDMLINK_STATUS_TOKEN_DECRYPT") == 0);
     CHECK(strcmp(mdmlink_status_name(MDMLINK_STATUS_NO_TOKEN), "MDMLINK_STATUS_NO_TOKEN") == 0);
@@ -817,6 +830,111 @@ static void test_threads(void) {
     mdmlink_keypair_free(kp);
 }
 
+/* The OAuth header for GET /session: the signature is a known answer computed
+ * by Python's oauthlib 4.0.1 for the same token, URL, time and nonce. */
+static void test_session(void) {
+    mdmlink_token *t = NULL;
+    mdmlink_error *err = NULL;
+    CHECK_STATUS(mdmlink_token_new("CK_c_api", "CS_c_api", "AT_c_api", "AS_c_api", 1795536000, &t, NULL),
+                 MDMLINK_STATUS_OK);
+    const char *url = "https://mdmenrollment.apple.com/session";
+    mdmlink_bytes header = {NULL, 0};
+    CHECK_STATUS(mdmlink_session_authorization_header(t, url, 1764000000, "c0ffee42", &header, &err),
+                 MDMLINK_STATUS_OK);
+    char *text = calloc(1, header.len + 1);
+    if (text && header.ptr) memcpy(text, header.ptr, header.len);
+    CHECK(text && strncmp(text, "OAuth realm=\"ADM\", ", 19) == 0);
+    CHECK(text && contains(text, "oauth_consumer_key=\"CK_c_api\""));
+    CHECK(text && contains(text, "oauth_token=\"AT_c_api\""));
+    CHECK(text && contains(text, "oauth_signature_method=\"HMAC-SHA1\""));
+    CHECK(text && contains(text, "oauth_timestamp=\"1764000000\""));
+    CHECK(text && contains(text, "oauth_nonce=\"c0ffee42\""));
+    CHECK(text && contains(text, "oauth_version=\"1.0\""));
+    CHECK(text && contains(text, "oauth_signature=\"VFKJJAZBQaVEaZcQ3etNcSV1oos%3D\""));
+    free(text);
+    mdmlink_bytes_free(&header);
+
+    /* A NULL nonce draws a random one: two headers differ. */
+    mdmlink_bytes a = {NULL, 0}, b = {NULL, 0};
+    CHECK_STATUS(mdmlink_session_authorization_header(t, url, 1764000000, NULL, &a, NULL), MDMLINK_STATUS_OK);
+    CHECK_STATUS(mdmlink_session_authorization_header(t, url, 1764000000, NULL, &b, NULL), MDMLINK_STATUS_OK);
+    CHECK(a.len > 0 && b.len > 0 && (a.len != b.len || memcmp(a.ptr, b.ptr, a.len) != 0));
+    mdmlink_bytes_free(&a);
+    mdmlink_bytes_free(&b);
+
+    /* Bad arguments: outputs untouched. */
+    mdmlink_bytes untouched = {(uint8_t *)&sentinel_byte, 7};
+    CHECK_STATUS(mdmlink_session_authorization_header(t, "not a url at all", 1764000000, "n", &untouched, &err),
+                 MDMLINK_STATUS_SESSION_INVALID_URL);
+    CHECK_ERR(err, MDMLINK_STATUS_SESSION_INVALID_URL);
+    CHECK_STATUS(mdmlink_session_authorization_header(t, url, 1764000000, "", &untouched, &err),
+                 MDMLINK_STATUS_INVALID_ARGUMENT);
+    CHECK_ERR(err, MDMLINK_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(mdmlink_session_authorization_header(t, url, -5, "n", &untouched, &err),
+                 MDMLINK_STATUS_INVALID_ARGUMENT);
+    CHECK_ERR(err, MDMLINK_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(mdmlink_session_authorization_header(NULL, url, 0, NULL, &untouched, NULL),
+                 MDMLINK_STATUS_NULL_ARGUMENT);
+    CHECK(untouched.ptr == (uint8_t *)&sentinel_byte && untouched.len == 7);
+
+    /* The reply to /session. */
+    const char *base = "https://mdmenrollment.apple.com";
+    const char *ok_body = "{\"auth_session_token\": \"1413984256401-AFAEBCD\"}";
+    mdmlink_session *s = NULL;
+    CHECK_STATUS(mdmlink_session_parse_response(200, (const uint8_t *)ok_body, strlen(ok_body), base, &s, &err),
+                 MDMLINK_STATUS_OK);
+    CHECK(s && strcmp(mdmlink_session_auth_token(s), "1413984256401-AFAEBCD") == 0);
+    CHECK(s && strcmp(mdmlink_session_base_url(s), base) == 0);
+    CHECK(strcmp(mdmlink_session_protocol_version(), "3") == 0);
+    mdmlink_session_free(s);
+
+    struct {
+        uint16_t http;
+        const char *body;
+        mdmlink_status want;
+    } replies[] = {
+        {401, "oauth_problem=signature_invalid", MDMLINK_STATUS_SESSION_UNAUTHORIZED},
+        {401, "{\"code\": \"TOKEN_EXPIRED\"}", MDMLINK_STATUS_SESSION_TOKEN_EXPIRED},
+        {403, "T_C_NOT_SIGNED", MDMLINK_STATUS_SESSION_TERMS_NOT_ACCEPTED},
+        {403, "{\"code\": \"ACCESS_DENIED\"}", MDMLINK_STATUS_SESSION_ACCESS_DENIED},
+        {400, "oauth_problem=parameter_absent", MDMLINK_STATUS_SESSION_BAD_REQUEST},
+        {429, "", MDMLINK_STATUS_SESSION_RATE_LIMITED},
+        {500, "", MDMLINK_STATUS_SESSION_HTTP_STATUS},
+        {200, "{\"token\": 1}", MDMLINK_STATUS_SESSION_MALFORMED_RESPONSE},
+        {200, "", MDMLINK_STATUS_SESSION_MALFORMED_RESPONSE},
+        {1000, "", MDMLINK_STATUS_INVALID_ARGUMENT},
+    };
+    for (size_t i = 0; i < sizeof replies / sizeof replies[0]; i++) {
+        mdmlink_session *out = (mdmlink_session *)&sentinel_byte;
+        size_t len = strlen(replies[i].body);
+        const uint8_t *body = len ? (const uint8_t *)replies[i].body : NULL;
+        CHECK_STATUS(mdmlink_session_parse_response(replies[i].http, body, len, base, &out, &err), replies[i].want);
+        CHECK_ERR(err, replies[i].want);
+        CHECK(out == (mdmlink_session *)&sentinel_byte);
+    }
+    CHECK_STATUS(mdmlink_session_parse_response(200, NULL, 3, base, &s, NULL), MDMLINK_STATUS_NULL_ARGUMENT);
+
+    /* Replies of service endpoints. */
+    CHECK_STATUS(mdmlink_session_check_response(200, NULL, 0, NULL), MDMLINK_STATUS_OK);
+    CHECK_STATUS(mdmlink_session_check_response(401, NULL, 0, &err), MDMLINK_STATUS_SESSION_EXPIRED);
+    CHECK_ERR(err, MDMLINK_STATUS_SESSION_EXPIRED);
+    CHECK_STATUS(mdmlink_session_check_response(403, (const uint8_t *)"T_C_NOT_SIGNED", 14, NULL),
+                 MDMLINK_STATUS_SESSION_TERMS_NOT_ACCEPTED);
+
+    /* A refreshed token from a reply header. */
+    CHECK_STATUS(mdmlink_session_new("refreshed-1", base, &s, NULL), MDMLINK_STATUS_OK);
+    CHECK(s && strcmp(mdmlink_session_auth_token(s), "refreshed-1") == 0);
+    mdmlink_session_free(s);
+    CHECK_STATUS(mdmlink_session_new("", base, &s, &err), MDMLINK_STATUS_SESSION_MALFORMED_RESPONSE);
+    CHECK_ERR(err, MDMLINK_STATUS_SESSION_MALFORMED_RESPONSE);
+    CHECK_STATUS(mdmlink_session_new("x", "ftp://example.com", &s, &err), MDMLINK_STATUS_SESSION_INVALID_URL);
+    CHECK_ERR(err, MDMLINK_STATUS_SESSION_INVALID_URL);
+    CHECK(mdmlink_session_auth_token(NULL) == NULL);
+    CHECK(mdmlink_session_base_url(NULL) == NULL);
+    mdmlink_session_free(NULL);
+    mdmlink_token_free(t);
+}
+
 int main(int argc, char **argv) {
     if (argc != 4) {
         fprintf(stderr, "usage: %s FIXTURE_DIR CARGO_VERSION EXPECTED_EXPIRY_UNIX\n", argv[0]);
@@ -844,6 +962,7 @@ int main(int argc, char **argv) {
     test_null_arguments(generated);
     test_panic_hook();
     test_threads();
+    test_session();
     mdmlink_keypair_free(generated);
 
     free(key_pem);
