@@ -97,6 +97,9 @@ run_deny() {
         say "installing cargo-deny"
         cargo install --locked cargo-deny
     fi
+    # cargo-deny reads `cargo metadata` offline: fetch every crate of the lock
+    # file first (all platforms), from crates.io.
+    cargo fetch --locked --quiet
     say "cargo deny --offline check (RustSec snapshot: $(head -c 200 ../shared/advisory-db/SNAPSHOT 2>/dev/null | head -n1))"
     # cargo-deny keeps each database in <db-path>/<name>-<hash of its URL>, as
     # a git repository; this is the directory for the default RustSec URL.
