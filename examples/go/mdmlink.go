@@ -43,6 +43,12 @@ const (
 	StatusTokenDecrypt        Status = C.MDMLINK_STATUS_TOKEN_DECRYPT
 	StatusDuplicateName       Status = C.MDMLINK_STATUS_DUPLICATE_NAME
 	StatusNotFound            Status = C.MDMLINK_STATUS_NOT_FOUND
+
+	StatusSessionUnauthorized     Status = C.MDMLINK_STATUS_SESSION_UNAUTHORIZED
+	StatusSessionTokenExpired     Status = C.MDMLINK_STATUS_SESSION_TOKEN_EXPIRED
+	StatusSessionExpired          Status = C.MDMLINK_STATUS_SESSION_EXPIRED
+	StatusSessionTermsNotAccepted Status = C.MDMLINK_STATUS_SESSION_TERMS_NOT_ACCEPTED
+	StatusSessionMalformed        Status = C.MDMLINK_STATUS_SESSION_MALFORMED_RESPONSE
 )
 
 // String is the status's C name, e.g. "MDMLINK_STATUS_TOKEN_DECRYPT".
@@ -241,4 +247,62 @@ func (t *Token) Expiry() time.Time {
 	unix := C.mdmlink_token_expiry_unix(t.ptr)
 	runtime.KeepAlive(t)
 	return time.Unix(int64(unix), 0).UTC()
+}
+
+// NewToken builds a token from its parts (for tests and simulators).
+func NewToken(consumerKey, consumerSecret, accessToken, accessSecret string, expiry time.Time) (*Token, error) {
+	ck, cs := C.CString(consumerKey), C.CString(consumerSecret)
+	at, as := C.CString(accessToken), C.CString(accessSecret)
+	defer func() {
+		for _, p := range []*C.char{ck, cs, at, as} {
+			C.free(unsafe.Pointer(p))
+		}
+	}()
+	var out *C.mdmlink_token
+	var cerr *C.mdmlink_error
+	status := C.mdmlink_token_new(ck, cs, at, as, C.int64_t(expiry.Unix()), &out, &cerr)
+	if err := check(status, cerr); err != nil {
+		return nil, err
+	}
+	return newToken(out), nil
+}
+
+// AuthorizationHeader is the OAuth 1.0a Authorization value that signs
+// GET url (e.g. "https://mdmenrollment.apple.com/session") at now with nonce
+// ("" draws a random one). It carries the access token: treat it as a secret.
+func (t *Token) AuthorizationHeader(url string, now time.Time, nonce string) (string, error) {
+	curl, cnonce := C.CString(url), cString(nonce, true)
+	defer C.free(unsafe.Pointer(curl))
+	defer C.free(unsafe.Pointer(cnonce))
+	var out C.mdmlink_bytes
+	var cerr *C.mdmlink_error
+	t.mu.Lock()
+	status := C.mdmlink_session_authorization_header(t.ptr, curl, C.int64_t(now.Unix()), cnonce, &out, &cerr)
+	t.mu.Unlock()
+	runtime.KeepAlive(t)
+	if err := check(status, cerr); err != nil {
+		return "", err
+	}
+	return string(takeBytes(&out)), nil
+}
+
+// ParseSessionResponse reads the reply to GET /session (HTTP status and
+// body) and returns the X-ADM-Auth-Session token, or an *Error whose Status
+// says what Apple's service meant (StatusSessionTermsNotAccepted, ...).
+func ParseSessionResponse(httpStatus int, body []byte, baseURL string) (string, error) {
+	if httpStatus < 0 || httpStatus > 0xFFFF {
+		return "", &Error{Status: StatusInvalidArgument, Message: "not an HTTP status"}
+	}
+	ptr, n := bytesArg(body)
+	cbase := C.CString(baseURL)
+	defer C.free(unsafe.Pointer(cbase))
+	var out *C.mdmlink_session
+	var cerr *C.mdmlink_error
+	status := C.mdmlink_session_parse_response(C.uint16_t(httpStatus), ptr, n, cbase, &out, &cerr)
+	runtime.KeepAlive(body)
+	if err := check(status, cerr); err != nil {
+		return "", err
+	}
+	defer C.mdmlink_session_free(out)
+	return C.GoString(C.mdmlink_session_auth_token(out)), nil
 }

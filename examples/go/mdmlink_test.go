@@ -1,10 +1,15 @@
 package mdmlink
 
 import (
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -94,5 +99,65 @@ func TestErrors(t *testing.T) {
 	}
 	if Version() == "" || Status(9999).String() != "mdmlink_status(9999)" {
 		t.Error("version or status names")
+	}
+}
+
+// The OAuth header from the C API against Go's own RFC 5849 HMAC-SHA1 over
+// the same parameters (crypto/hmac, net/url): an independent signer.
+func TestSessionAuthorizationHeader(t *testing.T) {
+	token, err := NewToken("CK_go", "CS_go+/=", "AT_go", "AS_go&%", time.Now().AddDate(1, 0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer token.Close()
+	const endpoint = "https://mdmenrollment.apple.com/session"
+	now := time.Unix(1764000000, 0)
+	header, err := token.AuthorizationHeader(endpoint, now, "0a1b2c3d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(header, `OAuth realm="ADM", `) {
+		t.Fatalf("header %q", header)
+	}
+	got := map[string]string{}
+	for _, part := range strings.Split(strings.TrimPrefix(header, "OAuth "), ", ") {
+		k, v, _ := strings.Cut(part, "=")
+		got[k], _ = url.PathUnescape(strings.Trim(v, `"`))
+	}
+	enc := func(s string) string { return strings.ReplaceAll(url.QueryEscape(s), "+", "%20") }
+	var params []string
+	for k, v := range got {
+		if k != "realm" && k != "oauth_signature" {
+			params = append(params, enc(k)+"="+enc(v))
+		}
+	}
+	sort.Strings(params)
+	base := "GET&" + enc(endpoint) + "&" + enc(strings.Join(params, "&"))
+	mac := hmac.New(sha1.New, []byte(enc("CS_go+/=")+"&"+enc("AS_go&%")))
+	mac.Write([]byte(base))
+	want := base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	if got["oauth_signature"] != want || got["oauth_timestamp"] != "1764000000" || got["oauth_token"] != "AT_go" {
+		t.Errorf("signature %q, Go computes %q (header %q)", got["oauth_signature"], want, header)
+	}
+	if len(params) != 6 {
+		t.Errorf("signed parameters %v", params)
+	}
+}
+
+func TestParseSessionResponse(t *testing.T) {
+	const base = "https://mdmenrollment.apple.com"
+	session, err := ParseSessionResponse(200, []byte(`{"auth_session_token": "87a235815b8d6661ac73329f75815b8a"}`), base)
+	if err != nil || session != "87a235815b8d6661ac73329f75815b8a" {
+		t.Fatalf("session %q, %v", session, err)
+	}
+	var e *Error
+	if _, err := ParseSessionResponse(403, []byte("T_C_NOT_SIGNED"), base); !errors.As(err, &e) || e.Status != StatusSessionTermsNotAccepted {
+		t.Errorf("403 T_C_NOT_SIGNED gave %v", err)
+	}
+	if _, err := ParseSessionResponse(401, []byte("oauth_problem=signature_invalid"), base); !errors.As(err, &e) || e.Status != StatusSessionUnauthorized {
+		t.Errorf("401 gave %v", err)
+	}
+	if _, err := ParseSessionResponse(200, nil, base); !errors.As(err, &e) || e.Status != StatusSessionMalformed {
+		t.Errorf("empty 200 gave %v", err)
 	}
 }
