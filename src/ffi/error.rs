@@ -11,8 +11,8 @@ use std::ffi::CString;
 use super::macros::ffi;
 use super::status::mdmlink_status;
 use crate::{
-    Error, keypair::KeyError, name::NameError, organization::OrganizationError, portal::RoleError,
-    token::TokenError,
+    Error, jwt::JwtError, keypair::KeyError, name::NameError, organization::OrganizationError,
+    portal::RoleError, token::TokenError,
 };
 
 /// A failed call's status and message. Immutable; safe to read from any
@@ -77,6 +77,7 @@ from_core! {
     KeyError => of_key,
     TokenError => of_token,
     OrganizationError => of_organization,
+    JwtError => of_jwt,
 }
 
 impl From<Error> for FfiError {
@@ -87,6 +88,7 @@ impl From<Error> for FfiError {
             Error::Key(e) => e.into(),
             Error::Token(e) => e.into(),
             Error::Organization(e) => e.into(),
+            Error::Jwt(e) => e.into(),
         }
     }
 }
