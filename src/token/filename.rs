@@ -226,6 +226,44 @@ mod tests {
     }
 
     #[test]
+    fn arbitrary_pieces_never_panic() {
+        let pieces = [
+            "",
+            "_Token_",
+            "_smime",
+            ".p7m",
+            ".P7m",
+            " (",
+            "(",
+            ")",
+            "1",
+            "-",
+            "é",
+            "東",
+            "2026-01-17T11-02-21Z",
+            "/",
+            "\\",
+            " ",
+            "_",
+            "\u{0}",
+            "\u{FEFF}",
+        ];
+        let n = pieces.len();
+        for a in 0..n {
+            for b in 0..n {
+                for c in 0..n {
+                    for d in 0..n {
+                        let name = [pieces[a], pieces[b], pieces[c], pieces[d]].concat();
+                        if let Ok(f) = parse(&name) {
+                            assert!(!f.server_name.trim().is_empty(), "{name:?}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn names_server_compares_like_the_portal() {
         let f = parse("Café Nord_Token_2026-01-17T11-02-21Z_smime.p7m").unwrap();
         assert!(f.names_server("CAFE\u{301} NORD "));
