@@ -785,6 +785,30 @@ mdmlink_status mdmlink_organization_stage_keypair(const mdmlink_organization *or
                                                   mdmlink_error **err);
 
 /**
+ * Generates a keypair of `bits` (2048, 3072 or 4096) for the server named
+ * `name` and stages it (the first step of a key rotation), as
+ * `mdmlink_organization_add_server_generated` does for a new server: the
+ * certificate's common name comes from the server name, valid from
+ * `now_unix`; the server is looked up before the (slow) key generation,
+ * which runs without holding the organization's lock.
+ *
+ * On success, when `keypair_out` is not NULL, `*keypair_out` receives a copy
+ * of the staged keypair (to write its certificate for upload): free it with
+ * `mdmlink_keypair_free`. Takes no ownership of `name`.
+ *
+ * # Safety
+ * `org` is NULL or a live organization; `name` is NULL or NUL-terminated;
+ * `keypair_out` is NULL or writable; `err` is NULL or a valid
+ * `mdmlink_error **`.
+ */
+mdmlink_status mdmlink_organization_stage_generated(const mdmlink_organization *org,
+                                                    const char *name,
+                                                    uint32_t bits,
+                                                    int64_t now_unix,
+                                                    mdmlink_keypair **keypair_out,
+                                                    mdmlink_error **err);
+
+/**
  * Discards the staged keypair of the server named `name` (the rotation is
  * abandoned; the current keypair and token stay).
  * `MDMLINK_STATUS_NO_STAGED_KEYPAIR` when there is none. Takes no ownership

@@ -16,7 +16,9 @@ use time::{Duration, OffsetDateTime};
 use crate::{
     expiry::{ExpiryPolicy, Health, ReplacementReason},
     jwt::{self, JwtError, MaidClaims},
-    keypair::{KeyError, ServerCertificate, ServerKeypair},
+    keypair::{
+        CertificateParams, KeyError, KeySize, ServerCertificate, ServerKeypair, common_name_for,
+    },
     name::{NameError, ServerName},
     portal::{Action, Portal, Role, RoleError},
     token::{self, RecipientDescription, ServerToken, TokenError, filename::TokenFileName},
@@ -214,6 +216,14 @@ pub enum OrganizationError {
         server: String,
         /// Why.
         source: JwtError,
+    },
+    /// A keypair for the server could not be generated.
+    #[error("server \"{server}\": {source}")]
+    Key {
+        /// The server.
+        server: String,
+        /// Why.
+        source: KeyError,
     },
     /// A stored record could not be restored.
     #[error("stored server \"{server}\" is invalid: {source}")]
@@ -1028,6 +1038,30 @@ impl Organization {
             keypair,
             since: now,
         })))
+    }
+
+    /// Generates a new keypair of `size` for the server and stages it (the
+    /// first step of a key rotation: upload the staged certificate, then
+    /// install the token the portal issues for it). The certificate's common
+    /// name is derived from the server name, valid from `now`. The server and
+    /// the certificate limit are checked before the (slow) key generation.
+    /// A keypair already staged is replaced.
+    pub fn stage_new_keypair<R: TryCryptoRng + ?Sized>(
+        &mut self,
+        name: &str,
+        size: KeySize,
+        rng: &mut R,
+        now: OffsetDateTime,
+    ) -> Result<&StagedKeypair, OrganizationError> {
+        let i = self.index_of(name)?;
+        if self.servers[i].staged.is_none() {
+            self.check_certificate_room()?;
+        }
+        let server = self.servers[i].name.to_string();
+        let params = CertificateParams::new(common_name_for(&server), now);
+        let keypair = ServerKeypair::generate(rng, size, &params)
+            .map_err(|source| OrganizationError::Key { server, source })?;
+        self.stage_keypair(name, keypair, now)
     }
 
     /// Discards a staged keypair (the rotation is abandoned).

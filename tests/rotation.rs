@@ -599,3 +599,32 @@ fn server_uuid_survives_records_and_old_records_load() {
     let old: Organization = serde_json::from_value(value).unwrap();
     assert_eq!(old.server("Main").unwrap().server_uuid(), None);
 }
+
+#[test]
+fn stage_new_keypair_generates_and_stages() {
+    let mut rng = mdmlink::SystemRng::default();
+    let old = keypair("old");
+    let mut org = linked(&old);
+    assert!(matches!(
+        org.stage_new_keypair("Nobody", KeySize::Rsa2048, &mut rng, NOW),
+        Err(OrganizationError::NotFound { .. })
+    ));
+    let staged = org
+        .stage_new_keypair("main", KeySize::Rsa2048, &mut rng, NOW)
+        .unwrap();
+    assert_eq!(staged.since, NOW);
+    let new = staged.keypair.clone();
+    let cert = new.certificate().unwrap();
+    assert_eq!(cert.common_name().as_deref(), Some("Main"));
+    assert_ne!(new.public_key(), old.public_key());
+    assert_eq!(
+        org.install_token(
+            "Main",
+            &token_file(&new, "CK_main", year()),
+            InstallOptions::default(),
+            NOW
+        )
+        .unwrap(),
+        InstallOutcome::KeyPromoted
+    );
+}

@@ -284,6 +284,56 @@ pub unsafe extern "C" fn mdmlink_organization_stage_keypair(
     })
 }
 
+/// Generates a keypair of `bits` (2048, 3072 or 4096) for the server named
+/// `name` and stages it (the first step of a key rotation), as
+/// `mdmlink_organization_add_server_generated` does for a new server: the
+/// certificate's common name comes from the server name, valid from
+/// `now_unix`; the server is looked up before the (slow) key generation,
+/// which runs without holding the organization's lock.
+///
+/// On success, when `keypair_out` is not NULL, `*keypair_out` receives a copy
+/// of the staged keypair (to write its certificate for upload): free it with
+/// `mdmlink_keypair_free`. Takes no ownership of `name`.
+///
+/// # Safety
+/// `org` is NULL or a live organization; `name` is NULL or NUL-terminated;
+/// `keypair_out` is NULL or writable; `err` is NULL or a valid
+/// `mdmlink_error **`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_organization_stage_generated(
+    org: *const mdmlink_organization,
+    name: *const c_char,
+    bits: u32,
+    now_unix: i64,
+    keypair_out: *mut *mut mdmlink_keypair,
+    err: *mut *mut mdmlink_error,
+) -> mdmlink_status {
+    ffi!(status err; [org, name]; {
+        // SAFETY: per the contract.
+        let (org, name) = unsafe { (handle(org), str_arg(name, "name")?) };
+        let now = time_arg(now_unix, "now_unix")?;
+        let size = KeySize::from_bits(bits)?;
+        let server = org
+            .lock()?
+            .server(name)
+            .map(|s| s.name().to_string())
+            .ok_or_else(|| {
+                FfiError::from(crate::organization::OrganizationError::NotFound {
+                    name: name.to_owned(),
+                })
+            })?;
+        let params = CertificateParams::new(common_name_for(&server), now);
+        let keypair = ServerKeypair::generate(&mut SystemRng::default(), size, &params)?;
+        let copy = (!keypair_out.is_null()).then(|| keypair.clone());
+        org.lock()?.stage_keypair(name, keypair, now)?;
+        if let Some(inner) = copy {
+            // SAFETY: `keypair_out` is non-NULL and writable.
+            unsafe { write_handle(keypair_out, mdmlink_keypair { inner }) };
+        }
+        Ok(())
+    })
+}
+
 /// Discards the staged keypair of the server named `name` (the rotation is
 /// abandoned; the current keypair and token stay).
 /// `MDMLINK_STATUS_NO_STAGED_KEYPAIR` when there is none. Takes no ownership

@@ -246,6 +246,7 @@ impl mdmlink_status {
             OrganizationError::NoStagedKeypair { .. } => Self::NoStagedKeypair,
             OrganizationError::Record { .. } => Self::InvalidRecord,
             OrganizationError::TokenForOtherKey { .. } => Self::TokenWrongRecipient,
+            OrganizationError::Key { source, .. } => Self::of_key(source),
             OrganizationError::NoServerUuid { .. } => Self::NoServerUuid,
             OrganizationError::InvalidServerUuid { .. } => Self::InvalidArgument,
             OrganizationError::Jwt { source, .. } => Self::of_jwt(source),

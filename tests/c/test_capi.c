@@ -696,6 +696,16 @@ static void test_rotation(const mdmlink_keypair *generated) {
     CHECK(!st.staging_pending && st.staging_since_unix == 0);
     CHECK_STATUS(mdmlink_organization_discard_staging(org, "Nobody", &err), MDMLINK_STATUS_NOT_FOUND);
     CHECK_ERR(err, MDMLINK_STATUS_NOT_FOUND);
+    CHECK_STATUS(mdmlink_organization_stage_generated(org, "Nobody", 2048, now, NULL, &err), MDMLINK_STATUS_NOT_FOUND);
+    CHECK_ERR(err, MDMLINK_STATUS_NOT_FOUND);
+    CHECK_STATUS(mdmlink_organization_stage_generated(org, "Generated", 1000, now, NULL, &err), MDMLINK_STATUS_KEY_UNSUPPORTED_SIZE);
+    CHECK_ERR(err, MDMLINK_STATUS_KEY_UNSUPPORTED_SIZE);
+    mdmlink_keypair *staged = NULL;
+    CHECK_STATUS(mdmlink_organization_stage_generated(org, "generated", 2048, now, &staged, &err), MDMLINK_STATUS_OK);
+    CHECK(staged != NULL && mdmlink_keypair_bits(staged) == 2048);
+    CHECK_STATUS(mdmlink_organization_server_status(org, "Generated", policy, now, &st, &err), MDMLINK_STATUS_OK);
+    CHECK(st.staging_pending && st.staging_since_unix == now);
+    mdmlink_keypair_free(staged);
 
     /* Access Management JWT: needs the server UUID; RS256 header; stable for the same inputs. */
     mdmlink_bytes jwt = {(uint8_t *)&sentinel_byte, 77}, jwt2 = {NULL, 0}, jwt3 = {NULL, 0};
@@ -860,6 +870,8 @@ static void test_null_arguments(const mdmlink_keypair *kp) {
     CHECK_STATUS(mdmlink_organization_needs_action(o, p, 0, NULL, NULL), N);
     CHECK(l2 == NULL);
     mdmlink_bytes b2 = {NULL, 0};
+    CHECK_STATUS(mdmlink_organization_stage_generated(NULL, "x", 2048, 0, NULL, NULL), N);
+    CHECK_STATUS(mdmlink_organization_stage_generated(o, NULL, 2048, 0, NULL, NULL), N);
     CHECK_STATUS(mdmlink_organization_discard_staging(NULL, "x", NULL), N);
     CHECK_STATUS(mdmlink_organization_discard_staging(o, NULL, NULL), N);
     CHECK_STATUS(mdmlink_organization_set_server_uuid(NULL, "x", "u", NULL), N);
