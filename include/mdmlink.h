@@ -101,6 +101,10 @@ enum mdmlink_status
      */
     MDMLINK_STATUS_ENCODE_FAILED = 31,
     /**
+     * Signing with the private key failed.
+     */
+    MDMLINK_STATUS_SIGN_FAILED = 32,
+    /**
      * The token file is larger than any token.
      */
     MDMLINK_STATUS_TOKEN_TOO_LARGE = 40,
@@ -133,6 +137,10 @@ enum mdmlink_status
      */
     MDMLINK_STATUS_TOKEN_SEAL = 47,
     /**
+     * A file name is not of the portal's token file name form.
+     */
+    MDMLINK_STATUS_TOKEN_FILE_NAME = 48,
+    /**
      * Another server already has this name.
      */
     MDMLINK_STATUS_DUPLICATE_NAME = 60,
@@ -164,6 +172,10 @@ enum mdmlink_status
      * The server has no token installed.
      */
     MDMLINK_STATUS_NO_TOKEN = 67,
+    /**
+     * The server's UUID (Apple's `server_uuid`, the JWT issuer) is not set.
+     */
+    MDMLINK_STATUS_NO_SERVER_UUID = 68,
     /**
      * HTTP 400 from the device assignment service: a malformed request.
      */
@@ -830,6 +842,109 @@ mdmlink_status mdmlink_organization_stage_keypair(const mdmlink_organization *or
                                                   mdmlink_error **err);
 
 /**
+ * Generates a keypair of `bits` (2048, 3072 or 4096) for the server named
+ * `name` and stages it (the first step of a key rotation), as
+ * `mdmlink_organization_add_server_generated` does for a new server: the
+ * certificate's common name comes from the server name, valid from
+ * `now_unix`; the server is looked up before the (slow) key generation,
+ * which runs without holding the organization's lock.
+ *
+ * On success, when `keypair_out` is not NULL, `*keypair_out` receives a copy
+ * of the staged keypair (to write its certificate for upload): free it with
+ * `mdmlink_keypair_free`. Takes no ownership of `name`.
+ *
+ * # Safety
+ * `org` is NULL or a live organization; `name` is NULL or NUL-terminated;
+ * `keypair_out` is NULL or writable; `err` is NULL or a valid
+ * `mdmlink_error **`.
+ */
+mdmlink_status mdmlink_organization_stage_generated(const mdmlink_organization *org,
+                                                    const char *name,
+                                                    uint32_t bits,
+                                                    int64_t now_unix,
+                                                    mdmlink_keypair **keypair_out,
+                                                    mdmlink_error **err);
+
+/**
+ * Discards the staged keypair of the server named `name` (the rotation is
+ * abandoned; the current keypair and token stay).
+ * `MDMLINK_STATUS_NO_STAGED_KEYPAIR` when there is none. Takes no ownership
+ * of its arguments.
+ *
+ * # Safety
+ * `org` is NULL or a live organization; `name` is NULL or NUL-terminated;
+ * `err` is NULL or a valid `mdmlink_error **`.
+ */
+mdmlink_status mdmlink_organization_discard_staging(const mdmlink_organization *org,
+                                                    const char *name,
+                                                    mdmlink_error **err);
+
+/**
+ * Records Apple's identifier for the server named `name`: the
+ * `server_uuid` that the device assignment service's Account Detail
+ * (`GET /account`) returns. It is the issuer of the server's Access
+ * Management JWTs. `MDMLINK_STATUS_INVALID_ARGUMENT` for an empty or
+ * malformed value. Takes no ownership of its arguments.
+ *
+ * # Safety
+ * `org` is NULL or a live organization; `name` and `uuid` are NULL or
+ * NUL-terminated; `err` is NULL or a valid `mdmlink_error **`.
+ */
+mdmlink_status mdmlink_organization_set_server_uuid(const mdmlink_organization *org,
+                                                    const char *name,
+                                                    const char *uuid,
+                                                    mdmlink_error **err);
+
+/**
+ * Signs an Access Management JWT (the `com.apple.maid` token a `GetToken`
+ * check-in request asks for) for the server named `name` with its current
+ * private key, RS256: claims `iss` (the server UUID, see
+ * `mdmlink_organization_set_server_uuid`; `MDMLINK_STATUS_NO_SERVER_UUID`
+ * when unset), `iat` = `now_unix`, `jti` (NULL: a new random UUID) and
+ * `service_type` = `com.apple.maid`. Uses the operating system's random
+ * number generator (for `jti` and RSA blinding).
+ *
+ * On success `*out` receives the compact JWT as ASCII (not NUL-terminated:
+ * use `len`): free it with `mdmlink_bytes_free`. Takes no ownership of its
+ * arguments.
+ *
+ * # Safety
+ * `org` is NULL or a live organization; `name` is NULL or NUL-terminated;
+ * `jti` is NULL or NUL-terminated; `out` is NULL or writable; `err` is NULL
+ * or a valid `mdmlink_error **`.
+ */
+mdmlink_status mdmlink_organization_access_management_jwt(const mdmlink_organization *org,
+                                                          const char *name,
+                                                          int64_t now_unix,
+                                                          const char *jti,
+                                                          mdmlink_bytes *out,
+                                                          mdmlink_error **err);
+
+/**
+ * Like `mdmlink_organization_install_token`, and also reads `file_name`
+ * (the downloaded file's name or path). A file name of the portal's form
+ * that names another server is a warning, not an error: on success, when
+ * `warning_out` is not NULL, `*warning_out` receives the warnings as UTF-8
+ * text, one per line (empty, `ptr` NULL, when there are none): free it with
+ * `mdmlink_bytes_free`. Takes no ownership of its arguments.
+ *
+ * # Safety
+ * As for `mdmlink_organization_install_token`; `file_name` is NULL or
+ * NUL-terminated; `warning_out` is NULL or writable.
+ */
+mdmlink_status mdmlink_organization_install_token_file(const mdmlink_organization *org,
+                                                       const char *name,
+                                                       const char *file_name,
+                                                       const uint8_t *data,
+                                                       size_t data_len,
+                                                       const char *downloaded_by,
+                                                       bool force,
+                                                       int64_t now_unix,
+                                                       mdmlink_install_outcome *outcome,
+                                                       mdmlink_bytes *warning_out,
+                                                       mdmlink_error **err);
+
+/**
  * Opens the token file `data` with the server's staged or current key and
  * installs it, recording `downloaded_by` (the portal user, may be NULL).
  * A renewal whose consumer key changed is refused
@@ -921,7 +1036,9 @@ mdmlink_status mdmlink_organization_server_status(const mdmlink_organization *or
 /**
  * The servers that need action at `now_unix` under `policy`, most urgent
  * first (replacement events and expired tokens, then tokens and
- * certificates inside the warning window). On success `*out` receives the
+ * certificates inside the warning window, then key rotations whose staged
+ * keypair has waited three days or more; an item's advice mentions a pending
+ * staging, see `mdmlink_action_list_staging_since`). On success `*out` receives the
  * list (possibly empty): free it with `mdmlink_action_list_free`. Takes no
  * ownership of its arguments.
  *
@@ -985,6 +1102,16 @@ mdmlink_status mdmlink_action_list_health(const mdmlink_action_list *list,
                                           size_t index,
                                           mdmlink_health *out,
                                           mdmlink_error **err);
+
+/**
+ * When the staged keypair of item `index`'s server was made (Unix seconds),
+ * or 0 when it has none (or `list` is NULL, or `index` is out of range): a
+ * half-done key rotation. Takes no ownership of `list`.
+ *
+ * # Safety
+ * `list` is NULL or a live action list.
+ */
+int64_t mdmlink_action_list_staging_since(const mdmlink_action_list *list, size_t index);
 
 /**
  * Frees an action list. NULL is a no-op.
@@ -1274,6 +1401,28 @@ mdmlink_status mdmlink_token_json(const mdmlink_token *token,
  * use by another thread.
  */
 void mdmlink_token_free(mdmlink_token *token);
+
+/**
+ * Parses a token file name as the portal writes it,
+ * `<server name>_Token_<YYYY-MM-DDTHH-MM-SSZ>_smime.p7m` (a bare name or a
+ * path; a browser's ` (1)` before `.p7m` is accepted), to suggest the server
+ * and when the token was downloaded. `MDMLINK_STATUS_TOKEN_FILE_NAME` when
+ * the name has another form.
+ *
+ * On success `*server_name_out` receives the server name as UTF-8 (not
+ * NUL-terminated: use `len`; free it with `mdmlink_bytes_free`) and, when
+ * `downloaded_at_unix_out` is not NULL, `*downloaded_at_unix_out` the
+ * download time (Unix seconds, UTC). Takes no ownership of `file_name`.
+ *
+ * # Safety
+ * `file_name` is NULL or NUL-terminated; `server_name_out` is NULL or
+ * writable; `downloaded_at_unix_out` is NULL or writable; `err` is NULL or a
+ * valid `mdmlink_error **`.
+ */
+mdmlink_status mdmlink_token_file_name_parse(const char *file_name,
+                                             mdmlink_bytes *server_name_out,
+                                             int64_t *downloaded_at_unix_out,
+                                             mdmlink_error **err);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -8,8 +8,8 @@
 //! content keys or token secrets.
 
 use crate::{
-    keypair::KeyError, name::NameError, organization::OrganizationError, portal::RoleError,
-    token::TokenError,
+    jwt::JwtError, keypair::KeyError, name::NameError, organization::OrganizationError,
+    portal::RoleError, token::TokenError,
 };
 
 /// Any error mdmlink reports.
@@ -31,6 +31,9 @@ pub enum Error {
     /// The organization model refused a change.
     #[error(transparent)]
     Organization(#[from] OrganizationError),
+    /// An Access Management JWT could not be made.
+    #[error(transparent)]
+    Jwt(#[from] JwtError),
 }
 
 /// `Result` with [`Error`] as the error type.

@@ -768,6 +768,13 @@ impl ServerKeypair {
             .unwrap_or([0; 32])
     }
 
+    /// SHA-256 of a public key's DER SubjectPublicKeyInfo.
+    pub(crate) fn public_key_sha256(key: &RsaPublicKey) -> Option<[u8; 32]> {
+        key.to_public_key_der()
+            .ok()
+            .map(|d| Sha256::digest(d.as_bytes()).into())
+    }
+
     pub(crate) fn private_key(&self) -> &RsaPrivateKey {
         &self.key
     }

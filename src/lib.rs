@@ -39,6 +39,7 @@
 pub mod error;
 pub mod expiry;
 pub mod ffi;
+pub mod jwt;
 pub mod keypair;
 pub mod name;
 pub mod organization;

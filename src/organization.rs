@@ -6,21 +6,115 @@
 //! soonest first". It never touches ASN.1: it calls [`crate::token`] and
 //! [`crate::expiry`].
 
+use core::fmt;
 use std::collections::HashMap;
 
+use rand_core::TryCryptoRng;
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 use crate::{
     expiry::{ExpiryPolicy, Health, ReplacementReason},
-    keypair::{KeyError, ServerCertificate, ServerKeypair},
+    jwt::{self, JwtError, MaidClaims},
+    keypair::{
+        CertificateParams, KeyError, KeySize, ServerCertificate, ServerKeypair, common_name_for,
+    },
     name::{NameError, ServerName},
     portal::{Action, Portal, Role, RoleError},
-    token::{self, RecipientDescription, ServerToken, TokenError},
+    token::{self, RecipientDescription, ServerToken, TokenError, filename::TokenFileName},
 };
 
-/// Apple's limit on public key certificate files per organization.
+/// Apple's limit on public key certificate files per organization: "You
+/// can't upload more than 250 public key certificate files" (Apple Business
+/// Manager User Guide, *Link to an external device management service*,
+/// <https://support.apple.com/guide/business/axm1c1be359d/web>). The model
+/// counts every certificate it holds, current and staged
+/// ([`Organization::certificate_count`]).
 pub const MAX_CERTIFICATES: usize = 250;
+
+/// How long a staged keypair may wait for its token before
+/// [`Organization::needs_action`] lists the server on that account alone.
+/// (A server that needs action anyway always mentions the pending staging.)
+pub const STAGING_REMINDER_AFTER: Duration = Duration::days(3);
+
+/// Which of a server's keypairs a certificate belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum KeyRole {
+    /// The keypair in use (it opens the installed token and signs JWTs).
+    Current,
+    /// The keypair staged during a rotation, waiting for its token.
+    Staged,
+}
+
+impl fmt::Display for KeyRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KeyRole::Current => "current",
+            KeyRole::Staged => "staged",
+        })
+    }
+}
+
+/// One of a server's certificates, as named in messages: serial and SHA-256
+/// fingerprints, never key material.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateDescription {
+    /// Current or staged.
+    pub role: KeyRole,
+    /// The certificate's serial number (upper-case hex), when there is a certificate.
+    pub serial: Option<String>,
+    /// SHA-256 of the DER certificate (colon-separated upper-case hex, as
+    /// `openssl x509 -fingerprint -sha256` prints it), when there is a certificate.
+    pub sha256_fingerprint: Option<String>,
+    /// SHA-256 of the public key (DER SubjectPublicKeyInfo), upper-case hex.
+    pub public_key_sha256: String,
+}
+
+impl CertificateDescription {
+    /// Describes `keypair` in `role`.
+    pub fn of(keypair: &ServerKeypair, role: KeyRole) -> Self {
+        let cert = keypair.certificate();
+        Self {
+            role,
+            serial: cert.map(ServerCertificate::serial_hex),
+            sha256_fingerprint: cert.map(ServerCertificate::sha256_fingerprint_hex),
+            public_key_sha256: hex_upper(&keypair.public_key_fingerprint()),
+        }
+    }
+}
+
+impl fmt::Display for CertificateDescription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.serial, &self.sha256_fingerprint) {
+            (Some(serial), Some(fp)) => {
+                write!(
+                    f,
+                    "{} certificate serial {serial} (SHA-256 {fp})",
+                    self.role
+                )
+            }
+            _ => write!(
+                f,
+                "{} key without a certificate (public key SHA-256 {})",
+                self.role, self.public_key_sha256
+            ),
+        }
+    }
+}
+
+fn hex_upper(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+fn join<T: fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(T::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
 
 /// Why the organization model refused a change.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,6 +145,21 @@ pub enum OrganizationError {
         server: String,
         /// Why.
         source: TokenError,
+    },
+    /// The token was issued to none of the server's certificates (neither the
+    /// staged nor the current one).
+    #[error(
+        "server \"{server}\": the token was issued to {}, not to any of this server's certificates; checked against: {}. Upload this server's certificate to the portal and download a new token for it, or install the token on the server it was issued to",
+        join(.token_recipients),
+        join(.checked)
+    )]
+    TokenForOtherKey {
+        /// The server.
+        server: String,
+        /// Who the token says it is for.
+        token_recipients: Vec<RecipientDescription>,
+        /// Every certificate of the server it was checked against, staged first.
+        checked: Vec<CertificateDescription>,
     },
     /// The server has no keypair that could open a token.
     #[error("server \"{server}\" has no private key to open tokens with")]
@@ -85,6 +194,36 @@ pub enum OrganizationError {
     NoStagedKeypair {
         /// The server.
         server: String,
+    },
+    /// The server's `server_uuid` (the JWT issuer) is not known yet.
+    #[error(
+        "server \"{server}\" has no server UUID; fetch it from Apple (Account Detail, `server_uuid`) and set it with set_server_uuid"
+    )]
+    NoServerUuid {
+        /// The server.
+        server: String,
+    },
+    /// A server UUID is empty, too long, or not printable ASCII.
+    #[error("\"{value}\" is not a server UUID (1 to 64 printable ASCII characters without spaces)")]
+    InvalidServerUuid {
+        /// The value given (printable characters only are echoed).
+        value: String,
+    },
+    /// An Access Management JWT could not be made.
+    #[error("server \"{server}\": {source}")]
+    Jwt {
+        /// The server.
+        server: String,
+        /// Why.
+        source: JwtError,
+    },
+    /// A keypair for the server could not be generated.
+    #[error("server \"{server}\": {source}")]
+    Key {
+        /// The server.
+        server: String,
+        /// Why.
+        source: KeyError,
     },
     /// A stored record could not be restored.
     #[error("stored server \"{server}\" is invalid: {source}")]
@@ -145,6 +284,7 @@ pub struct MdmServer {
     options: ServerOptions,
     replacement: Option<(ReplacementReason, OffsetDateTime)>,
     created_at: OffsetDateTime,
+    server_uuid: Option<String>,
 }
 
 /// How [`Organization::install_token`] bound a token.
@@ -169,6 +309,49 @@ pub struct InstallOptions {
     pub force: bool,
 }
 
+/// Something about an installed token worth telling the user, though the
+/// token was installed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum InstallWarning {
+    /// The token's file name names another server (Apple names the file
+    /// `<server name>_Token_<date>_smime.p7m`). The token opened with this
+    /// server's key, so it was installed; the file may have been renamed, or
+    /// the server renamed in the portal.
+    FileNamesOtherServer {
+        /// The server the file name names.
+        file_server: String,
+        /// The server the token was installed on.
+        server: String,
+    },
+}
+
+impl fmt::Display for InstallWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InstallWarning::FileNamesOtherServer {
+                file_server,
+                server,
+            } => write!(
+                f,
+                "the file name names server \"{file_server}\", but the token was installed on \"{server}\" (whose key opens it); check that this is the server you meant"
+            ),
+        }
+    }
+}
+
+/// What [`Organization::install_token_file`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstallReport {
+    /// How the token was bound.
+    pub outcome: InstallOutcome,
+    /// What the file name says, when it has Apple's form.
+    pub file_name: Option<TokenFileName>,
+    /// Things worth telling the user.
+    pub warnings: Vec<InstallWarning>,
+}
+
 /// A server's full status at one moment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ServerStatus {
@@ -184,6 +367,17 @@ pub struct ServerStatus {
 }
 
 impl ServerStatus {
+    /// "staging pending since <date>" with what to do, while a staged
+    /// keypair waits for its token; `None` otherwise.
+    pub fn staging_message(&self) -> Option<String> {
+        self.staging_pending_since.map(|since| {
+            format!(
+                "staging pending since {}: upload the staged certificate and install the token the portal issues for it, or discard the staged keypair",
+                since.date()
+            )
+        })
+    }
+
     /// The most urgent of the token's and certificate's health; a server
     /// without a token needs one (reported as expired at creation).
     pub fn worst(&self) -> Health {
@@ -208,6 +402,9 @@ pub struct ActionItem {
     pub health: Health,
     /// What to do, in the portal's words.
     pub advice: String,
+    /// When a staged keypair was made that still waits for its token.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub staging_pending_since: Option<OffsetDateTime>,
 }
 
 impl MdmServer {
@@ -249,6 +446,38 @@ impl MdmServer {
     /// When the server was added.
     pub fn created_at(&self) -> OffsetDateTime {
         self.created_at
+    }
+
+    /// Apple's identifier for the server (`server_uuid` from *Account
+    /// Detail*), the `iss` of its Access Management JWTs; `None` until set
+    /// with [`Organization::set_server_uuid`].
+    pub fn server_uuid(&self) -> Option<&str> {
+        self.server_uuid.as_deref()
+    }
+
+    /// The certificates a token for this server may be issued to, staged
+    /// first (the order [`Organization::install_token`] tries them).
+    pub fn certificate_descriptions(&self) -> Vec<CertificateDescription> {
+        let mut out = Vec::with_capacity(2);
+        if let Some(s) = &self.staged {
+            out.push(CertificateDescription::of(&s.keypair, KeyRole::Staged));
+        }
+        match (&self.keypair, &self.certificate) {
+            (Some(k), _) => out.push(CertificateDescription::of(k, KeyRole::Current)),
+            (None, Some(c)) => out.push(CertificateDescription {
+                role: KeyRole::Current,
+                serial: Some(c.serial_hex()),
+                sha256_fingerprint: Some(c.sha256_fingerprint_hex()),
+                public_key_sha256: c
+                    .public_key()
+                    .ok()
+                    .and_then(|k| ServerKeypair::public_key_sha256(&k))
+                    .map(|d| hex_upper(&d))
+                    .unwrap_or_default(),
+            }),
+            (None, None) => {}
+        }
+        out
     }
 
     /// The server's status at `now`.
@@ -295,6 +524,7 @@ impl MdmServer {
             options: self.options.clone(),
             replacement: self.replacement,
             created_at: self.created_at,
+            server_uuid: self.server_uuid.clone(),
         })
     }
 
@@ -345,6 +575,7 @@ impl MdmServer {
             options: record.options,
             replacement: record.replacement,
             created_at: record.created_at,
+            server_uuid: record.server_uuid,
         })
     }
 }
@@ -383,6 +614,9 @@ pub struct ServerRecord {
     /// When the server was added.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// Apple's `server_uuid` (absent in records written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_uuid: Option<String>,
 }
 
 impl core::fmt::Debug for ServerRecord {
@@ -402,6 +636,7 @@ impl core::fmt::Debug for ServerRecord {
             .field("options", &self.options)
             .field("replacement", &self.replacement)
             .field("created_at", &self.created_at)
+            .field("server_uuid", &self.server_uuid)
             .finish()
     }
 }
@@ -546,6 +781,7 @@ impl Organization {
             options,
             replacement: None,
             created_at: now,
+            server_uuid: None,
         });
         let index = self.servers.len() - 1;
         self.by_key.insert(key, index);
@@ -586,7 +822,8 @@ impl Organization {
             source,
         };
         let mut opened: Option<(ServerToken, bool)> = None;
-        let mut checked: Vec<RecipientDescription> = Vec::new();
+        let mut token_recipients: Vec<RecipientDescription> = Vec::new();
+        let mut all_wrong_recipient = true;
         let mut last_err = None;
         let candidates = server
             .staged
@@ -601,16 +838,17 @@ impl Organization {
                     break;
                 }
                 Err(TokenError::WrongRecipient {
-                    token_recipients,
+                    token_recipients: theirs,
                     our_certificates,
                 }) => {
-                    checked.extend(our_certificates);
+                    token_recipients = theirs.clone();
                     last_err = Some(TokenError::WrongRecipient {
-                        token_recipients,
-                        our_certificates: checked.clone(),
+                        token_recipients: theirs,
+                        our_certificates,
                     });
                 }
                 Err(e) => {
+                    all_wrong_recipient = false;
                     last_err = Some(e);
                     // A format or payload error will not change with another key.
                     if !matches!(last_err, Some(TokenError::Decrypt)) {
@@ -621,6 +859,15 @@ impl Organization {
         }
         let Some((token, is_staged)) = opened else {
             return Err(match last_err {
+                // Every keypair was asked and the token names none of them:
+                // say which certificates it was checked against.
+                Some(TokenError::WrongRecipient { .. }) if all_wrong_recipient => {
+                    OrganizationError::TokenForOtherKey {
+                        server: server_name,
+                        token_recipients,
+                        checked: server.certificate_descriptions(),
+                    }
+                }
                 Some(e) => token_err(e),
                 None => OrganizationError::NoKeypair {
                     server: server_name,
@@ -628,6 +875,95 @@ impl Organization {
             });
         };
         self.bind(i, token, is_staged, options, now)
+    }
+
+    /// Like [`Self::install_token`], and also reads the file's name
+    /// (`file_name`, a name or path, as downloaded: see
+    /// [`token::filename`]). A file name that names another server gives a
+    /// warning, not an error: the key that opens the token decides the
+    /// server. A file name not of Apple's form is ignored.
+    pub fn install_token_file(
+        &mut self,
+        name: &str,
+        file_name: &str,
+        data: &[u8],
+        options: InstallOptions,
+        now: OffsetDateTime,
+    ) -> Result<InstallReport, OrganizationError> {
+        let outcome = self.install_token(name, data, options, now)?;
+        let parsed = token::filename::parse(file_name).ok();
+        let mut warnings = Vec::new();
+        if let Some(f) = &parsed
+            && let Some(server) = self.server(name)
+            && !f.names_server(server.name.as_str())
+        {
+            warnings.push(InstallWarning::FileNamesOtherServer {
+                file_server: f.server_name.clone(),
+                server: server.name.to_string(),
+            });
+        }
+        Ok(InstallReport {
+            outcome,
+            file_name: parsed,
+            warnings,
+        })
+    }
+
+    /// Records Apple's identifier for the server: the `server_uuid` that
+    /// *Account Detail* (`GET /account`, [`crate::session::Account`])
+    /// returns. It is the `iss` of the server's Access Management JWTs.
+    pub fn set_server_uuid(&mut self, name: &str, uuid: &str) -> Result<(), OrganizationError> {
+        let i = self.index_of(name)?;
+        let uuid = uuid.trim();
+        if uuid.is_empty() || uuid.len() > 64 || !uuid.bytes().all(|b| (0x21..=0x7E).contains(&b)) {
+            return Err(OrganizationError::InvalidServerUuid {
+                value: uuid.chars().filter(|c| !c.is_control()).take(80).collect(),
+            });
+        }
+        self.servers[i].server_uuid = Some(uuid.to_owned());
+        Ok(())
+    }
+
+    /// Signs an Access Management (`com.apple.maid`) JWT for the server
+    /// with its *current* keypair (see [`crate::jwt`] for what Apple
+    /// documents): `iss` is the server's UUID ([`Self::set_server_uuid`]),
+    /// `iat` is `now`, `jti` is the caller's (a fresh [`jwt::random_jti`]
+    /// for each token). `rng` blinds the RSA operation.
+    ///
+    /// During a rotation the current key keeps signing until a token for the
+    /// staged key is installed: Apple verifies with the certificate it holds,
+    /// so upload the staged certificate and install its token together.
+    pub fn access_management_jwt<R: TryCryptoRng + ?Sized>(
+        &self,
+        name: &str,
+        now: OffsetDateTime,
+        jti: &str,
+        rng: &mut R,
+    ) -> Result<String, OrganizationError> {
+        let server = &self.servers[self.index_of(name)?];
+        let server_name = || server.name.to_string();
+        let keypair = server
+            .keypair
+            .as_deref()
+            .ok_or_else(|| OrganizationError::NoKeypair {
+                server: server_name(),
+            })?;
+        let issuer =
+            server
+                .server_uuid
+                .as_deref()
+                .ok_or_else(|| OrganizationError::NoServerUuid {
+                    server: server_name(),
+                })?;
+        let claims = MaidClaims {
+            issuer,
+            issued_at: now,
+            jti,
+        };
+        jwt::sign_maid_jwt(keypair, &claims, rng).map_err(|source| OrganizationError::Jwt {
+            server: server_name(),
+            source,
+        })
     }
 
     /// Installs an already opened token on the server, as if it opened with
@@ -704,6 +1040,30 @@ impl Organization {
         })))
     }
 
+    /// Generates a new keypair of `size` for the server and stages it (the
+    /// first step of a key rotation: upload the staged certificate, then
+    /// install the token the portal issues for it). The certificate's common
+    /// name is derived from the server name, valid from `now`. The server and
+    /// the certificate limit are checked before the (slow) key generation.
+    /// A keypair already staged is replaced.
+    pub fn stage_new_keypair<R: TryCryptoRng + ?Sized>(
+        &mut self,
+        name: &str,
+        size: KeySize,
+        rng: &mut R,
+        now: OffsetDateTime,
+    ) -> Result<&StagedKeypair, OrganizationError> {
+        let i = self.index_of(name)?;
+        if self.servers[i].staged.is_none() {
+            self.check_certificate_room()?;
+        }
+        let server = self.servers[i].name.to_string();
+        let params = CertificateParams::new(common_name_for(&server), now);
+        let keypair = ServerKeypair::generate(rng, size, &params)
+            .map_err(|source| OrganizationError::Key { server, source })?;
+        self.stage_keypair(name, keypair, now)
+    }
+
     /// Discards a staged keypair (the rotation is abandoned).
     pub fn discard_staged(&mut self, name: &str) -> Result<StagedKeypair, OrganizationError> {
         let i = self.index_of(name)?;
@@ -760,13 +1120,33 @@ impl Organization {
     /// The servers that need action at `now`, most urgent first: replacement
     /// events and expired tokens (oldest first), then tokens and certificates
     /// inside the warning window (soonest first), then half-done rotations.
+    ///
+    /// A staged keypair still waiting for its token is never forgotten: the
+    /// advice of a server listed anyway ends with "staging pending since
+    /// <date>", and a server with a valid token is listed for it alone once
+    /// the staging is [`STAGING_REMINDER_AFTER`] old (with its `Valid`
+    /// health, after every other item).
     pub fn needs_action(&self, policy: &ExpiryPolicy, now: OffsetDateTime) -> Vec<ActionItem> {
         let portal = self.portal;
         let mut items: Vec<ActionItem> = Vec::new();
         for s in &self.servers {
             let status = s.status(policy, now);
             let worst = status.worst();
+            let staging_note = status.staging_message();
+            let stale_staging = status
+                .staging_pending_since
+                .is_some_and(|since| now - since >= STAGING_REMINDER_AFTER);
             if !worst.needs_action() {
+                // A healthy server is listed only for a half-done rotation
+                // that has waited a while; it sorts after every other item.
+                if let (true, Some(note)) = (stale_staging, staging_note) {
+                    items.push(ActionItem {
+                        server: s.name.to_string(),
+                        health: worst,
+                        advice: format!("finish the key rotation: {note}"),
+                        staging_pending_since: status.staging_pending_since,
+                    });
+                }
                 continue;
             }
             let advice = match (&worst, status.token) {
@@ -788,10 +1168,15 @@ impl Organization {
                     portal.product_name()
                 ),
             };
+            let advice = match staging_note {
+                Some(note) => format!("{advice}; {note}"),
+                None => advice,
+            };
             items.push(ActionItem {
                 server: s.name.to_string(),
                 health: worst,
                 advice,
+                staging_pending_since: status.staging_pending_since,
             });
         }
         items.sort_by_key(|i| (2 - i.health.exit_code(), i.health.deadline()));

@@ -119,18 +119,14 @@ fn tokens_bind_to_the_server_whose_key_opens_them() {
 
     // B's token on A: refused, naming A's certificate.
     match org.install_token("A", &file_b, InstallOptions::default(), NOW) {
-        Err(OrganizationError::Token {
-            server,
-            source:
-                token::TokenError::WrongRecipient {
-                    our_certificates, ..
-                },
+        Err(OrganizationError::TokenForOtherKey {
+            server, checked, ..
         }) => {
             assert_eq!(server, "A");
-            assert!(
-                our_certificates[0]
-                    .to_string()
-                    .contains(&a.certificate().unwrap().serial_hex())
+            assert_eq!(checked.len(), 1);
+            assert_eq!(
+                checked[0].serial.as_deref(),
+                Some(a.certificate().unwrap().serial_hex().as_str())
             );
         }
         other => panic!("{other:?}"),

@@ -252,3 +252,25 @@ fn decryption_failures_share_one_error() {
         Err(TokenError::WrongRecipient { .. })
     ));
 }
+
+#[test]
+fn lenient_payloads_open_through_the_whole_pipeline() {
+    let kp = keypair();
+    for plaintext in [
+        GOOD.to_owned(),
+        format!("\u{FEFF}{GOOD}\r\n"),
+        format!("-----BEGIN MESSAGE-----\r\n{GOOD}\r\n-----END MESSAGE-----\r\n"),
+        format!(
+            "X-Extra: 1\nContent-Transfer-Encoding: 7bit\ncontent-type: text/plain\n\r\n-----BEGIN MESSAGE-----\r\n{GOOD}\n-----END MESSAGE-----"
+        ),
+    ] {
+        let t = token::open(&seal_plaintext(&kp, plaintext.as_bytes()), &kp)
+            .unwrap_or_else(|e| panic!("{plaintext:?}: {e}"));
+        assert_eq!(t.consumer_key(), "CK_1");
+    }
+    // Still strict: headers followed by JSON without the armor.
+    assert_eq!(
+        payload_error(&kp, &format!("{HEAD}{GOOD}")),
+        PayloadError::MissingArmor
+    );
+}

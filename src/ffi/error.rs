@@ -11,8 +11,8 @@ use std::ffi::CString;
 use super::macros::ffi;
 use super::status::mdmlink_status;
 use crate::{
-    Error, keypair::KeyError, name::NameError, organization::OrganizationError, portal::RoleError,
-    session::SessionError, token::TokenError,
+    Error, jwt::JwtError, keypair::KeyError, name::NameError, organization::OrganizationError,
+    portal::RoleError, session::SessionError, token::TokenError,
 };
 
 /// A failed call's status and message. Immutable; safe to read from any
@@ -78,6 +78,7 @@ from_core! {
     TokenError => of_token,
     OrganizationError => of_organization,
     SessionError => of_session,
+    JwtError => of_jwt,
 }
 
 impl From<Error> for FfiError {
@@ -88,6 +89,7 @@ impl From<Error> for FfiError {
             Error::Key(e) => e.into(),
             Error::Token(e) => e.into(),
             Error::Organization(e) => e.into(),
+            Error::Jwt(e) => e.into(),
         }
     }
 }

@@ -7,6 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use time::OffsetDateTime;
 
+use super::bytes::mdmlink_bytes;
 use super::error::{FfiError, mdmlink_error};
 use super::expiry::{mdmlink_expiry_policy, mdmlink_health, reason_arg};
 use super::keypair::mdmlink_keypair;
@@ -283,6 +284,211 @@ pub unsafe extern "C" fn mdmlink_organization_stage_keypair(
     })
 }
 
+/// Generates a keypair of `bits` (2048, 3072 or 4096) for the server named
+/// `name` and stages it (the first step of a key rotation), as
+/// `mdmlink_organization_add_server_generated` does for a new server: the
+/// certificate's common name comes from the server name, valid from
+/// `now_unix`; the server is looked up before the (slow) key generation,
+/// which runs without holding the organization's lock.
+///
+/// On success, when `keypair_out` is not NULL, `*keypair_out` receives a copy
+/// of the staged keypair (to write its certificate for upload): free it with
+/// `mdmlink_keypair_free`. Takes no ownership of `name`.
+///
+/// # Safety
+/// `org` is NULL or a live organization; `name` is NULL or NUL-terminated;
+/// `keypair_out` is NULL or writable; `err` is NULL or a valid
+/// `mdmlink_error **`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_organization_stage_generated(
+    org: *const mdmlink_organization,
+    name: *const c_char,
+    bits: u32,
+    now_unix: i64,
+    keypair_out: *mut *mut mdmlink_keypair,
+    err: *mut *mut mdmlink_error,
+) -> mdmlink_status {
+    ffi!(status err; [org, name]; {
+        // SAFETY: per the contract.
+        let (org, name) = unsafe { (handle(org), str_arg(name, "name")?) };
+        let now = time_arg(now_unix, "now_unix")?;
+        let size = KeySize::from_bits(bits)?;
+        let server = org
+            .lock()?
+            .server(name)
+            .map(|s| s.name().to_string())
+            .ok_or_else(|| {
+                FfiError::from(crate::organization::OrganizationError::NotFound {
+                    name: name.to_owned(),
+                })
+            })?;
+        let params = CertificateParams::new(common_name_for(&server), now);
+        let keypair = ServerKeypair::generate(&mut SystemRng::default(), size, &params)?;
+        let copy = (!keypair_out.is_null()).then(|| keypair.clone());
+        org.lock()?.stage_keypair(name, keypair, now)?;
+        if let Some(inner) = copy {
+            // SAFETY: `keypair_out` is non-NULL and writable.
+            unsafe { write_handle(keypair_out, mdmlink_keypair { inner }) };
+        }
+        Ok(())
+    })
+}
+
+/// Discards the staged keypair of the server named `name` (the rotation is
+/// abandoned; the current keypair and token stay).
+/// `MDMLINK_STATUS_NO_STAGED_KEYPAIR` when there is none. Takes no ownership
+/// of its arguments.
+///
+/// # Safety
+/// `org` is NULL or a live organization; `name` is NULL or NUL-terminated;
+/// `err` is NULL or a valid `mdmlink_error **`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_organization_discard_staging(
+    org: *const mdmlink_organization,
+    name: *const c_char,
+    err: *mut *mut mdmlink_error,
+) -> mdmlink_status {
+    ffi!(status err; [org, name]; {
+        // SAFETY: per the contract.
+        let (org, name) = unsafe { (handle(org), str_arg(name, "name")?) };
+        org.lock()?.discard_staged(name)?;
+        Ok(())
+    })
+}
+
+/// Records Apple's identifier for the server named `name`: the
+/// `server_uuid` that the device assignment service's Account Detail
+/// (`GET /account`) returns. It is the issuer of the server's Access
+/// Management JWTs. `MDMLINK_STATUS_INVALID_ARGUMENT` for an empty or
+/// malformed value. Takes no ownership of its arguments.
+///
+/// # Safety
+/// `org` is NULL or a live organization; `name` and `uuid` are NULL or
+/// NUL-terminated; `err` is NULL or a valid `mdmlink_error **`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_organization_set_server_uuid(
+    org: *const mdmlink_organization,
+    name: *const c_char,
+    uuid: *const c_char,
+    err: *mut *mut mdmlink_error,
+) -> mdmlink_status {
+    ffi!(status err; [org, name, uuid]; {
+        // SAFETY: per the contract.
+        let (org, name, uuid) = unsafe { (handle(org), str_arg(name, "name")?, str_arg(uuid, "uuid")?) };
+        org.lock()?.set_server_uuid(name, uuid)?;
+        Ok(())
+    })
+}
+
+/// Signs an Access Management JWT (the `com.apple.maid` token a `GetToken`
+/// check-in request asks for) for the server named `name` with its current
+/// private key, RS256: claims `iss` (the server UUID, see
+/// `mdmlink_organization_set_server_uuid`; `MDMLINK_STATUS_NO_SERVER_UUID`
+/// when unset), `iat` = `now_unix`, `jti` (NULL: a new random UUID) and
+/// `service_type` = `com.apple.maid`. Uses the operating system's random
+/// number generator (for `jti` and RSA blinding).
+///
+/// On success `*out` receives the compact JWT as ASCII (not NUL-terminated:
+/// use `len`): free it with `mdmlink_bytes_free`. Takes no ownership of its
+/// arguments.
+///
+/// # Safety
+/// `org` is NULL or a live organization; `name` is NULL or NUL-terminated;
+/// `jti` is NULL or NUL-terminated; `out` is NULL or writable; `err` is NULL
+/// or a valid `mdmlink_error **`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_organization_access_management_jwt(
+    org: *const mdmlink_organization,
+    name: *const c_char,
+    now_unix: i64,
+    jti: *const c_char,
+    out: *mut mdmlink_bytes,
+    err: *mut *mut mdmlink_error,
+) -> mdmlink_status {
+    ffi!(status err; [org, name, out]; {
+        // SAFETY: per the contract.
+        let (org, name, jti) = unsafe { (handle(org), str_arg(name, "name")?, opt_str_arg(jti, "jti")?) };
+        let now = time_arg(now_unix, "now_unix")?;
+        let mut rng = SystemRng::default();
+        let jti = match jti {
+            Some(j) => j.to_owned(),
+            None => crate::jwt::random_jti(&mut rng)?,
+        };
+        let token = org.lock()?.access_management_jwt(name, now, &jti, &mut rng)?;
+        // SAFETY: `out` is non-NULL and writable.
+        unsafe { write(out, mdmlink_bytes::from_vec(token.into_bytes())) };
+        Ok(())
+    })
+}
+
+/// Like `mdmlink_organization_install_token`, and also reads `file_name`
+/// (the downloaded file's name or path). A file name of the portal's form
+/// that names another server is a warning, not an error: on success, when
+/// `warning_out` is not NULL, `*warning_out` receives the warnings as UTF-8
+/// text, one per line (empty, `ptr` NULL, when there are none): free it with
+/// `mdmlink_bytes_free`. Takes no ownership of its arguments.
+///
+/// # Safety
+/// As for `mdmlink_organization_install_token`; `file_name` is NULL or
+/// NUL-terminated; `warning_out` is NULL or writable.
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn mdmlink_organization_install_token_file(
+    org: *const mdmlink_organization,
+    name: *const c_char,
+    file_name: *const c_char,
+    data: *const u8,
+    data_len: usize,
+    downloaded_by: *const c_char,
+    force: bool,
+    now_unix: i64,
+    outcome: *mut mdmlink_install_outcome,
+    warning_out: *mut mdmlink_bytes,
+    err: *mut *mut mdmlink_error,
+) -> mdmlink_status {
+    ffi!(status err; [org, name, file_name, data]; {
+        // SAFETY: per the contract.
+        let (org, name, file_name, data, downloaded_by) = unsafe {
+            (
+                handle(org),
+                str_arg(name, "name")?,
+                str_arg(file_name, "file_name")?,
+                slice_arg(data, data_len),
+                opt_str_arg(downloaded_by, "downloaded_by")?,
+            )
+        };
+        let now = time_arg(now_unix, "now_unix")?;
+        let options = InstallOptions {
+            downloaded_by: downloaded_by.map(str::to_owned),
+            force,
+        };
+        let report = org.lock()?.install_token_file(name, file_name, data, options, now)?;
+        if !outcome.is_null() {
+            // SAFETY: non-NULL and writable.
+            unsafe { write(outcome, outcome_of(report.outcome)) };
+        }
+        if !warning_out.is_null() {
+            let text = report
+                .warnings
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n");
+            // SAFETY: non-NULL and writable.
+            unsafe { write(warning_out, mdmlink_bytes::from_vec(text.into_bytes())) };
+        }
+        Ok(())
+    })
+}
+
+fn outcome_of(outcome: InstallOutcome) -> mdmlink_install_outcome {
+    match outcome {
+        InstallOutcome::First => mdmlink_install_outcome::First,
+        InstallOutcome::Renewed => mdmlink_install_outcome::Renewed,
+        InstallOutcome::KeyPromoted => mdmlink_install_outcome::KeyPromoted,
+    }
+}
+
 /// Opens the token file `data` with the server's staged or current key and
 /// installs it, recording `downloaded_by` (the portal user, may be NULL).
 /// A renewal whose consumer key changed is refused
@@ -324,13 +530,8 @@ pub unsafe extern "C" fn mdmlink_organization_install_token(
         };
         let result = org.lock()?.install_token(name, data, options, now)?;
         if !outcome.is_null() {
-            let value = match result {
-                InstallOutcome::First => mdmlink_install_outcome::First,
-                InstallOutcome::Renewed => mdmlink_install_outcome::Renewed,
-                InstallOutcome::KeyPromoted => mdmlink_install_outcome::KeyPromoted,
-            };
             // SAFETY: non-NULL and writable.
-            unsafe { write(outcome, value) };
+            unsafe { write(outcome, outcome_of(result)) };
         }
         Ok(())
     })
@@ -477,7 +678,9 @@ pub unsafe extern "C" fn mdmlink_organization_server_status(
 
 /// The servers that need action at `now_unix` under `policy`, most urgent
 /// first (replacement events and expired tokens, then tokens and
-/// certificates inside the warning window). On success `*out` receives the
+/// certificates inside the warning window, then key rotations whose staged
+/// keypair has waited three days or more; an item's advice mentions a pending
+/// staging, see `mdmlink_action_list_staging_since`). On success `*out` receives the
 /// list (possibly empty): free it with `mdmlink_action_list_free`. Takes no
 /// ownership of its arguments.
 ///
@@ -594,6 +797,27 @@ pub unsafe extern "C" fn mdmlink_action_list_health(
         // SAFETY: `out` is non-NULL and writable.
         unsafe { write(out, mdmlink_health::from(item.0.health)) };
         Ok(())
+    })
+}
+
+/// When the staged keypair of item `index`'s server was made (Unix seconds),
+/// or 0 when it has none (or `list` is NULL, or `index` is out of range): a
+/// half-done key rotation. Takes no ownership of `list`.
+///
+/// # Safety
+/// `list` is NULL or a live action list.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_action_list_staging_since(
+    list: *const mdmlink_action_list,
+    index: usize,
+) -> i64 {
+    ffi!(value 0; [list]; {
+        // SAFETY: non-NULL live handle.
+        unsafe { handle(list) }
+            .items
+            .get(index)
+            .and_then(|i| i.0.staging_pending_since)
+            .map_or(0, |t| t.unix_timestamp())
     })
 }
 

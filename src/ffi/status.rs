@@ -9,8 +9,8 @@ use core::ffi::c_char;
 use super::macros::ffi;
 
 use crate::{
-    keypair::KeyError, name::NameError, organization::OrganizationError, portal::RoleError,
-    session::SessionError, token::TokenError,
+    jwt::JwtError, keypair::KeyError, name::NameError, organization::OrganizationError,
+    portal::RoleError, session::SessionError, token::TokenError,
 };
 
 /// The outcome of a call. `MDMLINK_STATUS_OK` (0) is success; every other
@@ -58,6 +58,8 @@ pub enum mdmlink_status {
     KeyGenerationFailed = 30,
     /// A key or certificate could not be encoded.
     EncodeFailed = 31,
+    /// Signing with the private key failed.
+    SignFailed = 32,
     /// The token file is larger than any token.
     TokenTooLarge = 40,
     /// Not a server token file (S/MIME, PEM or base64 layer).
@@ -74,6 +76,8 @@ pub enum mdmlink_status {
     TokenPayload = 46,
     /// The token could not be sealed.
     TokenSeal = 47,
+    /// A file name is not of the portal's token file name form.
+    TokenFileName = 48,
     /// Another server already has this name.
     DuplicateName = 60,
     /// No server has this name.
@@ -90,7 +94,9 @@ pub enum mdmlink_status {
     InvalidRecord = 66,
     /// The server has no token installed.
     NoToken = 67,
-    // 68..=79: reserved for organization statuses.
+    /// The server's UUID (Apple's `server_uuid`, the JWT issuer) is not set.
+    NoServerUuid = 68,
+    // 69..=79: reserved for organization statuses.
     /// HTTP 400 from the device assignment service: a malformed request.
     SessionBadRequest = 80,
     /// HTTP 401 at `/session`: the consumer key, token, signature or nonce
@@ -141,6 +147,7 @@ impl mdmlink_status {
             S::RandomFailed => c"MDMLINK_STATUS_RANDOM_FAILED",
             S::KeyGenerationFailed => c"MDMLINK_STATUS_KEY_GENERATION_FAILED",
             S::EncodeFailed => c"MDMLINK_STATUS_ENCODE_FAILED",
+            S::SignFailed => c"MDMLINK_STATUS_SIGN_FAILED",
             S::TokenTooLarge => c"MDMLINK_STATUS_TOKEN_TOO_LARGE",
             S::TokenFormat => c"MDMLINK_STATUS_TOKEN_FORMAT",
             S::TokenMalformed => c"MDMLINK_STATUS_TOKEN_MALFORMED",
@@ -149,6 +156,7 @@ impl mdmlink_status {
             S::TokenDecrypt => c"MDMLINK_STATUS_TOKEN_DECRYPT",
             S::TokenPayload => c"MDMLINK_STATUS_TOKEN_PAYLOAD",
             S::TokenSeal => c"MDMLINK_STATUS_TOKEN_SEAL",
+            S::TokenFileName => c"MDMLINK_STATUS_TOKEN_FILE_NAME",
             S::DuplicateName => c"MDMLINK_STATUS_DUPLICATE_NAME",
             S::NotFound => c"MDMLINK_STATUS_NOT_FOUND",
             S::NoKeypair => c"MDMLINK_STATUS_NO_KEYPAIR",
@@ -157,6 +165,7 @@ impl mdmlink_status {
             S::NoStagedKeypair => c"MDMLINK_STATUS_NO_STAGED_KEYPAIR",
             S::InvalidRecord => c"MDMLINK_STATUS_INVALID_RECORD",
             S::NoToken => c"MDMLINK_STATUS_NO_TOKEN",
+            S::NoServerUuid => c"MDMLINK_STATUS_NO_SERVER_UUID",
             S::SessionBadRequest => c"MDMLINK_STATUS_SESSION_BAD_REQUEST",
             S::SessionUnauthorized => c"MDMLINK_STATUS_SESSION_UNAUTHORIZED",
             S::SessionTokenExpired => c"MDMLINK_STATUS_SESSION_TOKEN_EXPIRED",
@@ -173,7 +182,7 @@ impl mdmlink_status {
     }
 
     /// Every status, for [`mdmlink_status_name`].
-    const ALL: [mdmlink_status; 46] = {
+    const ALL: [mdmlink_status; 49] = {
         use mdmlink_status as S;
         [
             S::Ok,
@@ -194,6 +203,7 @@ impl mdmlink_status {
             S::RandomFailed,
             S::KeyGenerationFailed,
             S::EncodeFailed,
+            S::SignFailed,
             S::TokenTooLarge,
             S::TokenFormat,
             S::TokenMalformed,
@@ -202,6 +212,7 @@ impl mdmlink_status {
             S::TokenDecrypt,
             S::TokenPayload,
             S::TokenSeal,
+            S::TokenFileName,
             S::DuplicateName,
             S::NotFound,
             S::NoKeypair,
@@ -210,6 +221,7 @@ impl mdmlink_status {
             S::NoStagedKeypair,
             S::InvalidRecord,
             S::NoToken,
+            S::NoServerUuid,
             S::SessionBadRequest,
             S::SessionUnauthorized,
             S::SessionTokenExpired,
@@ -283,6 +295,19 @@ impl mdmlink_status {
             OrganizationError::CertificateLimit { .. } => Self::CertificateLimit,
             OrganizationError::NoStagedKeypair { .. } => Self::NoStagedKeypair,
             OrganizationError::Record { .. } => Self::InvalidRecord,
+            OrganizationError::TokenForOtherKey { .. } => Self::TokenWrongRecipient,
+            OrganizationError::Key { source, .. } => Self::of_key(source),
+            OrganizationError::NoServerUuid { .. } => Self::NoServerUuid,
+            OrganizationError::InvalidServerUuid { .. } => Self::InvalidArgument,
+            OrganizationError::Jwt { source, .. } => Self::of_jwt(source),
+        }
+    }
+
+    pub(crate) fn of_jwt(e: &JwtError) -> Self {
+        match e {
+            JwtError::InvalidClaim { .. } => Self::InvalidArgument,
+            JwtError::Random => Self::RandomFailed,
+            JwtError::Sign => Self::SignFailed,
         }
     }
 

@@ -291,3 +291,40 @@ pub unsafe extern "C" fn mdmlink_token_free(token: *mut mdmlink_token) {
         unsafe { free_handle(token) }
     })
 }
+
+/// Parses a token file name as the portal writes it,
+/// `<server name>_Token_<YYYY-MM-DDTHH-MM-SSZ>_smime.p7m` (a bare name or a
+/// path; a browser's ` (1)` before `.p7m` is accepted), to suggest the server
+/// and when the token was downloaded. `MDMLINK_STATUS_TOKEN_FILE_NAME` when
+/// the name has another form.
+///
+/// On success `*server_name_out` receives the server name as UTF-8 (not
+/// NUL-terminated: use `len`; free it with `mdmlink_bytes_free`) and, when
+/// `downloaded_at_unix_out` is not NULL, `*downloaded_at_unix_out` the
+/// download time (Unix seconds, UTC). Takes no ownership of `file_name`.
+///
+/// # Safety
+/// `file_name` is NULL or NUL-terminated; `server_name_out` is NULL or
+/// writable; `downloaded_at_unix_out` is NULL or writable; `err` is NULL or a
+/// valid `mdmlink_error **`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_token_file_name_parse(
+    file_name: *const c_char,
+    server_name_out: *mut mdmlink_bytes,
+    downloaded_at_unix_out: *mut i64,
+    err: *mut *mut mdmlink_error,
+) -> mdmlink_status {
+    ffi!(status err; [file_name, server_name_out]; {
+        // SAFETY: non-NULL, NUL-terminated.
+        let file_name = unsafe { str_arg(file_name, "file_name") }?;
+        let parsed = token::filename::parse(file_name)
+            .map_err(|e| super::error::FfiError::new(mdmlink_status::TokenFileName, e.to_string()))?;
+        if !downloaded_at_unix_out.is_null() {
+            // SAFETY: non-NULL and writable.
+            unsafe { write(downloaded_at_unix_out, parsed.downloaded_at.unix_timestamp()) };
+        }
+        // SAFETY: `server_name_out` is non-NULL and writable.
+        unsafe { write(server_name_out, mdmlink_bytes::from_vec(parsed.server_name.into_bytes())) };
+        Ok(())
+    })
+}

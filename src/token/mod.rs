@@ -9,6 +9,7 @@
 
 pub mod cipher;
 pub mod envelope;
+pub mod filename;
 pub mod payload;
 pub mod smime;
 

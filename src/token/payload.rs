@@ -127,14 +127,14 @@ fn strip_headers(text: &str) -> Result<&str, PayloadError> {
     let bad = |reason: &str| PayloadError::Headers {
         reason: reason.to_owned(),
     };
-    let (head, body) = smime::split_headers(text.as_bytes()).ok_or_else(|| {
+    let (head, body) = split_at_blank_line(text).ok_or_else(|| {
         if text.contains(BEGIN_MESSAGE) {
             bad("no blank line between the headers and the message")
         } else {
             PayloadError::MissingArmor
         }
     })?;
-    let headers = smime::parse_headers(head).map_err(|e| PayloadError::Headers {
+    let headers = smime::parse_headers(head.as_bytes()).map_err(|e| PayloadError::Headers {
         reason: e.to_string(),
     })?;
     for (name, value) in &headers {
@@ -163,8 +163,26 @@ fn strip_headers(text: &str) -> Result<&str, PayloadError> {
     {
         return Err(bad("there is no Content-Type header"));
     }
-    // The body starts right after the blank line; `split_headers` worked on bytes of `text`.
-    Ok(&text[text.len() - body.len()..])
+    // The body starts right after the blank line.
+    Ok(body)
+}
+
+/// Splits at the first empty line, whatever the line endings (LF, CRLF, or
+/// a mix, e.g. LF header lines and a CRLF blank line).
+fn split_at_blank_line(text: &str) -> Option<(&str, &str)> {
+    let mut start = 0;
+    for line in text.split_inclusive('\n') {
+        let content = line.strip_suffix('\n').unwrap_or(line);
+        let content = content.strip_suffix('\r').unwrap_or(content);
+        if content.is_empty() && line.ends_with('\n') {
+            // The header block ends before this line (without its line break).
+            let head = text[..start].strip_suffix('\n').unwrap_or(&text[..start]);
+            let head = head.strip_suffix('\r').unwrap_or(head);
+            return Some((head, &text[start + line.len()..]));
+        }
+        start += line.len();
+    }
+    None
 }
 
 fn unarmor(body: &str) -> Result<&str, PayloadError> {
@@ -300,4 +318,196 @@ pub fn render(token: &ServerToken) -> Zeroizing<Vec<u8>> {
     out.extend_from_slice(END_MESSAGE.as_bytes());
     out.push(b'\n');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    const JSON: &str = r#"{"consumer_key":"CK_1","consumer_secret":"CS_2","access_token":"AT_3","access_secret":"AS_4","access_token_expiry":"2027-01-17T11:02:21Z"}"#;
+
+    fn expected() -> ServerToken {
+        ServerToken::new(
+            "CK_1",
+            "CS_2",
+            "AT_3",
+            "AS_4",
+            datetime!(2027-01-17 11:02:21 UTC),
+        )
+        .unwrap()
+    }
+
+    fn armored(json: &str, eol: &str) -> String {
+        format!("{BEGIN_MESSAGE}{eol}{json}{eol}{END_MESSAGE}{eol}")
+    }
+
+    #[test]
+    fn apple_form_round_trips() {
+        let t = expected();
+        assert_eq!(parse(&render(&t)).unwrap(), t);
+    }
+
+    #[test]
+    fn lenient_forms_users_meet_are_accepted() {
+        let pretty_crlf = JSON.replace(',', ",\r\n  ").replace('{', "{\r\n  ");
+        let cases: Vec<(&str, String)> = vec![
+            ("bare JSON", JSON.to_owned()),
+            (
+                "bare JSON, BOM and blank lines",
+                format!("\u{FEFF}\r\n\n {JSON}\n\r\n"),
+            ),
+            ("bare pretty JSON with CRLF", pretty_crlf.clone()),
+            ("armor without headers", armored(JSON, "\n")),
+            ("armor without headers, CRLF", armored(&pretty_crlf, "\r\n")),
+            (
+                "all LF",
+                format!(
+                    "Content-Type: text/plain;charset=UTF-8\nContent-Transfer-Encoding: 7bit\n\n{}",
+                    armored(JSON, "\n")
+                ),
+            ),
+            (
+                "all CRLF",
+                format!(
+                    "Content-Type: text/plain;charset=UTF-8\r\nContent-Transfer-Encoding: 7bit\r\n\r\n{}",
+                    armored(JSON, "\r\n")
+                ),
+            ),
+            (
+                "LF headers, CRLF blank line",
+                format!(
+                    "Content-Type: text/plain\nContent-Transfer-Encoding: 7bit\n\r\n{}",
+                    armored(JSON, "\r\n")
+                ),
+            ),
+            (
+                "CRLF headers, LF blank line",
+                format!(
+                    "Content-Type: text/plain\r\nContent-Transfer-Encoding: 7bit\r\n\n{}",
+                    armored(JSON, "\n")
+                ),
+            ),
+            (
+                "headers in the other order",
+                format!(
+                    "Content-Transfer-Encoding: 7bit\r\nContent-Type: text/plain;charset=UTF-8\r\n\r\n{}",
+                    armored(JSON, "\n")
+                ),
+            ),
+            (
+                "extra and folded headers, any case, quoted charset",
+                format!(
+                    "MIME-Version: 1.0\r\nX-Apple-Thing: a\r\n  b\r\ncontent-type: Text/Plain; charset=\"utf-8\"\r\nContent-Disposition: inline\r\n\r\n{}",
+                    armored(JSON, "\r\n")
+                ),
+            ),
+            (
+                "only Content-Type",
+                format!("Content-Type: text/plain\n\n{}", armored(JSON, "\n")),
+            ),
+        ];
+        for (what, text) in cases {
+            assert_eq!(parse(text.as_bytes()), Ok(expected()), "{what}: {text:?}");
+        }
+    }
+
+    #[test]
+    fn everything_else_stays_strict() {
+        let headers = "Content-Type: text/plain\r\n\r\n";
+        let cases: Vec<(&str, String, PayloadError)> = vec![
+            (
+                "headers then bare JSON",
+                format!("{headers}{JSON}"),
+                PayloadError::MissingArmor,
+            ),
+            (
+                "no armor, no JSON",
+                "hello".into(),
+                PayloadError::MissingArmor,
+            ),
+            ("empty", String::new(), PayloadError::MissingArmor),
+            (
+                "BEGIN without END",
+                format!("{BEGIN_MESSAGE}\n{JSON}\n"),
+                PayloadError::MissingArmor,
+            ),
+            (
+                "text after END",
+                format!("{}trailing", armored(JSON, "\n")),
+                PayloadError::TrailingData,
+            ),
+            (
+                "not text/plain",
+                format!("Content-Type: text/html\n\n{}", armored(JSON, "\n")),
+                PayloadError::Headers {
+                    reason: "Content-Type is not text/plain".into(),
+                },
+            ),
+            (
+                "other charset",
+                format!(
+                    "Content-Type: text/plain; charset=latin1\n\n{}",
+                    armored(JSON, "\n")
+                ),
+                PayloadError::Headers {
+                    reason: "the charset is not UTF-8".into(),
+                },
+            ),
+            (
+                "base64 transfer encoding",
+                format!(
+                    "Content-Type: text/plain\nContent-Transfer-Encoding: base64\n\n{}",
+                    armored(JSON, "\n")
+                ),
+                PayloadError::Headers {
+                    reason: "Content-Transfer-Encoding is not 7bit, 8bit or binary".into(),
+                },
+            ),
+            (
+                "no Content-Type",
+                format!("X-Other: 1\n\n{}", armored(JSON, "\n")),
+                PayloadError::Headers {
+                    reason: "there is no Content-Type header".into(),
+                },
+            ),
+            (
+                "no blank line",
+                format!("Content-Type: text/plain\n{}", armored(JSON, "\n")),
+                PayloadError::Headers {
+                    reason: "no blank line between the headers and the message".into(),
+                },
+            ),
+            (
+                "bare JSON then garbage",
+                format!("{JSON} garbage"),
+                PayloadError::Json {
+                    line: 1,
+                    column: JSON.len() + 2,
+                },
+            ),
+            (
+                "bare JSON missing a field",
+                JSON.replace(r#""consumer_key":"CK_1","#, ""),
+                PayloadError::MissingField {
+                    field: "consumer_key",
+                },
+            ),
+        ];
+        for (what, text, expected) in cases {
+            assert_eq!(parse(text.as_bytes()), Err(expected), "{what}: {text:?}");
+        }
+        // A header line without a colon.
+        assert!(matches!(
+            parse(
+                format!(
+                    "Content-Type: text/plain\nno colon here\n\n{}",
+                    armored(JSON, "\n")
+                )
+                .as_bytes()
+            ),
+            Err(PayloadError::Headers { .. })
+        ));
+        assert_eq!(parse(b"\xff{}"), Err(PayloadError::NotText));
+    }
 }

@@ -130,6 +130,7 @@ static void test_status_numbers(void) {
     CHECK(MDMLINK_STATUS_RANDOM_FAILED == 29);
     CHECK(MDMLINK_STATUS_KEY_GENERATION_FAILED == 30);
     CHECK(MDMLINK_STATUS_ENCODE_FAILED == 31);
+    CHECK(MDMLINK_STATUS_SIGN_FAILED == 32);
     CHECK(MDMLINK_STATUS_TOKEN_TOO_LARGE == 40);
     CHECK(MDMLINK_STATUS_TOKEN_FORMAT == 41);
     CHECK(MDMLINK_STATUS_TOKEN_MALFORMED == 42);
@@ -138,6 +139,7 @@ static void test_status_numbers(void) {
     CHECK(MDMLINK_STATUS_TOKEN_DECRYPT == 45);
     CHECK(MDMLINK_STATUS_TOKEN_PAYLOAD == 46);
     CHECK(MDMLINK_STATUS_TOKEN_SEAL == 47);
+    CHECK(MDMLINK_STATUS_TOKEN_FILE_NAME == 48);
     CHECK(MDMLINK_STATUS_DUPLICATE_NAME == 60);
     CHECK(MDMLINK_STATUS_NOT_FOUND == 61);
     CHECK(MDMLINK_STATUS_NO_KEYPAIR == 62);
@@ -146,6 +148,8 @@ static void test_status_numbers(void) {
     CHECK(MDMLINK_STATUS_NO_STAGED_KEYPAIR == 65);
     CHECK(MDMLINK_STATUS_INVALID_RECORD == 66);
     CHECK(MDMLINK_STATUS_NO_TOKEN == 67);
+    CHECK(MDMLINK_STATUS_NO_SERVER_UUID == 68);
+    CHECK(strcmp(mdmlink_status_name(MDMLINK_STATUS_NO_SERVER_UUID), "MDMLINK_STATUS_NO_SERVER_UUID") == 0);
     CHECK(MDMLINK_STATUS_SESSION_BAD_REQUEST == 80);
     CHECK(MDMLINK_STATUS_SESSION_UNAUTHORIZED == 81);
     CHECK(MDMLINK_STATUS_SESSION_TOKEN_EXPIRED == 82);
@@ -632,6 +636,138 @@ static void test_organization(void) {
     mdmlink_organization_free(org);
 }
 
+static int bytes_equal(const mdmlink_bytes *a, const mdmlink_bytes *b) {
+    return a->len == b->len && (a->len == 0 || memcmp(a->ptr, b->ptr, a->len) == 0);
+}
+
+static int bytes_contain(const mdmlink_bytes *b, const char *needle) {
+    size_t n = strlen(needle);
+    for (size_t i = 0; b->ptr && i + n <= b->len; i++)
+        if (memcmp(b->ptr + i, needle, n) == 0) return 1;
+    return 0;
+}
+
+/* Key rotation, Access Management JWTs and token file names. */
+static void test_rotation(const mdmlink_keypair *generated) {
+    mdmlink_error *err = NULL;
+    const int64_t day = 86400, now = expected_expiry - 100 * day;
+    mdmlink_organization *org = NULL;
+    CHECK_STATUS(mdmlink_organization_new("Example", MDMLINK_PORTAL_BUSINESS_MANAGER, &org, &err), MDMLINK_STATUS_OK);
+    mdmlink_keypair *apple = apple_keypair();
+    CHECK_STATUS(mdmlink_organization_add_server(org, "Apple Test", apple, now, &err), MDMLINK_STATUS_OK);
+    CHECK_STATUS(mdmlink_organization_add_server(org, "Generated", generated, now, &err), MDMLINK_STATUS_OK);
+
+    /* Install with the file's name: matching name, no warning. */
+    mdmlink_install_outcome outcome = (mdmlink_install_outcome)99;
+    mdmlink_bytes warning = {(uint8_t *)&sentinel_byte, 77};
+    CHECK_STATUS(mdmlink_organization_install_token_file(org, "Apple Test", "/tmp/apple test_Token_2025-01-17T11-02-21Z_smime.p7m",
+                     token_file, token_file_len, NULL, false, now, &outcome, &warning, &err), MDMLINK_STATUS_OK);
+    CHECK(outcome == MDMLINK_INSTALL_OUTCOME_FIRST);
+    CHECK(warning.ptr == NULL && warning.len == 0);
+    /* Another server's name: installed all the same, with a warning. */
+    CHECK_STATUS(mdmlink_organization_install_token_file(org, "Apple Test", "Other Server_Token_2025-01-17T11-02-21Z_smime.p7m",
+                     token_file, token_file_len, NULL, false, now, &outcome, &warning, &err), MDMLINK_STATUS_OK);
+    CHECK(outcome == MDMLINK_INSTALL_OUTCOME_RENEWED);
+    CHECK(bytes_contain(&warning, "Other Server") && bytes_contain(&warning, "Apple Test"));
+    mdmlink_bytes_free(&warning);
+    /* A token for neither key names the certificates it was checked against. */
+    CHECK_STATUS(mdmlink_organization_install_token_file(org, "Generated", "x.p7m", token_file, token_file_len, NULL, false, now,
+                     NULL, NULL, &err), MDMLINK_STATUS_TOKEN_WRONG_RECIPIENT);
+    CHECK(contains(mdmlink_error_message(err), "current certificate serial"));
+    CHECK(contains(mdmlink_error_message(err), "SHA-256"));
+    CHECK_ERR(err, MDMLINK_STATUS_TOKEN_WRONG_RECIPIENT);
+
+    /* Staging: reported in the status, remembered by needs-action, discarded. */
+    mdmlink_expiry_policy *policy = NULL;
+    CHECK_STATUS(mdmlink_expiry_policy_new(30, &policy, &err), MDMLINK_STATUS_OK);
+    CHECK_STATUS(mdmlink_organization_discard_staging(org, "Apple Test", &err), MDMLINK_STATUS_NO_STAGED_KEYPAIR);
+    CHECK_ERR(err, MDMLINK_STATUS_NO_STAGED_KEYPAIR);
+    CHECK_STATUS(mdmlink_organization_stage_keypair(org, "Apple Test", generated, now, &err), MDMLINK_STATUS_OK);
+    mdmlink_server_status st;
+    CHECK_STATUS(mdmlink_organization_server_status(org, "Apple Test", policy, now + day, &st, &err), MDMLINK_STATUS_OK);
+    CHECK(st.staging_pending && st.staging_since_unix == now && st.worst.state == MDMLINK_HEALTH_STATE_VALID);
+    mdmlink_action_list *list = NULL;
+    CHECK_STATUS(mdmlink_organization_needs_action(org, policy, now + 4 * day, &list, &err), MDMLINK_STATUS_OK);
+    size_t n = mdmlink_action_list_len(list), found = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(mdmlink_action_list_server(list, i), "Apple Test") == 0) {
+            found++;
+            CHECK(mdmlink_action_list_staging_since(list, i) == now);
+            CHECK(contains(mdmlink_action_list_advice(list, i), "staging pending since"));
+        }
+    }
+    CHECK(found == 1);
+    CHECK(mdmlink_action_list_staging_since(list, n) == 0);
+    CHECK(mdmlink_action_list_staging_since(NULL, 0) == 0);
+    mdmlink_action_list_free(list);
+    /* The current key still opens its token while staged: a renewal. */
+    CHECK_STATUS(mdmlink_organization_install_token(org, "Apple Test", token_file, token_file_len, NULL, false, now, &outcome, &err),
+                 MDMLINK_STATUS_OK);
+    CHECK(outcome == MDMLINK_INSTALL_OUTCOME_RENEWED);
+    CHECK_STATUS(mdmlink_organization_discard_staging(org, "apple test", &err), MDMLINK_STATUS_OK);
+    CHECK_STATUS(mdmlink_organization_server_status(org, "Apple Test", policy, now, &st, &err), MDMLINK_STATUS_OK);
+    CHECK(!st.staging_pending && st.staging_since_unix == 0);
+    CHECK_STATUS(mdmlink_organization_discard_staging(org, "Nobody", &err), MDMLINK_STATUS_NOT_FOUND);
+    CHECK_ERR(err, MDMLINK_STATUS_NOT_FOUND);
+    CHECK_STATUS(mdmlink_organization_stage_generated(org, "Nobody", 2048, now, NULL, &err), MDMLINK_STATUS_NOT_FOUND);
+    CHECK_ERR(err, MDMLINK_STATUS_NOT_FOUND);
+    CHECK_STATUS(mdmlink_organization_stage_generated(org, "Generated", 1000, now, NULL, &err), MDMLINK_STATUS_KEY_UNSUPPORTED_SIZE);
+    CHECK_ERR(err, MDMLINK_STATUS_KEY_UNSUPPORTED_SIZE);
+    mdmlink_keypair *staged = NULL;
+    CHECK_STATUS(mdmlink_organization_stage_generated(org, "generated", 2048, now, &staged, &err), MDMLINK_STATUS_OK);
+    CHECK(staged != NULL && mdmlink_keypair_bits(staged) == 2048);
+    CHECK_STATUS(mdmlink_organization_server_status(org, "Generated", policy, now, &st, &err), MDMLINK_STATUS_OK);
+    CHECK(st.staging_pending && st.staging_since_unix == now);
+    mdmlink_keypair_free(staged);
+
+    /* Access Management JWT: needs the server UUID; RS256 header; stable for the same inputs. */
+    mdmlink_bytes jwt = {(uint8_t *)&sentinel_byte, 77}, jwt2 = {NULL, 0}, jwt3 = {NULL, 0};
+    CHECK_STATUS(mdmlink_organization_access_management_jwt(org, "Apple Test", now, "jti-1", &jwt, &err), MDMLINK_STATUS_NO_SERVER_UUID);
+    CHECK(contains(mdmlink_error_message(err), "server_uuid"));
+    CHECK_ERR(err, MDMLINK_STATUS_NO_SERVER_UUID);
+    CHECK(jwt.ptr == (uint8_t *)&sentinel_byte && jwt.len == 77);
+    CHECK_STATUS(mdmlink_organization_set_server_uuid(org, "Apple Test", "", &err), MDMLINK_STATUS_INVALID_ARGUMENT);
+    CHECK_ERR(err, MDMLINK_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(mdmlink_organization_set_server_uuid(org, "Nobody", "U", &err), MDMLINK_STATUS_NOT_FOUND);
+    CHECK_ERR(err, MDMLINK_STATUS_NOT_FOUND);
+    CHECK_STATUS(mdmlink_organization_set_server_uuid(org, "Apple Test", "2A87349736CF4614A94F624E705841BE", &err), MDMLINK_STATUS_OK);
+    CHECK_STATUS(mdmlink_organization_access_management_jwt(org, "Apple Test", now, "jti 1", &jwt, &err), MDMLINK_STATUS_INVALID_ARGUMENT);
+    CHECK_ERR(err, MDMLINK_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(mdmlink_organization_access_management_jwt(org, "Apple Test", now, "jti-1", &jwt, &err), MDMLINK_STATUS_OK);
+    CHECK(starts_with(&jwt, "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9."));
+    size_t dots = 0;
+    for (size_t i = 0; i < jwt.len; i++) dots += jwt.ptr[i] == '.';
+    CHECK(dots == 2 && !bytes_contain(&jwt, "="));
+    CHECK_STATUS(mdmlink_organization_access_management_jwt(org, "Apple Test", now, "jti-1", &jwt2, &err), MDMLINK_STATUS_OK);
+    CHECK(bytes_equal(&jwt, &jwt2));
+    CHECK_STATUS(mdmlink_organization_access_management_jwt(org, "Apple Test", now, NULL, &jwt3, &err), MDMLINK_STATUS_OK);
+    CHECK(jwt3.len > 0 && !bytes_equal(&jwt, &jwt3));
+    mdmlink_bytes_free(&jwt);
+    mdmlink_bytes_free(&jwt2);
+    mdmlink_bytes_free(&jwt3);
+
+    /* Token file names. */
+    mdmlink_bytes server = {NULL, 0};
+    int64_t downloaded = 0;
+    CHECK_STATUS(mdmlink_token_file_name_parse("/tmp/Caf\xc3\xa9 Nord_Token_2026-01-17T11-02-21Z_smime (1).p7m", &server, &downloaded, &err),
+                 MDMLINK_STATUS_OK);
+    CHECK(server.len == strlen("Caf\xc3\xa9 Nord") && memcmp(server.ptr, "Caf\xc3\xa9 Nord", server.len) == 0);
+    CHECK(downloaded == 1768647741);
+    mdmlink_bytes_free(&server);
+    CHECK_STATUS(mdmlink_token_file_name_parse("lab_Token_x_Token_2026-01-17T11-02-21Z_smime.p7m", &server, NULL, &err), MDMLINK_STATUS_OK);
+    CHECK(server.len == strlen("lab_Token_x") && memcmp(server.ptr, "lab_Token_x", server.len) == 0);
+    mdmlink_bytes_free(&server);
+    downloaded = 5;
+    CHECK_STATUS(mdmlink_token_file_name_parse("token.p7m", &server, &downloaded, &err), MDMLINK_STATUS_TOKEN_FILE_NAME);
+    CHECK(contains(mdmlink_error_message(err), "_smime"));
+    CHECK_ERR(err, MDMLINK_STATUS_TOKEN_FILE_NAME);
+    CHECK(downloaded == 5 && server.ptr == NULL);
+
+    mdmlink_expiry_policy_free(policy);
+    mdmlink_keypair_free(apple);
+    mdmlink_organization_free(org);
+}
+
 /* Every required pointer argument, NULL in turn: a status, never a crash, and
    outputs untouched. */
 static void test_null_arguments(const mdmlink_keypair *kp) {
@@ -746,6 +882,24 @@ static void test_null_arguments(const mdmlink_keypair *kp) {
     CHECK_STATUS(mdmlink_organization_needs_action(o, NULL, 0, &l2, NULL), N);
     CHECK_STATUS(mdmlink_organization_needs_action(o, p, 0, NULL, NULL), N);
     CHECK(l2 == NULL);
+    mdmlink_bytes b2 = {NULL, 0};
+    CHECK_STATUS(mdmlink_organization_stage_generated(NULL, "x", 2048, 0, NULL, NULL), N);
+    CHECK_STATUS(mdmlink_organization_stage_generated(o, NULL, 2048, 0, NULL, NULL), N);
+    CHECK_STATUS(mdmlink_organization_discard_staging(NULL, "x", NULL), N);
+    CHECK_STATUS(mdmlink_organization_discard_staging(o, NULL, NULL), N);
+    CHECK_STATUS(mdmlink_organization_set_server_uuid(NULL, "x", "u", NULL), N);
+    CHECK_STATUS(mdmlink_organization_set_server_uuid(o, NULL, "u", NULL), N);
+    CHECK_STATUS(mdmlink_organization_set_server_uuid(o, "x", NULL, NULL), N);
+    CHECK_STATUS(mdmlink_organization_access_management_jwt(NULL, "x", 0, NULL, &b2, NULL), N);
+    CHECK_STATUS(mdmlink_organization_access_management_jwt(o, NULL, 0, NULL, &b2, NULL), N);
+    CHECK_STATUS(mdmlink_organization_access_management_jwt(o, "x", 0, NULL, NULL, NULL), N);
+    CHECK_STATUS(mdmlink_organization_install_token_file(NULL, "x", "f", d, 1, NULL, false, 0, NULL, NULL, NULL), N);
+    CHECK_STATUS(mdmlink_organization_install_token_file(o, NULL, "f", d, 1, NULL, false, 0, NULL, NULL, NULL), N);
+    CHECK_STATUS(mdmlink_organization_install_token_file(o, "x", NULL, d, 1, NULL, false, 0, NULL, NULL, NULL), N);
+    CHECK_STATUS(mdmlink_organization_install_token_file(o, "x", "f", NULL, 1, NULL, false, 0, NULL, NULL, NULL), N);
+    CHECK_STATUS(mdmlink_token_file_name_parse(NULL, &b2, NULL, NULL), N);
+    CHECK_STATUS(mdmlink_token_file_name_parse("f", NULL, NULL, NULL), N);
+    CHECK(b2.ptr == NULL && b2.len == 0);
     CHECK(mdmlink_action_list_len(NULL) == 0);
     CHECK(mdmlink_action_list_server(NULL, 0) == NULL);
     CHECK(mdmlink_action_list_advice(NULL, 0) == NULL);
@@ -959,6 +1113,7 @@ int main(int argc, char **argv) {
     test_wrong_key_and_garbage(generated);
     test_expiry();
     test_organization();
+    test_rotation(generated);
     test_null_arguments(generated);
     test_panic_hook();
     test_threads();

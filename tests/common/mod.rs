@@ -57,3 +57,12 @@ pub fn require_python_cryptography() {
         "Python's `cryptography` package is missing: install it with `pip install cryptography`"
     );
 }
+
+/// Fails with a clear message unless Python's `PyJWT` (module `jwt`) is importable.
+pub fn require_python_pyjwt() {
+    let out = run("python3", &["-c", "import jwt, cryptography"]);
+    assert!(
+        out.status.success(),
+        "Python's `PyJWT` (with `cryptography`) is missing: install it with `pip install PyJWT cryptography`"
+    );
+}
