@@ -263,7 +263,10 @@ impl SqliteStore {
             );
             let file = org.token_files.get(&server.name);
             let installed_at = file
-                .map(|f| f.installed_at.format(&time::format_description::well_known::Rfc3339))
+                .map(|f| {
+                    f.installed_at
+                        .format(&time::format_description::well_known::Rfc3339)
+                })
                 .transpose()
                 .map_err(|e| StoreError::Serialize(e.to_string()))?;
             stmt.execute(params![
