@@ -176,7 +176,11 @@ fn main() -> ExitCode {
         store: cli.store,
         password_env: cli.password_env,
     };
-    let result = match cli.command {
+    // `println!` panics when stdout is closed (`mdmlink server list | head -1`);
+    // that, or any other panic, becomes a one-line message and exit 1, never
+    // a backtrace. The hook prints nothing: the payload may not be fit to show.
+    std::panic::set_hook(Box::new(|_| {}));
+    let dispatch = std::panic::AssertUnwindSafe(|| match cli.command {
         Command::Keygen(a) => keys::keygen(&globals, &a),
         Command::Open(a) => keys::open(&globals, &a),
         Command::Seal(a) => keys::seal(&globals, &a),
@@ -184,7 +188,12 @@ fn main() -> ExitCode {
         Command::Server(c) => server::run(&globals, &c),
         Command::Check(a) => server::check(&globals, &a),
         Command::Demo(a) => demo::run(&a),
-    };
+    });
+    let result = std::panic::catch_unwind(dispatch).unwrap_or_else(|_| {
+        Err(Failure::new(
+            "internal error or closed output; nothing was left half-written in the store",
+        ))
+    });
     match result {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
