@@ -46,6 +46,7 @@ pub mod organization;
 pub mod portal;
 mod secret;
 pub mod session;
+pub mod store;
 pub mod token;
 
 pub use error::{Error, Result};

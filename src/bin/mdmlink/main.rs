@@ -1,0 +1,206 @@
+//! `mdmlink`: link MDM servers to Apple Business Manager, Apple School
+//! Manager and Apple Business Essentials from a terminal.
+//!
+//! Each command is a few lines over the library: `files.rs` reads and writes
+//! key, certificate and token files; `state.rs` loads and saves the
+//! organization through the SQLite store; `keys.rs` holds `keygen`, `open`,
+//! `seal` and `status`; `server.rs` the `server` commands and `check`;
+//! `demo.rs` the end-to-end demo.
+#![deny(unsafe_code)]
+
+mod demo;
+mod files;
+mod keys;
+mod server;
+mod state;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Link MDM servers to Apple Business Manager, Apple School Manager and
+/// Apple Business Essentials: keys, certificates, server tokens, expiry.
+#[derive(Parser, Debug)]
+#[command(name = "mdmlink", version, about, long_about = None)]
+pub struct Cli {
+    /// The store (SQLite file); default: $XDG_DATA_HOME/mdmlink/store.sqlite
+    /// or ~/.local/share/mdmlink/store.sqlite.
+    #[arg(long, global = true, env = "MDMLINK_STORE", value_name = "PATH")]
+    store: Option<PathBuf>,
+
+    /// Read the password for private keys from this environment variable
+    /// (for the store, MDMLINK_PASSPHRASE is read when this is not given).
+    #[arg(long, global = true, value_name = "VAR")]
+    password_env: Option<String>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Generate a keypair: the private key and the certificate to upload.
+    Keygen(keys::KeygenArgs),
+    /// Open a server token file and show (or print as JSON) its credentials.
+    Open(keys::OpenArgs),
+    /// Seal a token JSON to a certificate the way the portal does (tests, demos).
+    Seal(keys::SealArgs),
+    /// A token's health; exit 0 valid, 1 renew soon, 2 expired, 3 could not tell.
+    Status(keys::StatusArgs),
+    /// Manage the servers in the store.
+    #[command(subcommand)]
+    Server(server::ServerCommand),
+    /// Every server's health; exit 0 all valid, 1 renew soon, 2 expired or
+    /// must replace, 3 could not tell.
+    Check(server::CheckArgs),
+    /// The whole link, end to end, in a temporary store.
+    Demo(demo::DemoArgs),
+}
+
+/// A failure: the one line printed on stderr and the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    /// Exit code (1 for errors; 3 for `status`/`check` when they cannot tell).
+    pub code: u8,
+    /// The message, naming the file and the problem, never a secret.
+    pub message: String,
+}
+
+impl Failure {
+    /// Exit code 1 with `message`.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            code: 1,
+            message: message.into(),
+        }
+    }
+
+    /// `path: problem`.
+    pub fn file(path: &std::path::Path, problem: impl std::fmt::Display) -> Self {
+        Self::new(format!("{}: {problem}", path.display()))
+    }
+
+    /// The same failure with another exit code.
+    pub fn with_code(mut self, code: u8) -> Self {
+        self.code = code;
+        self
+    }
+}
+
+impl From<mdmlink::store::StoreError> for Failure {
+    fn from(e: mdmlink::store::StoreError) -> Self {
+        Failure::new(e.to_string())
+    }
+}
+
+/// Options shared by every command.
+pub struct Globals {
+    store: Option<PathBuf>,
+    password_env: Option<String>,
+}
+
+impl Globals {
+    /// The store's path: `--store`, `$MDMLINK_STORE`, or the user's data dir.
+    pub fn store_path(&self) -> Result<PathBuf, Failure> {
+        if let Some(p) = &self.store {
+            return Ok(p.clone());
+        }
+        let base = std::env::var_os("XDG_DATA_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME")
+                    .filter(|v| !v.is_empty())
+                    .map(|h| PathBuf::from(h).join(".local/share"))
+            })
+            .ok_or_else(|| {
+                Failure::new(
+                    "no store given: pass --store PATH or set MDMLINK_STORE (HOME is not set)",
+                )
+            })?;
+        let dir = base.join("mdmlink");
+        files::create_private_dir(&dir)?;
+        Ok(dir.join("store.sqlite"))
+    }
+
+    /// The password from `--password-env VAR`, if given (an unset VAR is an error).
+    pub fn password(&self) -> Result<Option<mdmlink::SecretString>, Failure> {
+        match &self.password_env {
+            Some(var) => read_env_secret(var).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The store's passphrase: `--password-env VAR`, else `$MDMLINK_PASSPHRASE`.
+    pub fn store_passphrase(&self) -> Result<Option<mdmlink::SecretString>, Failure> {
+        if self.password_env.is_some() {
+            return self.password();
+        }
+        Ok(std::env::var("MDMLINK_PASSPHRASE")
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(mdmlink::SecretString::new))
+    }
+}
+
+fn read_env_secret(var: &str) -> Result<mdmlink::SecretString, Failure> {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => Ok(mdmlink::SecretString::new(v)),
+        Ok(_) => Err(Failure::new(format!(
+            "environment variable {var} (--password-env) is empty"
+        ))),
+        Err(_) => Err(Failure::new(format!(
+            "environment variable {var} (--password-env) is not set or not UTF-8"
+        ))),
+    }
+}
+
+/// Parses `--now` (RFC 3339) or returns the current time.
+pub fn now_or(now: Option<&str>) -> Result<time::OffsetDateTime, Failure> {
+    match now {
+        Some(s) => time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+            .map_err(|e| {
+                Failure::new(format!(
+                    "--now {s:?} is not an RFC 3339 time such as 2026-01-17T11:02:21Z ({e})"
+                ))
+                .with_code(2)
+            }),
+        None => Ok(time::OffsetDateTime::now_utc()),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let globals = Globals {
+        store: cli.store,
+        password_env: cli.password_env,
+    };
+    // `println!` panics when stdout is closed (`mdmlink server list | head -1`);
+    // that, or any other panic, becomes a one-line message and exit 1, never
+    // a backtrace. The hook prints nothing: the payload may not be fit to show.
+    std::panic::set_hook(Box::new(|_| {}));
+    let dispatch = std::panic::AssertUnwindSafe(|| match cli.command {
+        Command::Keygen(a) => keys::keygen(&globals, &a),
+        Command::Open(a) => keys::open(&globals, &a),
+        Command::Seal(a) => keys::seal(&globals, &a),
+        Command::Status(a) => keys::status(&globals, &a),
+        Command::Server(c) => server::run(&globals, &c),
+        Command::Check(a) => server::check(&globals, &a),
+        Command::Demo(a) => demo::run(&a),
+    });
+    let result = std::panic::catch_unwind(dispatch).unwrap_or_else(|_| {
+        Err(Failure::new(
+            "internal error or closed output; nothing was left half-written in the store",
+        ))
+    });
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(f) => {
+            // One line: a message from a lower layer never spans lines here.
+            let line = f.message.replace(['\n', '\r'], " ");
+            eprintln!("mdmlink: {line}");
+            ExitCode::from(f.code)
+        }
+    }
+}
