@@ -864,3 +864,169 @@ fn demo_runs_the_whole_link() {
         "the demo uses its own temporary store"
     );
 }
+
+/// Verifies `token` with Python's PyJWT against the certificate at `cert`
+/// (RS256, issuer `iss`); the verified claims, or PyJWT's error name.
+fn pyjwt(token: &str, cert: &Path, iss: &str) -> Result<serde_json::Value, String> {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    common::require_python_pyjwt();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/jwt_peer.py");
+    let mut child = Command::new("python3")
+        .arg(&script)
+        .arg(cert)
+        .arg(iss)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(token.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    if out.status.success() {
+        Ok(serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["claims"].clone())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
+    }
+}
+
+#[test]
+fn jwt_is_signed_by_the_current_key_and_verifies_with_pyjwt() {
+    const UUID: &str = "2A873497-36CF-4614-A94F-624E705841BE";
+    let env = Env::new();
+    let cert = env.add("Main MDM");
+    let t1 = env.token_for(&cert, "CK_1", EXPIRY, "t1.p7m");
+    env.ok(&["server", "install-token", "Main MDM", t1.to_str().unwrap()]);
+
+    // Without the server's UUID there is no issuer: a clear error, exit 1.
+    let out = env.run(&["jwt", "Main MDM"]);
+    assert_failure(&out, &["set-uuid", "fetch-account"]);
+
+    env.ok(&["server", "set-uuid", "Main MDM", UUID]);
+    let token = env.ok(&["jwt", "Main MDM", "--jti", "jti-cli-1"]);
+    let claims = pyjwt(token.trim(), &cert, UUID).unwrap();
+    assert_eq!(claims["iss"], UUID);
+    assert_eq!(claims["jti"], "jti-cli-1");
+    assert_eq!(claims["service_type"], "com.apple.maid");
+    // A random jti each time by default.
+    let a = env.ok(&["jwt", "Main MDM"]);
+    let b = env.ok(&["jwt", "Main MDM"]);
+    let jti = |t: &str| pyjwt(t.trim(), &cert, UUID).unwrap()["jti"].clone();
+    assert_ne!(jti(&a), jti(&b));
+
+    // During a rotation the current key keeps signing; once the new key's
+    // token is installed, the new key signs and the old certificate no longer verifies.
+    let new_cert = env.path("new.crt");
+    env.ok(&[
+        "server",
+        "rotate-key",
+        "Main MDM",
+        "--cert-out",
+        new_cert.to_str().unwrap(),
+    ]);
+    let during = env.ok(&["jwt", "Main MDM"]);
+    assert!(pyjwt(during.trim(), &cert, UUID).is_ok());
+    assert!(pyjwt(during.trim(), &new_cert, UUID).is_err());
+    let t2 = env.token_for(&new_cert, "CK_1", "2031-01-01T00:00:00Z", "t2.p7m");
+    env.ok(&["server", "install-token", "Main MDM", t2.to_str().unwrap()]);
+    let after = env.ok(&["jwt", "Main MDM"]);
+    assert!(pyjwt(after.trim(), &new_cert, UUID).is_ok());
+    assert_eq!(
+        pyjwt(after.trim(), &cert, UUID).unwrap_err(),
+        "InvalidSignatureError"
+    );
+
+    let out = env.run(&["server", "set-uuid", "Main MDM", "has space"]);
+    assert_failure(&out, &["store.sqlite"]);
+    let out = env.run(&["jwt", "No Such Server"]);
+    assert_failure(&out, &["No Such Server"]);
+}
+
+#[test]
+fn fetch_account_records_the_uuid_the_service_reports() {
+    use mdmlink::session::simulator::{SimulatedAccount, Simulator};
+    let env = Env::new();
+    let cert = env.add("Main MDM");
+    let file = env.token_for(&cert, "CK_fetch", EXPIRY, "t.p7m");
+    env.ok(&[
+        "server",
+        "install-token",
+        "Main MDM",
+        file.to_str().unwrap(),
+    ]);
+    // The simulator knows the same credentials the portal sealed.
+    let issued =
+        mdmlink::ServerToken::from_json(&std::fs::read_to_string(env.path("t.p7m.json")).unwrap())
+            .unwrap();
+    let mut account = SimulatedAccount::new(issued, "Northwind Traders");
+    account.server_name = "Main MDM".into();
+    let sim = Simulator::start(vec![account]).unwrap();
+    let base = sim.base_url();
+
+    let out = env.ok(&["server", "fetch-account", "Main MDM", "--base-url", &base]);
+    assert!(out.contains("Northwind Traders"), "{out}");
+    let uuid = out
+        .split("server UUID ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let token = env.ok(&["jwt", "Main MDM"]);
+    assert_eq!(
+        pyjwt(token.trim(), &cert, &uuid).unwrap()["iss"],
+        uuid.as_str()
+    );
+
+    // A token the service does not know: the typed error, exit 1, no secret.
+    let other = env.add("Other MDM");
+    let t = env.token_for(&other, "CK_unknown", EXPIRY, "o.p7m");
+    env.ok(&["server", "install-token", "Other MDM", t.to_str().unwrap()]);
+    let out = env.run(&["server", "fetch-account", "Other MDM", "--base-url", &base]);
+    assert_failure(&out, &["HTTP 401"]);
+    assert!(!stderr(&out).contains("marker"), "{}", stderr(&out));
+    sim.shutdown();
+}
+
+#[test]
+fn a_token_file_named_for_another_server_installs_with_a_warning() {
+    let env = Env::new();
+    let cert = env.add("Main MDM");
+    let file = env.token_for(
+        &cert,
+        "CK_1",
+        EXPIRY,
+        "Lab Server_Token_2026-11-20T09-15-00Z_smime.p7m",
+    );
+    let out = env.run(&[
+        "server",
+        "install-token",
+        "Main MDM",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("warning: ") && err.contains("Lab Server"),
+        "{err}"
+    );
+    // A file named for the right server: no warning.
+    let file = env.token_for(
+        &cert,
+        "CK_1",
+        "2030-07-01T00:00:00Z",
+        "Main MDM_Token_2026-11-21T09-15-00Z_smime.p7m",
+    );
+    let out = env.run(&[
+        "server",
+        "install-token",
+        "Main MDM",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 0);
+    assert_eq!(stderr(&out), "");
+}

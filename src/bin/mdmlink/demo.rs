@@ -289,6 +289,41 @@ pub fn run(a: &DemoArgs) -> Result<u8, Failure> {
         account.org_name.as_deref().unwrap_or("?")
     );
 
+    step(
+        10,
+        "An Access Management JWT signed with Main MDM's key (`mdmlink jwt`)",
+    );
+    let uuid = account
+        .server_uuid
+        .ok_or_else(|| Failure::new("demo: the account details carry no server_uuid"))?;
+    server::set_uuid(
+        &g,
+        &server::SetUuidArgs {
+            name: main_name.into(),
+            uuid: uuid.clone(),
+        },
+    )?;
+    let (mut st, path) = state::read(&g)?;
+    let st = state::require(&mut st, &path)?;
+    let mut rng = mdmlink::SystemRng::default();
+    let jti = mdmlink::jwt::random_jti(&mut rng).map_err(|e| Failure::new(e.to_string()))?;
+    let signed = st
+        .org
+        .access_management_jwt(main_name, time::OffsetDateTime::now_utc(), &jti, &mut rng)
+        .map_err(|e| Failure::new(format!("demo: {e}")))?;
+    let claims = signed
+        .split('.')
+        .nth(1)
+        .and_then(|c| {
+            use base64::Engine as _;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(c)
+                .ok()
+        })
+        .map(|c| String::from_utf8_lossy(&c).into_owned())
+        .unwrap_or_default();
+    println!("RS256 JWT, {} characters; claims: {claims}", signed.len());
+
     println!();
     if a.keep {
         println!("Done. Files kept in {}", dir.display());

@@ -4,12 +4,14 @@
 //! Each command is a few lines over the library: `files.rs` reads and writes
 //! key, certificate and token files; `state.rs` loads and saves the
 //! organization through the SQLite store; `keys.rs` holds `keygen`, `open`,
-//! `seal` and `status`; `server.rs` the `server` commands and `check`;
+//! `seal` and `status`; `server.rs` the `server` commands and `check`; `jwt.rs` Access
+//! Management JWTs;
 //! `demo.rs` the end-to-end demo.
 #![deny(unsafe_code)]
 
 mod demo;
 mod files;
+mod jwt;
 mod keys;
 mod server;
 mod state;
@@ -54,6 +56,8 @@ enum Command {
     /// Every server's health; exit 0 all valid, 1 renew soon, 2 expired or
     /// must replace, 3 could not tell.
     Check(server::CheckArgs),
+    /// Sign an Access Management JWT (`com.apple.maid`) with a server's current key.
+    Jwt(jwt::JwtArgs),
     /// The whole link, end to end, in a temporary store.
     Demo(demo::DemoArgs),
 }
@@ -187,6 +191,7 @@ fn main() -> ExitCode {
         Command::Status(a) => keys::status(&globals, &a),
         Command::Server(c) => server::run(&globals, &c),
         Command::Check(a) => server::check(&globals, &a),
+        Command::Jwt(a) => jwt::run(&globals, &a),
         Command::Demo(a) => demo::run(&a),
     });
     let result = std::panic::catch_unwind(dispatch).unwrap_or_else(|_| {

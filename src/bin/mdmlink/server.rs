@@ -1,4 +1,4 @@
-//! `server add|list|install-token|rotate-key|replace-key|discard-staging|remove|events`
+//! `server add|list|install-token|rotate-key|replace-key|discard-staging|remove|events|set-uuid|fetch-account`
 //! and `check`: the organization model over the store.
 
 use std::path::{Path, PathBuf};
@@ -41,6 +41,31 @@ pub enum ServerCommand {
     Remove(NameArg),
     /// Record an event that means the server's token must be replaced.
     Events(EventArgs),
+    /// Record the server's UUID in Apple's service (`server_uuid`, the
+    /// issuer of its Access Management JWTs).
+    SetUuid(SetUuidArgs),
+    /// Open a session with the device assignment service using the
+    /// server's token, fetch the account details and record the server's UUID.
+    FetchAccount(FetchAccountArgs),
+}
+
+/// `server set-uuid`.
+#[derive(Args, Debug)]
+pub struct SetUuidArgs {
+    /// The server.
+    pub name: String,
+    /// Its `server_uuid`, as Apple's account details give it.
+    pub uuid: String,
+}
+
+/// `server fetch-account`.
+#[derive(Args, Debug)]
+pub struct FetchAccountArgs {
+    /// The server.
+    pub name: String,
+    /// The device assignment service (Apple's by default; a simulator's URL for tests).
+    #[arg(long, value_name = "URL", default_value = mdmlink::session::DEFAULT_BASE_URL)]
+    pub base_url: String,
 }
 
 /// `server add`.
@@ -182,6 +207,8 @@ pub fn run(g: &Globals, c: &ServerCommand) -> Result<u8, Failure> {
         ServerCommand::DiscardStaging(a) => discard_staging(g, a),
         ServerCommand::Remove(a) => remove(g, a),
         ServerCommand::Events(a) => events(g, a),
+        ServerCommand::SetUuid(a) => set_uuid(g, a),
+        ServerCommand::FetchAccount(a) => fetch_account(g, a),
     }
 }
 
@@ -395,12 +422,20 @@ pub fn print_table(org: &Organization, policy: &ExpiryPolicy, now: time::OffsetD
 pub fn install_token(g: &Globals, a: &InstallArgs) -> Result<u8, Failure> {
     let now = now_or(a.now.as_deref())?;
     let data = files::read(&a.file)?;
-    let (outcome, name, expiry) = state::update(g, |st, path| {
+    // Apple names the file `<server>_Token_<time>_smime.p7m`: a name that
+    // points at another server gets a warning, not a refusal.
+    let file_name = a
+        .file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let (report, name, expiry) = state::update(g, |st, path| {
         let st = state::require(st, path)?;
-        let outcome = st
+        let report = st
             .org
-            .install_token(
+            .install_token_file(
                 &a.name,
+                &file_name,
                 &data,
                 InstallOptions {
                     downloaded_by: a.downloaded_by.clone(),
@@ -427,9 +462,12 @@ pub fn install_token(g: &Globals, a: &InstallArgs) -> Result<u8, Failure> {
                 certificate_serial: installed.certificate_serial.clone(),
             },
         );
-        Ok((outcome, name, expiry))
+        Ok((report, name, expiry))
     })?;
-    let what = match outcome {
+    for warning in &report.warnings {
+        eprintln!("warning: {}: {warning}", a.file.display());
+    }
+    let what = match report.outcome {
         InstallOutcome::First => "installed the first token",
         InstallOutcome::Renewed => "renewed the token",
         InstallOutcome::KeyPromoted => {
@@ -530,6 +568,63 @@ pub fn events(g: &Globals, a: &EventArgs) -> Result<u8, Failure> {
     println!(
         "\"{}\": recorded: {reason}; its token must be replaced",
         a.name
+    );
+    Ok(0)
+}
+
+pub fn set_uuid(g: &Globals, a: &SetUuidArgs) -> Result<u8, Failure> {
+    state::update(g, |st, path| {
+        let st = state::require(st, path)?;
+        st.org
+            .set_server_uuid(&a.name, &a.uuid)
+            .map_err(|e| org_err(path, e))
+    })?;
+    println!("\"{}\": server UUID {}", a.name, a.uuid.trim());
+    Ok(0)
+}
+
+pub fn fetch_account(g: &Globals, a: &FetchAccountArgs) -> Result<u8, Failure> {
+    use mdmlink::session::{self, client::Client};
+    let (st, path) = state::read(g)?;
+    let token = st
+        .as_ref()
+        .and_then(|s| s.org.server(&a.name))
+        .ok_or_else(|| Failure::file(&path, format!("no server named \"{}\"", a.name)))?
+        .token()
+        .map(|t| t.token.clone())
+        .ok_or_else(|| {
+            Failure::file(
+                &path,
+                format!(
+                    "\"{}\" has no token installed; run `mdmlink server install-token`",
+                    a.name
+                ),
+            )
+        })?;
+    let nonce = session::new_nonce(&mut mdmlink::SystemRng::default())
+        .map_err(|e| Failure::new(e.to_string()))?;
+    let http = Client::new();
+    let account = http
+        .obtain_session(&token, &a.base_url, time::OffsetDateTime::now_utc(), &nonce)
+        .and_then(|mut s| http.fetch_account(&mut s))
+        .map_err(|e| Failure::new(format!("{}: {e}", a.base_url)))?;
+    let uuid = account.server_uuid.clone().ok_or_else(|| {
+        Failure::new(format!(
+            "{}: the account details carry no server_uuid",
+            a.base_url
+        ))
+    })?;
+    state::update(g, |st, path| {
+        let st = state::require(st, path)?;
+        st.org
+            .set_server_uuid(&a.name, &uuid)
+            .map_err(|e| org_err(path, e))
+    })?;
+    println!(
+        "\"{}\": Apple knows it as {:?} of {:?}; server UUID {uuid} recorded",
+        a.name,
+        account.server_name.as_deref().unwrap_or("?"),
+        account.org_name.as_deref().unwrap_or("?"),
     );
     Ok(0)
 }
