@@ -529,7 +529,7 @@ impl MdmServer {
     }
 
     /// Restores a server from its record.
-    pub fn from_record(record: ServerRecord) -> Result<Self, OrganizationError> {
+    pub fn from_record(mut record: ServerRecord) -> Result<Self, OrganizationError> {
         let name = ServerName::parse(&record.name)?;
         let server = record.name.clone();
         let err = |source: KeyError| OrganizationError::Record {
@@ -571,18 +571,19 @@ impl MdmServer {
             keypair,
             certificate: certificate.map(Box::new),
             staged,
-            token: record.token,
-            options: record.options,
+            token: record.token.take(),
+            options: core::mem::take(&mut record.options),
             replacement: record.replacement,
             created_at: record.created_at,
-            server_uuid: record.server_uuid,
+            server_uuid: record.server_uuid.take(),
         })
     }
 }
 
 /// The serializable form of an [`MdmServer`] (what a store saves).
 ///
-/// `Debug` shows whether private keys are present, never the keys.
+/// `Debug` shows whether private keys are present, never the keys, and the
+/// keys are zeroized on drop.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerRecord {
     /// Name.
@@ -617,6 +618,16 @@ pub struct ServerRecord {
     /// Apple's `server_uuid` (absent in records written before it existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_uuid: Option<String>,
+}
+
+/// The private keys in a record are zeroized when it is dropped (the record
+/// may travel through a vendor's store code as plain strings).
+impl Drop for ServerRecord {
+    fn drop(&mut self) {
+        use zeroize::Zeroize as _;
+        self.private_key_pem.zeroize();
+        self.staged_private_key_pem.zeroize();
+    }
 }
 
 impl core::fmt::Debug for ServerRecord {

@@ -158,7 +158,7 @@ mod tests {
             .record
             .servers
             .into_iter()
-            .map(|s| s.name)
+            .map(|s| s.name.clone())
             .collect();
         assert_eq!(names.len(), 9, "{names:?}");
         for i in 0..8 {

@@ -211,6 +211,8 @@ impl SqliteStore {
         for row in rows {
             let (name, record, file, installed_at, downloaded_by, serial) =
                 row.map_err(|e| self.err(e))?;
+            // The JSON may hold a private key: zeroize it once parsed.
+            let record = zeroize::Zeroizing::new(record);
             let record = serde_json::from_str(&record)
                 .map_err(|e| corrupt(format!("server {name:?}: {e}")))?;
             stored.record.servers.push(record);
