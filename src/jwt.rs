@@ -153,15 +153,20 @@ pub fn random_jti<R: TryCryptoRng + ?Sized>(rng: &mut R) -> Result<String, JwtEr
     rng.try_fill_bytes(&mut b).map_err(|_| JwtError::Random)?;
     b[6] = (b[6] & 0x0F) | 0x40; // version 4
     b[8] = (b[8] & 0x3F) | 0x80; // RFC 9562 variant
+    Ok(hyphenated(&b))
+}
+
+/// 16 bytes in the 8-4-4-4-12 hexadecimal form of a UUID (lower case).
+pub(crate) fn hyphenated(b: &[u8; 16]) -> String {
     let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    Ok(format!(
+    format!(
         "{}-{}-{}-{}-{}",
         &hex[0..8],
         &hex[8..12],
         &hex[12..16],
         &hex[16..20],
         &hex[20..32]
-    ))
+    )
 }
 
 #[cfg(test)]

@@ -12,35 +12,21 @@ use common::*;
 use mdmlink::{
     expiry::{ExpiryPolicy, Health},
     jwt,
-    keypair::{CertificateParams, KeySize, ServerKeypair},
+    keypair::{KeySize, ServerKeypair},
     organization::*,
     portal::Portal,
-    token::{self, SealOptions, ServerToken},
+    token::ServerToken,
 };
 use time::{Duration, OffsetDateTime, macros::datetime};
 
 const NOW: OffsetDateTime = datetime!(2026-01-05 09:00 UTC);
 
 fn keypair(name: &str) -> ServerKeypair {
-    let mut rng = mdmlink::SystemRng::default();
-    ServerKeypair::generate(
-        &mut rng,
-        KeySize::Rsa2048,
-        &CertificateParams::new(name, NOW),
-    )
-    .unwrap()
+    common::test_keypair(name, NOW)
 }
 
 fn token_file(kp: &ServerKeypair, consumer_key: &str, expiry: OffsetDateTime) -> Vec<u8> {
-    let mut rng = mdmlink::SystemRng::default();
-    let t = ServerToken::new(consumer_key, "CS_x", "AT_x", "AS_x", expiry).unwrap();
-    token::seal(
-        &t,
-        kp.certificate().unwrap(),
-        SealOptions::default(),
-        &mut rng,
-    )
-    .unwrap()
+    common::sealed_token(kp, consumer_key, expiry)
 }
 
 fn year() -> OffsetDateTime {

@@ -366,15 +366,9 @@ fn handle_account(state: &mut State, request: &Request<Vec<u8>>) -> Response<Vec
 fn server_uuid(consumer_key: &str) -> String {
     use sha2::Digest as _;
     let h = sha2::Sha256::digest(consumer_key.as_bytes());
-    let hex: String = h.iter().take(16).map(|b| format!("{b:02X}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&h[..16]);
+    crate::jwt::hyphenated(&b).to_ascii_uppercase()
 }
 
 /// Why a request could not be read.

@@ -66,3 +66,30 @@ pub fn require_python_pyjwt() {
         "Python's `PyJWT` (with `cryptography`) is missing: install it with `pip install PyJWT cryptography`"
     );
 }
+
+/// A fresh RSA-2048 keypair whose certificate is named `name` and starts at `now`.
+pub fn test_keypair(name: &str, now: time::OffsetDateTime) -> mdmlink::ServerKeypair {
+    mdmlink::ServerKeypair::generate(
+        &mut mdmlink::SystemRng::default(),
+        mdmlink::keypair::KeySize::Rsa2048,
+        &mdmlink::keypair::CertificateParams::new(name, now),
+    )
+    .unwrap()
+}
+
+/// A token file the way the portal makes one: `consumer_key` and fixed
+/// secrets, expiring at `expiry`, sealed to `kp`'s certificate.
+pub fn sealed_token(
+    kp: &mdmlink::ServerKeypair,
+    consumer_key: &str,
+    expiry: time::OffsetDateTime,
+) -> Vec<u8> {
+    let t = mdmlink::ServerToken::new(consumer_key, "CS_x", "AT_x", "AS_x", expiry).unwrap();
+    mdmlink::token::seal(
+        &t,
+        kp.certificate().unwrap(),
+        mdmlink::token::SealOptions::default(),
+        &mut mdmlink::SystemRng::default(),
+    )
+    .unwrap()
+}
