@@ -229,16 +229,39 @@ pub unsafe extern "C" fn mdmlink_organization_add_server_generated(
         let now = time_arg(now_unix, "now_unix")?;
         let size = KeySize::from_bits(bits)?;
         let checked = org.lock()?.check_name(name)?;
-        let params = CertificateParams::new(common_name_for(checked.as_str()), now);
-        let keypair = ServerKeypair::generate(&mut SystemRng::default(), size, &params)?;
+        let keypair = generate_for(checked.as_str(), size, now)?;
         let copy = (!keypair_out.is_null()).then(|| keypair.clone());
         org.lock()?.add_server(name, keypair, ServerOptions::default(), now)?;
-        if let Some(inner) = copy {
-            // SAFETY: `keypair_out` is non-NULL and writable.
-            unsafe { write_handle(keypair_out, mdmlink_keypair { inner }) };
-        }
+        // SAFETY: `keypair_out` is NULL or writable.
+        unsafe { write_copy(keypair_out, copy) };
         Ok(())
     })
+}
+
+/// Generates a keypair whose certificate is named after `server`, valid from
+/// `now`. Runs without the organization's lock: key generation is slow.
+fn generate_for(
+    server: &str,
+    size: KeySize,
+    now: time::OffsetDateTime,
+) -> Result<ServerKeypair, FfiError> {
+    let params = CertificateParams::new(common_name_for(server), now);
+    Ok(ServerKeypair::generate(
+        &mut SystemRng::default(),
+        size,
+        &params,
+    )?)
+}
+
+/// Hands `copy` to C through `out` when both are present.
+///
+/// # Safety
+/// `out` is NULL or writable.
+unsafe fn write_copy(out: *mut *mut mdmlink_keypair, copy: Option<ServerKeypair>) {
+    if let Some(inner) = copy.filter(|_| !out.is_null()) {
+        // SAFETY: `out` is non-NULL and writable per the contract.
+        unsafe { write_handle(out, mdmlink_keypair { inner }) };
+    }
 }
 
 /// Removes the server named `name`. Takes no ownership of its arguments.
@@ -322,14 +345,11 @@ pub unsafe extern "C" fn mdmlink_organization_stage_generated(
                     name: name.to_owned(),
                 })
             })?;
-        let params = CertificateParams::new(common_name_for(&server), now);
-        let keypair = ServerKeypair::generate(&mut SystemRng::default(), size, &params)?;
+        let keypair = generate_for(&server, size, now)?;
         let copy = (!keypair_out.is_null()).then(|| keypair.clone());
         org.lock()?.stage_keypair(name, keypair, now)?;
-        if let Some(inner) = copy {
-            // SAFETY: `keypair_out` is non-NULL and writable.
-            unsafe { write_handle(keypair_out, mdmlink_keypair { inner }) };
-        }
+        // SAFETY: `keypair_out` is NULL or writable.
+        unsafe { write_copy(keypair_out, copy) };
         Ok(())
     })
 }
