@@ -3,38 +3,17 @@
 //! function pointer as a C caller of the shared library would) against the
 //! Rust call (`ServerToken::consumer_key`).
 
-use std::{ffi::c_char, hint::black_box, ptr};
+mod common;
+
+use std::{ffi::c_char, hint::black_box};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use mdmlink::{
-    ServerToken,
-    ffi::{
-        status::mdmlink_status,
-        token::{mdmlink_token, mdmlink_token_consumer_key, mdmlink_token_free, mdmlink_token_new},
-    },
-};
-use time::{Duration, OffsetDateTime};
+use mdmlink::ffi::token::{mdmlink_token, mdmlink_token_consumer_key, mdmlink_token_free};
 
 type Getter = unsafe extern "C" fn(*const mdmlink_token) -> *const c_char;
 
 fn ffi(c: &mut Criterion) {
-    let expiry = OffsetDateTime::now_utc() + Duration::days(365);
-    let rust_token =
-        ServerToken::new("CK_bench", "CS_bench", "AT_bench", "AS_bench", expiry).expect("token");
-    let mut handle: *mut mdmlink_token = ptr::null_mut();
-    // SAFETY: NUL-terminated strings, a writable out pointer, no error object.
-    let status = unsafe {
-        mdmlink_token_new(
-            c"CK_bench".as_ptr(),
-            c"CS_bench".as_ptr(),
-            c"AT_bench".as_ptr(),
-            c"AS_bench".as_ptr(),
-            expiry.unix_timestamp(),
-            &mut handle,
-            ptr::null_mut(),
-        )
-    };
-    assert_eq!(status, mdmlink_status::Ok);
+    let (rust_token, handle) = common::ffi_token();
     let getter: Getter = black_box(mdmlink_token_consumer_key);
 
     let mut group = c.benchmark_group("ffi");

@@ -31,7 +31,6 @@ use std::{
     alloc::{GlobalAlloc, Layout, System},
     ffi::c_char,
     hint::black_box,
-    ptr,
     sync::atomic::{AtomicIsize, Ordering},
     time::Instant,
 };
@@ -128,29 +127,9 @@ fn server_name(i: usize) -> String {
 
 /// Seconds per call of the C getter and of the Rust one.
 fn ffi_getter() -> Result<(f64, f64), Box<dyn std::error::Error>> {
-    use mdmlink::ffi::{
-        status::mdmlink_status,
-        token::{mdmlink_token, mdmlink_token_consumer_key, mdmlink_token_free, mdmlink_token_new},
-    };
+    use mdmlink::ffi::token::{mdmlink_token, mdmlink_token_consumer_key, mdmlink_token_free};
     type Getter = unsafe extern "C" fn(*const mdmlink_token) -> *const c_char;
-    let expiry = OffsetDateTime::now_utc() + time::Duration::days(365);
-    let token = ServerToken::new("CK_bench", "CS_bench", "AT_bench", "AS_bench", expiry)?;
-    let mut handle: *mut mdmlink_token = ptr::null_mut();
-    // SAFETY: NUL-terminated strings, a writable out pointer, no error object.
-    let status = unsafe {
-        mdmlink_token_new(
-            c"CK_bench".as_ptr(),
-            c"CS_bench".as_ptr(),
-            c"AT_bench".as_ptr(),
-            c"AS_bench".as_ptr(),
-            expiry.unix_timestamp(),
-            &mut handle,
-            ptr::null_mut(),
-        )
-    };
-    if status != mdmlink_status::Ok {
-        return Err(format!("mdmlink_token_new: {status:?}").into());
-    }
+    let (token, handle) = ffi_token();
     let getter: Getter = black_box(mdmlink_token_consumer_key);
     let (mut c, mut r) = (Vec::new(), Vec::new());
     for _ in 0..15 {

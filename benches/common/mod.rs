@@ -1,5 +1,6 @@
 //! Fixtures shared by the benches: the real Apple token and its key, read from
-//! `../shared/fixtures/apple-token-1/` beside the project.
+//! `../shared/fixtures/apple-token-1/` beside the project, and a token handle
+//! for the C API.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -58,4 +59,31 @@ pub fn encrypted_key(token_file: &[u8]) -> Vec<u8> {
             _ => None,
         })
         .expect("a key-transport recipient")
+}
+
+/// A C API token handle and the same token in Rust, expiring in a year, for
+/// the FFI overhead measurements. Free the handle with `mdmlink_token_free`.
+pub fn ffi_token() -> (
+    mdmlink::ServerToken,
+    *mut mdmlink::ffi::token::mdmlink_token,
+) {
+    use mdmlink::ffi::{status::mdmlink_status, token::mdmlink_token_new};
+    let expiry = time::OffsetDateTime::now_utc() + time::Duration::days(365);
+    let token = mdmlink::ServerToken::new("CK_bench", "CS_bench", "AT_bench", "AS_bench", expiry)
+        .expect("token");
+    let mut handle = core::ptr::null_mut();
+    // SAFETY: NUL-terminated strings, a writable out pointer, no error object.
+    let status = unsafe {
+        mdmlink_token_new(
+            c"CK_bench".as_ptr(),
+            c"CS_bench".as_ptr(),
+            c"AT_bench".as_ptr(),
+            c"AS_bench".as_ptr(),
+            expiry.unix_timestamp(),
+            &mut handle,
+            core::ptr::null_mut(),
+        )
+    };
+    assert_eq!(status, mdmlink_status::Ok, "mdmlink_token_new");
+    (token, handle)
 }

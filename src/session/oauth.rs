@@ -227,12 +227,7 @@ pub(crate) fn printable(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-            .collect()
-    }
+    use crate::session::tests::pairs;
 
     /// RFC 5849 §3.6: unreserved characters pass, the rest is `%XX`, upper case.
     #[test]

@@ -1,7 +1,8 @@
 use super::*;
 use time::macros::datetime;
 
-fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+/// Owned name/value pairs (shared with the `oauth` tests).
+pub(super) fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
     list.iter()
         .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
         .collect()
