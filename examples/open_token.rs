@@ -2,7 +2,7 @@
 //!
 //! ```sh
 //! cargo run --example open_token -- KEY.pem TOKEN_smime.p7m [CERT.pem]
-//! cargo run --example open_token            # the real Apple token in ../shared
+//! cargo run --example open_token            # the real Apple token in tests/fixtures
 //! ```
 
 use mdmlink::{ServerCertificate, ServerKeypair, expiry::ExpiryPolicy, token};
@@ -11,7 +11,7 @@ use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
 fn main() -> Result<(), Box<dyn Error>> {
     let fixture =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/apple-token-1");
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/apple-token-1");
     let mut args = std::env::args_os().skip(1).map(PathBuf::from);
     let key_path = args
         .next()

@@ -6,7 +6,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
-fx="$root/../shared/fixtures/apple-token-1"
+fx="$root/tests/fixtures/apple-token-1"
 corpus="$here/corpus"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT

@@ -1,4 +1,4 @@
-//! The real token Apple issued (../shared/fixtures/apple-token-1), opened with
+//! The real token Apple issued (tests/fixtures/apple-token-1), opened with
 //! its key in every form a vendor might hold it.
 
 mod common;

@@ -1,5 +1,5 @@
 //! Fixtures shared by the benches: the real Apple token and its key, read from
-//! `../shared/fixtures/apple-token-1/` beside the project, and a token handle
+//! `tests/fixtures/apple-token-1/` in the repository, and a token handle
 //! for the C API.
 #![allow(dead_code)]
 
@@ -18,10 +18,10 @@ use mdmlink::{
 /// The Apple token file name.
 pub const TOKEN: &str = "apple-mdm-client-tests-1-server-token.p7m";
 
-/// Reads `../shared/fixtures/apple-token-1/<name>`.
+/// Reads `tests/fixtures/apple-token-1/<name>`.
 pub fn apple_fixture(name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures/apple-token-1")
+        .join("tests/fixtures/apple-token-1")
         .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }

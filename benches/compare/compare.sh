@@ -19,7 +19,7 @@ if [[ "${1:-}" == "--quick" ]]; then
   RUNS=${RUNS_QUICK:-5}
 fi
 SERVERS=${SERVERS:-1000000}
-FIX=../shared/fixtures/apple-token-1
+FIX=tests/fixtures/apple-token-1
 KEY=$FIX/apple-mdm-client-tests-1.pem
 CERT=$FIX/apple-mdm-client-tests-1.crt
 TOKEN=$FIX/apple-mdm-client-tests-1-server-token.p7m

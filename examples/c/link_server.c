@@ -5,7 +5,7 @@
  *
  *   link_server CERT_OUT TOKEN_FILE KEY_FILE
  *
- * `make run` uses the Apple token in ../../../shared/fixtures/apple-token-1/.
+ * `make run` uses the Apple token in ../../tests/fixtures/apple-token-1/.
  */
 #include <mdmlink.h>
 

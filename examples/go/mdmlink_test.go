@@ -15,7 +15,7 @@ import (
 	"time"
 )
 
-var fixtures = filepath.Join("..", "..", "..", "shared", "fixtures", "apple-token-1")
+var fixtures = filepath.Join("..", "..", "tests", "fixtures", "apple-token-1")
 
 func readFixture(t *testing.T, name string) []byte {
 	t.Helper()

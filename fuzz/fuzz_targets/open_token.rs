@@ -11,9 +11,9 @@ use mdmlink::keypair::{ServerCertificate, ServerKeypair};
 use mdmlink::token::{self, TokenError};
 
 const KEY_PEM: &[u8] =
-    include_bytes!("../../../shared/fixtures/apple-token-1/apple-mdm-client-tests-1.pem");
+    include_bytes!("../../tests/fixtures/apple-token-1/apple-mdm-client-tests-1.pem");
 const CERT_PEM: &[u8] =
-    include_bytes!("../../../shared/fixtures/apple-token-1/apple-mdm-client-tests-1.crt");
+    include_bytes!("../../tests/fixtures/apple-token-1/apple-mdm-client-tests-1.crt");
 
 static BARE: LazyLock<ServerKeypair> =
     LazyLock::new(|| ServerKeypair::from_pem(KEY_PEM, None).expect("fixture key"));

@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
-fixtures=$root/../shared/fixtures/apple-token-1
+fixtures=$root/tests/fixtures/apple-token-1
 work=$root/target/ci-capi
 rm -rf "$work" && mkdir -p "$work"
 unset RUST_BACKTRACE

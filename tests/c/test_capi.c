@@ -7,7 +7,7 @@
  *
  *   test_capi FIXTURE_DIR CARGO_VERSION EXPECTED_EXPIRY_UNIX
  *
- * FIXTURE_DIR is ../shared/fixtures/apple-token-1 (the real Apple token).
+ * FIXTURE_DIR is tests/fixtures/apple-token-1 (the real Apple token).
  */
 #include "mdmlink.h"
 

@@ -4,12 +4,12 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-/// `../shared/fixtures/apple-token-1/<name>`: the real Apple token and its key.
+/// `tests/fixtures/apple-token-1/<name>`: the real Apple token and its key.
 pub fn apple_fixture(name: &str) -> Vec<u8> {
     let path = apple_fixture_path(name);
     std::fs::read(&path).unwrap_or_else(|e| {
         panic!(
-            "cannot read {}: {e}. The real Apple token lives beside the project in ../shared/fixtures/apple-token-1/",
+            "cannot read {}: {e}. The real Apple token lives in the repository in tests/fixtures/apple-token-1/",
             path.display()
         )
     })
@@ -18,7 +18,7 @@ pub fn apple_fixture(name: &str) -> Vec<u8> {
 /// Path of a file in the Apple fixture folder.
 pub fn apple_fixture_path(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures/apple-token-1")
+        .join("tests/fixtures/apple-token-1")
         .join(name)
 }
 
