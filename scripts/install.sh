@@ -6,7 +6,7 @@
 #   PREFIX/lib/pkgconfig/mdmlink.pc, PREFIX/include/mdmlink.h and
 #   PREFIX/include/module.modulemap (Swift).
 #
-# Builds with `cargo build --release --lib` unless MDMLINK_PROFILE=debug (then
+# Builds with `cargo build --release --lib --features capi` unless MDMLINK_PROFILE=debug (then
 # the debug build, which CI uses to avoid a second full build). Set
 # CARGO_TARGET_DIR if your target directory is elsewhere.
 set -euo pipefail
@@ -17,9 +17,9 @@ prefix=$(cd "$prefix" && pwd)
 profile=${MDMLINK_PROFILE:-release}
 target_dir=${CARGO_TARGET_DIR:-target}
 if [ "$profile" = release ]; then
-  cargo build --quiet --release --lib
+  cargo build --quiet --release --lib --features capi
 else
-  cargo build --quiet --lib
+  cargo build --quiet --lib --features capi
 fi
 libdir="$target_dir/$profile"
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)

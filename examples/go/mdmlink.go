@@ -5,7 +5,7 @@
 // values carrying the C status and message.
 //
 // The package links the static library from this checkout
-// (target/debug/libmdmlink.a, built by `cargo build --lib`). To use an
+// (target/debug/libmdmlink.a, built by `cargo build --lib --features capi`). To use an
 // installed copy instead, set CGO_CFLAGS/CGO_LDFLAGS from
 // `pkg-config --cflags --libs mdmlink`.
 package mdmlink
