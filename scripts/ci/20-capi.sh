@@ -44,11 +44,15 @@ g++ -std=c++11 -Wall -Wextra -Werror -pedantic -Iinclude -c "$work/h.cpp" -o "$w
 echo "-- install + pkg-config (static and shared)"
 MDMLINK_PROFILE=debug bash scripts/install.sh "$work/prefix" >/dev/null
 export PKG_CONFIG_PATH=$work/prefix/lib/pkgconfig
-readelf -d "$work/prefix/lib/libmdmlink.so" | grep -q 'Library soname: \[libmdmlink.so.0\]'
+version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
+minor=${version#*.}; minor=${minor%%.*}
+soname=libmdmlink.so.0.$minor   # 0.x: every minor release may break the ABI (build.rs)
+readelf -d "$work/prefix/lib/libmdmlink.so" | grep -qF "Library soname: [$soname]"
+test -L "$work/prefix/lib/$soname"
 # shellcheck disable=SC2046
 gcc -std=c99 -Wall -Wextra -Werror -o "$work/shared" examples/c/link_server.c $(pkg-config --cflags --libs mdmlink) \
   -Wl,-rpath,"$work/prefix/lib"
-readelf -d "$work/shared" | grep -q 'NEEDED.*\[libmdmlink.so.0\]'
+readelf -d "$work/shared" | grep -qF "Shared library: [$soname]"
 # shellcheck disable=SC2046
 gcc -std=c99 -Wall -Wextra -Werror -o "$work/static" examples/c/link_server.c $(pkg-config --cflags mdmlink) \
   "$work/prefix/lib/libmdmlink.a" $(pkg-config --static --libs-only-l mdmlink | sed 's/-lmdmlink//')

@@ -81,7 +81,8 @@ pub(crate) fn reason_arg(reason: u32) -> Result<ReplacementReason, FfiError> {
 }
 
 /// How a token or certificate stands at one moment. Plain data: owns
-/// nothing, needs no free.
+/// nothing, needs no free. `reserved` keeps room for fields added later
+/// without changing the struct's size (the library writes zeros there).
 #[allow(non_camel_case_types)]
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
@@ -99,6 +100,8 @@ pub struct mdmlink_health {
     /// A static label: `"valid"`, `"renew-soon"`, `"expired"` or
     /// `"must-replace"`. Never free it.
     pub label: *const c_char,
+    /// Room to grow: zero today; later versions may give these words a meaning.
+    pub reserved: [u64; 4],
 }
 
 impl From<Health> for mdmlink_health {
@@ -125,6 +128,7 @@ impl From<Health> for mdmlink_health {
                 mdmlink_replacement_reason::from_core,
             ),
             label: label.as_ptr(),
+            reserved: [0; 4],
         }
     }
 }

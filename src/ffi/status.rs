@@ -29,7 +29,10 @@ pub enum mdmlink_status {
     /// An argument is out of range: not UTF-8, an unknown enum number, a time
     /// outside years 1..9999, an index past the end.
     InvalidArgument = 3,
-    // 4..=9: reserved for general statuses.
+    /// `*err` was not NULL on entry (an earlier error not freed and reset, or
+    /// an uninitialised variable): the call did nothing and left `*err` alone.
+    ErrorNotNull = 4,
+    // 5..=9: reserved for general statuses.
     /// A server name breaks a naming rule.
     InvalidName = 10,
     /// A portal role may not perform the action.
@@ -133,6 +136,7 @@ impl mdmlink_status {
             S::NullArgument => c"MDMLINK_STATUS_NULL_ARGUMENT",
             S::Panic => c"MDMLINK_STATUS_PANIC",
             S::InvalidArgument => c"MDMLINK_STATUS_INVALID_ARGUMENT",
+            S::ErrorNotNull => c"MDMLINK_STATUS_ERROR_NOT_NULL",
             S::InvalidName => c"MDMLINK_STATUS_INVALID_NAME",
             S::RoleNotAllowed => c"MDMLINK_STATUS_ROLE_NOT_ALLOWED",
             S::KeyUnsupportedSize => c"MDMLINK_STATUS_KEY_UNSUPPORTED_SIZE",
@@ -182,13 +186,14 @@ impl mdmlink_status {
     }
 
     /// Every status, for [`mdmlink_status_name`].
-    const ALL: [mdmlink_status; 49] = {
+    const ALL: [mdmlink_status; 50] = {
         use mdmlink_status as S;
         [
             S::Ok,
             S::NullArgument,
             S::Panic,
             S::InvalidArgument,
+            S::ErrorNotNull,
             S::InvalidName,
             S::RoleNotAllowed,
             S::KeyUnsupportedSize,
