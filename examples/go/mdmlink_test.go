@@ -17,6 +17,12 @@ import (
 
 var fixtures = filepath.Join("..", "..", "tests", "fixtures", "apple-token-1")
 
+func TestABIVersionMatchesHeader(t *testing.T) {
+	if ABIVersion() != HeaderABIVersion {
+		t.Fatalf("library ABI %d, header ABI %d", ABIVersion(), HeaderABIVersion)
+	}
+}
+
 func readFixture(t *testing.T, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(fixtures, name))

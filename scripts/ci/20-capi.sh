@@ -5,7 +5,9 @@
 #   2. the header compiled as C99 and C++ with -Wall -Wextra -Werror;
 #   3. scripts/install.sh + pkg-config, static and shared, with the SONAME;
 #   4. examples/c with make, on the real Apple token;
-#   5. examples/go with `go test` (Debian's golang-go, standard library only).
+#   5. examples/go with `go test` against the installed copy (pkg-config, as a
+#      Go program outside this checkout links it), then once in-tree
+#      (`-tags mdmlink_intree`); Debian's golang-go, standard library only.
 # Expected time after scripts/test.sh: about 1.5 minutes (valgrind ~30 s,
 # installing golang-go ~30 s); everything reuses the debug build.
 set -euo pipefail
@@ -70,7 +72,18 @@ grep -q '^days to expiry: ' "$work/example.out"
 openssl x509 -in examples/c/server-cert.pem -noout -subject | grep -q 'Main MDM'
 make -s -C examples/c clean
 
-echo "-- examples/go (go test)"
+echo "-- examples/go (go test against the installed copy, through pkg-config)"
 export GOPATH=$root/target/go/path GOCACHE=$root/target/go/cache GOPROXY=off GOFLAGS=-mod=mod GO111MODULE=on
-(cd examples/go && test -z "$(gofmt -l .)" && go vet ./... && go test -count=1 ./...)
+(
+  cd examples/go
+  test -z "$(gofmt -l .)"
+  go vet ./...
+  # The test binary must need the installed library by its SONAME.
+  go test -c -o "$work/go.test" .
+  readelf -d "$work/go.test" | grep -qF "Shared library: [$soname]"
+  LD_LIBRARY_PATH=$work/prefix/lib go test -count=1 ./...
+  echo "-- examples/go (go test -tags mdmlink_intree: the in-tree static library)"
+  go vet -tags mdmlink_intree ./...
+  go test -count=1 -tags mdmlink_intree ./...
+)
 echo "-- C API checks passed"

@@ -27,6 +27,9 @@ pub mod session;
 pub mod status;
 pub mod token;
 
+#[cfg(test)]
+mod tests;
+
 use core::ffi::{CStr, c_char};
 
 use time::OffsetDateTime;
