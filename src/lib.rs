@@ -37,6 +37,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod encoding;
 pub mod error;
 pub mod expiry;
 #[cfg(feature = "capi")]

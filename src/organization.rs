@@ -104,9 +104,7 @@ impl fmt::Display for CertificateDescription {
     }
 }
 
-fn hex_upper(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02X}")).collect()
-}
+use crate::encoding::hex_upper;
 
 fn join<T: fmt::Display>(items: &[T]) -> String {
     items

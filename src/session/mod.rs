@@ -360,7 +360,7 @@ pub fn new_nonce<R: TryCryptoRng + ?Sized>(rng: &mut R) -> Result<String, Sessio
     let mut bytes = [0u8; 16];
     rng.try_fill_bytes(&mut bytes)
         .map_err(|_| SessionError::Random)?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(crate::encoding::hex_lower(&bytes))
 }
 
 /// What a response body says: a JSON `code` (`{"code": "T_C_NOT_SIGNED"}`),

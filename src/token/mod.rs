@@ -25,7 +25,7 @@ pub use payload::PayloadError;
 
 use crate::{
     SystemRng,
-    keypair::{ServerCertificate, ServerKeypair},
+    keypair::{ServerCertificate, ServerKey},
     secret::SecretString,
 };
 
@@ -322,16 +322,17 @@ impl<'de> Deserialize<'de> for ServerToken {
 /// println!("consumer key {}, expires {}", token.consumer_key(), token.access_token_expiry());
 /// # Ok(()) }
 /// ```
-pub fn open(data: &[u8], keypair: &ServerKeypair) -> Result<ServerToken, TokenError> {
+pub fn open<K: ServerKey>(data: &[u8], keypair: &K) -> Result<ServerToken, TokenError> {
     open_with_rng(data, keypair, &mut SystemRng::default())
 }
 
 /// Opens a token file: any of the forms [`smime::unarmor`] accepts, CMS
 /// EnvelopedData addressed to `keypair` ([`envelope::open`]), and a valid
-/// payload ([`payload::parse`]). `rng` blinds the RSA operation.
-pub fn open_with_rng<R: TryCryptoRng + ?Sized>(
+/// payload ([`payload::parse`]). `rng` blinds the RSA operation. `keypair`
+/// is any [`ServerKey`]: a [`ServerKeypair`] or a key in an HSM or KMS.
+pub fn open_with_rng<K: ServerKey, R: TryCryptoRng + ?Sized>(
     data: &[u8],
-    keypair: &ServerKeypair,
+    keypair: &K,
     rng: &mut R,
 ) -> Result<ServerToken, TokenError> {
     let cms = smime::unarmor(data)?;
