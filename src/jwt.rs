@@ -40,7 +40,7 @@ use crate::keypair::ServerKey;
 pub const MAID_SERVICE_TYPE: &str = "com.apple.maid";
 
 /// The JOSE header mdmlink writes.
-pub const HEADER_JSON: &str = r#"{"alg":"RS256","typ":"JWT"}"#;
+pub(crate) const HEADER_JSON: &str = r#"{"alg":"RS256","typ":"JWT"}"#;
 
 /// The longest `iss` or `jti` accepted (Apple's are 32 to 36 characters).
 pub const MAX_CLAIM_LEN: usize = 256;

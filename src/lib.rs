@@ -42,6 +42,7 @@ pub mod error;
 pub mod expiry;
 #[cfg(feature = "capi")]
 pub mod ffi;
+pub mod hazmat;
 pub mod jwt;
 pub mod keypair;
 pub mod name;

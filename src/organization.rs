@@ -137,7 +137,7 @@ pub enum OrganizationError {
     #[error(transparent)]
     Role(#[from] RoleError),
     /// The token could not be opened with the server's key(s).
-    #[error("server \"{server}\": {source}")]
+    #[error("server \"{server}\": cannot install the token")]
     Token {
         /// The server.
         server: String,
@@ -208,7 +208,7 @@ pub enum OrganizationError {
         value: String,
     },
     /// An Access Management JWT could not be made.
-    #[error("server \"{server}\": {source}")]
+    #[error("server \"{server}\": cannot make the Access Management JWT")]
     Jwt {
         /// The server.
         server: String,
@@ -216,7 +216,7 @@ pub enum OrganizationError {
         source: JwtError,
     },
     /// A keypair for the server could not be generated.
-    #[error("server \"{server}\": {source}")]
+    #[error("server \"{server}\": cannot generate a keypair")]
     Key {
         /// The server.
         server: String,
@@ -224,7 +224,7 @@ pub enum OrganizationError {
         source: KeyError,
     },
     /// A stored record could not be restored.
-    #[error("stored server \"{server}\" is invalid: {source}")]
+    #[error("stored server \"{server}\" is invalid")]
     Record {
         /// The server.
         server: String,
@@ -233,8 +233,10 @@ pub enum OrganizationError {
     },
 }
 
-/// Optional labels and settings for a new server.
+/// Optional labels and settings for a new server. Start from `Default`:
+/// `ServerOptions::default().with_customer("Acme")`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ServerOptions {
     /// Whether the server may release devices from the organization.
     pub release_devices: bool,
@@ -242,6 +244,26 @@ pub struct ServerOptions {
     pub customer: Option<String>,
     /// For managed service providers: the customer's site.
     pub site: Option<String>,
+}
+
+impl ServerOptions {
+    /// Whether the server may release devices from the organization.
+    pub fn with_release_devices(mut self, release_devices: bool) -> Self {
+        self.release_devices = release_devices;
+        self
+    }
+
+    /// For managed service providers: the customer this server belongs to.
+    pub fn with_customer(mut self, customer: impl Into<String>) -> Self {
+        self.customer = Some(customer.into());
+        self
+    }
+
+    /// For managed service providers: the customer's site.
+    pub fn with_site(mut self, site: impl Into<String>) -> Self {
+        self.site = Some(site.into());
+        self
+    }
 }
 
 /// A token bound to a server, with who downloaded it and when.
@@ -298,13 +320,29 @@ pub enum InstallOutcome {
     KeyPromoted,
 }
 
-/// What to record with an installed token.
+/// What to record with an installed token. Start from `Default` and add
+/// what you know: `InstallOptions::default().with_downloaded_by("a@example.com")`.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct InstallOptions {
     /// Who downloaded the token from the portal.
     pub downloaded_by: Option<String>,
     /// Accept a changed consumer key.
     pub force: bool,
+}
+
+impl InstallOptions {
+    /// Records who downloaded the token from the portal.
+    pub fn with_downloaded_by(mut self, user: impl Into<String>) -> Self {
+        self.downloaded_by = Some(user.into());
+        self
+    }
+
+    /// Accepts (`true`) a renewal whose consumer key changed.
+    pub fn with_force(mut self, force: bool) -> Self {
+        self.force = force;
+        self
+    }
 }
 
 /// Something about an installed token worth telling the user, though the

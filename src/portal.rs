@@ -54,6 +54,7 @@ pub enum Action {
 
 /// A role may not perform an action in a portal.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 #[error(
     "the {role} role may not {action} in {portal}; ask a user with one of these roles: {allowed}"
 )]
@@ -172,6 +173,7 @@ impl fmt::Display for Portal {
 
 /// An unknown portal or role identifier.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 #[error("unknown {kind} \"{given}\"; expected one of: {expected}")]
 pub struct ParseError {
     kind: &'static str,

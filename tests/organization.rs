@@ -96,11 +96,10 @@ fn tokens_bind_to_the_server_whose_key_opens_them() {
     org.add_server(
         "B",
         b,
-        ServerOptions {
-            release_devices: true,
-            customer: Some("Acme".into()),
-            site: Some("HQ".into()),
-        },
+        ServerOptions::default()
+            .with_release_devices(true)
+            .with_customer("Acme")
+            .with_site("HQ"),
         NOW,
     )
     .unwrap();
@@ -123,10 +122,7 @@ fn tokens_bind_to_the_server_whose_key_opens_them() {
         org.install_token(
             "A",
             &file_a,
-            InstallOptions {
-                downloaded_by: Some("admin@example.com".into()),
-                force: false
-            },
+            InstallOptions::default().with_downloaded_by("admin@example.com"),
             NOW
         )
         .unwrap(),
@@ -165,10 +161,7 @@ fn tokens_bind_to_the_server_whose_key_opens_them() {
     org.install_token(
         "A",
         &changed,
-        InstallOptions {
-            force: true,
-            ..Default::default()
-        },
+        InstallOptions::default().with_force(true),
         NOW,
     )
     .unwrap();
@@ -206,10 +199,7 @@ fn needs_action_soonest_first() {
         org.install_opened_token(
             name,
             t(name, days),
-            InstallOptions {
-                downloaded_by: Some(user.into()),
-                force: false,
-            },
+            InstallOptions::default().with_downloaded_by(user),
             NOW,
         )
         .unwrap();
@@ -272,11 +262,9 @@ fn serializes_without_private_keys_unless_asked() {
     org.add_server(
         "Main",
         kp.clone(),
-        ServerOptions {
-            release_devices: true,
-            customer: None,
-            site: Some("Campus".into()),
-        },
+        ServerOptions::default()
+            .with_release_devices(true)
+            .with_site("Campus"),
         NOW,
     )
     .unwrap();

@@ -11,8 +11,8 @@ use cms::{
 };
 use der::{Decode, EncodingRules};
 use mdmlink::{
+    hazmat::smime,
     keypair::{ServerCertificate, ServerKeypair},
-    token::smime,
 };
 
 /// The Apple token file name.

@@ -68,7 +68,8 @@ macro_rules! from_core {
     ($($ty:ty => $f:ident),* $(,)?) => {$(
         impl From<$ty> for FfiError {
             fn from(e: $ty) -> Self {
-                Self::new(mdmlink_status::$f(&e), e.to_string())
+                // The whole cause chain: C callers see one message.
+                Self::new(mdmlink_status::$f(&e), crate::error::report(&e))
             }
         }
     )*};
@@ -93,6 +94,13 @@ impl From<Error> for FfiError {
             Error::Token(e) => e.into(),
             Error::Organization(e) => e.into(),
             Error::Jwt(e) => e.into(),
+            Error::Session(e) => e.into(),
+            Error::FileName(e) => Self::new(mdmlink_status::TokenFileName, e.to_string()),
+            Error::Parse(e) => Self::invalid(e.to_string()),
+            // No C function reaches a store yet.
+            Error::Store(e) => Self::new(mdmlink_status::InvalidRecord, crate::error::report(&e)),
+            // `Error` is non-exhaustive for callers, not for this crate; a new
+            // variant must be mapped here.
         }
     }
 }

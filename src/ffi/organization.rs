@@ -504,10 +504,8 @@ pub unsafe extern "C" fn mdmlink_organization_install_token_file(
             )
         };
         let now = time_arg(now_unix, "now_unix")?;
-        let options = InstallOptions {
-            downloaded_by: downloaded_by.map(str::to_owned),
-            force,
-        };
+        let mut options = InstallOptions::default().with_force(force);
+        options.downloaded_by = downloaded_by.map(str::to_owned);
         let report = org.lock()?.install_token_file(name, file_name, data, options, now)?;
         if !outcome.is_null() {
             // SAFETY: non-NULL and writable.
@@ -570,10 +568,8 @@ pub unsafe extern "C" fn mdmlink_organization_install_token(
             )
         };
         let now = time_arg(now_unix, "now_unix")?;
-        let options = InstallOptions {
-            downloaded_by: downloaded_by.map(str::to_owned),
-            force,
-        };
+        let mut options = InstallOptions::default().with_force(force);
+        options.downloaded_by = downloaded_by.map(str::to_owned);
         let result = org.lock()?.install_token(name, data, options, now)?;
         if !outcome.is_null() {
             // SAFETY: non-NULL and writable.

@@ -319,7 +319,9 @@ impl mdmlink_status {
     pub(crate) fn of_session(e: &SessionError) -> Self {
         match e {
             SessionError::InvalidUrl { .. } => Self::SessionInvalidUrl,
-            SessionError::InvalidTime | SessionError::InvalidNonce => Self::InvalidArgument,
+            SessionError::InvalidTime
+            | SessionError::InvalidNonce
+            | SessionError::InvalidHeader { .. } => Self::InvalidArgument,
             SessionError::Random => Self::RandomFailed,
             SessionError::BadRequest { .. } => Self::SessionBadRequest,
             SessionError::Unauthorized { .. } => Self::SessionUnauthorized,

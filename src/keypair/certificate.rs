@@ -223,8 +223,10 @@ fn x509_time(t: &Time) -> OffsetDateTime {
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
-/// What to put in a generated certificate.
+/// What to put in a generated certificate: `CertificateParams::new(name, now)`,
+/// then `.with_validity(..)` to change how long it is valid.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CertificateParams {
     /// Subject and issuer common name; usually the server's name.
     pub common_name: String,
@@ -243,6 +245,12 @@ impl CertificateParams {
             not_before: now,
             validity: DEFAULT_CERTIFICATE_VALIDITY,
         }
+    }
+
+    /// How long the certificate is valid (from `not_before`).
+    pub fn with_validity(mut self, validity: Duration) -> Self {
+        self.validity = validity;
+        self
     }
 }
 

@@ -31,12 +31,11 @@ use crate::encoding::hex_upper;
 use crate::keypair::{ServerCertificate, ServerKey};
 
 /// `id-envelopedData`, RFC 5652 §6.1.
-pub const ID_ENVELOPED_DATA: ObjectIdentifier =
-    ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.3");
+pub const ID_ENVELOPED_DATA: ObjectIdentifier = const_oid::db::rfc5911::ID_ENVELOPED_DATA;
 /// `id-data`, RFC 5652 §4.
-pub const ID_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
+pub const ID_DATA: ObjectIdentifier = const_oid::db::rfc5911::ID_DATA;
 /// `rsaEncryption`, RFC 8017 Appendix A.1 (PKCS #1 v1.5 key transport, RFC 3370 §4.2.1).
-pub const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+pub const RSA_ENCRYPTION: ObjectIdentifier = const_oid::db::rfc5912::RSA_ENCRYPTION;
 
 /// How many key-transport recipients are tried when the keypair has no
 /// certificate to match against. Apple issues tokens to exactly one.

@@ -310,7 +310,7 @@ pub fn run(a: &DemoArgs) -> Result<u8, Failure> {
     let signed = st
         .org
         .access_management_jwt(main_name, time::OffsetDateTime::now_utc(), &jti, &mut rng)
-        .map_err(|e| Failure::new(format!("demo: {e}")))?;
+        .map_err(|e| Failure::new(format!("demo: {}", mdmlink::error::report(&e))))?;
     let claims = signed
         .split('.')
         .nth(1)

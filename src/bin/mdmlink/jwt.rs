@@ -40,7 +40,7 @@ pub fn run(g: &Globals, a: &JwtArgs) -> Result<u8, Failure> {
                 ),
                 _ => String::new(),
             };
-            Failure::file(&path, format!("{e}{hint}"))
+            Failure::file(&path, format!("{}{hint}", mdmlink::error::report(&e)))
         })?;
     println!("{token}");
     Ok(0)

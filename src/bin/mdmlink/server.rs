@@ -230,8 +230,9 @@ fn default_cert_path(name: &ServerName, suffix: &str, der: bool) -> PathBuf {
     ))
 }
 
-fn org_err(path: &Path, e: impl std::fmt::Display) -> Failure {
-    Failure::file(path, e)
+/// `path: error: cause: ...` (causes are not repeated in error messages).
+fn org_err(path: &Path, e: impl std::error::Error + 'static) -> Failure {
+    Failure::file(path, mdmlink::error::report(&e))
 }
 
 pub fn add(g: &Globals, a: &AddArgs) -> Result<u8, Failure> {
@@ -275,11 +276,9 @@ pub fn add(g: &Globals, a: &AddArgs) -> Result<u8, Failure> {
                 ),
             ));
         }
-        let options = ServerOptions {
-            release_devices: a.release_devices,
-            customer: a.customer.clone(),
-            site: a.site.clone(),
-        };
+        let mut options = ServerOptions::default().with_release_devices(a.release_devices);
+        options.customer = a.customer.clone();
+        options.site = a.site.clone();
         st.org
             .add_server(&a.name, keypair, options, now)
             .map_err(|e| org_err(path, e))?;
@@ -437,9 +436,10 @@ pub fn install_token(g: &Globals, a: &InstallArgs) -> Result<u8, Failure> {
                 &a.name,
                 &file_name,
                 &data,
-                InstallOptions {
-                    downloaded_by: a.downloaded_by.clone(),
-                    force: a.force,
+                {
+                    let mut options = InstallOptions::default().with_force(a.force);
+                    options.downloaded_by = a.downloaded_by.clone();
+                    options
                 },
                 now,
             )

@@ -129,7 +129,8 @@ fn decode(
             *pem = Some(plain.to_string());
         }
     }
-    let mut org = Organization::from_record(record).map_err(|e| Failure::file(path, e))?;
+    let mut org = Organization::from_record(record)
+        .map_err(|e| Failure::file(path, mdmlink::error::report(&e)))?;
     for (name, file) in &stored.token_files {
         let server = org.server(name).ok_or_else(|| {
             Failure::file(
@@ -146,9 +147,10 @@ fn decode(
         org.install_opened_token(
             name,
             opened,
-            InstallOptions {
-                downloaded_by: file.downloaded_by.clone(),
-                force: true,
+            {
+                let mut options = InstallOptions::default().with_force(true);
+                options.downloaded_by = file.downloaded_by.clone();
+                options
             },
             file.installed_at,
         )
