@@ -850,7 +850,9 @@ mdmlink_status mdmlink_organization_remove_server(const mdmlink_organization *or
 /**
  * Stages a copy of `keypair` as the server's next keypair (a rotation): the
  * current keypair and token keep working until a token that opens with the
- * staged key is installed. Takes no ownership of its arguments.
+ * staged key is installed. A server that already has a staged keypair gives
+ * `MDMLINK_STATUS_ALREADY_STAGED` (discard it first to replace it). Takes no
+ * ownership of its arguments.
  *
  * # Safety
  * `org` and `keypair` are NULL or live handles; `name` is NULL or
@@ -867,7 +869,8 @@ mdmlink_status mdmlink_organization_stage_keypair(const mdmlink_organization *or
  * `name` and stages it (the first step of a key rotation), as
  * `mdmlink_organization_add_server_generated` does for a new server: the
  * certificate's common name comes from the server name, valid from
- * `now_unix`; the server is looked up before the (slow) key generation,
+ * `now_unix`; the server is looked up (and one already staging is refused
+ * with `MDMLINK_STATUS_ALREADY_STAGED`) before the (slow) key generation,
  * which runs without holding the organization's lock.
  *
  * On success, when `keypair_out` is not NULL, `*keypair_out` receives a copy
