@@ -183,6 +183,16 @@ enum mdmlink_status
      */
     MDMLINK_STATUS_NO_SERVER_UUID = 68,
     /**
+     * The token was refused: already expired, the installed token itself,
+     * or not expiring later than the installed one (install with `force`
+     * to accept it anyway).
+     */
+    MDMLINK_STATUS_TOKEN_NOT_NEWER = 69,
+    /**
+     * The server already has a staged keypair (discard it first to replace it).
+     */
+    MDMLINK_STATUS_ALREADY_STAGED = 70,
+    /**
      * HTTP 400 from the device assignment service: a malformed request.
      */
     MDMLINK_STATUS_SESSION_BAD_REQUEST = 80,
@@ -264,6 +274,15 @@ enum mdmlink_health_state
      * Not expired, but an event means it must be replaced.
      */
     MDMLINK_HEALTH_STATE_MUST_REPLACE = 3,
+    /**
+     * No token is installed yet; `deadline_unix` is when the server was added.
+     */
+    MDMLINK_HEALTH_STATE_NO_TOKEN = 4,
+    /**
+     * There is nothing to evaluate: the server has no certificate
+     * (`mdmlink_server_status.certificate` only). `deadline_unix` is 0.
+     */
+    MDMLINK_HEALTH_STATE_NO_CERTIFICATE = 5,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -451,7 +470,7 @@ typedef struct mdmlink_health {
     mdmlink_health_state state;
     /**
      * Whole days left for `VALID` and `RENEW_SOON` (0 on the last day);
-     * 0 for `EXPIRED` and `MUST_REPLACE`.
+     * 0 for every other state.
      */
     int64_t days_left;
     /**
@@ -464,8 +483,8 @@ typedef struct mdmlink_health {
      */
     mdmlink_replacement_reason reason;
     /**
-     * A static label: `"valid"`, `"renew-soon"`, `"expired"` or
-     * `"must-replace"`. Never free it.
+     * A static label: `"valid"`, `"renew-soon"`, `"expired"`,
+     * `"must-replace"`, `"no-token"` or `"no-certificate"`. Never free it.
      */
     const char *label;
     /**
@@ -485,7 +504,7 @@ typedef struct mdmlink_server_status {
      */
     bool has_token;
     /**
-     * The token's health.
+     * The token's health (`NO_TOKEN` when none is installed).
      */
     struct mdmlink_health token;
     /**
@@ -493,11 +512,12 @@ typedef struct mdmlink_server_status {
      */
     bool has_certificate;
     /**
-     * The certificate's health (its notAfter against the same policy).
+     * The certificate's health (its notAfter against the same policy);
+     * `NO_CERTIFICATE` when the server has none.
      */
     struct mdmlink_health certificate;
     /**
-     * The most urgent of the two; a server without a token is `EXPIRED`.
+     * The most urgent of the two; a server without a token is `NO_TOKEN`.
      */
     struct mdmlink_health worst;
     /**
@@ -586,8 +606,9 @@ void mdmlink_error_free(struct mdmlink_error *err);
 
 /**
  * A policy that warns `warn_days` days before expiry (the default policy
- * warns 30 days ahead). On success `*out` receives a new policy: free it
- * with `mdmlink_expiry_policy_free`.
+ * warns 30 days ahead; at most 3650, else `MDMLINK_STATUS_INVALID_ARGUMENT`).
+ * On success `*out` receives a new policy: free it with
+ * `mdmlink_expiry_policy_free`.
  *
  * # Safety
  * `out` is NULL or writable; `err` is NULL or a valid `mdmlink_error **`.
@@ -871,7 +892,9 @@ mdmlink_status mdmlink_organization_remove_server(struct mdmlink_organization *o
 /**
  * Stages a copy of `keypair` as the server's next keypair (a rotation): the
  * current keypair and token keep working until a token that opens with the
- * staged key is installed. Takes no ownership of its arguments.
+ * staged key is installed. A server that already has a staged keypair gives
+ * `MDMLINK_STATUS_ALREADY_STAGED` (discard it first to replace it). Takes no
+ * ownership of its arguments.
  *
  * # Safety
  * `org` and `keypair` are NULL or live handles; `name` is NULL or
@@ -888,7 +911,8 @@ mdmlink_status mdmlink_organization_stage_keypair(struct mdmlink_organization *o
  * `name` and stages it (the first step of a key rotation), as
  * `mdmlink_organization_add_server_generated` does for a new server: the
  * certificate's common name comes from the server name, valid from
- * `now_unix`; the server is looked up before the (slow) key generation,
+ * `now_unix`; the server is looked up (and one already staging is refused
+ * with `MDMLINK_STATUS_ALREADY_STAGED`) before the (slow) key generation,
  * which runs without holding the organization's lock.
  *
  * On success, when `keypair_out` is not NULL, `*keypair_out` receives a copy

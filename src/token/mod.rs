@@ -23,6 +23,7 @@ use zeroize::Zeroizing;
 
 pub use cipher::ContentCipher;
 pub use payload::PayloadError;
+pub use smime::MAX_TOKEN_FILE_BYTES;
 
 use crate::{
     SystemRng,
