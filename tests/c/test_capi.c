@@ -1039,7 +1039,7 @@ static void test_session(void) {
                  MDMLINK_STATUS_OK);
     CHECK(s && strcmp(mdmlink_session_auth_token(s), "1413984256401-AFAEBCD") == 0);
     CHECK(s && strcmp(mdmlink_session_base_url(s), base) == 0);
-    CHECK(strcmp(mdmlink_session_protocol_version(), "3") == 0);
+    CHECK(strcmp(mdmlink_session_protocol_version(), "10") == 0);
     mdmlink_session_free(s);
 
     struct {
