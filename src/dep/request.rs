@@ -71,7 +71,17 @@ impl ApiCall {
     ) -> Result<Request<Vec<u8>>, DepError> {
         let mut request = Request::new(self.body.clone());
         *request.method_mut() = self.method.clone();
-        *request.uri_mut() = session.url(&self.path)?;
+        *request.uri_mut() = match self.path.split_once('?') {
+            None => session.url(&self.path)?,
+            // The query was built from checked values (see `get_profile`).
+            Some((path, query)) => {
+                format!("{}?{query}", session.url(path)?)
+                    .parse()
+                    .map_err(|_| DepError::InvalidArgument {
+                        reason: "the request's query is not valid in a URL".into(),
+                    })?
+            }
+        };
         let agent = HeaderValue::from_str(user_agent).map_err(|_| DepError::InvalidArgument {
             reason: "the User-Agent is not a header value".into(),
         })?;

@@ -496,7 +496,7 @@ mod tests {
                     phase: SyncPhase::Fetch
                 }
             ),
-            "{err}"
+            "{err:?}"
         );
         assert_eq!(committed.as_deref(), Some("C1"));
     }
