@@ -15,6 +15,7 @@ echo "== benches (criterion --quick)"
 cargo bench --bench token -- --quick
 cargo bench --bench organization -- --quick
 cargo bench --bench ffi -- --quick
+cargo bench --features http,simulator --bench dep_sync -- --quick
 cargo bench --bench keygen -- --quick keypair_generate/2048
 
 echo "== mdmlink vs peers"
