@@ -145,5 +145,5 @@ fn disown_and_activation_lock() {
         details[&serials[1]].response_status,
         Some(DeviceStatus::Success)
     );
-    assert_eq!(details[&serials[1]].device_family.is_some(), true);
+    assert!(details[&serials[1]].device_family.is_some());
 }

@@ -89,21 +89,24 @@ const FAMILIES: [(&str, &str, &str); 5] = [
 ];
 const COLORS: [&str; 4] = ["SPACE GRAY", "SILVER", "STARLIGHT", "MIDNIGHT"];
 
-fn serials_of(body: &Value) -> Result<Vec<String>, Response<Vec<u8>>> {
+/// A 400 code (the reply is made by `error`).
+type Refusal = &'static str;
+
+fn serials_of(body: &Value) -> Result<Vec<String>, Refusal> {
     let Some(list) = body.get("devices").and_then(Value::as_array) else {
-        return Err(error("DEVICE_ID_REQUIRED"));
+        return Err("DEVICE_ID_REQUIRED");
     };
     if list.is_empty() {
-        return Err(error("DEVICE_ID_REQUIRED"));
+        return Err("DEVICE_ID_REQUIRED");
     }
     if list.len() > MAX_SERIALS_PER_REQUEST {
-        return Err(error("MALFORMED_REQUEST_BODY"));
+        return Err("MALFORMED_REQUEST_BODY");
     }
     list.iter()
         .map(|v| {
             v.as_str()
                 .map(str::to_owned)
-                .ok_or_else(|| error("MALFORMED_REQUEST_BODY"))
+                .ok_or("MALFORMED_REQUEST_BODY")
         })
         .collect()
 }
@@ -303,29 +306,29 @@ impl Inventory {
         cursor: &str,
         now: OffsetDateTime,
         lifetime: Duration,
-    ) -> Result<CursorKind, Response<Vec<u8>>> {
+    ) -> Result<CursorKind, Refusal> {
         match self.cursors.get(cursor) {
-            None => Err(error("INVALID_CURSOR")),
-            Some(c) if now - c.issued > lifetime => Err(error("EXPIRED_CURSOR")),
+            None => Err("INVALID_CURSOR"),
+            Some(c) if now - c.issued > lifetime => Err("EXPIRED_CURSOR"),
             Some(c) => Ok(c.kind),
         }
     }
 
-    fn limit(body: &Value) -> Result<usize, Response<Vec<u8>>> {
+    fn limit(body: &Value) -> Result<usize, Refusal> {
         match body.get("limit") {
             None | Some(Value::Null) => Ok(100),
             Some(v) => match v.as_u64() {
                 Some(n) if n >= 1 => Ok(n.min(u64::from(MAX_PAGE_LIMIT)) as usize),
-                _ => Err(error("MALFORMED_REQUEST_BODY")),
+                _ => Err("MALFORMED_REQUEST_BODY"),
             },
         }
     }
 
-    fn cursor_arg(body: &Value) -> Result<Option<&str>, Response<Vec<u8>>> {
+    fn cursor_arg(body: &Value) -> Result<Option<&str>, Refusal> {
         match body.get("cursor") {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(error("MALFORMED_REQUEST_BODY")),
+            Some(_) => Err("MALFORMED_REQUEST_BODY"),
         }
     }
 
@@ -353,12 +356,12 @@ impl Inventory {
     ) -> Response<Vec<u8>> {
         let (limit, cursor) = match (Self::limit(body), Self::cursor_arg(body)) {
             (Ok(l), Ok(c)) => (l, c),
-            (Err(e), _) | (_, Err(e)) => return e,
+            (Err(e), _) | (_, Err(e)) => return error(e),
         };
         let (mut position, log_at_start) = match cursor {
             None => (0, self.log.len()),
             Some(c) => match self.cursor(c, now, lifetime) {
-                Err(e) => return e,
+                Err(e) => return error(e),
                 Ok(CursorKind::Fetch { done: true, .. } | CursorKind::Sync { .. }) => {
                     return error("EXHAUSTED_CURSOR");
                 }
@@ -407,10 +410,10 @@ impl Inventory {
         let (limit, cursor) = match (Self::limit(body), Self::cursor_arg(body)) {
             (Ok(l), Ok(Some(c))) => (l, c),
             (Ok(_), Ok(None)) => return error("CURSOR_REQUIRED"),
-            (Err(e), _) | (_, Err(e)) => return e,
+            (Err(e), _) | (_, Err(e)) => return error(e),
         };
         let from = match self.cursor(cursor, now, lifetime) {
-            Err(e) => return e,
+            Err(e) => return error(e),
             Ok(CursorKind::Fetch { log_at_start, .. }) => log_at_start,
             Ok(CursorKind::Sync { log_position }) => log_position,
         };
@@ -437,7 +440,7 @@ impl Inventory {
     pub(crate) fn details(&mut self, body: &Value) -> Response<Vec<u8>> {
         let serials = match serials_of(body) {
             Ok(s) => s,
-            Err(e) => return e,
+            Err(e) => return error(e),
         };
         let mut out = serde_json::Map::new();
         for serial in serials {
@@ -457,7 +460,7 @@ impl Inventory {
     pub(crate) fn disown(&mut self, body: &Value, now: OffsetDateTime) -> Response<Vec<u8>> {
         let serials = match serials_of(body) {
             Ok(s) => s,
-            Err(e) => return e,
+            Err(e) => return error(e),
         };
         let mut out = BTreeMap::new();
         for serial in serials {
@@ -476,11 +479,11 @@ impl Inventory {
         let Value::Object(mut profile) = body else {
             return error("MALFORMED_REQUEST_BODY");
         };
-        if !profile
+        let named = profile
             .get("profile_name")
             .and_then(Value::as_str)
-            .is_some_and(|n| !n.trim().is_empty())
-        {
+            .is_some_and(|n| !n.trim().is_empty());
+        if !named {
             return error("CONFIG_NAME_REQUIRED");
         }
         self.next_id += 1;
@@ -500,7 +503,7 @@ impl Inventory {
         if let Some(list) = devices {
             match serials_of(&json!({ "devices": list })) {
                 Ok(serials) => statuses = self.assign_all(&uuid, serials, now),
-                Err(e) => return e,
+                Err(e) => return error(e),
             }
         }
         json_reply(
@@ -559,7 +562,7 @@ impl Inventory {
         }
         let serials = match serials_of(body) {
             Ok(s) => s,
-            Err(e) => return e,
+            Err(e) => return error(e),
         };
         let statuses = self.assign_all(&uuid, serials, now);
         json_reply(
@@ -572,7 +575,7 @@ impl Inventory {
     pub(crate) fn remove(&mut self, body: &Value, now: OffsetDateTime) -> Response<Vec<u8>> {
         let serials = match serials_of(body) {
             Ok(s) => s,
-            Err(e) => return e,
+            Err(e) => return error(e),
         };
         let mut out = BTreeMap::new();
         for serial in serials {

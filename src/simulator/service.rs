@@ -321,7 +321,7 @@ fn handle_session(state: &mut State, request: &Request<Vec<u8>>) -> Response<Vec
 fn authenticate(
     state: &State,
     request: &Request<Vec<u8>>,
-) -> Result<(String, String), Response<Vec<u8>>> {
+) -> Result<(String, String), (StatusCode, &'static str)> {
     let now = state.now();
     let Some(session) = request
         .headers()
@@ -329,19 +329,19 @@ fn authenticate(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
     else {
-        return Err(text(StatusCode::UNAUTHORIZED, "UNAUTHORIZED"));
+        return Err((StatusCode::UNAUTHORIZED, "UNAUTHORIZED"));
     };
     let consumer_key = match state.sessions.get(&session) {
         Some(entry) if entry.expires > now => entry.consumer_key.clone(),
-        Some(_) => return Err(text(StatusCode::UNAUTHORIZED, "UNAUTHORIZED")),
-        None if state.restarted => return Err(text(StatusCode::FORBIDDEN, "FORBIDDEN")),
-        None => return Err(text(StatusCode::UNAUTHORIZED, "UNAUTHORIZED")),
+        Some(_) => return Err((StatusCode::UNAUTHORIZED, "UNAUTHORIZED")),
+        None if state.restarted => return Err((StatusCode::FORBIDDEN, "FORBIDDEN")),
+        None => return Err((StatusCode::UNAUTHORIZED, "UNAUTHORIZED")),
     };
     let Some(account) = state.account(&consumer_key) else {
-        return Err(text(StatusCode::UNAUTHORIZED, "UNAUTHORIZED"));
+        return Err((StatusCode::UNAUTHORIZED, "UNAUTHORIZED"));
     };
     if !account.account.terms_accepted {
-        return Err(text(StatusCode::FORBIDDEN, "T_C_NOT_SIGNED"));
+        return Err((StatusCode::FORBIDDEN, "T_C_NOT_SIGNED"));
     }
     Ok((consumer_key, session))
 }
@@ -349,7 +349,7 @@ fn authenticate(
 fn handle_account(state: &mut State, request: &Request<Vec<u8>>) -> Response<Vec<u8>> {
     let (consumer_key, session) = match authenticate(state, request) {
         Ok(v) => v,
-        Err(refused) => return refused,
+        Err((status, code)) => return text(status, code),
     };
     let Some(account) = state.account(&consumer_key).map(|a| a.account.clone()) else {
         return text(StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
@@ -392,7 +392,7 @@ fn handle_device_call(
 ) -> Response<Vec<u8>> {
     let (consumer_key, session) = match authenticate(state, request) {
         Ok(v) => v,
-        Err(refused) => return refused,
+        Err((status, code)) => return text(status, code),
     };
     let agent = request
         .headers()
