@@ -41,12 +41,34 @@ pub enum ServerCommand {
     Remove(NameArg),
     /// Record an event that means the server's token must be replaced.
     Events(EventArgs),
+    /// Write a server's certificate again (current, or --staged), for an
+    /// admin who lost the file.
+    ExportCert(ExportCertArgs),
     /// Record the server's UUID in Apple's service (`server_uuid`, the
     /// issuer of its Access Management JWTs).
     SetUuid(SetUuidArgs),
     /// Open a session with the device assignment service using the
     /// server's token, fetch the account details and record the server's UUID.
     FetchAccount(FetchAccountArgs),
+}
+
+/// `server export-cert`.
+#[derive(Args, Debug)]
+pub struct ExportCertArgs {
+    /// The server.
+    pub name: String,
+    /// The staged certificate (during a rotation) instead of the current one.
+    #[arg(long)]
+    pub staged: bool,
+    /// Write DER instead of PEM.
+    #[arg(long)]
+    pub der: bool,
+    /// Where to write it.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Replace an existing file.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `server set-uuid`.
@@ -94,9 +116,12 @@ pub struct AddArgs {
     /// Where to write the certificate to upload (default: NAME.pem here).
     #[arg(long, value_name = "FILE")]
     pub cert_out: Option<PathBuf>,
-    /// Write the certificate as DER.
+    /// Write the certificate as DER (default file NAME.der).
     #[arg(long)]
     pub der: bool,
+    /// Replace an existing --cert-out file.
+    #[arg(long)]
+    pub force: bool,
     /// Add the server at this time (RFC 3339) instead of now.
     #[arg(long, value_name = "RFC3339")]
     pub now: Option<String>,
@@ -123,7 +148,8 @@ pub struct InstallArgs {
     pub name: String,
     /// The token file the portal served (`*_smime.p7m`).
     pub file: PathBuf,
-    /// Accept a token whose consumer key differs from the installed one.
+    /// Accept a token that would be refused: already expired, the installed
+    /// token itself, not expiring later than it, or with another consumer key.
     #[arg(long)]
     pub force: bool,
     /// The portal user (Managed Apple Account) who downloaded the token.
@@ -145,9 +171,12 @@ pub struct RotateArgs {
     /// Where to write the new certificate to upload (default: NAME-new.pem here).
     #[arg(long, value_name = "FILE")]
     pub cert_out: Option<PathBuf>,
-    /// Write the certificate as DER.
+    /// Write the certificate as DER (default file NAME-new.der).
     #[arg(long)]
     pub der: bool,
+    /// Replace a keypair already staged, and an existing --cert-out file.
+    #[arg(long)]
+    pub force: bool,
     /// Stage at this time (RFC 3339) instead of now.
     #[arg(long, value_name = "RFC3339")]
     pub now: Option<String>,
@@ -208,6 +237,7 @@ pub fn run(g: &Globals, c: &ServerCommand) -> Result<u8, Failure> {
         ServerCommand::Remove(a) => remove(g, a),
         ServerCommand::Events(a) => events(g, a),
         ServerCommand::SetUuid(a) => set_uuid(g, a),
+        ServerCommand::ExportCert(a) => export_cert(g, a),
         ServerCommand::FetchAccount(a) => fetch_account(g, a),
     }
 }
@@ -223,7 +253,8 @@ fn generate(name: &str, bits: u32, now: time::OffsetDateTime) -> Result<ServerKe
 }
 
 fn default_cert_path(name: &ServerName, suffix: &str, der: bool) -> PathBuf {
-    let ext = if der { "cer" } else { "pem" };
+    // The portals take a public key certificate file ending in .pem or .der.
+    let ext = if der { "der" } else { "pem" };
     PathBuf::from(format!(
         "{}{suffix}.{ext}",
         files::safe_file_stem(name.as_str())
@@ -235,7 +266,7 @@ fn org_err(path: &Path, e: impl std::fmt::Display) -> Failure {
 }
 
 pub fn add(g: &Globals, a: &AddArgs) -> Result<u8, Failure> {
-    let now = now_or(a.now.as_deref())?;
+    let now = now_or(a.now.as_deref(), "--now")?;
     let name = ServerName::parse(&a.name).map_err(|e| Failure::new(e.to_string()))?;
     // Refuse a taken name before spending time on key generation; the
     // transaction below checks again.
@@ -244,16 +275,17 @@ pub fn add(g: &Globals, a: &AddArgs) -> Result<u8, Failure> {
     {
         return Err(org_err(&path, e));
     }
+    let cert_out = a
+        .cert_out
+        .clone()
+        .unwrap_or_else(|| default_cert_path(&name, "", a.der));
+    refuse_existing(&cert_out, a.force)?;
     let keypair = generate(name.as_str(), a.bits, now)?;
     let cert = certificate_bytes(&keypair, a.der).map_err(Failure::new)?;
     let serial = keypair
         .certificate()
         .map(|c| c.serial_hex())
         .unwrap_or_default();
-    let cert_out = a
-        .cert_out
-        .clone()
-        .unwrap_or_else(|| default_cert_path(&name, "", a.der));
     let portal = state::update(g, |st, path| {
         if st.is_none() {
             let portal = a.portal.ok_or_else(|| {
@@ -283,9 +315,10 @@ pub fn add(g: &Globals, a: &AddArgs) -> Result<u8, Failure> {
         st.org
             .add_server(&a.name, keypair, options, now)
             .map_err(|e| org_err(path, e))?;
-        files::write(&cert_out, &cert, files::PUBLIC, false)?;
+        files::write(&cert_out, &cert, files::PUBLIC, a.force)?;
         Ok(st.org.portal())
     })?;
+    note_if_unencrypted(g)?;
     println!("added \"{name}\" ({portal})");
     println!(
         "wrote {} (certificate to upload, serial {serial})",
@@ -299,6 +332,27 @@ pub fn add(g: &Globals, a: &AddArgs) -> Result<u8, Failure> {
     Ok(0)
 }
 
+/// Refuses, before any slow work, to overwrite `path` without `--force`.
+fn refuse_existing(path: &Path, force: bool) -> Result<(), Failure> {
+    if !force && std::fs::symlink_metadata(path).is_ok() {
+        return Err(Failure::file(
+            path,
+            "already exists; pass --force to replace it",
+        ));
+    }
+    Ok(())
+}
+
+/// One line on stderr when the store keeps private keys unencrypted.
+fn note_if_unencrypted(g: &Globals) -> Result<(), Failure> {
+    if g.store_passphrase()?.is_none() {
+        eprintln!(
+            "note: no passphrase (MDMLINK_PASSPHRASE or --password-env VAR): private keys are stored unencrypted, protected only by the store file's mode 0600"
+        );
+    }
+    Ok(())
+}
+
 /// One row of `server list`.
 fn row_json(
     s: &MdmServer,
@@ -308,6 +362,7 @@ fn row_json(
 ) -> serde_json::Value {
     let status = s.status(policy, now);
     let token = s.token();
+    let worst = status.worst();
     json!({
         "name": s.name().as_str(),
         "portal": portal.slug(),
@@ -317,7 +372,9 @@ fn row_json(
         "consumer_key": token.map(|t| t.token.consumer_key()),
         "expires": token.map(|t| rfc3339(t.token.access_token_expiry())),
         "days_left": status.token.and_then(|h| h.days_left()),
-        "health": status.token.map(|h| h.label()).unwrap_or("no-token"),
+        "health": worst.label(),
+        "token_health": status.token_health().label(),
+        "certificate_health": status.certificate.map(|h| h.label()),
         "certificate_serial": s.certificate().map(|c| c.serial_hex()),
         "staging_pending_since": status.staging_pending_since.map(rfc3339),
         "replacement": s.replacement().map(|(r, _)| r),
@@ -330,9 +387,9 @@ fn rfc3339(t: time::OffsetDateTime) -> String {
 }
 
 pub fn list(g: &Globals, a: &ListArgs) -> Result<u8, Failure> {
-    let now = now_or(a.now.as_deref())?;
+    let now = now_or(a.now.as_deref(), "--now")?;
+    let policy = crate::keys::policy(a.warn_days)?;
     let (st, _path) = state::read(g)?;
-    let policy = ExpiryPolicy::warn_days(a.warn_days);
     let Some(st) = st else {
         if a.json {
             println!("[]");
@@ -373,15 +430,14 @@ pub fn print_table(org: &Organization, policy: &ExpiryPolicy, now: time::OffsetD
             (Some(c), None) => c.clone(),
             _ => "-".into(),
         };
-        let mut health = match status.token {
-            Some(h) => h.label().to_owned(),
-            None => "no token".to_owned(),
-        };
+        let cs = files::escape_label(&cs).into_owned();
+        // The same health `check` reports: the worst of token and certificate.
+        let mut health = status.worst().label().to_owned();
         if status.staging_pending_since.is_some() {
             health.push_str(" (new key staged)");
         }
         rows.push([
-            s.name().to_string(),
+            files::escape_label(s.name().as_str()).into_owned(),
             org.portal().slug().to_owned(),
             cs,
             token
@@ -420,8 +476,8 @@ pub fn print_table(org: &Organization, policy: &ExpiryPolicy, now: time::OffsetD
 }
 
 pub fn install_token(g: &Globals, a: &InstallArgs) -> Result<u8, Failure> {
-    let now = now_or(a.now.as_deref())?;
-    let data = files::read(&a.file)?;
+    let now = now_or(a.now.as_deref(), "--now")?;
+    let data = files::read(&a.file, files::Kind::Token)?;
     // Apple names the file `<server>_Token_<time>_smime.p7m`: a name that
     // points at another server gets a warning, not a refusal.
     let file_name = a
@@ -480,31 +536,45 @@ pub fn install_token(g: &Globals, a: &InstallArgs) -> Result<u8, Failure> {
 }
 
 pub fn rotate_key(g: &Globals, a: &RotateArgs) -> Result<u8, Failure> {
-    let now = now_or(a.now.as_deref())?;
-    let (st, path) = state::read(g)?;
+    let now = now_or(a.now.as_deref(), "--now")?;
+    let (mut st, path) = state::read(g)?;
+    let st = state::require(&mut st, &path)?;
     let name = st
-        .as_ref()
-        .and_then(|s| s.org.server(&a.name))
+        .org
+        .server(&a.name)
         .map(|s| s.name().clone())
         .ok_or_else(|| Failure::file(&path, format!("no server named \"{}\"", a.name)))?;
+    // Refuse before the slow key generation; the transaction checks again.
+    if !a.force {
+        st.org
+            .check_stage(&a.name)
+            .map_err(|e| org_err(&path, format!("{e} (mdmlink server rotate-key --force)")))?;
+    }
+    let cert_out = a
+        .cert_out
+        .clone()
+        .unwrap_or_else(|| default_cert_path(&name, "-new", a.der));
+    refuse_existing(&cert_out, a.force)?;
     let keypair = generate(name.as_str(), a.bits, now)?;
     let cert = certificate_bytes(&keypair, a.der).map_err(Failure::new)?;
     let serial = keypair
         .certificate()
         .map(|c| c.serial_hex())
         .unwrap_or_default();
-    let cert_out = a
-        .cert_out
-        .clone()
-        .unwrap_or_else(|| default_cert_path(&name, "-new", a.der));
     let portal = state::update(g, |st, path| {
         let st = state::require(st, path)?;
+        if a.force && st.org.server(&a.name).is_some_and(|s| s.staged().is_some()) {
+            st.org
+                .discard_staged(&a.name)
+                .map_err(|e| org_err(path, e))?;
+        }
         st.org
             .stage_keypair(&a.name, keypair, now)
-            .map_err(|e| org_err(path, e))?;
-        files::write(&cert_out, &cert, files::PUBLIC, false)?;
+            .map_err(|e| org_err(path, format!("{e} (mdmlink server rotate-key --force)")))?;
+        files::write(&cert_out, &cert, files::PUBLIC, a.force)?;
         Ok(st.org.portal())
     })?;
+    note_if_unencrypted(g)?;
     println!("\"{name}\": staged a new keypair; the current key and token keep working");
     println!(
         "wrote {} (new certificate to upload, serial {serial})",
@@ -553,7 +623,7 @@ pub fn remove(g: &Globals, a: &NameArg) -> Result<u8, Failure> {
 }
 
 pub fn events(g: &Globals, a: &EventArgs) -> Result<u8, Failure> {
-    let at = now_or(a.at.as_deref())?;
+    let at = now_or(a.at.as_deref(), "--at")?;
     let reason = match a.event {
         Event::PasswordChanged => ReplacementReason::DownloaderPasswordChanged,
         Event::UserLeft => ReplacementReason::DownloaderLeftOrganization,
@@ -630,12 +700,12 @@ pub fn fetch_account(g: &Globals, a: &FetchAccountArgs) -> Result<u8, Failure> {
 }
 
 pub fn check(g: &Globals, a: &CheckArgs) -> Result<u8, Failure> {
-    let now = now_or(a.now.as_deref()).map_err(|f| f.with_code(3))?;
+    let now = now_or(a.now.as_deref(), "--now").map_err(|f| f.with_code(3))?;
+    let policy = crate::keys::policy(a.warn_days).map_err(|f| f.with_code(3))?;
     let (st, path) = state::read(g).map_err(|f| f.with_code(3))?;
     let Some(st) = st.filter(|s| s.org.servers().len() > 0) else {
         return Err(Failure::file(&path, "the store has no servers to check").with_code(3));
     };
-    let policy = ExpiryPolicy::warn_days(a.warn_days);
     let code = st
         .org
         .statuses(&policy, now)
@@ -662,7 +732,7 @@ pub fn print_actions(org: &Organization, policy: &ExpiryPolicy, now: time::Offse
         println!(
             "{}: \"{}\": {}; {}",
             item.health.label().to_uppercase(),
-            item.server,
+            files::escape_label(&item.server),
             item.health,
             item.advice
         );
@@ -670,5 +740,48 @@ pub fn print_actions(org: &Organization, policy: &ExpiryPolicy, now: time::Offse
 }
 
 fn policy_days(policy: &ExpiryPolicy) -> i64 {
-    policy.warning_window.whole_days()
+    policy.warning_window().whole_days()
+}
+
+pub fn export_cert(g: &Globals, a: &ExportCertArgs) -> Result<u8, Failure> {
+    let (mut st, path) = state::read(g)?;
+    let st = state::require(&mut st, &path)?;
+    let server = st
+        .org
+        .server(&a.name)
+        .ok_or_else(|| Failure::file(&path, format!("no server named \"{}\"", a.name)))?;
+    let cert = if a.staged {
+        server
+            .staged()
+            .ok_or_else(|| {
+                Failure::file(
+                    &path,
+                    format!("server \"{}\" has no staged keypair", server.name()),
+                )
+            })?
+            .keypair
+            .certificate()
+    } else {
+        server.certificate()
+    }
+    .ok_or_else(|| {
+        Failure::file(
+            &path,
+            format!("server \"{}\" has no certificate", server.name()),
+        )
+    })?;
+    let bytes = if a.der {
+        cert.to_der().to_vec()
+    } else {
+        cert.to_pem().into_bytes()
+    };
+    files::write(&a.out, &bytes, files::PUBLIC, a.force)?;
+    println!(
+        "wrote {} ({} certificate of \"{}\", serial {})",
+        a.out.display(),
+        if a.staged { "staged" } else { "current" },
+        server.name(),
+        cert.serial_hex()
+    );
+    Ok(0)
 }
