@@ -241,6 +241,34 @@ enum mdmlink_status
      * The HTTP exchange itself failed.
      */
     MDMLINK_STATUS_SESSION_TRANSPORT = 91,
+    /**
+     * The device assignment service refused a cursor (`EXPIRED_CURSOR`,
+     * `INVALID_CURSOR`, `EXHAUSTED_CURSOR`, `CURSOR_REQUIRED`) where the
+     * syncer could not recover by itself, or a saved cursor is unreadable.
+     */
+    MDMLINK_STATUS_DEP_CURSOR = 92,
+    /**
+     * The service returned the cursor it was given with `more_to_follow`
+     * (it would loop forever); keep the last good cursor and retry later.
+     */
+    MDMLINK_STATUS_DEP_REPEATED_CURSOR = 93,
+    /**
+     * `PROFILE_NOT_FOUND`: no profile has that UUID.
+     */
+    MDMLINK_STATUS_DEP_PROFILE_NOT_FOUND = 94,
+    /**
+     * The service refused the request (`MALFORMED_REQUEST_BODY`,
+     * `DEVICE_ID_REQUIRED`, `USER_AGENT_INVALID`, an invalid profile).
+     */
+    MDMLINK_STATUS_DEP_BAD_REQUEST = 95,
+    /**
+     * The service is failing (5xx); retry later.
+     */
+    MDMLINK_STATUS_DEP_SERVICE_UNAVAILABLE = 96,
+    /**
+     * The caller's callback refused a page (its cursor was not committed).
+     */
+    MDMLINK_STATUS_DEP_REJECTED = 97,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -394,6 +422,14 @@ typedef uint32_t mdmlink_portal;
  * from several threads. Free it with `mdmlink_action_list_free`.
  */
 typedef struct mdmlink_action_list mdmlink_action_list;
+
+/**
+ * A client for one server at one service URL: the token, the protocol
+ * version and the session cache (renewed by itself, one re-authentication
+ * at a time). Safe to use from several threads at once. Free it with
+ * `mdmlink_dep_client_free`.
+ */
+typedef struct mdmlink_dep_client mdmlink_dep_client;
 
 /**
  * A failed call's status and message. Immutable; safe to read from any
@@ -576,6 +612,101 @@ mdmlink_status mdmlink_test_panic(struct mdmlink_error **err);
  * in (or one whose `ptr` is NULL).
  */
 void mdmlink_bytes_free(struct mdmlink_bytes *bytes);
+
+/**
+ * A client for `token` at `base_url` (`"https://mdmenrollment.apple.com"`,
+ * or a simulator's URL), sending `protocol_version` as
+ * `X-Server-Protocol-Version` (NULL: `"10"`). On success `*out` receives a
+ * new client: free it with `mdmlink_dep_client_free`. The client keeps its
+ * own copy of the token; takes no ownership of the inputs.
+ *
+ * # Safety
+ * `token` is NULL or a live token; the strings are NULL or NUL-terminated;
+ * `out` is NULL or writable; `err` is NULL or a valid `mdmlink_error **`.
+ */
+mdmlink_status mdmlink_dep_client_new(const struct mdmlink_token *token,
+                                      const char *base_url,
+                                      const char *protocol_version,
+                                      struct mdmlink_dep_client **out,
+                                      struct mdmlink_error **err);
+
+/**
+ * One step of fetch/sync: the next page after `cursor` (the saved cursor
+ * text from an earlier step, `cursor_len` bytes; NULL with 0 starts a full
+ * fetch), at `now_unix` (for the 7-day cursor rule). Pages and cursors are
+ * handled inside: an exhausted fetch cursor switches to sync, an expired or
+ * invalid one starts a full fetch again (the page then says `"restart"`).
+ *
+ * On success `*out_page` holds JSON: `{"phase": "fetch"|"sync", "done":
+ * bool, "restart": null|"no_cursor"|"cursor_too_old"|"expired_cursor"|
+ * "invalid_cursor", "more_to_follow": bool, "devices": [...]}` (device
+ * records as Apple sends them; the same serial appears once, the latest
+ * `op_date`), and `*out_cursor` the cursor text to save, not
+ * NUL-terminated. Store the page, then save the cursor: pass it to the next
+ * step only once the page is stored, so nothing is skipped. Call again
+ * until `"done"` is true. Free both with `mdmlink_bytes_free`.
+ * `MDMLINK_STATUS_DEP_REPEATED_CURSOR` means the service looped: keep the
+ * old cursor and retry later.
+ *
+ * # Safety
+ * `client` is NULL or a live client; `cursor` is NULL (only with
+ * `cursor_len` 0) or readable for `cursor_len` bytes; the outputs are NULL
+ * or writable; `err` is NULL or a valid `mdmlink_error **`.
+ */
+mdmlink_status mdmlink_dep_sync_step(const struct mdmlink_dep_client *client,
+                                     const uint8_t *cursor,
+                                     size_t cursor_len,
+                                     int64_t now_unix,
+                                     struct mdmlink_bytes *out_page,
+                                     struct mdmlink_bytes *out_cursor,
+                                     struct mdmlink_error **err);
+
+/**
+ * Defines a profile from its JSON (`profile_json_len` bytes: an object with
+ * at least `"profile_name"`; Apple's other fields pass through). On success
+ * `*out_json` holds `{"profile_uuid": "...", "devices": {"SERIAL":
+ * "SUCCESS", ...}}` (`devices` lists the serials the definition named).
+ * Free it with `mdmlink_bytes_free`. Takes no ownership of the inputs.
+ *
+ * # Safety
+ * `client` is NULL or a live client; `profile_json` is NULL or readable for
+ * `profile_json_len` bytes; `out_json` is NULL or writable; `err` is NULL or
+ * a valid `mdmlink_error **`.
+ */
+mdmlink_status mdmlink_dep_profile_define(const struct mdmlink_dep_client *client,
+                                          const uint8_t *profile_json,
+                                          size_t profile_json_len,
+                                          struct mdmlink_bytes *out_json,
+                                          struct mdmlink_error **err);
+
+/**
+ * Assigns the profile `profile_uuid` to `serial_count` serial numbers
+ * (`serials[i]`, NUL-terminated; any number: the list is sent 1,000 at a
+ * time). On success `*out_json` holds `{"profile_uuid": "...", "devices":
+ * {"SERIAL": "SUCCESS"|"NOT_ACCESSIBLE"|"FAILED"|"THROTTLED", ...},
+ * "requests": N}`; retry the `THROTTLED` ones later. Free it with
+ * `mdmlink_bytes_free`. Takes no ownership of the inputs.
+ *
+ * # Safety
+ * `client` is NULL or a live client; `profile_uuid` is NULL or
+ * NUL-terminated; `serials` is NULL or an array of `serial_count` non-NULL
+ * NUL-terminated strings; `out_json` is NULL or writable; `err` is NULL or
+ * a valid `mdmlink_error **`.
+ */
+mdmlink_status mdmlink_dep_profile_assign(const struct mdmlink_dep_client *client,
+                                          const char *profile_uuid,
+                                          const char *const *serials,
+                                          size_t serial_count,
+                                          struct mdmlink_bytes *out_json,
+                                          struct mdmlink_error **err);
+
+/**
+ * Frees a client (and its sessions). NULL is a no-op.
+ *
+ * # Safety
+ * `client` is NULL or a client from this library, not yet freed.
+ */
+void mdmlink_dep_client_free(struct mdmlink_dep_client *client);
 
 /**
  * The error's message: UTF-8, NUL-terminated, never containing key material
@@ -1289,8 +1420,9 @@ const char *mdmlink_session_auth_token(const struct mdmlink_session *session);
 const char *mdmlink_session_base_url(const struct mdmlink_session *session);
 
 /**
- * The `X-Server-Protocol-Version` value to send (`"3"`, the core's
- * `DEFAULT_PROTOCOL_VERSION`). Static: never free it.
+ * The default `X-Server-Protocol-Version` value to send (`"10"`, the core's
+ * `DEFAULT_PROTOCOL_VERSION`); a caller may send another version it
+ * supports, and `mdmlink_dep_client_new` takes one. Static: never free it.
  */
 const char *mdmlink_session_protocol_version(void);
 

@@ -37,6 +37,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod dep;
 mod encoding;
 pub mod error;
 pub mod expiry;
@@ -50,6 +51,8 @@ pub mod organization;
 pub mod portal;
 mod secret;
 pub mod session;
+#[cfg(feature = "simulator")]
+pub mod simulator;
 pub mod store;
 pub mod token;
 

@@ -8,6 +8,7 @@
 #   5. examples/go with `go test` against the installed copy (pkg-config, as a
 #      Go program outside this checkout links it), then once in-tree
 #      (`-tags mdmlink_intree`); Debian's golang-go, standard library only.
+#      The device service tests run against target/debug/mdmlink-simulator.
 # Expected time after scripts/test.sh: about 1.5 minutes (valgrind ~30 s,
 # installing golang-go ~30 s); everything reuses the debug build.
 set -euo pipefail
@@ -72,7 +73,9 @@ grep -q '^days to expiry: ' "$work/example.out"
 openssl x509 -in examples/c/server-cert.pem -noout -subject | grep -q 'Main MDM'
 make -s -C examples/c clean
 
-echo "-- examples/go (go test against the installed copy, through pkg-config)"
+echo "-- examples/go (go test against the installed copy, through pkg-config; the device service against mdmlink-simulator)"
+cargo build --quiet --all-features --bin mdmlink-simulator
+export MDMLINK_SIMULATOR=$root/target/debug/mdmlink-simulator CI=true
 export GOPATH=$root/target/go/path GOCACHE=$root/target/go/cache GOPROXY=off GOFLAGS=-mod=mod GO111MODULE=on
 (
   cd examples/go

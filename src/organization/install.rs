@@ -8,8 +8,8 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::{
-    InstalledToken, MdmServer, Organization, OrganizationError, ServerOptions, StagedKeypair,
-    server::ServerKey,
+    InstalledToken, MdmServer, Organization, OrganizationError, ServerNameArg, ServerOptions,
+    StagedKeypair, server::ServerKey,
 };
 use crate::{
     expiry::ReplacementReason,
@@ -178,9 +178,9 @@ impl Organization {
     /// step of a rotation), generated outside the lock. The server, its
     /// staging and the certificate limit are checked before generation.
     /// Returns a copy of the staged keypair.
-    pub fn stage_generated<G, E, R>(
+    pub fn stage_generated<N: ServerNameArg + ?Sized, G, E, R>(
         lock: impl Fn() -> Result<G, E>,
-        name: &str,
+        name: &N,
         size: KeySize,
         rng: &mut R,
         now: OffsetDateTime,
@@ -233,9 +233,9 @@ impl Organization {
     ///
     /// The RSA decryption is blinded with the system's random number
     /// generator; [`Self::install_token_with_rng`] takes the caller's.
-    pub fn install_token(
+    pub fn install_token<N: ServerNameArg + ?Sized>(
         &mut self,
-        name: &str,
+        name: &N,
         data: &[u8],
         options: InstallOptions,
         now: OffsetDateTime,
@@ -245,9 +245,9 @@ impl Organization {
 
     /// [`Self::install_token`] with the caller's randomness (`rng` blinds
     /// the RSA decryption of the content key).
-    pub fn install_token_with_rng<R: TryCryptoRng + ?Sized>(
+    pub fn install_token_with_rng<N: ServerNameArg + ?Sized, R: TryCryptoRng + ?Sized>(
         &mut self,
-        name: &str,
+        name: &N,
         data: &[u8],
         options: InstallOptions,
         rng: &mut R,
@@ -257,9 +257,9 @@ impl Organization {
             .map(|(outcome, _)| outcome)
     }
 
-    fn open_and_bind<R: TryCryptoRng + ?Sized>(
+    fn open_and_bind<N: ServerNameArg + ?Sized, R: TryCryptoRng + ?Sized>(
         &mut self,
-        name: &str,
+        name: &N,
         data: &[u8],
         options: InstallOptions,
         issued: Option<OffsetDateTime>,
@@ -335,9 +335,9 @@ impl Organization {
     /// warning, not an error: the key that opens the token decides the
     /// server. A file name not of Apple's form is ignored. Blinds with the
     /// system's random number generator, as [`Self::install_token`] does.
-    pub fn install_token_file(
+    pub fn install_token_file<N: ServerNameArg + ?Sized>(
         &mut self,
-        name: &str,
+        name: &N,
         file_name: &str,
         data: &[u8],
         options: InstallOptions,
@@ -366,9 +366,9 @@ impl Organization {
 
     /// Installs an already opened token on the server, as if it opened with
     /// the current keypair (use [`Self::install_token`] to have the file checked).
-    pub fn install_opened_token(
+    pub fn install_opened_token<N: ServerNameArg + ?Sized>(
         &mut self,
-        name: &str,
+        name: &N,
         token: ServerToken,
         options: InstallOptions,
         now: OffsetDateTime,
@@ -471,9 +471,9 @@ impl Organization {
     /// ([`OrganizationError::AlreadyStaged`]): its certificate may already be
     /// uploaded, and its token on the way. Discard it first
     /// ([`Self::discard_staged`]) to replace it.
-    pub fn stage_keypair(
+    pub fn stage_keypair<N: ServerNameArg + ?Sized>(
         &mut self,
-        name: &str,
+        name: &N,
         keypair: ServerKeypair,
         now: OffsetDateTime,
     ) -> Result<&StagedKeypair, OrganizationError> {
@@ -492,9 +492,9 @@ impl Organization {
     /// name is derived from the server name, valid from `now`. The server and
     /// the certificate limit are checked before the (slow) key generation.
     /// A server with a staged keypair is refused, as by [`Self::stage_keypair`].
-    pub fn stage_new_keypair<R: TryCryptoRng + ?Sized>(
+    pub fn stage_new_keypair<N: ServerNameArg + ?Sized, R: TryCryptoRng + ?Sized>(
         &mut self,
-        name: &str,
+        name: &N,
         size: KeySize,
         rng: &mut R,
         now: OffsetDateTime,
@@ -508,7 +508,10 @@ impl Organization {
     /// Checks, before the (slow) key generation, that the server named `name`
     /// exists, has no staged keypair and that the portal's certificate limit
     /// leaves room for one more.
-    pub fn check_stage(&self, name: &str) -> Result<(), OrganizationError> {
+    pub fn check_stage<N: ServerNameArg + ?Sized>(
+        &self,
+        name: &N,
+    ) -> Result<(), OrganizationError> {
         self.check_can_stage(self.index_of(name)?)
     }
 
@@ -530,7 +533,10 @@ impl Organization {
 
     /// The token installed on the server named `name`
     /// ([`OrganizationError::NoToken`] when there is none).
-    pub fn token_of(&self, name: &str) -> Result<&InstalledToken, OrganizationError> {
+    pub fn token_of<N: ServerNameArg + ?Sized>(
+        &self,
+        name: &N,
+    ) -> Result<&InstalledToken, OrganizationError> {
         let server = &self.servers[self.index_of(name)?];
         server
             .token
@@ -541,7 +547,10 @@ impl Organization {
     }
 
     /// Discards a staged keypair (the rotation is abandoned).
-    pub fn discard_staged(&mut self, name: &str) -> Result<StagedKeypair, OrganizationError> {
+    pub fn discard_staged<N: ServerNameArg + ?Sized>(
+        &mut self,
+        name: &N,
+    ) -> Result<StagedKeypair, OrganizationError> {
         let i = self.index_of(name)?;
         let server = &mut self.servers[i];
         server

@@ -19,7 +19,7 @@ mod server;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
+use std::{borrow::Cow, collections::HashMap};
 
 use server::ServerKey;
 
@@ -38,7 +38,7 @@ use crate::{
     expiry::ReplacementReason,
     jwt::{self, MaidClaims},
     keypair::{ServerCertificate, ServerKeypair},
-    name::ServerName,
+    name::{NameError, ServerName},
     portal::{Action, Portal, Role},
 };
 
@@ -54,6 +54,38 @@ pub const MAX_CERTIFICATES: usize = 250;
 /// [`Organization::needs_action`] lists the server on that account alone.
 /// (A server that needs action anyway always mentions the pending staging.)
 pub const STAGING_REMINDER_AFTER: Duration = Duration::days(3);
+
+/// A server name as the organization's methods take it: a string, parsed
+/// (and refused with [`OrganizationError::Name`] when it breaks a naming
+/// rule), or a [`ServerName`] already parsed at the edge, used as it is.
+pub trait ServerNameArg {
+    /// The parsed name.
+    fn server_name(&self) -> Result<Cow<'_, ServerName>, NameError>;
+}
+
+impl ServerNameArg for str {
+    fn server_name(&self) -> Result<Cow<'_, ServerName>, NameError> {
+        ServerName::parse(self).map(Cow::Owned)
+    }
+}
+
+impl ServerNameArg for String {
+    fn server_name(&self) -> Result<Cow<'_, ServerName>, NameError> {
+        self.as_str().server_name()
+    }
+}
+
+impl<T: ServerNameArg + ?Sized> ServerNameArg for &T {
+    fn server_name(&self) -> Result<Cow<'_, ServerName>, NameError> {
+        (**self).server_name()
+    }
+}
+
+impl ServerNameArg for ServerName {
+    fn server_name(&self) -> Result<Cow<'_, ServerName>, NameError> {
+        Ok(Cow::Borrowed(self))
+    }
+}
 
 /// One organization's portal account.
 #[derive(Debug, Clone)]
@@ -92,7 +124,7 @@ impl Organization {
 
     /// The server with this name (compared as the portal compares names);
     /// `None` for a name that is not valid, or not in use.
-    pub fn server(&self, name: &str) -> Option<&MdmServer> {
+    pub fn server<N: ServerNameArg + ?Sized>(&self, name: &N) -> Option<&MdmServer> {
         self.index_of(name).ok().map(|i| &self.servers[i])
     }
 
@@ -105,8 +137,8 @@ impl Organization {
 
     /// Where the server named `name` is. A name that breaks a naming rule
     /// is reported as invalid ([`OrganizationError::Name`]), never as "not found".
-    fn index_of(&self, name: &str) -> Result<usize, OrganizationError> {
-        let key = ServerName::parse(name)?;
+    fn index_of<N: ServerNameArg + ?Sized>(&self, name: &N) -> Result<usize, OrganizationError> {
+        let key = name.server_name()?;
         self.by_key
             .get(key.comparison_key())
             .copied()
@@ -212,7 +244,10 @@ impl Organization {
     }
 
     /// Removes a server and returns it.
-    pub fn remove_server(&mut self, name: &str) -> Result<MdmServer, OrganizationError> {
+    pub fn remove_server<N: ServerNameArg + ?Sized>(
+        &mut self,
+        name: &N,
+    ) -> Result<MdmServer, OrganizationError> {
         let i = self.index_of(name)?;
         let server = self.servers.remove(i);
         self.by_key.remove(server.name.comparison_key());
@@ -227,7 +262,11 @@ impl Organization {
     /// Records Apple's identifier for the server: the `server_uuid` that
     /// *Account Detail* (`GET /account`, [`crate::session::Account`])
     /// returns. It is the `iss` of the server's Access Management JWTs.
-    pub fn set_server_uuid(&mut self, name: &str, uuid: &str) -> Result<(), OrganizationError> {
+    pub fn set_server_uuid<N: ServerNameArg + ?Sized>(
+        &mut self,
+        name: &N,
+        uuid: &str,
+    ) -> Result<(), OrganizationError> {
         let i = self.index_of(name)?;
         let uuid = uuid.trim();
         if uuid.is_empty() || uuid.len() > 64 || !uuid.bytes().all(|b| (0x21..=0x7E).contains(&b)) {
@@ -248,9 +287,9 @@ impl Organization {
     /// During a rotation the current key keeps signing until a token for the
     /// staged key is installed: Apple verifies with the certificate it holds,
     /// so upload the staged certificate and install its token together.
-    pub fn access_management_jwt<R: TryCryptoRng + ?Sized>(
+    pub fn access_management_jwt<N: ServerNameArg + ?Sized, R: TryCryptoRng + ?Sized>(
         &self,
-        name: &str,
+        name: &N,
         now: OffsetDateTime,
         jti: &str,
         rng: &mut R,
@@ -281,9 +320,9 @@ impl Organization {
     }
 
     /// Records an event that invalidates a server's token.
-    pub fn record_event(
+    pub fn record_event<N: ServerNameArg + ?Sized>(
         &mut self,
-        name: &str,
+        name: &N,
         reason: ReplacementReason,
         at: OffsetDateTime,
     ) -> Result<(), OrganizationError> {

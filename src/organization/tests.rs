@@ -68,6 +68,16 @@ fn an_invalid_name_is_reported_as_invalid_not_missing() {
         Err(OrganizationError::NotFound { name }) if name == "Other"
     ));
     assert_index_consistent(&org);
+    // A name parsed once at the edge is used as it is.
+    let parsed = ServerName::parse("MAIN").unwrap();
+    org.record_event(&parsed, ReplacementReason::NewKeypair, NOW)
+        .unwrap();
+    assert!(org.server(&parsed).unwrap().replacement().is_some());
+    org.remove_server(&parsed).unwrap();
+    assert!(matches!(
+        org.remove_server(&parsed),
+        Err(OrganizationError::NotFound { name }) if name == "MAIN"
+    ));
 }
 
 #[test]

@@ -42,7 +42,7 @@ mod sqlite;
 
 pub use memory::MemoryStore;
 #[cfg(feature = "sqlite")]
-pub use sqlite::{SCHEMA_VERSION, SqliteStore};
+pub use sqlite::{DepPageOutcome, SCHEMA_VERSION, SqliteStore, StoredDevice};
 
 /// A token file as the portal served it (`*_smime.p7m`), still encrypted to
 /// the server's certificate, with what was recorded when it was installed.

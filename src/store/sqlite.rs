@@ -39,6 +39,20 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE servers ADD COLUMN token_installed_at TEXT;
      ALTER TABLE servers ADD COLUMN token_downloaded_by TEXT;
      ALTER TABLE servers ADD COLUMN token_certificate_serial TEXT;",
+    // 3: device assignment service state per server (see `dep_apply_page`):
+    // the sync cursor, and the devices with tombstones for deleted ones.
+    "CREATE TABLE dep_cursors (
+         server TEXT PRIMARY KEY,
+         cursor TEXT NOT NULL CHECK (length(cursor) > 0)
+     );
+     CREATE TABLE dep_devices (
+         server TEXT NOT NULL,
+         serial TEXT NOT NULL CHECK (length(serial) > 0),
+         deleted INTEGER NOT NULL CHECK (deleted IN (0, 1)),
+         op_date TEXT,
+         record TEXT NOT NULL,
+         PRIMARY KEY (server, serial)
+     );",
 ];
 
 /// The schema version this build writes (`PRAGMA user_version`).
@@ -299,6 +313,164 @@ impl SqliteStore {
     fn end(&mut self, sql: &str) -> Result<(), StoreError> {
         self.in_transaction = false;
         self.conn.execute_batch(sql).map_err(|e| self.err(e))
+    }
+}
+
+/// What [`SqliteStore::dep_apply_page`] changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DepPageOutcome {
+    /// Serials stored for the first time (or back after a deletion).
+    pub added: Vec<String>,
+    /// Serials whose stored record was replaced.
+    pub modified: Vec<String>,
+    /// Serials now marked deleted.
+    pub deleted: Vec<String>,
+    /// Records older than the stored one (by `op_date`), ignored.
+    pub stale: usize,
+}
+
+/// A stored device (see [`SqliteStore::dep_devices`]).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct StoredDevice {
+    /// The record as last received.
+    pub device: crate::dep::Device,
+    /// `true` for a tombstone: the service said it was deleted.
+    pub deleted: bool,
+}
+
+/// Device assignment service state per server: the saved sync cursor and
+/// the devices, kept beside the organization in the same file. Each page is
+/// stored with its cursor in one transaction, so a crash keeps either the old
+/// cursor and devices or the new ones.
+impl SqliteStore {
+    /// The saved cursor of `server` (the `dep::SyncCursor::to_saved` text).
+    pub fn dep_cursor(&self, server: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT cursor FROM dep_cursors WHERE server = ?1",
+                [server],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Forgets the saved cursor (the next sync fetches everything).
+    pub fn dep_forget_cursor(&self, server: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM dep_cursors WHERE server = ?1", [server])
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Stores one page and its cursor in one transaction. A record replaces
+    /// the stored one unless its `op_date` is older (the latest wins); a
+    /// `deleted` record leaves a tombstone.
+    pub fn dep_apply_page(
+        &mut self,
+        server: &str,
+        devices: &[crate::dep::Device],
+        cursor: &str,
+    ) -> Result<DepPageOutcome, StoreError> {
+        let path = self.path.clone();
+        let err = |e: rusqlite::Error| map_err(&path, e);
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let mut outcome = DepPageOutcome::default();
+        {
+            let mut get = tx
+                .prepare_cached(
+                    "SELECT deleted, op_date FROM dep_devices WHERE server = ?1 AND serial = ?2",
+                )
+                .map_err(err)?;
+            let mut put = tx
+                .prepare_cached(
+                    "INSERT INTO dep_devices (server, serial, deleted, op_date, record) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (server, serial) DO UPDATE SET deleted = excluded.deleted,
+                         op_date = excluded.op_date, record = excluded.record",
+                )
+                .map_err(err)?;
+            for d in devices {
+                let stored: Option<(bool, Option<String>)> = get
+                    .query_row(params![server, d.serial_number], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
+                    .optional()
+                    .map_err(err)?;
+                let stored_date =
+                    stored
+                        .as_ref()
+                        .and_then(|(_, at)| at.as_deref())
+                        .and_then(|at| {
+                            OffsetDateTime::parse(
+                                at,
+                                &time::format_description::well_known::Rfc3339,
+                            )
+                            .ok()
+                        });
+                if !d.supersedes(stored_date) {
+                    outcome.stale += 1;
+                    continue;
+                }
+                let op_date = d.op_date.and_then(|t| {
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                });
+                let record = serde_json::to_string(d).map_err(|e| StoreError::Database {
+                    path: path.clone(),
+                    reason: format!("cannot encode device {}: {e}", d.serial_number),
+                })?;
+                put.execute(params![
+                    server,
+                    d.serial_number,
+                    d.is_deleted(),
+                    op_date,
+                    record
+                ])
+                .map_err(err)?;
+                let serial = d.serial_number.clone();
+                match (stored, d.is_deleted()) {
+                    (_, true) => outcome.deleted.push(serial),
+                    (None | Some((true, _)), false) => outcome.added.push(serial),
+                    (Some((false, _)), false) => outcome.modified.push(serial),
+                }
+            }
+        }
+        tx.execute(
+            "INSERT INTO dep_cursors (server, cursor) VALUES (?1, ?2)
+             ON CONFLICT (server) DO UPDATE SET cursor = excluded.cursor",
+            params![server, cursor],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(outcome)
+    }
+
+    /// The stored devices of `server`, by serial number, tombstones included.
+    pub fn dep_devices(&self, server: &str) -> Result<Vec<StoredDevice>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT deleted, record FROM dep_devices WHERE server = ?1 ORDER BY serial")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([server], |r| {
+                Ok((r.get::<_, bool>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (deleted, record) = row.map_err(|e| self.err(e))?;
+            let device = serde_json::from_str(&record).map_err(|e| StoreError::Corrupt {
+                path: self.path.clone(),
+                reason: format!("a stored device record is not JSON ({e})"),
+            })?;
+            out.push(StoredDevice { device, deleted });
+        }
+        Ok(out)
     }
 }
 

@@ -6,10 +6,12 @@
 //! organization through the SQLite store; `keys.rs` holds `keygen`, `open`,
 //! `seal` and `status`; `server.rs` the `server` commands and `check`; `jwt.rs` Access
 //! Management JWTs;
+//! `devices.rs` the device assignment service (`devices`, `profile`);
 //! `demo.rs` the end-to-end demo.
 #![deny(unsafe_code)]
 
 mod demo;
+mod devices;
 mod files;
 mod jwt;
 mod keys;
@@ -59,6 +61,12 @@ enum Command {
     Check(server::CheckArgs),
     /// Sign an Access Management JWT (`com.apple.maid`) with a server's current key.
     Jwt(jwt::JwtArgs),
+    /// The devices assigned to a server (fetch/sync, list).
+    #[command(subcommand)]
+    Devices(devices::DevicesCommand),
+    /// Enrollment profiles: define, assign to serial numbers.
+    #[command(subcommand)]
+    Profile(devices::ProfileCommand),
     /// The whole link, end to end, in a temporary store.
     Demo(demo::DemoArgs),
 }
@@ -232,6 +240,8 @@ fn main() -> ExitCode {
         Command::Server(c) => server::run(&globals, &c),
         Command::Check(a) => server::check(&globals, &a),
         Command::Jwt(a) => jwt::run(&globals, &a),
+        Command::Devices(c) => devices::run(&globals, &c),
+        Command::Profile(c) => devices::run_profile(&globals, &c),
         Command::Demo(a) => demo::run(&a),
     });
     let result = std::panic::catch_unwind(dispatch).unwrap_or_else(|_| {
