@@ -67,8 +67,12 @@ pub use crate::organization::MAX_CERTIFICATES;
 pub mod conformance;
 pub mod legacy;
 mod memory;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::{MIGRATIONS, SCHEMA_VERSION, SqliteStore};
 
 /// A store's key for an organization (assigned by the store on insert).
 pub type OrganizationId = i64;
