@@ -66,6 +66,7 @@ pub use crate::organization::MAX_CERTIFICATES;
 #[cfg(any(test, feature = "store-conformance"))]
 pub mod conformance;
 pub mod legacy;
+pub mod master_key;
 mod memory;
 #[cfg(feature = "sqlite")]
 mod sqlite;
