@@ -68,6 +68,7 @@ pub mod conformance;
 pub mod legacy;
 pub mod master_key;
 mod memory;
+pub mod registry;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
