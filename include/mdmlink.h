@@ -177,6 +177,16 @@ enum mdmlink_status
      */
     MDMLINK_STATUS_NO_SERVER_UUID = 68,
     /**
+     * The token was refused: already expired, the installed token itself,
+     * or not expiring later than the installed one (install with `force`
+     * to accept it anyway).
+     */
+    MDMLINK_STATUS_TOKEN_NOT_NEWER = 69,
+    /**
+     * The server already has a staged keypair (discard it first to replace it).
+     */
+    MDMLINK_STATUS_ALREADY_STAGED = 70,
+    /**
      * HTTP 400 from the device assignment service: a malformed request.
      */
     MDMLINK_STATUS_SESSION_BAD_REQUEST = 80,
@@ -306,6 +316,15 @@ enum mdmlink_health_state
      * Not expired, but an event means it must be replaced.
      */
     MDMLINK_HEALTH_STATE_MUST_REPLACE = 3,
+    /**
+     * No token is installed yet; `deadline_unix` is when the server was added.
+     */
+    MDMLINK_HEALTH_STATE_NO_TOKEN = 4,
+    /**
+     * There is nothing to evaluate: the server has no certificate
+     * (`mdmlink_server_status.certificate` only). `deadline_unix` is 0.
+     */
+    MDMLINK_HEALTH_STATE_NO_CERTIFICATE = 5,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -500,7 +519,7 @@ typedef struct {
     mdmlink_health_state state;
     /**
      * Whole days left for `VALID` and `RENEW_SOON` (0 on the last day);
-     * 0 for `EXPIRED` and `MUST_REPLACE`.
+     * 0 for every other state.
      */
     int64_t days_left;
     /**
@@ -513,8 +532,8 @@ typedef struct {
      */
     mdmlink_replacement_reason reason;
     /**
-     * A static label: `"valid"`, `"renew-soon"`, `"expired"` or
-     * `"must-replace"`. Never free it.
+     * A static label: `"valid"`, `"renew-soon"`, `"expired"`,
+     * `"must-replace"`, `"no-token"` or `"no-certificate"`. Never free it.
      */
     const char *label;
 } mdmlink_health;
@@ -528,7 +547,7 @@ typedef struct {
      */
     bool has_token;
     /**
-     * The token's health.
+     * The token's health (`NO_TOKEN` when none is installed).
      */
     mdmlink_health token;
     /**
@@ -536,11 +555,12 @@ typedef struct {
      */
     bool has_certificate;
     /**
-     * The certificate's health (its notAfter against the same policy).
+     * The certificate's health (its notAfter against the same policy);
+     * `NO_CERTIFICATE` when the server has none.
      */
     mdmlink_health certificate;
     /**
-     * The most urgent of the two; a server without a token is `EXPIRED`.
+     * The most urgent of the two; a server without a token is `NO_TOKEN`.
      */
     mdmlink_health worst;
     /**
@@ -616,8 +636,9 @@ void mdmlink_error_free(mdmlink_error *err);
 
 /**
  * A policy that warns `warn_days` days before expiry (the default policy
- * warns 30 days ahead). On success `*out` receives a new policy: free it
- * with `mdmlink_expiry_policy_free`.
+ * warns 30 days ahead; at most 3650, else `MDMLINK_STATUS_INVALID_ARGUMENT`).
+ * On success `*out` receives a new policy: free it with
+ * `mdmlink_expiry_policy_free`.
  *
  * # Safety
  * `out` is NULL or writable; `err` is NULL or a valid `mdmlink_error **`.

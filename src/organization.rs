@@ -179,6 +179,59 @@ pub enum OrganizationError {
         /// New consumer key.
         new: String,
     },
+    /// The token has already expired (install with force to accept it anyway).
+    #[error(
+        "server \"{server}\": the token expired on {expiry}; download a new token from the portal (or install with force to accept it anyway)"
+    )]
+    TokenExpired {
+        /// The server.
+        server: String,
+        /// The token's expiry (RFC 3339).
+        expiry: String,
+    },
+    /// The token is the one already installed.
+    #[error(
+        "server \"{server}\": this token is the one already installed (expires {expiry}); download a new token from the portal (or install with force to reinstall it)"
+    )]
+    SameToken {
+        /// The server.
+        server: String,
+        /// Its expiry (RFC 3339).
+        expiry: String,
+    },
+    /// The token does not expire later than the installed one, so it is not
+    /// a renewal.
+    #[error(
+        "server \"{server}\": the token expires {new_expiry}, not later than the installed token (expires {installed_expiry}); it is older or the same age, so it is not a renewal: download a new token from the portal (or install with force to accept it anyway)"
+    )]
+    TokenNotNewer {
+        /// The server.
+        server: String,
+        /// The new token's expiry (RFC 3339).
+        new_expiry: String,
+        /// The installed token's expiry (RFC 3339).
+        installed_expiry: String,
+    },
+    /// A keypair is already staged and waits for its token.
+    #[error(
+        "server \"{server}\" already has a staged keypair (certificate serial {serial}, staged {since}); a token for it may be on its way: install that token, discard the staged keypair, or replace it with force"
+    )]
+    AlreadyStaged {
+        /// The server.
+        server: String,
+        /// The staged certificate's serial (hex), or `-` without a certificate.
+        serial: String,
+        /// When it was staged (RFC 3339).
+        since: String,
+    },
+    /// The server has no token installed.
+    #[error(
+        "server \"{server}\" has no token installed; upload its certificate to the portal and download a token for it"
+    )]
+    NoToken {
+        /// The server.
+        server: String,
+    },
     /// The portal's certificate limit would be exceeded.
     #[error(
         "the organization already has {count} public key certificates; the portal accepts at most {max}"
@@ -197,7 +250,7 @@ pub enum OrganizationError {
     },
     /// The server's `server_uuid` (the JWT issuer) is not known yet.
     #[error(
-        "server \"{server}\" has no server UUID; fetch it from Apple (Account Detail, `server_uuid`) and set it with set_server_uuid"
+        "server \"{server}\" has no server UUID; fetch it from Apple (Account Detail, `server_uuid`) and record it"
     )]
     NoServerUuid {
         /// The server.
@@ -305,7 +358,10 @@ pub enum InstallOutcome {
 pub struct InstallOptions {
     /// Who downloaded the token from the portal.
     pub downloaded_by: Option<String>,
-    /// Accept a changed consumer key.
+    /// Accept a token that would otherwise be refused: a changed consumer
+    /// key, an expired token, one that does not expire later than the
+    /// installed token, or the installed token itself. A replacement event is
+    /// still cleared only by a token issued after it.
     pub force: bool,
 }
 
@@ -325,11 +381,39 @@ pub enum InstallWarning {
         /// The server the token was installed on.
         server: String,
     },
+    /// The token was installed, but it was issued before the pending
+    /// replacement event, so the event still stands.
+    ReplacementStillDue {
+        /// The event.
+        reason: ReplacementReason,
+        /// When it happened.
+        #[serde(with = "time::serde::rfc3339")]
+        since: OffsetDateTime,
+        /// When the token was issued: the file name's download time, or its
+        /// expiry less one year.
+        #[serde(with = "time::serde::rfc3339")]
+        issued: OffsetDateTime,
+    },
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
 }
 
 impl fmt::Display for InstallWarning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            InstallWarning::ReplacementStillDue {
+                reason,
+                since,
+                issued,
+            } => write!(
+                f,
+                "the token was issued {} (as far as can be told), not after the event of {} ({reason}); the server still needs a token downloaded after that event",
+                rfc3339(*issued),
+                rfc3339(*since)
+            ),
             InstallWarning::FileNamesOtherServer {
                 file_server,
                 server,
@@ -364,6 +448,9 @@ pub struct ServerStatus {
     /// When a staged keypair was made and is still waiting for its token.
     #[serde(with = "time::serde::rfc3339::option")]
     pub staging_pending_since: Option<OffsetDateTime>,
+    /// When the server was added (the start of [`Health::NoToken`]).
+    #[serde(with = "time::serde::rfc3339")]
+    pub added_at: OffsetDateTime,
 }
 
 impl ServerStatus {
@@ -378,12 +465,25 @@ impl ServerStatus {
         })
     }
 
+    /// The token's health, or [`Health::NoToken`] when none is installed.
+    pub fn token_health(&self) -> Health {
+        self.token.unwrap_or(Health::NoToken {
+            since: self.added_at,
+        })
+    }
+
+    /// The certificate's health when it needs action at least as urgently as
+    /// the token: then the key must be rotated (a new token for the same
+    /// certificate does not help).
+    pub fn certificate_needs_rotation(&self) -> Option<Health> {
+        self.certificate
+            .filter(|c| c.needs_action() && c.exit_code() >= self.token_health().exit_code())
+    }
+
     /// The most urgent of the token's and certificate's health; a server
-    /// without a token needs one (reported as expired at creation).
+    /// without a token is [`Health::NoToken`].
     pub fn worst(&self) -> Health {
-        let mut worst = self.token.unwrap_or(Health::Expired {
-            since: OffsetDateTime::UNIX_EPOCH,
-        });
+        let mut worst = self.token_health();
         if let Some(c) = self.certificate
             && c.exit_code() > worst.exit_code()
         {
@@ -493,6 +593,7 @@ impl MdmServer {
                 .as_ref()
                 .map(|c| policy.evaluate(c.not_after(), now)),
             staging_pending_since: self.staged.as_ref().map(|s| s.since),
+            added_at: self.created_at,
         }
     }
 
@@ -818,6 +919,13 @@ impl Organization {
     /// that the old one is retired); one that opens with the current key is a
     /// renewal. A renewal whose consumer key differs from the installed one is
     /// refused unless `options.force`.
+    ///
+    /// Unless `options.force`, a token that cannot be right is refused: one
+    /// already expired at `now`, the installed token itself, and one that
+    /// does not expire later than the installed token. A pending replacement
+    /// event is cleared only by a token issued after it (issued = its expiry
+    /// less one year; [`Self::install_token_file`] uses the file name's
+    /// download time when it has Apple's form).
     pub fn install_token(
         &mut self,
         name: &str,
@@ -825,6 +933,18 @@ impl Organization {
         options: InstallOptions,
         now: OffsetDateTime,
     ) -> Result<InstallOutcome, OrganizationError> {
+        self.open_and_bind(name, data, options, None, now)
+            .map(|(outcome, _)| outcome)
+    }
+
+    fn open_and_bind(
+        &mut self,
+        name: &str,
+        data: &[u8],
+        options: InstallOptions,
+        issued: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Result<(InstallOutcome, Option<InstallWarning>), OrganizationError> {
         let i = self.index_of(name)?;
         let server = &self.servers[i];
         let server_name = server.name.to_string();
@@ -885,7 +1005,7 @@ impl Organization {
                 },
             });
         };
-        self.bind(i, token, is_staged, options, now)
+        self.bind(i, token, is_staged, options, issued, now)
     }
 
     /// Like [`Self::install_token`], and also reads the file's name
@@ -901,9 +1021,10 @@ impl Organization {
         options: InstallOptions,
         now: OffsetDateTime,
     ) -> Result<InstallReport, OrganizationError> {
-        let outcome = self.install_token(name, data, options, now)?;
         let parsed = token::filename::parse(file_name).ok();
-        let mut warnings = Vec::new();
+        let issued = parsed.as_ref().map(|f| f.downloaded_at);
+        let (outcome, still_due) = self.open_and_bind(name, data, options, issued, now)?;
+        let mut warnings: Vec<InstallWarning> = still_due.into_iter().collect();
         if let Some(f) = &parsed
             && let Some(server) = self.server(name)
             && !f.names_server(server.name.as_str())
@@ -987,7 +1108,48 @@ impl Organization {
         now: OffsetDateTime,
     ) -> Result<InstallOutcome, OrganizationError> {
         let i = self.index_of(name)?;
-        self.bind(i, token, false, options, now)
+        self.bind(i, token, false, options, None, now)
+            .map(|(outcome, _)| outcome)
+    }
+
+    /// Refuses, unless forced, a token that cannot be a good replacement for
+    /// the installed one.
+    fn check_replacement(
+        server: &MdmServer,
+        token: &ServerToken,
+        now: OffsetDateTime,
+    ) -> Result<(), OrganizationError> {
+        let name = || server.name.to_string();
+        let expiry = token.access_token_expiry();
+        if let Some(old) = &server.token {
+            if old.token == *token {
+                return Err(OrganizationError::SameToken {
+                    server: name(),
+                    expiry: rfc3339(expiry),
+                });
+            }
+            if old.token.consumer_key() != token.consumer_key() {
+                return Err(OrganizationError::ConsumerKeyChanged {
+                    server: name(),
+                    old: old.token.consumer_key().to_owned(),
+                    new: token.consumer_key().to_owned(),
+                });
+            }
+            if expiry <= old.token.access_token_expiry() {
+                return Err(OrganizationError::TokenNotNewer {
+                    server: name(),
+                    new_expiry: rfc3339(expiry),
+                    installed_expiry: rfc3339(old.token.access_token_expiry()),
+                });
+            }
+        }
+        if expiry <= now {
+            return Err(OrganizationError::TokenExpired {
+                server: name(),
+                expiry: rfc3339(expiry),
+            });
+        }
+        Ok(())
     }
 
     fn bind(
@@ -996,19 +1158,15 @@ impl Organization {
         token: ServerToken,
         promote: bool,
         options: InstallOptions,
+        issued: Option<OffsetDateTime>,
         now: OffsetDateTime,
-    ) -> Result<InstallOutcome, OrganizationError> {
+    ) -> Result<(InstallOutcome, Option<InstallWarning>), OrganizationError> {
         let server = &mut self.servers[i];
-        if let Some(old) = &server.token
-            && old.token.consumer_key() != token.consumer_key()
-            && !options.force
-        {
-            return Err(OrganizationError::ConsumerKeyChanged {
-                server: server.name.to_string(),
-                old: old.token.consumer_key().to_owned(),
-                new: token.consumer_key().to_owned(),
-            });
+        if !options.force {
+            Self::check_replacement(server, &token, now)?;
         }
+        let issued = issued
+            .unwrap_or_else(|| crate::expiry::issued_from_expiry(token.access_token_expiry()));
         let outcome = if promote {
             let staged = server.staged.take().map(|s| s.keypair);
             server.certificate = staged
@@ -1028,12 +1186,28 @@ impl Organization {
             downloaded_by: options.downloaded_by,
             certificate_serial: server.certificate.as_ref().map(|c| c.serial_hex()),
         });
-        server.replacement = None;
-        Ok(outcome)
+        // Only a token issued after the event replaces the one it invalidated.
+        let still_due = match server.replacement {
+            Some((reason, since)) if issued <= since => Some(InstallWarning::ReplacementStillDue {
+                reason,
+                since,
+                issued,
+            }),
+            _ => {
+                server.replacement = None;
+                None
+            }
+        };
+        Ok((outcome, still_due))
     }
 
     /// Stages a new keypair for a server. The current keypair and token keep
     /// working until a token that opens with the staged key is installed.
+    ///
+    /// A server that already has a staged keypair is refused
+    /// ([`OrganizationError::AlreadyStaged`]): its certificate may already be
+    /// uploaded, and its token on the way. Discard it first
+    /// ([`Self::discard_staged`]) to replace it.
     pub fn stage_keypair(
         &mut self,
         name: &str,
@@ -1041,9 +1215,7 @@ impl Organization {
         now: OffsetDateTime,
     ) -> Result<&StagedKeypair, OrganizationError> {
         let i = self.index_of(name)?;
-        if self.servers[i].staged.is_none() {
-            self.check_certificate_room()?;
-        }
+        self.check_can_stage(i)?;
         let server = &mut self.servers[i];
         Ok(server.staged.insert(Box::new(StagedKeypair {
             keypair,
@@ -1056,7 +1228,7 @@ impl Organization {
     /// install the token the portal issues for it). The certificate's common
     /// name is derived from the server name, valid from `now`. The server and
     /// the certificate limit are checked before the (slow) key generation.
-    /// A keypair already staged is replaced.
+    /// A server with a staged keypair is refused, as by [`Self::stage_keypair`].
     pub fn stage_new_keypair<R: TryCryptoRng + ?Sized>(
         &mut self,
         name: &str,
@@ -1065,14 +1237,47 @@ impl Organization {
         now: OffsetDateTime,
     ) -> Result<&StagedKeypair, OrganizationError> {
         let i = self.index_of(name)?;
-        if self.servers[i].staged.is_none() {
-            self.check_certificate_room()?;
-        }
+        self.check_can_stage(i)?;
         let server = self.servers[i].name.to_string();
         let params = CertificateParams::new(common_name_for(&server), now);
         let keypair = ServerKeypair::generate(rng, size, &params)
             .map_err(|source| OrganizationError::Key { server, source })?;
         self.stage_keypair(name, keypair, now)
+    }
+
+    /// Checks, before the (slow) key generation, that the server named `name`
+    /// exists, has no staged keypair and that the portal's certificate limit
+    /// leaves room for one more.
+    pub fn check_stage(&self, name: &str) -> Result<(), OrganizationError> {
+        self.check_can_stage(self.index_of(name)?)
+    }
+
+    fn check_can_stage(&self, i: usize) -> Result<(), OrganizationError> {
+        let server = &self.servers[i];
+        if let Some(staged) = &server.staged {
+            return Err(OrganizationError::AlreadyStaged {
+                server: server.name.to_string(),
+                serial: staged
+                    .keypair
+                    .certificate()
+                    .map(ServerCertificate::serial_hex)
+                    .unwrap_or_else(|| "-".into()),
+                since: rfc3339(staged.since),
+            });
+        }
+        self.check_certificate_room()
+    }
+
+    /// The token installed on the server named `name`
+    /// ([`OrganizationError::NoToken`] when there is none).
+    pub fn token_of(&self, name: &str) -> Result<&InstalledToken, OrganizationError> {
+        let server = &self.servers[self.index_of(name)?];
+        server
+            .token
+            .as_ref()
+            .ok_or_else(|| OrganizationError::NoToken {
+                server: server.name.to_string(),
+            })
     }
 
     /// Discards a staged keypair (the rotation is abandoned).
@@ -1161,6 +1366,19 @@ impl Organization {
                 continue;
             }
             let advice = match (&worst, status.token) {
+                _ if status.certificate_needs_rotation().is_some() => {
+                    let when = match status.certificate {
+                        Some(Health::Expired { since }) => format!("expired on {}", since.date()),
+                        Some(h) => format!("expires on {}", h.deadline().date()),
+                        None => String::new(),
+                    };
+                    format!(
+                        "the uploaded certificate {when}: rotate the key (stage a new keypair), upload the new certificate in {} ({}) and download a new {} for it",
+                        portal.product_name(),
+                        portal.settings_path(),
+                        portal.token_noun()
+                    )
+                }
                 (_, None) => format!(
                     "upload the certificate in {} ({}) and download the {}",
                     portal.product_name(),
@@ -1190,7 +1408,15 @@ impl Organization {
                 staging_pending_since: status.staging_pending_since,
             });
         }
-        items.sort_by_key(|i| (2 - i.health.exit_code(), i.health.deadline()));
+        // Most urgent first; among those that cannot work, a server that
+        // never had a token comes first (it has never worked at all).
+        items.sort_by_key(|i| {
+            (
+                2 - i.health.exit_code(),
+                !matches!(i.health, Health::NoToken { .. }),
+                i.health.deadline(),
+            )
+        });
         items
     }
 

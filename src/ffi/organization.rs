@@ -5,8 +5,6 @@ use core::ffi::c_char;
 use std::ffi::CString;
 use std::sync::{Mutex, MutexGuard};
 
-use time::OffsetDateTime;
-
 use super::bytes::mdmlink_bytes;
 use super::error::{FfiError, mdmlink_error};
 use super::expiry::{mdmlink_expiry_policy, mdmlink_health, reason_arg};
@@ -16,7 +14,6 @@ use super::status::mdmlink_status;
 use super::token::mdmlink_token;
 use super::{free_handle, handle, opt_str_arg, slice_arg, str_arg, time_arg, write, write_handle};
 use crate::SystemRng;
-use crate::expiry::Health;
 use crate::keypair::{CertificateParams, KeySize, ServerKeypair, common_name_for};
 use crate::organization::{
     ActionItem, InstallOptions, InstallOutcome, Organization, ServerOptions,
@@ -77,13 +74,14 @@ pub enum mdmlink_install_outcome {
 pub struct mdmlink_server_status {
     /// Whether a token is installed (`token` is meaningful only then).
     pub has_token: bool,
-    /// The token's health.
+    /// The token's health (`NO_TOKEN` when none is installed).
     pub token: mdmlink_health,
     /// Whether the server has a certificate (`certificate` is meaningful only then).
     pub has_certificate: bool,
-    /// The certificate's health (its notAfter against the same policy).
+    /// The certificate's health (its notAfter against the same policy);
+    /// `NO_CERTIFICATE` when the server has none.
     pub certificate: mdmlink_health,
-    /// The most urgent of the two; a server without a token is `EXPIRED`.
+    /// The most urgent of the two; a server without a token is `NO_TOKEN`.
     pub worst: mdmlink_health,
     /// Whether a staged keypair is waiting for its token.
     pub staging_pending: bool,
@@ -576,17 +574,7 @@ pub unsafe extern "C" fn mdmlink_organization_server_token(
         // SAFETY: per the contract.
         let (org, name) = unsafe { (handle(org), str_arg(name, "name")?) };
         let org = org.lock()?;
-        let server = org.server(name).ok_or_else(|| {
-            FfiError::from(crate::organization::OrganizationError::NotFound {
-                name: name.to_owned(),
-            })
-        })?;
-        let token = server.token().ok_or_else(|| {
-            FfiError::new(
-                mdmlink_status::NoToken,
-                format!("server \"{}\" has no token installed", server.name()),
-            )
-        })?;
+        let token = org.token_of(name)?;
         // SAFETY: `out` is non-NULL and writable.
         unsafe { write_handle(out, mdmlink_token::new(token.token.clone())) };
         Ok(())
@@ -679,13 +667,13 @@ pub unsafe extern "C" fn mdmlink_organization_server_status(
             })
         })?;
         let status = server.status(&policy.inner, now);
-        // Placeholder for an absent health (has_token/has_certificate false).
-        let epoch = mdmlink_health::from(Health::Expired { since: OffsetDateTime::UNIX_EPOCH });
         let value = mdmlink_server_status {
             has_token: status.token.is_some(),
-            token: status.token.map_or(epoch, mdmlink_health::from),
+            token: mdmlink_health::from(status.token_health()),
             has_certificate: status.certificate.is_some(),
-            certificate: status.certificate.map_or(epoch, mdmlink_health::from),
+            certificate: status
+                .certificate
+                .map_or(mdmlink_health::NO_CERTIFICATE, mdmlink_health::from),
             worst: mdmlink_health::from(status.worst()),
             staging_pending: status.staging_pending_since.is_some(),
             staging_since_unix: status.staging_pending_since.map_or(0, |t| t.unix_timestamp()),

@@ -96,7 +96,13 @@ pub enum mdmlink_status {
     NoToken = 67,
     /// The server's UUID (Apple's `server_uuid`, the JWT issuer) is not set.
     NoServerUuid = 68,
-    // 69..=79: reserved for organization statuses.
+    /// The token was refused: already expired, the installed token itself,
+    /// or not expiring later than the installed one (install with `force`
+    /// to accept it anyway).
+    TokenNotNewer = 69,
+    /// The server already has a staged keypair (discard it first to replace it).
+    AlreadyStaged = 70,
+    // 71..=79: reserved for organization statuses.
     /// HTTP 400 from the device assignment service: a malformed request.
     SessionBadRequest = 80,
     /// HTTP 401 at `/session`: the consumer key, token, signature or nonce
@@ -191,6 +197,8 @@ impl mdmlink_status {
             S::InvalidRecord => c"MDMLINK_STATUS_INVALID_RECORD",
             S::NoToken => c"MDMLINK_STATUS_NO_TOKEN",
             S::NoServerUuid => c"MDMLINK_STATUS_NO_SERVER_UUID",
+            S::TokenNotNewer => c"MDMLINK_STATUS_TOKEN_NOT_NEWER",
+            S::AlreadyStaged => c"MDMLINK_STATUS_ALREADY_STAGED",
             S::SessionBadRequest => c"MDMLINK_STATUS_SESSION_BAD_REQUEST",
             S::SessionUnauthorized => c"MDMLINK_STATUS_SESSION_UNAUTHORIZED",
             S::SessionTokenExpired => c"MDMLINK_STATUS_SESSION_TOKEN_EXPIRED",
@@ -219,7 +227,7 @@ impl mdmlink_status {
     }
 
     /// Every status, for [`mdmlink_status_name`].
-    const ALL: [mdmlink_status; 61] = {
+    const ALL: [mdmlink_status; 63] = {
         use mdmlink_status as S;
         [
             S::Ok,
@@ -259,6 +267,8 @@ impl mdmlink_status {
             S::InvalidRecord,
             S::NoToken,
             S::NoServerUuid,
+            S::TokenNotNewer,
+            S::AlreadyStaged,
             S::SessionBadRequest,
             S::SessionUnauthorized,
             S::SessionTokenExpired,
@@ -349,6 +359,11 @@ impl mdmlink_status {
             OrganizationError::NoServerUuid { .. } => Self::NoServerUuid,
             OrganizationError::InvalidServerUuid { .. } => Self::InvalidArgument,
             OrganizationError::Jwt { source, .. } => Self::of_jwt(source),
+            OrganizationError::TokenExpired { .. }
+            | OrganizationError::SameToken { .. }
+            | OrganizationError::TokenNotNewer { .. } => Self::TokenNotNewer,
+            OrganizationError::AlreadyStaged { .. } => Self::AlreadyStaged,
+            OrganizationError::NoToken { .. } => Self::NoToken,
         }
     }
 

@@ -144,8 +144,9 @@ impl SqliteStore {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         let name = path.display().to_string();
-        create_private(&path, &name)?;
+        // Look before touching: a file that is not a store keeps its mode.
         check_header(&path, &name)?;
+        create_private(&path, &name)?;
         let conn = Connection::open_with_flags(
             &path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -206,7 +207,8 @@ impl SqliteStore {
     }
 
     fn migrate(&mut self) -> Result<(), StoreError> {
-        // Most opens find the schema current: check without the write lock.
+        // Up to date: nothing to write (so a read-only store opens, and most
+        // opens take no write lock).
         if self.schema_version()? == SCHEMA_VERSION {
             return Ok(());
         }
@@ -916,23 +918,42 @@ fn organization(name: &str, r: &Row<'_>) -> Result<OrganizationRow, StoreError> 
 }
 
 /// Creates `path` with mode 0600 if it does not exist (so the database never
-/// exists with a wider mode), and narrows an existing file's mode to 0600.
+/// exists with a wider mode), and narrows an existing file's mode to at most
+/// 0600 (never widening it: a 0400 store stays 0400). A symbolic link,
+/// directory, device or FIFO is refused before it is opened.
 fn create_private(path: &Path, name: &str) -> Result<(), StoreError> {
     let io = |e: std::io::Error| StoreError::Io {
         store: name.to_owned(),
         reason: e.to_string(),
     };
+    if let Ok(meta) = std::fs::symlink_metadata(path)
+        && !meta.is_file()
+    {
+        return Err(StoreError::Io {
+            store: name.to_owned(),
+            reason: "not a regular file (a symbolic link, directory, device or FIFO); nothing was changed".into(),
+        });
+    }
     let mut options = std::fs::OpenOptions::new();
     options.read(true).write(true).create(true).truncate(false);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let file = options.open(path).map_err(io)?;
+    let file = match options.open(path) {
+        Ok(f) => f,
+        // A store the user made read-only is opened read-only (listing and
+        // checking still work); its mode is left as it is.
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && path.is_file() => {
+            return Ok(());
+        }
+        Err(e) => return Err(io(e)),
+    };
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
         let meta = file.metadata().map_err(io)?;
-        if meta.permissions().mode() & 0o777 != 0o600 {
-            file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        let mode = meta.permissions().mode() & 0o7777;
+        if mode & !0o600 != 0 {
+            file.set_permissions(std::fs::Permissions::from_mode(mode & 0o600))
                 .map_err(io)?;
         }
     }
@@ -952,6 +973,16 @@ fn check_header(path: &Path, name: &str) -> Result<(), StoreError> {
         store: name.to_owned(),
         reason: e.to_string(),
     };
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Ok(meta) if !meta.is_file() => {
+            return Err(StoreError::Io {
+                store: name.to_owned(),
+                reason: "not a regular file (a symbolic link, directory, device or FIFO); nothing was changed".into(),
+            });
+        }
+        _ => {}
+    }
     let mut header = [0u8; 100];
     let mut file = std::fs::File::open(path).map_err(io)?;
     let len = file.metadata().map_err(io)?.len();

@@ -148,6 +148,10 @@ static void test_status_numbers(void) {
     CHECK(MDMLINK_STATUS_NO_STAGED_KEYPAIR == 65);
     CHECK(MDMLINK_STATUS_INVALID_RECORD == 66);
     CHECK(MDMLINK_STATUS_NO_TOKEN == 67);
+    CHECK(MDMLINK_STATUS_TOKEN_NOT_NEWER == 69);
+    CHECK(MDMLINK_STATUS_ALREADY_STAGED == 70);
+    CHECK(MDMLINK_HEALTH_STATE_NO_TOKEN == 4);
+    CHECK(MDMLINK_HEALTH_STATE_NO_CERTIFICATE == 5);
     CHECK(MDMLINK_STATUS_NO_SERVER_UUID == 68);
     CHECK(strcmp(mdmlink_status_name(MDMLINK_STATUS_NO_SERVER_UUID), "MDMLINK_STATUS_NO_SERVER_UUID") == 0);
     CHECK(MDMLINK_STATUS_SESSION_BAD_REQUEST == 80);
@@ -554,7 +558,12 @@ static void test_organization(void) {
     CHECK_STATUS(mdmlink_organization_install_token(org, "apple test", token_file, token_file_len, "admin@example.com", false, now, &outcome, &err),
                  MDMLINK_STATUS_OK);
     CHECK(outcome == MDMLINK_INSTALL_OUTCOME_FIRST);
+    /* The installed token again is not a renewal: refused, unless forced. */
     CHECK_STATUS(mdmlink_organization_install_token(org, "Apple Test", token_file, token_file_len, "admin@example.com", false, now, &outcome, &err),
+                 MDMLINK_STATUS_TOKEN_NOT_NEWER);
+    CHECK(contains(mdmlink_error_message(err), "already installed"));
+    CHECK_ERR(err, MDMLINK_STATUS_TOKEN_NOT_NEWER);
+    CHECK_STATUS(mdmlink_organization_install_token(org, "Apple Test", token_file, token_file_len, "admin@example.com", true, now, &outcome, &err),
                  MDMLINK_STATUS_OK);
     CHECK(outcome == MDMLINK_INSTALL_OUTCOME_RENEWED);
     CHECK_STATUS(mdmlink_organization_install_token(org, "Nobody", token_file, token_file_len, NULL, false, now, NULL, &err),
@@ -580,7 +589,9 @@ static void test_organization(void) {
     CHECK(st.has_token && st.token.state == MDMLINK_HEALTH_STATE_VALID && st.token.days_left == 100);
     CHECK(st.has_certificate && st.worst.state == MDMLINK_HEALTH_STATE_VALID && !st.staging_pending);
     CHECK_STATUS(mdmlink_organization_server_status(org, "Main MDM", policy, now, &st, &err), MDMLINK_STATUS_OK);
-    CHECK(!st.has_token && st.has_certificate && st.worst.state == MDMLINK_HEALTH_STATE_EXPIRED);
+    CHECK(!st.has_token && st.has_certificate && st.worst.state == MDMLINK_HEALTH_STATE_NO_TOKEN);
+    CHECK(st.token.state == MDMLINK_HEALTH_STATE_NO_TOKEN && st.token.deadline_unix == now);
+    CHECK(strcmp(st.worst.label, "no-token") == 0);
     CHECK_STATUS(mdmlink_organization_server_status(org, "Nobody", policy, now, &st, &err), MDMLINK_STATUS_NOT_FOUND);
     CHECK_ERR(err, MDMLINK_STATUS_NOT_FOUND);
 
@@ -592,7 +603,7 @@ static void test_organization(void) {
     CHECK(mdmlink_action_list_server(list, 1) == NULL && mdmlink_action_list_advice(list, 1) == NULL);
     mdmlink_health h;
     CHECK_STATUS(mdmlink_action_list_health(list, 0, &h, &err), MDMLINK_STATUS_OK);
-    CHECK(h.state == MDMLINK_HEALTH_STATE_EXPIRED);
+    CHECK(h.state == MDMLINK_HEALTH_STATE_NO_TOKEN);
     CHECK_STATUS(mdmlink_action_list_health(list, 1, &h, &err), MDMLINK_STATUS_INVALID_ARGUMENT);
     CHECK_ERR(err, MDMLINK_STATUS_INVALID_ARGUMENT);
     mdmlink_action_list_free(list);
@@ -666,7 +677,7 @@ static void test_rotation(const mdmlink_keypair *generated) {
     CHECK(warning.ptr == NULL && warning.len == 0);
     /* Another server's name: installed all the same, with a warning. */
     CHECK_STATUS(mdmlink_organization_install_token_file(org, "Apple Test", "Other Server_Token_2025-01-17T11-02-21Z_smime.p7m",
-                     token_file, token_file_len, NULL, false, now, &outcome, &warning, &err), MDMLINK_STATUS_OK);
+                     token_file, token_file_len, NULL, true, now, &outcome, &warning, &err), MDMLINK_STATUS_OK);
     CHECK(outcome == MDMLINK_INSTALL_OUTCOME_RENEWED);
     CHECK(bytes_contain(&warning, "Other Server") && bytes_contain(&warning, "Apple Test"));
     mdmlink_bytes_free(&warning);
@@ -700,8 +711,8 @@ static void test_rotation(const mdmlink_keypair *generated) {
     CHECK(mdmlink_action_list_staging_since(list, n) == 0);
     CHECK(mdmlink_action_list_staging_since(NULL, 0) == 0);
     mdmlink_action_list_free(list);
-    /* The current key still opens its token while staged: a renewal. */
-    CHECK_STATUS(mdmlink_organization_install_token(org, "Apple Test", token_file, token_file_len, NULL, false, now, &outcome, &err),
+    /* The current key still opens its token while staged: a renewal (forced: the same token). */
+    CHECK_STATUS(mdmlink_organization_install_token(org, "Apple Test", token_file, token_file_len, NULL, true, now, &outcome, &err),
                  MDMLINK_STATUS_OK);
     CHECK(outcome == MDMLINK_INSTALL_OUTCOME_RENEWED);
     CHECK_STATUS(mdmlink_organization_discard_staging(org, "apple test", &err), MDMLINK_STATUS_OK);

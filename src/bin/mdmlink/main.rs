@@ -17,6 +17,7 @@ mod org;
 mod server;
 mod state;
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -213,13 +214,14 @@ pub fn read_env_secret(var: &str) -> Result<mdmlink::SecretString, Failure> {
     }
 }
 
-/// Parses `--now` (RFC 3339) or returns the current time.
-pub fn now_or(now: Option<&str>) -> Result<time::OffsetDateTime, Failure> {
+/// Parses the time given to `flag` (`--now`, `--at`; RFC 3339) or returns
+/// the current time.
+pub fn now_or(now: Option<&str>, flag: &str) -> Result<time::OffsetDateTime, Failure> {
     match now {
         Some(s) => time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
             .map_err(|e| {
                 Failure::new(format!(
-                    "--now {s:?} is not an RFC 3339 time such as 2026-01-17T11:02:21Z ({e})"
+                    "{flag} {s:?} is not an RFC 3339 time such as 2026-01-17T11:02:21Z ({e})"
                 ))
                 .with_code(2)
             }),
@@ -227,8 +229,45 @@ pub fn now_or(now: Option<&str>) -> Result<time::OffsetDateTime, Failure> {
     }
 }
 
+/// Exit code of `status` and `check` when they cannot tell (monitoring
+/// convention: 3 is UNKNOWN).
+const CANNOT_TELL: u8 = 3;
+
+/// Whether the command line asks for `status` or `check`, whose every
+/// failure (usage, internal, closed output) must be "could not tell" (3).
+fn is_monitoring_command(args: &[std::ffi::OsString]) -> bool {
+    let mut rest = args.iter().skip(1);
+    while let Some(arg) = rest.next() {
+        let Some(a) = arg.to_str() else { return false };
+        match a {
+            // Global options that take a value in the next argument.
+            "--store" | "--password-env" | "--master-key-file" | "--org" => {
+                rest.next();
+            }
+            _ if a.starts_with('-') => {}
+            _ => return a == "status" || a == "check",
+        }
+    }
+    false
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let monitoring = is_monitoring_command(&args);
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp
+                | clap::error::ErrorKind::DisplayVersion
+                | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 0,
+                _ if monitoring => CANNOT_TELL,
+                _ => 2,
+            };
+            return ExitCode::from(code);
+        }
+    };
     let globals = Globals {
         store: cli.store,
         password_env: cli.password_env,
@@ -252,16 +291,23 @@ fn main() -> ExitCode {
         Command::Demo(a) => demo::run(&a),
     });
     let result = std::panic::catch_unwind(dispatch).unwrap_or_else(|_| {
-        Err(Failure::new(
+        let failure = Failure::new(
             "internal error or closed output; nothing was left half-written in the store",
-        ))
+        );
+        Err(if monitoring {
+            failure.with_code(CANNOT_TELL)
+        } else {
+            failure
+        })
     });
     match result {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
-            // One line: a message from a lower layer never spans lines here.
+            // One line, and nothing in it (a file name, a label) can forge
+            // output: controls and bidi overrides are escaped.
             let line = f.message.replace(['\n', '\r'], " ");
-            eprintln!("mdmlink: {line}");
+            // A closed stderr is not worth a panic: the exit code still tells.
+            let _ = writeln!(std::io::stderr(), "mdmlink: {}", files::escape_label(&line));
             ExitCode::from(f.code)
         }
     }

@@ -391,6 +391,32 @@ impl<S: Store> Registry<S> {
 
     // ---- one server ----
 
+    /// Refuses, before a slow key generation, to stage a keypair for a
+    /// server that has one staged already (unless it is to be replaced).
+    pub fn check_stage(
+        &mut self,
+        organization: Option<&str>,
+        name: &str,
+    ) -> Result<String, RegistryError> {
+        let row = self.row(organization, name)?;
+        if row.summary.staged_at.is_some() {
+            return Err(OrganizationError::AlreadyStaged {
+                server: row.summary.name,
+                serial: row
+                    .summary
+                    .staged_certificate_serial
+                    .unwrap_or_else(|| "-".into()),
+                since: row
+                    .summary
+                    .staged_at
+                    .map(super::columns::time_to_text)
+                    .unwrap_or_default(),
+            }
+            .into());
+        }
+        Ok(row.summary.name)
+    }
+
     /// Checks that `name` is free in the organization (before spending time
     /// on key generation); returns the name as it will be stored.
     pub fn check_new_server(
@@ -614,12 +640,15 @@ impl<S: Store> Registry<S> {
     }
 
     /// Stages `keypair` for the server (a key rotation's first step).
-    /// Returns the organization.
+    /// A keypair already staged is refused
+    /// ([`OrganizationError::AlreadyStaged`]) unless `replace`. Returns the
+    /// organization.
     pub fn stage_keypair(
         &mut self,
         organization: Option<&str>,
         name: &str,
         keypair: ServerKeypair,
+        replace: bool,
         now: OffsetDateTime,
     ) -> Result<OrganizationRow, RegistryError> {
         let mut keypair = Some(keypair);
@@ -628,6 +657,9 @@ impl<S: Store> Registry<S> {
                 server: stored.to_owned(),
                 reason: "retried after staging".into(),
             })?;
+            if replace && model.server(stored).is_some_and(|s| s.staged().is_some()) {
+                model.discard_staged(stored)?;
+            }
             model.stage_keypair(stored, k, now)?;
             Ok(())
         })?;
