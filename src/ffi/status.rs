@@ -128,7 +128,7 @@ pub enum mdmlink_status {
     SessionInvalidUrl = 90,
     /// The HTTP exchange itself failed.
     SessionTransport = 91,
-    // 92..=99: reserved for session statuses.
+    // 92..=99: reserved (the device assignment service takes numbers here).
     /// The store could not be opened, read or written (a file or database error).
     StoreIo = 100,
     /// The store is damaged or not an mdmlink store.
