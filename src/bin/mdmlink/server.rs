@@ -770,9 +770,9 @@ pub fn check(g: &Globals, a: &CheckArgs) -> Result<u8, Failure> {
         );
     };
     st.verify_key(g).map_err(|f| f.with_code(3))?;
-    let listings = st
+    let (listings, items) = st
         .registry
-        .servers(g.org(), &policy, now)
+        .health_report(g.org(), &policy, now)
         .map_err(|e| st.fail(e).with_code(3))?;
     if listings.is_empty() {
         return Err(Failure::file(&st.path, "the store has no servers to check").with_code(3));
@@ -782,10 +782,6 @@ pub fn check(g: &Globals, a: &CheckArgs) -> Result<u8, Failure> {
         .map(|l| l.status.worst().exit_code())
         .max()
         .unwrap_or(0);
-    let items = st
-        .registry
-        .needs_action(g.org(), &policy, now)
-        .map_err(|e| st.fail(e).with_code(3))?;
     if a.json {
         println!(
             "{}",

@@ -172,10 +172,11 @@ pub fn needs_action(
     policy: &ExpiryPolicy,
     now: OffsetDateTime,
 ) -> Vec<OrganizationActionItem> {
+    let by_id: std::collections::HashMap<_, _> = organizations.iter().map(|o| (o.id, o)).collect();
     let mut items: Vec<OrganizationActionItem> = servers
         .iter()
         .filter_map(|s| {
-            let org = organizations.iter().find(|o| o.id == s.organization_id)?;
+            let org = by_id.get(&s.organization_id)?;
             action(s, org.portal, policy, now).map(|item| OrganizationActionItem {
                 organization: org.name.clone(),
                 item,

@@ -348,19 +348,7 @@ impl<S: Store> Registry<S> {
         now: OffsetDateTime,
     ) -> Result<Vec<ServerListing>, RegistryError> {
         let (orgs, servers) = self.snapshot(organization)?;
-        Ok(servers
-            .into_iter()
-            .filter_map(|summary| {
-                let org = orgs.iter().find(|o| o.id == summary.organization_id)?;
-                Some(ServerListing {
-                    organization: org.name.clone(),
-                    portal: org.portal,
-                    customer: org.customer.clone(),
-                    status: health::status(&summary, policy, now),
-                    summary,
-                })
-            })
-            .collect())
+        Ok(listings(&orgs, servers, policy, now))
     }
 
     /// What needs action across organizations (or in one), most urgent first.
@@ -372,6 +360,20 @@ impl<S: Store> Registry<S> {
     ) -> Result<Vec<OrganizationActionItem>, RegistryError> {
         let (orgs, servers) = self.snapshot(organization)?;
         Ok(health::needs_action(&orgs, &servers, policy, now))
+    }
+
+    /// [`Self::servers`] and [`Self::needs_action`] from one read (what
+    /// `mdmlink check` needs: every server's health and the actions).
+    pub fn health_report(
+        &mut self,
+        organization: Option<&str>,
+        policy: &ExpiryPolicy,
+        now: OffsetDateTime,
+    ) -> Result<(Vec<ServerListing>, Vec<OrganizationActionItem>), RegistryError> {
+        let (orgs, servers) = self.snapshot(organization)?;
+        let items = health::needs_action(&orgs, &servers, policy, now);
+        let listings = listings(&orgs, servers, policy, now);
+        Ok((listings, items))
     }
 
     fn snapshot(
@@ -863,6 +865,28 @@ impl<S: Store> Registry<S> {
             other => other,
         }
     }
+}
+
+fn listings(
+    orgs: &[OrganizationRow],
+    servers: Vec<super::ServerSummary>,
+    policy: &ExpiryPolicy,
+    now: OffsetDateTime,
+) -> Vec<ServerListing> {
+    let by_id: std::collections::HashMap<_, _> = orgs.iter().map(|o| (o.id, o)).collect();
+    servers
+        .into_iter()
+        .filter_map(|summary| {
+            let org = by_id.get(&summary.organization_id)?;
+            Some(ServerListing {
+                organization: org.name.clone(),
+                portal: org.portal,
+                customer: org.customer.clone(),
+                status: health::status(&summary, policy, now),
+                summary,
+            })
+        })
+        .collect()
 }
 
 /// The organization named `name`, or the only one.
