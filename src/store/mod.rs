@@ -71,10 +71,14 @@ mod memory;
 pub mod registry;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(feature = "sqlite")]
+mod sqlite_dep;
 
 pub use memory::MemoryStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::{MIGRATIONS, SCHEMA_VERSION, SqliteStore};
+#[cfg(feature = "sqlite")]
+pub use sqlite_dep::{DepPageOutcome, StoredDevice};
 
 /// A store's key for an organization (assigned by the store on insert).
 pub type OrganizationId = i64;

@@ -5,7 +5,7 @@
 //! - WAL journal: readers never block the writer; a crash mid-write leaves the
 //!   last committed state.
 //! - `PRAGMA user_version` holds the schema version; [`MIGRATIONS`] brings an
-//!   older (or empty) file up to date, and a newer one is refused. Version 3
+//!   older (or empty) file up to date, and a newer one is refused. Version 4
 //!   keeps the tables of mdmlink 0.1.0 (versions 1 and 2) as `legacy_*`
 //!   until the store-backed API has converted them
 //!   ([`SqliteStore::take_legacy`]), since converting needs keys this layer
@@ -55,9 +55,27 @@ pub const MIGRATIONS: &[&str] = &[
      ALTER TABLE servers ADD COLUMN token_installed_at TEXT;
      ALTER TABLE servers ADD COLUMN token_downloaded_by TEXT;
      ALTER TABLE servers ADD COLUMN token_certificate_serial TEXT;",
-    // 3: many organizations, row by row; secrets as sealed blobs; the
-    // device assignment service's state; the 0.1.0 tables wait as legacy_*.
-    "ALTER TABLE organization RENAME TO legacy_organization;
+    // 3 (development builds only): device assignment service state keyed
+    // by server name; version 4 replaces it.
+    "CREATE TABLE dep_cursors (
+         server TEXT PRIMARY KEY,
+         cursor TEXT NOT NULL CHECK (length(cursor) > 0)
+     );
+     CREATE TABLE dep_devices (
+         server TEXT NOT NULL,
+         serial TEXT NOT NULL CHECK (length(serial) > 0),
+         deleted INTEGER NOT NULL CHECK (deleted IN (0, 1)),
+         op_date TEXT,
+         record TEXT NOT NULL,
+         PRIMARY KEY (server, serial)
+     );",
+    // 4: many organizations, row by row; secrets as sealed blobs; the
+    // device assignment service's state per server id (version 3's, keyed by
+    // name, is a cache: dropped, the next sync fetches it again); the 0.1.0
+    // tables wait as legacy_*.
+    "DROP TABLE dep_cursors;
+     DROP TABLE dep_devices;
+     ALTER TABLE organization RENAME TO legacy_organization;
      ALTER TABLE servers RENAME TO legacy_servers;
      CREATE TABLE meta (
          key TEXT PRIMARY KEY,

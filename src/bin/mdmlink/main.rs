@@ -6,10 +6,12 @@
 //! `Registry` over the SQLite store; `org.rs` the `org` and `store` commands; `keys.rs` holds `keygen`, `open`,
 //! `seal` and `status`; `server.rs` the `server` commands and `check`; `jwt.rs` Access
 //! Management JWTs;
+//! `devices.rs` the device assignment service (`devices`, `profile`);
 //! `demo.rs` the end-to-end demo.
 #![deny(unsafe_code)]
 
 mod demo;
+mod devices;
 mod files;
 mod jwt;
 mod keys;
@@ -76,6 +78,12 @@ enum Command {
     Check(server::CheckArgs),
     /// Sign an Access Management JWT (`com.apple.maid`) with a server's current key.
     Jwt(jwt::JwtArgs),
+    /// The devices assigned to a server (fetch/sync, list).
+    #[command(subcommand)]
+    Devices(devices::DevicesCommand),
+    /// Enrollment profiles: define, assign to serial numbers.
+    #[command(subcommand)]
+    Profile(devices::ProfileCommand),
     /// The whole link, end to end, in a temporary store.
     Demo(demo::DemoArgs),
 }
@@ -107,6 +115,12 @@ impl Failure {
     pub fn with_code(mut self, code: u8) -> Self {
         self.code = code;
         self
+    }
+}
+
+impl From<mdmlink::store::StoreError> for Failure {
+    fn from(e: mdmlink::store::StoreError) -> Self {
+        Failure::new(e.to_string())
     }
 }
 
@@ -288,6 +302,8 @@ fn main() -> ExitCode {
         Command::Store(c) => org::store(&globals, &c),
         Command::Check(a) => server::check(&globals, &a),
         Command::Jwt(a) => jwt::run(&globals, &a),
+        Command::Devices(c) => devices::run(&globals, &c),
+        Command::Profile(c) => devices::run_profile(&globals, &c),
         Command::Demo(a) => demo::run(&a),
     });
     let result = std::panic::catch_unwind(dispatch).unwrap_or_else(|_| {
