@@ -7,7 +7,8 @@
 #   PREFIX/lib/pkgconfig/mdmlink.pc, PREFIX/include/mdmlink.h and
 #   PREFIX/include/module.modulemap (Swift).
 #
-# Builds with `cargo build --release --lib --features capi` unless MDMLINK_PROFILE=debug (then
+# Builds with `cargo build --release --lib --features capi,sqlite` (the C API with
+# its store) unless MDMLINK_PROFILE=debug (then
 # the debug build, which CI uses to avoid a second full build). Set
 # CARGO_TARGET_DIR if your target directory is elsewhere.
 set -euo pipefail
@@ -18,9 +19,9 @@ prefix=$(cd "$prefix" && pwd)
 profile=${MDMLINK_PROFILE:-release}
 target_dir=${CARGO_TARGET_DIR:-target}
 if [ "$profile" = release ]; then
-  cargo build --quiet --release --lib --features capi
+  cargo build --quiet --release --lib --features capi,sqlite
 else
-  cargo build --quiet --lib --features capi
+  cargo build --quiet --lib --features capi,sqlite
 fi
 libdir="$target_dir/$profile"
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)

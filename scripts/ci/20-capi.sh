@@ -73,7 +73,7 @@ grep -q '^days to expiry: ' "$work/example.out"
 openssl x509 -in examples/c/server-cert.pem -noout -subject | grep -q 'Main MDM'
 make -s -C examples/c clean
 
-echo "-- examples/go (go test against the installed copy, through pkg-config; the device service against mdmlink-simulator)"
+echo "-- examples/go (go test against the installed copy, through pkg-config; the store; the device service against mdmlink-simulator)"
 cargo build --quiet --all-features --bin mdmlink-simulator
 export MDMLINK_SIMULATOR=$root/target/debug/mdmlink-simulator CI=true
 export GOPATH=$root/target/go/path GOCACHE=$root/target/go/cache GOPROXY=off GOFLAGS=-mod=mod GO111MODULE=on

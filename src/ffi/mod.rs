@@ -1,7 +1,7 @@
 //! The C API: a thin `extern "C"` face over the core.
 //!
 //! One file per core module ([`name`], [`keypair`], [`token`], [`expiry`],
-//! [`organization`], [`session`], [`dep`]) plus the shared pieces: [`macros`] (the panic and NULL
+//! [`organization`], [`session`], [`dep`], `store` (feature `sqlite`)) plus the shared pieces: [`macros`] (the panic and NULL
 //! boundary every function goes through), [`status`], [`error`] and
 //! [`bytes`]. Each function converts its arguments, calls the core and
 //! converts the result; no logic lives here. `include/mdmlink.h` is generated
@@ -26,6 +26,8 @@ pub mod name;
 pub mod organization;
 pub mod session;
 pub mod status;
+#[cfg(feature = "sqlite")]
+pub mod store;
 pub mod token;
 
 #[cfg(test)]
@@ -197,5 +199,7 @@ const _: fn() = || {
     shareable::<organization::mdmlink_organization>();
     shareable::<organization::mdmlink_action_list>();
     shareable::<session::mdmlink_session>();
+    #[cfg(feature = "sqlite")]
+    shareable::<store::mdmlink_store>();
     shareable::<dep::mdmlink_dep_client>();
 };

@@ -153,6 +153,31 @@ pub enum mdmlink_status {
     DepServiceUnavailable = 96,
     /// The caller's callback refused a page (its cursor was not committed).
     DepRejected = 97,
+    // 98..=99: reserved for the device assignment service.
+    /// The store could not be opened, read or written (a file or database error).
+    StoreIo = 100,
+    /// The store is damaged or not an mdmlink store.
+    StoreCorrupt = 101,
+    /// The store was written by a newer mdmlink.
+    StoreNewerSchema = 102,
+    /// Another process held the store for longer than the busy timeout.
+    StoreBusy = 103,
+    /// A concurrent change conflicted with this one, also after retries.
+    StoreConflict = 104,
+    /// The store's secrets are encrypted and no master key was given.
+    MasterKeyRequired = 105,
+    /// The master key (or passphrase) does not match the store.
+    MasterKeyWrong = 106,
+    /// A stored secret did not decrypt (altered, or moved from another row).
+    SecretUnreadable = 107,
+    /// The store holds several organizations and none was named.
+    OrganizationRequired = 108,
+    /// No organization has this name (or the store has none).
+    UnknownOrganization = 109,
+    /// The organization still has servers.
+    OrganizationNotEmpty = 110,
+    /// A master key was given to a store whose secrets are not encrypted yet: rekey it.
+    NotEncrypted = 111,
 }
 
 impl mdmlink_status {
@@ -218,11 +243,23 @@ impl mdmlink_status {
             S::DepBadRequest => c"MDMLINK_STATUS_DEP_BAD_REQUEST",
             S::DepServiceUnavailable => c"MDMLINK_STATUS_DEP_SERVICE_UNAVAILABLE",
             S::DepRejected => c"MDMLINK_STATUS_DEP_REJECTED",
+            S::StoreIo => c"MDMLINK_STATUS_STORE_IO",
+            S::StoreCorrupt => c"MDMLINK_STATUS_STORE_CORRUPT",
+            S::StoreNewerSchema => c"MDMLINK_STATUS_STORE_NEWER_SCHEMA",
+            S::StoreBusy => c"MDMLINK_STATUS_STORE_BUSY",
+            S::StoreConflict => c"MDMLINK_STATUS_STORE_CONFLICT",
+            S::MasterKeyRequired => c"MDMLINK_STATUS_MASTER_KEY_REQUIRED",
+            S::MasterKeyWrong => c"MDMLINK_STATUS_MASTER_KEY_WRONG",
+            S::SecretUnreadable => c"MDMLINK_STATUS_SECRET_UNREADABLE",
+            S::OrganizationRequired => c"MDMLINK_STATUS_ORGANIZATION_REQUIRED",
+            S::UnknownOrganization => c"MDMLINK_STATUS_UNKNOWN_ORGANIZATION",
+            S::OrganizationNotEmpty => c"MDMLINK_STATUS_ORGANIZATION_NOT_EMPTY",
+            S::NotEncrypted => c"MDMLINK_STATUS_NOT_ENCRYPTED",
         }
     }
 
     /// Every status, for [`mdmlink_status_name`].
-    const ALL: [mdmlink_status; 58] = {
+    const ALL: [mdmlink_status; 70] = {
         use mdmlink_status as S;
         [
             S::Ok,
@@ -283,6 +320,18 @@ impl mdmlink_status {
             S::DepBadRequest,
             S::DepServiceUnavailable,
             S::DepRejected,
+            S::StoreIo,
+            S::StoreCorrupt,
+            S::StoreNewerSchema,
+            S::StoreBusy,
+            S::StoreConflict,
+            S::MasterKeyRequired,
+            S::MasterKeyWrong,
+            S::SecretUnreadable,
+            S::OrganizationRequired,
+            S::UnknownOrganization,
+            S::OrganizationNotEmpty,
+            S::NotEncrypted,
         ]
     };
 

@@ -5,25 +5,41 @@
 //! - WAL journal: readers never block the writer; a crash mid-write leaves the
 //!   last committed state.
 //! - `PRAGMA user_version` holds the schema version; [`MIGRATIONS`] brings an
-//!   older (or empty) file up to date, and a newer one is refused.
-//! - [`Store::load_for_update`] is `BEGIN IMMEDIATE`: it takes the write lock
-//!   at once, and a busy timeout makes other processes wait for it, so
-//!   load-change-save sequences serialize and never lose an update.
-//! - Opening runs `PRAGMA quick_check`, so a damaged (for example truncated)
-//!   file is reported as such, naming the file, before anything is changed.
+//!   older (or empty) file up to date, and a newer one is refused. Version 4
+//!   keeps the tables of mdmlink 0.1.0 (versions 1 and 2) as `legacy_*`
+//!   until the store-backed API has converted them
+//!   ([`SqliteStore::take_legacy`]), since converting needs keys this layer
+//!   does not hold.
+//! - A write transaction is `BEGIN IMMEDIATE`: it takes the write lock at
+//!   once, and a busy timeout makes other processes wait for it, so
+//!   read-change-write sequences serialize and never lose an update.
+//! - `PRAGMA secure_delete` overwrites deleted content, and a transaction
+//!   that deleted or replaced a secret ends with a WAL checkpoint that
+//!   truncates the journal, so no copy of the old bytes stays in either file.
+//! - Opening checks the header, so a truncated or foreign file is reported
+//!   as such, naming the file, before anything is changed; a damaged page is
+//!   reported when a transaction reads it (which then changes nothing).
+//!   [`SqliteStore::check_integrity`] runs `PRAGMA quick_check` on demand.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, params};
 use time::OffsetDateTime;
 
-use super::{Store, StoreError, StoredOrganization, TokenFile};
-use crate::{organization::OrganizationRecord, portal::Portal};
+use super::columns::{
+    options_from_json, options_to_json, reason_from_text, reason_to_text, time_from_text,
+    time_to_text,
+};
+use super::{
+    DepCursor, DeviceRow, MAX_CERTIFICATES, OrganizationId, OrganizationRow, SealedSecret,
+    ServerId, ServerRow, ServerSummary, Store, StoreError, StoreTx, TxMode,
+};
+use crate::portal::Portal;
 
 /// The schema, one step per entry; entry `n` takes `user_version` from `n` to `n + 1`.
-const MIGRATIONS: &[&str] = &[
-    // 1: the organization and its servers, each server's record as JSON.
+pub const MIGRATIONS: &[&str] = &[
+    // 1 (mdmlink 0.1.0): the organization and its servers, each server's record as JSON.
     "CREATE TABLE organization (
          id INTEGER PRIMARY KEY CHECK (id = 1),
          name TEXT NOT NULL,
@@ -34,13 +50,13 @@ const MIGRATIONS: &[&str] = &[
          name TEXT NOT NULL UNIQUE,
          record TEXT NOT NULL
      );",
-    // 2: the token file as the portal served it, beside its server.
+    // 2 (mdmlink 0.1.0): the token file as the portal served it, beside its server.
     "ALTER TABLE servers ADD COLUMN token_file BLOB;
      ALTER TABLE servers ADD COLUMN token_installed_at TEXT;
      ALTER TABLE servers ADD COLUMN token_downloaded_by TEXT;
      ALTER TABLE servers ADD COLUMN token_certificate_serial TEXT;",
-    // 3: device assignment service state per server (see `dep_apply_page`):
-    // the sync cursor, and the devices with tombstones for deleted ones.
+    // 3 (development builds only): device assignment service state keyed
+    // by server name; version 4 replaces it.
     "CREATE TABLE dep_cursors (
          server TEXT PRIMARY KEY,
          cursor TEXT NOT NULL CHECK (length(cursor) > 0)
@@ -53,6 +69,70 @@ const MIGRATIONS: &[&str] = &[
          record TEXT NOT NULL,
          PRIMARY KEY (server, serial)
      );",
+    // 4: many organizations, row by row; secrets as sealed blobs; the
+    // device assignment service's state per server id (version 3's, keyed by
+    // name, is a cache: dropped, the next sync fetches it again); the 0.1.0
+    // tables wait as legacy_*.
+    "DROP TABLE dep_cursors;
+     DROP TABLE dep_devices;
+     ALTER TABLE organization RENAME TO legacy_organization;
+     ALTER TABLE servers RENAME TO legacy_servers;
+     CREATE TABLE meta (
+         key TEXT PRIMARY KEY,
+         value BLOB NOT NULL
+     );
+     INSERT INTO meta (key, value) VALUES ('store_id', randomblob(16));
+     CREATE TABLE organizations (
+         id INTEGER PRIMARY KEY,
+         name TEXT NOT NULL,
+         name_key TEXT NOT NULL UNIQUE,
+         portal TEXT NOT NULL,
+         customer TEXT,
+         created_at TEXT NOT NULL
+     );
+     CREATE TABLE servers (
+         id INTEGER PRIMARY KEY,
+         organization_id INTEGER NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+         name TEXT NOT NULL,
+         name_key TEXT NOT NULL,
+         options TEXT NOT NULL,
+         created_at TEXT,
+         certificate_pem TEXT,
+         certificate_serial TEXT,
+         certificate_not_after TEXT,
+         staged_certificate_pem TEXT,
+         staged_certificate_serial TEXT,
+         staged_certificate_not_after TEXT,
+         staged_at TEXT,
+         token_expires_at TEXT,
+         token_installed_at TEXT,
+         token_downloaded_by TEXT,
+         token_issued_at TEXT,
+         token_certificate_serial TEXT,
+         token_consumer_key_hint TEXT,
+         replacement_reason TEXT,
+         replacement_at TEXT,
+         server_uuid TEXT,
+         private_key BLOB,
+         staged_private_key BLOB,
+         token BLOB,
+         CHECK ((replacement_reason IS NULL) = (replacement_at IS NULL))
+     );
+     CREATE UNIQUE INDEX servers_name ON servers (organization_id, name_key);
+     CREATE TABLE dep_cursors (
+         server_id INTEGER PRIMARY KEY REFERENCES servers (id) ON DELETE CASCADE,
+         cursor TEXT NOT NULL,
+         issued_at TEXT NOT NULL
+     );
+     CREATE TABLE dep_devices (
+         server_id INTEGER NOT NULL REFERENCES servers (id) ON DELETE CASCADE,
+         serial TEXT NOT NULL,
+         op_type TEXT,
+         op_date TEXT,
+         deleted INTEGER NOT NULL,
+         json TEXT NOT NULL,
+         PRIMARY KEY (server_id, serial)
+     ) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes (`PRAGMA user_version`).
@@ -61,12 +141,21 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// How long a command waits for another process's transaction.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
+const SERVER_COLUMNS: &str = "id, organization_id, name, name_key, options, created_at,
+    certificate_serial, certificate_not_after, staged_certificate_serial,
+    staged_certificate_not_after, staged_at, token_expires_at, token_installed_at,
+    token_downloaded_by, token_issued_at, token_certificate_serial, token_consumer_key_hint,
+    replacement_reason, replacement_at, server_uuid";
+
+const SECRET_COLUMNS: &str =
+    "certificate_pem, staged_certificate_pem, private_key, staged_private_key, token";
+
 /// A store in one SQLite database file.
 #[derive(Debug)]
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
-    in_transaction: bool,
+    name: String,
 }
 
 impl SqliteStore {
@@ -74,40 +163,38 @@ impl SqliteStore {
     /// exist, and migrating it to [`SCHEMA_VERSION`].
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
+        let name = path.display().to_string();
         // Look before touching: a file that is not a store keeps its mode.
-        check_header(&path)?;
-        create_private(&path)?;
+        check_header(&path, &name)?;
+        create_private(&path, &name)?;
         let conn = Connection::open_with_flags(
             &path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
-        .map_err(|e| map_err(&path, e))?;
-        let mut store = Self {
-            conn,
-            path,
-            in_transaction: false,
-        };
+        .map_err(|e| map_err(&name, e))?;
+        let mut store = Self { conn, path, name };
         store
             .conn
             .busy_timeout(BUSY_TIMEOUT)
-            .map_err(|e| map_err(&store.path, e))?;
-        store.check_integrity()?;
-        // Deleted content (a removed server's private key, a discarded staged
-        // key) is overwritten with zeros, not left in free pages.
-        store
-            .conn
-            .pragma_update(None, "secure_delete", "ON")
-            .map_err(|e| map_err(&store.path, e))?;
+            .map_err(|e| store.err(e))?;
+        // `PRAGMA quick_check` reads the whole file: at 10,000 servers it
+        // would cost more than the command. The header check above catches
+        // truncation; a damaged page is reported by SQLite when a
+        // transaction reads it, and that transaction changes nothing.
         let mode: String = store
             .conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .map_err(|e| map_err(&store.path, e))?;
+            .map_err(|e| store.err(e))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Database {
-                path: store.path.clone(),
+                store: store.name.clone(),
                 reason: format!("could not switch to WAL journaling (journal mode is {mode})"),
             });
         }
+        store
+            .conn
+            .execute_batch("PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;")
+            .map_err(|e| store.err(e))?;
         store.migrate()?;
         Ok(store)
     }
@@ -125,17 +212,19 @@ impl SqliteStore {
     }
 
     fn err(&self, e: rusqlite::Error) -> StoreError {
-        map_err(&self.path, e)
+        map_err(&self.name, e)
     }
 
-    fn check_integrity(&self) -> Result<(), StoreError> {
+    /// `PRAGMA quick_check` over the whole file (O(file size)): for a
+    /// caller that wants to verify a store, e.g. after restoring a backup.
+    pub fn check_integrity(&self) -> Result<(), StoreError> {
         let result: String = self
             .conn
             .query_row("PRAGMA quick_check", [], |r| r.get(0))
             .map_err(|e| self.err(e))?;
         if result != "ok" {
             return Err(StoreError::Corrupt {
-                path: self.path.clone(),
+                store: self.name.clone(),
                 reason: result,
             });
         }
@@ -143,7 +232,8 @@ impl SqliteStore {
     }
 
     fn migrate(&mut self) -> Result<(), StoreError> {
-        // Up to date: nothing to write (so a read-only store opens).
+        // Up to date: nothing to write (so a read-only store opens, and most
+        // opens take no write lock).
         if self.schema_version()? == SCHEMA_VERSION {
             return Ok(());
         }
@@ -160,14 +250,14 @@ impl SqliteStore {
         let version = self.schema_version()?;
         if version > SCHEMA_VERSION {
             return Err(StoreError::NewerSchema {
-                path: self.path.clone(),
+                store: self.name.clone(),
                 found: version,
                 supported: SCHEMA_VERSION,
             });
         }
         if version < 0 {
             return Err(StoreError::Corrupt {
-                path: self.path.clone(),
+                store: self.name.clone(),
                 reason: format!("schema version {version}"),
             });
         }
@@ -180,377 +270,692 @@ impl SqliteStore {
         Ok(())
     }
 
-    fn read(&self) -> Result<Option<StoredOrganization>, StoreError> {
-        let corrupt = |reason: String| StoreError::Corrupt {
-            path: self.path.clone(),
-            reason,
-        };
-        let org: Option<(String, String)> = self
+    /// `true` while the tables of mdmlink 0.1.0 hold an organization that
+    /// [`Self::take_legacy`] has not converted yet.
+    pub fn has_legacy(&self) -> Result<bool, StoreError> {
+        let tables: i64 = self
             .conn
             .query_row(
-                "SELECT name, portal FROM organization WHERE id = 1",
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'legacy_organization'",
                 [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(|e| self.err(e))?;
-        let Some((name, portal)) = org else {
-            return Ok(None);
-        };
-        let portal: Portal = portal
-            .parse()
-            .map_err(|_| corrupt(format!("unknown portal {portal:?}")))?;
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT name, record, token_file, token_installed_at, token_downloaded_by,
-                        token_certificate_serial
-                 FROM servers ORDER BY position",
-            )
-            .map_err(|e| self.err(e))?;
-        type Row = (
-            String,
-            String,
-            Option<Vec<u8>>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        );
-        let rows = stmt
-            .query_map([], |r| -> rusqlite::Result<Row> {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
-            })
-            .map_err(|e| self.err(e))?;
-        let mut stored = StoredOrganization::new(OrganizationRecord {
-            name,
-            portal,
-            servers: Vec::new(),
-        });
-        for row in rows {
-            let (name, record, file, installed_at, downloaded_by, serial) =
-                row.map_err(|e| self.err(e))?;
-            // The JSON may hold a private key: zeroize it once parsed.
-            let record = zeroize::Zeroizing::new(record);
-            let record = serde_json::from_str(&record)
-                .map_err(|e| corrupt(format!("server {name:?}: {e}")))?;
-            stored.record.servers.push(record);
-            if let Some(data) = file {
-                let installed_at = installed_at
-                    .as_deref()
-                    .and_then(|t| {
-                        OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
-                            .ok()
-                    })
-                    .ok_or_else(|| corrupt(format!("server {name:?}: bad token install time")))?;
-                stored.token_files.insert(
-                    name,
-                    TokenFile {
-                        data,
-                        installed_at,
-                        downloaded_by,
-                        certificate_serial: serial,
-                    },
-                );
-            }
-        }
-        Ok(Some(stored))
-    }
-
-    fn write(&self, organization: Option<&StoredOrganization>) -> Result<(), StoreError> {
-        let c = &self.conn;
-        c.execute("DELETE FROM servers", [])
-            .map_err(|e| self.err(e))?;
-        c.execute("DELETE FROM organization", [])
-            .map_err(|e| self.err(e))?;
-        let Some(org) = organization else {
-            return Ok(());
-        };
-        c.execute(
-            "INSERT INTO organization (id, name, portal) VALUES (1, ?1, ?2)",
-            params![org.record.name, org.record.portal.slug()],
-        )
-        .map_err(|e| self.err(e))?;
-        let mut stmt = c
-            .prepare(
-                "INSERT INTO servers (position, name, record, token_file, token_installed_at,
-                                      token_downloaded_by, token_certificate_serial)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )
-            .map_err(|e| self.err(e))?;
-        for (i, server) in org.record.servers.iter().enumerate() {
-            let record = zeroize::Zeroizing::new(
-                serde_json::to_string(server).map_err(|e| StoreError::Serialize(e.to_string()))?,
-            );
-            let file = org.token_files.get(&server.name);
-            let installed_at = file
-                .map(|f| {
-                    f.installed_at
-                        .format(&time::format_description::well_known::Rfc3339)
-                })
-                .transpose()
-                .map_err(|e| StoreError::Serialize(e.to_string()))?;
-            stmt.execute(params![
-                i as i64,
-                server.name,
-                record.as_str(),
-                file.map(|f| &f.data),
-                installed_at,
-                file.and_then(|f| f.downloaded_by.as_deref()),
-                file.and_then(|f| f.certificate_serial.as_deref()),
-            ])
-            .map_err(|e| self.err(e))?;
-        }
-        Ok(())
-    }
-
-    fn end(&mut self, sql: &str) -> Result<(), StoreError> {
-        self.in_transaction = false;
-        self.conn.execute_batch(sql).map_err(|e| self.err(e))
-    }
-}
-
-/// What [`SqliteStore::dep_apply_page`] changed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct DepPageOutcome {
-    /// Serials stored for the first time (or back after a deletion).
-    pub added: Vec<String>,
-    /// Serials whose stored record was replaced.
-    pub modified: Vec<String>,
-    /// Serials now marked deleted.
-    pub deleted: Vec<String>,
-    /// Records older than the stored one (by `op_date`), ignored.
-    pub stale: usize,
-}
-
-/// A stored device (see [`SqliteStore::dep_devices`]).
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct StoredDevice {
-    /// The record as last received.
-    pub device: crate::dep::Device,
-    /// `true` for a tombstone: the service said it was deleted.
-    pub deleted: bool,
-}
-
-/// Device assignment service state per server: the saved sync cursor and
-/// the devices, kept beside the organization in the same file. Each page is
-/// stored with its cursor in one transaction, so a crash keeps either the old
-/// cursor and devices or the new ones.
-impl SqliteStore {
-    /// The saved cursor of `server` (the `dep::SyncCursor::to_saved` text).
-    pub fn dep_cursor(&self, server: &str) -> Result<Option<String>, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT cursor FROM dep_cursors WHERE server = ?1",
-                [server],
                 |r| r.get(0),
             )
-            .optional()
-            .map_err(|e| self.err(e))
+            .map_err(|e| self.err(e))?;
+        if tables == 0 {
+            return Ok(false);
+        }
+        let rows: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM legacy_organization", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        Ok(rows > 0)
     }
 
-    /// Forgets the saved cursor (the next sync fetches everything).
-    pub fn dep_forget_cursor(&self, server: &str) -> Result<(), StoreError> {
-        self.conn
-            .execute("DELETE FROM dep_cursors WHERE server = ?1", [server])
-            .map(drop)
-            .map_err(|e| self.err(e))
-    }
-
-    /// Stores one page and its cursor in one transaction. A record replaces
-    /// the stored one unless its `op_date` is older (the latest wins); a
-    /// `deleted` record leaves a tombstone.
-    pub fn dep_apply_page(
+    /// Converts what mdmlink 0.1.0 stored, in one write transaction: reads
+    /// the legacy tables, hands their content to `convert` with the
+    /// transaction (which inserts the new rows), then drops the legacy tables
+    /// and commits. Nothing changes when `convert` fails.
+    pub fn take_legacy<E: From<StoreError>>(
         &mut self,
-        server: &str,
-        devices: &[crate::dep::Device],
-        cursor: &str,
-    ) -> Result<DepPageOutcome, StoreError> {
-        let path = self.path.clone();
-        let err = |e: rusqlite::Error| map_err(&path, e);
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(err)?;
-        let mut outcome = DepPageOutcome::default();
-        {
-            let mut get = tx
-                .prepare_cached(
-                    "SELECT deleted, op_date FROM dep_devices WHERE server = ?1 AND serial = ?2",
-                )
-                .map_err(err)?;
-            let mut put = tx
-                .prepare_cached(
-                    "INSERT INTO dep_devices (server, serial, deleted, op_date, record) VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (server, serial) DO UPDATE SET deleted = excluded.deleted,
-                         op_date = excluded.op_date, record = excluded.record",
-                )
-                .map_err(err)?;
-            for d in devices {
-                let stored: Option<(bool, Option<String>)> = get
-                    .query_row(params![server, d.serial_number], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })
-                    .optional()
-                    .map_err(err)?;
-                let stored_date =
-                    stored
-                        .as_ref()
-                        .and_then(|(_, at)| at.as_deref())
-                        .and_then(|at| {
-                            OffsetDateTime::parse(
-                                at,
-                                &time::format_description::well_known::Rfc3339,
-                            )
-                            .ok()
-                        });
-                if !d.supersedes(stored_date) {
-                    outcome.stale += 1;
-                    continue;
-                }
-                let op_date = d.op_date.and_then(|t| {
-                    t.format(&time::format_description::well_known::Rfc3339)
-                        .ok()
-                });
-                let record = serde_json::to_string(d).map_err(|e| StoreError::Database {
-                    path: path.clone(),
-                    reason: format!("cannot encode device {}: {e}", d.serial_number),
-                })?;
-                put.execute(params![
-                    server,
-                    d.serial_number,
-                    d.is_deleted(),
-                    op_date,
-                    record
-                ])
-                .map_err(err)?;
-                let serial = d.serial_number.clone();
-                match (stored, d.is_deleted()) {
-                    (_, true) => outcome.deleted.push(serial),
-                    (None | Some((true, _)), false) => outcome.added.push(serial),
-                    (Some((false, _)), false) => outcome.modified.push(serial),
-                }
-            }
-        }
-        tx.execute(
-            "INSERT INTO dep_cursors (server, cursor) VALUES (?1, ?2)
-             ON CONFLICT (server) DO UPDATE SET cursor = excluded.cursor",
-            params![server, cursor],
-        )
-        .map_err(err)?;
-        tx.commit().map_err(err)?;
-        Ok(outcome)
-    }
-
-    /// The stored devices of `server`, by serial number, tombstones included.
-    pub fn dep_devices(&self, server: &str) -> Result<Vec<StoredDevice>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT deleted, record FROM dep_devices WHERE server = ?1 ORDER BY serial")
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([server], |r| {
-                Ok((r.get::<_, bool>(0)?, r.get::<_, String>(1)?))
-            })
-            .map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (deleted, record) = row.map_err(|e| self.err(e))?;
-            let device = serde_json::from_str(&record).map_err(|e| StoreError::Corrupt {
-                path: self.path.clone(),
-                reason: format!("a stored device record is not JSON ({e})"),
-            })?;
-            out.push(StoredDevice { device, deleted });
-        }
-        Ok(out)
-    }
-}
-
-impl Drop for SqliteStore {
-    fn drop(&mut self) {
-        if self.in_transaction {
-            let _ = self.conn.execute_batch("ROLLBACK");
-        }
-    }
-}
-
-impl Store for SqliteStore {
-    fn load(&mut self) -> Result<Option<StoredOrganization>, StoreError> {
-        if self.in_transaction {
-            return self.read();
-        }
-        // One read transaction: a consistent snapshot of both tables.
+        convert: impl FnOnce(super::legacy::StoredOrganization, &mut dyn StoreTx) -> Result<(), E>,
+    ) -> Result<bool, E> {
         self.conn
-            .execute_batch("BEGIN DEFERRED")
+            .execute_batch("BEGIN IMMEDIATE")
             .map_err(|e| self.err(e))?;
-        let result = self.read();
-        let ended = self.conn.execute_batch("COMMIT").map_err(|e| self.err(e));
-        let value = result?;
-        ended?;
-        Ok(value)
-    }
-
-    fn load_for_update(&mut self) -> Result<Option<StoredOrganization>, StoreError> {
-        if !self.in_transaction {
+        let result = (|| -> Result<bool, E> {
+            if !self.has_legacy()? {
+                return Ok(false);
+            }
+            let content = super::legacy::read_v2(&self.conn, &self.path)
+                .map_err(|e| StoreError::Corrupt {
+                    store: self.name.clone(),
+                    reason: e.to_string(),
+                })?
+                .ok_or_else(|| StoreError::Corrupt {
+                    store: self.name.clone(),
+                    reason: "the 0.1.0 organization vanished".into(),
+                })?;
+            let mut tx = SqliteTx {
+                conn: &self.conn,
+                name: &self.name,
+                writable: true,
+                shredded: true,
+            };
+            convert(content, &mut tx)?;
             self.conn
-                .execute_batch("BEGIN IMMEDIATE")
+                .execute_batch(
+                    "DELETE FROM legacy_servers; DELETE FROM legacy_organization;
+                     DROP TABLE legacy_servers; DROP TABLE legacy_organization;",
+                )
                 .map_err(|e| self.err(e))?;
-            self.in_transaction = true;
-        }
-        let result = self.read();
-        if result.is_err() {
-            let _ = self.end("ROLLBACK");
-        }
-        result
-    }
-
-    fn save(&mut self, organization: Option<&StoredOrganization>) -> Result<(), StoreError> {
-        if !self.in_transaction {
-            return Err(StoreError::NoTransaction {
-                path: self.path.clone(),
-            });
-        }
-        match self.write(organization) {
-            Ok(()) => self.end("COMMIT"),
+            Ok(true)
+        })();
+        match result {
+            Ok(done) => {
+                self.conn.execute_batch("COMMIT").map_err(|e| self.err(e))?;
+                self.truncate_wal();
+                Ok(done)
+            }
             Err(e) => {
-                let _ = self.end("ROLLBACK");
+                let _ = self.conn.execute_batch("ROLLBACK");
                 Err(e)
             }
         }
     }
 
-    fn abort(&mut self) -> Result<(), StoreError> {
-        if !self.in_transaction {
-            return Err(StoreError::NoTransaction {
-                path: self.path.clone(),
+    /// Copies the journal into the database and empties it, so bytes that
+    /// `secure_delete` overwrote in the database do not survive in the WAL.
+    /// Best effort: a reader in another process may keep frames alive until
+    /// the next checkpoint.
+    fn truncate_wal(&self) {
+        let _ = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+    }
+}
+
+impl Store for SqliteStore {
+    fn transaction(
+        &mut self,
+        mode: TxMode,
+        body: &mut dyn FnMut(&mut dyn StoreTx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let begin = match mode {
+            TxMode::Read => "BEGIN DEFERRED",
+            TxMode::Write => "BEGIN IMMEDIATE",
+        };
+        self.conn.execute_batch(begin).map_err(|e| self.err(e))?;
+        let mut tx = SqliteTx {
+            conn: &self.conn,
+            name: &self.name,
+            writable: mode == TxMode::Write,
+            shredded: false,
+        };
+        match body(&mut tx) {
+            Ok(()) => {
+                let shredded = tx.shredded;
+                if let Err(e) = self.conn.execute_batch("COMMIT") {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                    return Err(self.err(e));
+                }
+                if shredded {
+                    self.truncate_wal();
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        self.name.clone()
+    }
+}
+
+struct SqliteTx<'a> {
+    conn: &'a Connection,
+    name: &'a str,
+    writable: bool,
+    /// A secret was deleted or replaced: truncate the WAL after the commit.
+    shredded: bool,
+}
+
+fn opt_time(name: &str, v: Option<String>) -> Result<Option<OffsetDateTime>, StoreError> {
+    v.map(|t| time_from_text(name, &t)).transpose()
+}
+
+impl SqliteTx<'_> {
+    fn err(&self, e: rusqlite::Error) -> StoreError {
+        map_err(self.name, e)
+    }
+
+    fn check_writable(&self) -> Result<(), StoreError> {
+        if self.writable {
+            Ok(())
+        } else {
+            Err(StoreError::ReadOnly {
+                store: self.name.to_owned(),
+            })
+        }
+    }
+
+    fn summary(&self, r: &Row<'_>) -> Result<ServerSummary, StoreError> {
+        let n = self.name;
+        let g = |e: rusqlite::Error| map_err(n, e);
+        let reason: Option<String> = r.get(17).map_err(g)?;
+        let reason_at: Option<String> = r.get(18).map_err(g)?;
+        let replacement = match (reason, reason_at) {
+            (Some(reason), Some(at)) => {
+                Some((reason_from_text(n, &reason)?, time_from_text(n, &at)?))
+            }
+            _ => None,
+        };
+        Ok(ServerSummary {
+            id: r.get(0).map_err(g)?,
+            organization_id: r.get(1).map_err(g)?,
+            name: r.get(2).map_err(g)?,
+            name_key: r.get(3).map_err(g)?,
+            options: options_from_json(n, &r.get::<_, String>(4).map_err(g)?)?,
+            created_at: opt_time(n, r.get(5).map_err(g)?)?,
+            certificate_serial: r.get(6).map_err(g)?,
+            certificate_not_after: opt_time(n, r.get(7).map_err(g)?)?,
+            staged_certificate_serial: r.get(8).map_err(g)?,
+            staged_certificate_not_after: opt_time(n, r.get(9).map_err(g)?)?,
+            staged_at: opt_time(n, r.get(10).map_err(g)?)?,
+            token_expires_at: opt_time(n, r.get(11).map_err(g)?)?,
+            token_installed_at: opt_time(n, r.get(12).map_err(g)?)?,
+            token_downloaded_by: r.get(13).map_err(g)?,
+            token_issued_at: opt_time(n, r.get(14).map_err(g)?)?,
+            token_certificate_serial: r.get(15).map_err(g)?,
+            token_consumer_key_hint: r.get(16).map_err(g)?,
+            replacement,
+            server_uuid: r.get(19).map_err(g)?,
+        })
+    }
+
+    fn full_row(&self, r: &Row<'_>) -> Result<ServerRow, StoreError> {
+        let g = |e: rusqlite::Error| map_err(self.name, e);
+        let secret = |i: usize| -> Result<Option<SealedSecret>, StoreError> {
+            Ok(r.get::<_, Option<Vec<u8>>>(i)
+                .map_err(g)?
+                .map(SealedSecret::from_bytes))
+        };
+        Ok(ServerRow {
+            summary: self.summary(r)?,
+            certificate_pem: r.get(20).map_err(g)?,
+            staged_certificate_pem: r.get(21).map_err(g)?,
+            private_key: secret(22)?,
+            staged_private_key: secret(23)?,
+            token: secret(24)?,
+        })
+    }
+
+    fn organization_exists(&self, id: OrganizationId) -> Result<bool, StoreError> {
+        self.conn
+            .prepare_cached("SELECT 1 FROM organizations WHERE id = ?1")
+            .and_then(|mut s| s.exists([id]))
+            .map_err(|e| self.err(e))
+    }
+
+    fn server_by_id(&self, id: ServerId) -> Result<Option<ServerSummary>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {SERVER_COLUMNS} FROM servers WHERE id = ?1"
+            ))
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([id]).map_err(|e| self.err(e))?;
+        match rows.next().map_err(|e| self.err(e))? {
+            Some(r) => Ok(Some(self.summary(r)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn find_name(
+        &self,
+        organization: OrganizationId,
+        name_key: &str,
+        except: ServerId,
+    ) -> Result<Option<String>, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT name FROM servers WHERE organization_id = ?1 AND name_key = ?2 AND id <> ?3",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![organization, name_key, except], |r| r.get(0))
+                    .optional()
+            })
+            .map_err(|e| self.err(e))
+    }
+
+    /// What `insert_server` and `update_server` check before writing (the
+    /// unique index backs the name check; the write lock makes the count exact).
+    fn check_server(&self, row: &ServerRow, old_count: usize) -> Result<(), StoreError> {
+        let s = &row.summary;
+        if !self.organization_exists(s.organization_id)? {
+            return Err(StoreError::NotFound {
+                what: "organization",
+                key: s.organization_id.to_string(),
             });
         }
-        self.end("ROLLBACK")
+        if let Some(existing) = self.find_name(s.organization_id, &s.name_key, s.id)? {
+            return Err(StoreError::DuplicateName {
+                what: "server",
+                existing,
+            });
+        }
+        let new_count = s.certificate_count();
+        if new_count > old_count {
+            let count = self.count(s.organization_id)?;
+            if count - old_count.min(count) + new_count > MAX_CERTIFICATES {
+                return Err(StoreError::LimitReached {
+                    count,
+                    max: MAX_CERTIFICATES,
+                });
+            }
+        }
+        Ok(())
     }
+
+    fn count(&self, organization: OrganizationId) -> Result<usize, StoreError> {
+        let n: i64 = self
+            .conn
+            .prepare_cached(
+                "SELECT coalesce(sum((certificate_serial IS NOT NULL) + (staged_at IS NOT NULL)), 0)
+                 FROM servers WHERE organization_id = ?1",
+            )
+            .and_then(|mut s| s.query_row([organization], |r| r.get(0)))
+            .map_err(|e| self.err(e))?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    fn write_server(
+        &self,
+        sql: &str,
+        row: &ServerRow,
+        id: Option<ServerId>,
+    ) -> Result<(), StoreError> {
+        let s = &row.summary;
+        let t = |v: Option<OffsetDateTime>| v.map(time_to_text);
+        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| self.err(e))?;
+        stmt.execute(params![
+            id,
+            s.organization_id,
+            s.name,
+            s.name_key,
+            options_to_json(&s.options),
+            t(s.created_at),
+            s.certificate_serial,
+            t(s.certificate_not_after),
+            s.staged_certificate_serial,
+            t(s.staged_certificate_not_after),
+            t(s.staged_at),
+            t(s.token_expires_at),
+            t(s.token_installed_at),
+            s.token_downloaded_by,
+            t(s.token_issued_at),
+            s.token_certificate_serial,
+            s.token_consumer_key_hint,
+            s.replacement.map(|(r, _)| reason_to_text(r)),
+            s.replacement.map(|(_, at)| time_to_text(at)),
+            s.server_uuid,
+            row.certificate_pem,
+            row.staged_certificate_pem,
+            row.private_key.as_ref().map(SealedSecret::as_bytes),
+            row.staged_private_key.as_ref().map(SealedSecret::as_bytes),
+            row.token.as_ref().map(SealedSecret::as_bytes),
+        ])
+        .map_err(|e| self.constraint(e, s))?;
+        Ok(())
+    }
+
+    /// A unique-index violation that slipped past the check (it cannot
+    /// under the write lock, but the database is the last word).
+    fn constraint(&self, e: rusqlite::Error, s: &ServerSummary) -> StoreError {
+        if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation)
+            && e.to_string().contains("name_key")
+        {
+            return StoreError::DuplicateName {
+                what: "server",
+                existing: s.name.clone(),
+            };
+        }
+        self.err(e)
+    }
+}
+
+impl StoreTx for SqliteTx<'_> {
+    fn store_id(&mut self) -> Result<[u8; 16], StoreError> {
+        let id = self.meta("store_id")?.ok_or_else(|| StoreError::Corrupt {
+            store: self.name.to_owned(),
+            reason: "no store id".into(),
+        })?;
+        id.try_into().map_err(|_| StoreError::Corrupt {
+            store: self.name.to_owned(),
+            reason: "the store id is not 16 bytes".into(),
+        })
+    }
+
+    fn meta(&mut self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.conn
+            .prepare_cached("SELECT value FROM meta WHERE key = ?1")
+            .and_then(|mut s| s.query_row([key], |r| r.get(0)).optional())
+            .map_err(|e| self.err(e))
+    }
+
+    fn set_meta(&mut self, key: &str, value: Option<&[u8]>) -> Result<(), StoreError> {
+        self.check_writable()?;
+        self.shredded = true;
+        let r = match value {
+            Some(v) => self
+                .conn
+                .prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")
+                .and_then(|mut s| s.execute(params![key, v])),
+            None => self
+                .conn
+                .prepare_cached("DELETE FROM meta WHERE key = ?1")
+                .and_then(|mut s| s.execute([key])),
+        };
+        r.map(|_| ()).map_err(|e| self.err(e))
+    }
+
+    fn list_organizations(&mut self) -> Result<Vec<OrganizationRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, name, name_key, portal, customer, created_at FROM organizations ORDER BY name_key",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            out.push(organization(self.name, r)?);
+        }
+        Ok(out)
+    }
+
+    fn find_organization(&mut self, name_key: &str) -> Result<Option<OrganizationRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, name, name_key, portal, customer, created_at FROM organizations WHERE name_key = ?1",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([name_key]).map_err(|e| self.err(e))?;
+        match rows.next().map_err(|e| self.err(e))? {
+            Some(r) => Ok(Some(organization(self.name, r)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn insert_organization(&mut self, row: &OrganizationRow) -> Result<OrganizationId, StoreError> {
+        self.check_writable()?;
+        if let Some(o) = self.find_organization(&row.name_key)? {
+            return Err(StoreError::DuplicateName {
+                what: "organization",
+                existing: o.name,
+            });
+        }
+        self.conn
+            .prepare_cached(
+                "INSERT INTO organizations (name, name_key, portal, customer, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    row.name,
+                    row.name_key,
+                    row.portal.slug(),
+                    row.customer,
+                    time_to_text(row.created_at)
+                ])
+            })
+            .map_err(|e| self.err(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    fn delete_organization(&mut self, id: OrganizationId) -> Result<(), StoreError> {
+        self.check_writable()?;
+        self.shredded = true;
+        // The cascade removes servers, cursors and devices.
+        let n = self
+            .conn
+            .prepare_cached("DELETE FROM organizations WHERE id = ?1")
+            .and_then(|mut s| s.execute([id]))
+            .map_err(|e| self.err(e))?;
+        if n == 0 {
+            return Err(StoreError::NotFound {
+                what: "organization",
+                key: id.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    fn list_servers(
+        &mut self,
+        organization: Option<OrganizationId>,
+    ) -> Result<Vec<ServerSummary>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {SERVER_COLUMNS} FROM servers
+                 WHERE ?1 IS NULL OR organization_id = ?1 ORDER BY organization_id, id"
+            ))
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([organization]).map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            out.push(self.summary(r)?);
+        }
+        Ok(out)
+    }
+
+    fn server(
+        &mut self,
+        organization: OrganizationId,
+        name_key: &str,
+    ) -> Result<Option<ServerRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {SERVER_COLUMNS}, {SECRET_COLUMNS} FROM servers
+                 WHERE organization_id = ?1 AND name_key = ?2"
+            ))
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt
+            .query(params![organization, name_key])
+            .map_err(|e| self.err(e))?;
+        match rows.next().map_err(|e| self.err(e))? {
+            Some(r) => Ok(Some(self.full_row(r)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn server_for_update(
+        &mut self,
+        organization: OrganizationId,
+        name_key: &str,
+    ) -> Result<Option<ServerRow>, StoreError> {
+        // BEGIN IMMEDIATE already holds the database's write lock.
+        self.check_writable()?;
+        self.server(organization, name_key)
+    }
+
+    fn insert_server(&mut self, row: &ServerRow) -> Result<ServerId, StoreError> {
+        self.check_writable()?;
+        let mut row = row.clone();
+        row.summary.id = 0;
+        self.check_server(&row, 0)?;
+        self.write_server(
+            &format!(
+                "INSERT INTO servers ({SERVER_COLUMNS}, {SECRET_COLUMNS}) VALUES
+                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                  ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)"
+            ),
+            &row,
+            None,
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    fn update_server(&mut self, row: &ServerRow) -> Result<(), StoreError> {
+        self.check_writable()?;
+        let old = self
+            .server_by_id(row.summary.id)?
+            .ok_or_else(|| StoreError::NotFound {
+                what: "server",
+                key: row.summary.id.to_string(),
+            })?;
+        let mut row = row.clone();
+        row.summary.organization_id = old.organization_id;
+        self.check_server(&row, old.certificate_count())?;
+        self.shredded = true;
+        self.write_server(
+            "UPDATE servers SET organization_id = ?2, name = ?3, name_key = ?4, options = ?5,
+                 created_at = ?6, certificate_serial = ?7, certificate_not_after = ?8,
+                 staged_certificate_serial = ?9, staged_certificate_not_after = ?10,
+                 staged_at = ?11, token_expires_at = ?12, token_installed_at = ?13,
+                 token_downloaded_by = ?14, token_issued_at = ?15, token_certificate_serial = ?16,
+                 token_consumer_key_hint = ?17, replacement_reason = ?18, replacement_at = ?19,
+                 server_uuid = ?20, certificate_pem = ?21, staged_certificate_pem = ?22,
+                 private_key = ?23, staged_private_key = ?24, token = ?25
+             WHERE id = ?1",
+            &row,
+            Some(row.summary.id),
+        )
+    }
+
+    fn delete_server(&mut self, id: ServerId) -> Result<(), StoreError> {
+        self.check_writable()?;
+        self.shredded = true;
+        let n = self
+            .conn
+            .prepare_cached("DELETE FROM servers WHERE id = ?1")
+            .and_then(|mut s| s.execute([id]))
+            .map_err(|e| self.err(e))?;
+        if n == 0 {
+            return Err(StoreError::NotFound {
+                what: "server",
+                key: id.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    fn count_certificates(&mut self, organization: OrganizationId) -> Result<usize, StoreError> {
+        self.count(organization)
+    }
+
+    fn dep_cursor(&mut self, server: ServerId) -> Result<Option<DepCursor>, StoreError> {
+        let row: Option<(String, String)> = self
+            .conn
+            .prepare_cached("SELECT cursor, issued_at FROM dep_cursors WHERE server_id = ?1")
+            .and_then(|mut s| {
+                s.query_row([server], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .map_err(|e| self.err(e))?;
+        row.map(|(cursor, at)| {
+            Ok(DepCursor {
+                cursor,
+                issued_at: time_from_text(self.name, &at)?,
+            })
+        })
+        .transpose()
+    }
+
+    fn put_dep_page(
+        &mut self,
+        server: ServerId,
+        devices: &[DeviceRow],
+        cursor: &DepCursor,
+    ) -> Result<(), StoreError> {
+        self.check_writable()?;
+        if self.server_by_id(server)?.is_none() {
+            return Err(StoreError::NotFound {
+                what: "server",
+                key: server.to_string(),
+            });
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO dep_devices (server_id, serial, op_type, op_date, deleted, json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .map_err(|e| self.err(e))?;
+        for d in devices {
+            stmt.execute(params![
+                server,
+                d.serial,
+                d.op_type,
+                d.op_date.map(time_to_text),
+                d.deleted,
+                d.json
+            ])
+            .map_err(|e| self.err(e))?;
+        }
+        self.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO dep_cursors (server_id, cursor, issued_at) VALUES (?1, ?2, ?3)",
+            )
+            .and_then(|mut s| s.execute(params![server, cursor.cursor, time_to_text(cursor.issued_at)]))
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn dep_devices(&mut self, server: ServerId) -> Result<Vec<DeviceRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT serial, op_type, op_date, deleted, json FROM dep_devices
+                 WHERE server_id = ?1 ORDER BY serial",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([server]).map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            let g = |e: rusqlite::Error| map_err(self.name, e);
+            out.push(DeviceRow {
+                serial: r.get(0).map_err(g)?,
+                op_type: r.get(1).map_err(g)?,
+                op_date: opt_time(self.name, r.get(2).map_err(g)?)?,
+                deleted: r.get(3).map_err(g)?,
+                json: r.get(4).map_err(g)?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn clear_dep_state(&mut self, server: ServerId) -> Result<(), StoreError> {
+        self.check_writable()?;
+        self.conn
+            .prepare_cached("DELETE FROM dep_devices WHERE server_id = ?1")
+            .and_then(|mut s| s.execute([server]))
+            .and_then(|_| {
+                self.conn
+                    .prepare_cached("DELETE FROM dep_cursors WHERE server_id = ?1")
+                    .and_then(|mut s| s.execute([server]))
+            })
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+}
+
+fn organization(name: &str, r: &Row<'_>) -> Result<OrganizationRow, StoreError> {
+    let g = |e: rusqlite::Error| map_err(name, e);
+    let portal: String = r.get(3).map_err(g)?;
+    Ok(OrganizationRow {
+        id: r.get(0).map_err(g)?,
+        name: r.get(1).map_err(g)?,
+        name_key: r.get(2).map_err(g)?,
+        portal: portal.parse::<Portal>().map_err(|_| StoreError::Corrupt {
+            store: name.to_owned(),
+            reason: format!("unknown portal {portal:?}"),
+        })?,
+        customer: r.get(4).map_err(g)?,
+        created_at: time_from_text(name, &r.get::<_, String>(5).map_err(g)?)?,
+    })
 }
 
 /// Creates `path` with mode 0600 if it does not exist (so the database never
 /// exists with a wider mode), and narrows an existing file's mode to at most
 /// 0600 (never widening it: a 0400 store stays 0400). A symbolic link,
 /// directory, device or FIFO is refused before it is opened.
-fn create_private(path: &Path) -> Result<(), StoreError> {
+fn create_private(path: &Path, name: &str) -> Result<(), StoreError> {
     let io = |e: std::io::Error| StoreError::Io {
-        path: path.to_path_buf(),
+        store: name.to_owned(),
         reason: e.to_string(),
     };
     if let Ok(meta) = std::fs::symlink_metadata(path)
         && !meta.is_file()
     {
         return Err(StoreError::Io {
-            path: path.to_path_buf(),
+            store: name.to_owned(),
             reason: "not a regular file (a symbolic link, directory, device or FIFO); nothing was changed".into(),
         });
     }
@@ -583,34 +988,29 @@ fn create_private(path: &Path) -> Result<(), StoreError> {
 
 /// Refuses, before SQLite sees it, a non-empty file that is not an SQLite
 /// database or is shorter than its header claims.
-fn check_header(path: &Path) -> Result<(), StoreError> {
+fn check_header(path: &Path, name: &str) -> Result<(), StoreError> {
     use std::io::Read as _;
     let corrupt = |reason: &str| StoreError::Corrupt {
-        path: path.to_path_buf(),
+        store: name.to_owned(),
         reason: reason.to_owned(),
     };
-    let mut header = [0u8; 100];
+    let io = |e: std::io::Error| StoreError::Io {
+        store: name.to_owned(),
+        reason: e.to_string(),
+    };
     match std::fs::symlink_metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Ok(meta) if !meta.is_file() => {
             return Err(StoreError::Io {
-                path: path.to_path_buf(),
+                store: name.to_owned(),
                 reason: "not a regular file (a symbolic link, directory, device or FIFO); nothing was changed".into(),
             });
         }
         _ => {}
     }
-    let mut file = std::fs::File::open(path).map_err(|e| StoreError::Io {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    let len = file
-        .metadata()
-        .map_err(|e| StoreError::Io {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?
-        .len();
+    let mut header = [0u8; 100];
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
     if len == 0 {
         return Ok(());
     }
@@ -641,22 +1041,22 @@ fn check_header(path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn map_err(path: &Path, e: rusqlite::Error) -> StoreError {
-    let path = path.to_path_buf();
+fn map_err(name: &str, e: rusqlite::Error) -> StoreError {
+    let store = name.to_owned();
     match e.sqlite_error_code() {
         Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => StoreError::Corrupt {
-            path,
+            store,
             reason: e.to_string(),
         },
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy { path },
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy { store },
         Some(ErrorCode::CannotOpen | ErrorCode::PermissionDenied | ErrorCode::ReadOnly) => {
             StoreError::Io {
-                path,
+                store,
                 reason: e.to_string(),
             }
         }
         _ => StoreError::Database {
-            path,
+            store,
             reason: e.to_string(),
         },
     }
@@ -665,65 +1065,51 @@ fn map_err(path: &Path, e: rusqlite::Error) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{tests::exercise, update};
+    use crate::store::StoreExt;
+    use crate::store::conformance::StoreFactory;
 
-    #[test]
-    fn round_trip_abort_and_update() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("store.sqlite");
-        exercise(&mut SqliteStore::open(&path).unwrap());
-        // What was saved is there for a new connection.
-        let stored = crate::store::tests::sample("Lab");
-        let mut a = SqliteStore::open(&path).unwrap();
-        update(&mut a, |c| -> Result<(), StoreError> {
-            *c = Some(stored.clone());
-            Ok(())
-        })
-        .unwrap();
-        drop(a);
-        let mut b = SqliteStore::open(&path).unwrap();
-        assert_eq!(b.load().unwrap(), Some(stored));
+    pub struct SqliteFactory {
+        _dir: tempfile::TempDir,
+        path: PathBuf,
+    }
+
+    impl SqliteFactory {
+        pub fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("store.sqlite");
+            Self { _dir: dir, path }
+        }
+    }
+
+    impl StoreFactory for SqliteFactory {
+        fn connect(&self) -> Box<dyn Store + Send> {
+            Box::new(SqliteStore::open(&self.path).unwrap())
+        }
+        fn holds_bytes(&self, needle: &[u8]) -> bool {
+            let mut wal = self.path.clone().into_os_string();
+            wal.push("-wal");
+            [self.path.clone(), PathBuf::from(wal)].iter().any(|p| {
+                std::fs::read(p)
+                    .map(|hay| hay.windows(needle.len()).any(|w| w == needle))
+                    .unwrap_or(false)
+            })
+        }
+    }
+
+    mod conformance {
+        use super::SqliteFactory;
+        crate::store_conformance_tests!(SqliteFactory::new());
     }
 
     #[test]
-    fn migrates_an_empty_file_and_an_old_schema() {
+    fn migrates_an_empty_file_and_refuses_a_newer_schema() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store.sqlite");
-        // An empty file (as `open` creates it) is migrated to the latest version.
         std::fs::write(&path, b"").unwrap();
         let store = SqliteStore::open(&path).unwrap();
         assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        assert!(!store.has_legacy().unwrap());
         drop(store);
-
-        // A version-1 store with a server gets the token columns, data kept.
-        let old = dir.path().join("old.sqlite");
-        let conn = Connection::open(&old).unwrap();
-        conn.execute_batch(MIGRATIONS[0]).unwrap();
-        conn.pragma_update(None, "user_version", 1).unwrap();
-        let sample = crate::store::tests::sample("Old");
-        conn.execute(
-            "INSERT INTO organization (id, name, portal) VALUES (1, 'Example School', 'school-manager')",
-            [],
-        )
-        .unwrap();
-        conn.execute(
-            "INSERT INTO servers (position, name, record) VALUES (0, 'Old', ?1)",
-            [serde_json::to_string(&sample.record.servers[0]).unwrap()],
-        )
-        .unwrap();
-        drop(conn);
-        let mut store = SqliteStore::open(&old).unwrap();
-        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
-        let loaded = store.load().unwrap().unwrap();
-        assert_eq!(loaded.record, sample.record);
-        assert!(loaded.token_files.is_empty());
-    }
-
-    #[test]
-    fn refuses_a_newer_schema() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("store.sqlite");
-        drop(SqliteStore::open(&path).unwrap());
         let conn = Connection::open(&path).unwrap();
         conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
             .unwrap();
@@ -755,49 +1141,38 @@ mod tests {
     }
 
     #[test]
-    fn concurrent_writers_lose_no_update() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("store.sqlite");
-        let base = crate::store::tests::sample("Base");
-        update(
-            &mut SqliteStore::open(&path).unwrap(),
-            |c| -> Result<(), StoreError> {
-                *c = Some(base.clone());
-                Ok(())
-            },
-        )
-        .unwrap();
-        let threads: Vec<_> = (0..8)
-            .map(|i| {
-                let path = path.clone();
-                std::thread::spawn(move || {
-                    // Each thread its own connection, as separate processes would have.
-                    let mut store = SqliteStore::open(&path).unwrap();
-                    update(&mut store, |c| -> Result<(), StoreError> {
-                        let org = c.as_mut().unwrap();
-                        let mut s = org.record.servers[0].clone();
-                        std::thread::yield_now();
-                        s.name = format!("Server {i}");
-                        org.record.servers.push(s);
-                        Ok(())
-                    })
-                    .unwrap();
-                })
+    fn two_stores_have_different_ids() {
+        let a = SqliteFactory::new()
+            .connect()
+            .read(|tx| tx.store_id())
+            .unwrap();
+        let b = SqliteFactory::new()
+            .connect()
+            .read(|tx| tx.store_id())
+            .unwrap();
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn the_database_enforces_unique_names() {
+        // Even a writer that skips the check meets the unique index.
+        let f = SqliteFactory::new();
+        let mut s = f.connect();
+        let org = s
+            .write(|tx| {
+                tx.insert_organization(
+                    &OrganizationRow::new(
+                        "Contoso",
+                        Portal::BusinessManager,
+                        OffsetDateTime::UNIX_EPOCH,
+                    )
+                    .unwrap(),
+                )
             })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
-        let loaded = SqliteStore::open(&path).unwrap().load().unwrap().unwrap();
-        let names: Vec<&str> = loaded
-            .record
-            .servers
-            .iter()
-            .map(|s| s.name.as_str())
-            .collect();
-        assert_eq!(names.len(), 9, "{names:?}");
-        for i in 0..8 {
-            assert!(names.contains(&format!("Server {i}").as_str()), "{names:?}");
-        }
+            .unwrap();
+        let conn = Connection::open(&f.path).unwrap();
+        let insert = "INSERT INTO servers (organization_id, name, name_key, options) VALUES (?1, 'A', 'a', '{}')";
+        conn.execute(insert, [org]).unwrap();
+        assert!(conn.execute(insert, [org]).is_err());
     }
 }

@@ -93,15 +93,13 @@ pub struct AssignArgs {
 }
 
 fn token_of(g: &Globals, name: &str) -> Result<ServerToken, Failure> {
-    let (st, path) = state::read(g)?;
-    st.as_ref()
-        .and_then(|s| s.org.server(name))
-        .ok_or_else(|| Failure::file(&path, format!("no server named \"{name}\"")))?
-        .token()
-        .map(|t| t.token.clone())
+    let mut st = state::open(g)?;
+    st.registry
+        .token(g.org(), name)
+        .map_err(|e| st.fail(e))?
         .ok_or_else(|| {
             Failure::file(
-                &path,
+                &st.path,
                 format!("\"{name}\" has no token installed; run `mdmlink server install-token`"),
             )
         })
@@ -184,7 +182,7 @@ fn sync(g: &Globals, a: &SyncArgs) -> Result<u8, Failure> {
 }
 
 fn list(g: &Globals, a: &ListArgs) -> Result<u8, Failure> {
-    let store = SqliteStore::open(g.store_path()?)?;
+    let mut store = SqliteStore::open(g.store_path()?)?;
     let devices: Vec<_> = store
         .dep_devices(&a.name)?
         .into_iter()

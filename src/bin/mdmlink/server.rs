@@ -1,24 +1,23 @@
-//! `server add|list|install-token|rotate-key|replace-key|discard-staging|remove|events|set-uuid|fetch-account`
-//! and `check`: the organization model over the store.
+//! `server add|import|list|install-token|rotate-key|replace-key|discard-staging|remove|events|set-uuid|fetch-account|export-cert`
+//! and `check`: argument parsing, one [`mdmlink::store::registry::Registry`]
+//! call, output formatting.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
 use mdmlink::{
     Portal, ServerKeypair,
-    expiry::{ExpiryPolicy, ReplacementReason},
+    expiry::ReplacementReason,
     keypair::{CertificateParams, KeySize, common_name_for},
     name::ServerName,
-    organization::{InstallOptions, InstallOutcome, MdmServer, Organization, ServerOptions},
-    store::TokenFile,
+    organization::{InstallOptions, InstallOutcome, OrganizationError, ServerOptions},
+    store::registry::{RegistryError, ServerListing},
 };
-use serde_json::json;
 
 use crate::{
     Failure, Globals, files,
     keys::{bits_parser, certificate_bytes, format_time},
-    now_or,
-    state::{self, State},
+    now_or, state,
 };
 
 /// `mdmlink server ...`.
@@ -26,6 +25,11 @@ use crate::{
 pub enum ServerCommand {
     /// Add a server: check its name, generate its keypair, write the certificate to upload.
     Add(AddArgs),
+    /// Bring in a server already linked by another MDM product: its key,
+    /// and optionally its certificate and current token (no new upload).
+    Import(ImportArgs),
+    /// Write a server's certificate (current, or the staged one) to a file.
+    ExportCert(ExportCertArgs),
     /// A table of the servers (name, portal, customer/site, expiry, days left, health).
     List(ListArgs),
     /// Open a token file with the server's key and install it.
@@ -41,34 +45,12 @@ pub enum ServerCommand {
     Remove(NameArg),
     /// Record an event that means the server's token must be replaced.
     Events(EventArgs),
-    /// Write a server's certificate again (current, or --staged), for an
-    /// admin who lost the file.
-    ExportCert(ExportCertArgs),
     /// Record the server's UUID in Apple's service (`server_uuid`, the
     /// issuer of its Access Management JWTs).
     SetUuid(SetUuidArgs),
     /// Open a session with the device assignment service using the
     /// server's token, fetch the account details and record the server's UUID.
     FetchAccount(FetchAccountArgs),
-}
-
-/// `server export-cert`.
-#[derive(Args, Debug)]
-pub struct ExportCertArgs {
-    /// The server.
-    pub name: String,
-    /// The staged certificate (during a rotation) instead of the current one.
-    #[arg(long)]
-    pub staged: bool,
-    /// Write DER instead of PEM.
-    #[arg(long)]
-    pub der: bool,
-    /// Where to write it.
-    #[arg(long, value_name = "FILE")]
-    pub out: PathBuf,
-    /// Replace an existing file.
-    #[arg(long)]
-    pub force: bool,
 }
 
 /// `server set-uuid`.
@@ -95,12 +77,10 @@ pub struct FetchAccountArgs {
 pub struct AddArgs {
     /// The server's name, as it will appear in the portal.
     pub name: String,
-    /// The portal (required for the store's first server; must match after).
+    /// The portal: for a store without organizations, creates one (named
+    /// by --org, or "My organization"); otherwise must match the organization's.
     #[arg(long, value_parser = parse_portal)]
     pub portal: Option<Portal>,
-    /// The organization's name, when the store is new.
-    #[arg(long, value_name = "NAME")]
-    pub org: Option<String>,
     /// For MSPs: the customer this server belongs to.
     #[arg(long, value_name = "C", requires = "site")]
     pub customer: Option<String>,
@@ -127,6 +107,57 @@ pub struct AddArgs {
     pub now: Option<String>,
 }
 
+/// `server import`.
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// The server's name, as in the portal.
+    pub name: String,
+    /// Its private key: PKCS#1 or PKCS#8, PEM or DER, encrypted (password
+    /// from --password-env) or not.
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// Its current token file (`*_smime.p7m`), which must open with the key.
+    #[arg(long, value_name = "FILE")]
+    pub token: Option<PathBuf>,
+    /// Its certificate (PEM or DER), which must match the key.
+    #[arg(long, value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+    /// Environment variable holding the key file's password.
+    #[arg(long, value_name = "VAR")]
+    pub key_password_env: Option<String>,
+    /// The portal user who downloaded the token, if known.
+    #[arg(long, value_name = "USER")]
+    pub downloaded_by: Option<String>,
+    /// The server may release devices from the organization.
+    #[arg(long)]
+    pub release_devices: bool,
+    /// For MSPs: the customer's site.
+    #[arg(long, value_name = "S")]
+    pub site: Option<String>,
+    /// Import at this time (RFC 3339) instead of now.
+    #[arg(long, value_name = "RFC3339")]
+    pub now: Option<String>,
+}
+
+/// `server export-cert`.
+#[derive(Args, Debug)]
+pub struct ExportCertArgs {
+    /// The server.
+    pub name: String,
+    /// Where to write it.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// The staged certificate (during a rotation) instead of the current one.
+    #[arg(long)]
+    pub staged: bool,
+    /// Write DER instead of PEM.
+    #[arg(long)]
+    pub der: bool,
+    /// Replace an existing file.
+    #[arg(long)]
+    pub force: bool,
+}
+
 /// `server list`.
 #[derive(Args, Debug)]
 pub struct ListArgs {
@@ -148,8 +179,7 @@ pub struct InstallArgs {
     pub name: String,
     /// The token file the portal served (`*_smime.p7m`).
     pub file: PathBuf,
-    /// Accept a token that would be refused: already expired, the installed
-    /// token itself, not expiring later than it, or with another consumer key.
+    /// Accept a token whose consumer key differs from the installed one.
     #[arg(long)]
     pub force: bool,
     /// The portal user (Managed Apple Account) who downloaded the token.
@@ -215,6 +245,9 @@ pub struct EventArgs {
 /// `check`.
 #[derive(Args, Debug)]
 pub struct CheckArgs {
+    /// Print the servers that need action as a JSON array.
+    #[arg(long)]
+    pub json: bool,
     /// Evaluate at this time (RFC 3339) instead of now.
     #[arg(long, value_name = "RFC3339")]
     pub now: Option<String>,
@@ -230,6 +263,8 @@ fn parse_portal(s: &str) -> Result<Portal, String> {
 pub fn run(g: &Globals, c: &ServerCommand) -> Result<u8, Failure> {
     match c {
         ServerCommand::Add(a) => add(g, a),
+        ServerCommand::Import(a) => import(g, a),
+        ServerCommand::ExportCert(a) => export_cert(g, a),
         ServerCommand::List(a) => list(g, a),
         ServerCommand::InstallToken(a) => install_token(g, a),
         ServerCommand::RotateKey(a) | ServerCommand::ReplaceKey(a) => rotate_key(g, a),
@@ -237,7 +272,6 @@ pub fn run(g: &Globals, c: &ServerCommand) -> Result<u8, Failure> {
         ServerCommand::Remove(a) => remove(g, a),
         ServerCommand::Events(a) => events(g, a),
         ServerCommand::SetUuid(a) => set_uuid(g, a),
-        ServerCommand::ExportCert(a) => export_cert(g, a),
         ServerCommand::FetchAccount(a) => fetch_account(g, a),
     }
 }
@@ -261,64 +295,76 @@ fn default_cert_path(name: &ServerName, suffix: &str, der: bool) -> PathBuf {
     ))
 }
 
-/// `path: error: cause: ...` (causes are not repeated in error messages).
-fn org_err(path: &Path, e: impl std::error::Error + 'static) -> Failure {
-    Failure::file(path, mdmlink::error::report(&e))
-}
-
 pub fn add(g: &Globals, a: &AddArgs) -> Result<u8, Failure> {
     let now = now_or(a.now.as_deref(), "--now")?;
     let name = ServerName::parse(&a.name).map_err(|e| Failure::new(e.to_string()))?;
-    // Refuse a taken name before spending time on key generation; the
-    // transaction below checks again.
-    if let (Some(s), path) = state::read(g)?
-        && let Err(e) = s.org.check_name(&a.name)
+    let mut st = state::open(g)?;
+    // A store without organizations gets one from --portal (and --org).
+    let org = match st.registry.check_new_server(g.org(), &a.name) {
+        Err(RegistryError::NoOrganization | RegistryError::UnknownOrganization(_))
+            if a.portal.is_some() =>
+        {
+            let portal = a
+                .portal
+                .ok_or_else(|| st.fail(RegistryError::NoOrganization))?;
+            let org_name = g.org().unwrap_or("My organization");
+            match st
+                .registry
+                .add_organization(org_name, portal, a.customer.as_deref(), now)
+            {
+                // Another process created it meanwhile: use theirs.
+                Ok(_)
+                | Err(RegistryError::Store(mdmlink::store::StoreError::DuplicateName { .. })) => {}
+                Err(e) => return Err(st.fail(e)),
+            }
+            st.registry
+                .check_new_server(Some(org_name), &a.name)
+                .map_err(|e| st.fail(e))?
+                .0
+        }
+        other => other.map_err(|e| st.fail(e))?.0,
+    };
+    if let Some(p) = a.portal
+        && p != org.portal
     {
-        return Err(org_err(&path, e));
+        return Err(Failure::file(
+            &st.path,
+            format!(
+                "organization \"{}\" uses {}, not {}",
+                org.name, org.portal, p
+            ),
+        ));
     }
-    let cert_out = a
-        .cert_out
-        .clone()
-        .unwrap_or_else(|| default_cert_path(&name, "", a.der));
-    refuse_existing(&cert_out, a.force)?;
+    // Key generation is slow: it happens outside any transaction.
     let keypair = generate(name.as_str(), a.bits, now)?;
     let cert = certificate_bytes(&keypair, a.der).map_err(Failure::new)?;
     let serial = keypair
         .certificate()
         .map(|c| c.serial_hex())
         .unwrap_or_default();
-    let portal = state::update(g, |st, path| {
-        if st.is_none() {
-            let portal = a.portal.ok_or_else(|| {
-                Failure::file(path, "the store is new: pass --portal business-manager|school-manager|business-essentials")
-            })?;
-            let org_name = a.org.clone().unwrap_or_else(|| "My organization".into());
-            *st = Some(State::new(Organization::new(org_name, portal)));
-        }
-        let st = state::require(st, path)?;
-        if let Some(p) = a.portal
-            && p != st.org.portal()
-        {
-            return Err(Failure::file(
-                path,
-                format!(
-                    "this store's organization uses {}, not {}",
-                    st.org.portal(),
-                    p
-                ),
-            ));
-        }
-        let mut options = ServerOptions::default().with_release_devices(a.release_devices);
-        options.customer = a.customer.clone();
-        options.site = a.site.clone();
-        st.org
-            .add_server(&a.name, keypair, options, now)
-            .map_err(|e| org_err(path, e))?;
-        files::write(&cert_out, &cert, files::PUBLIC, a.force)?;
-        Ok(st.org.portal())
-    })?;
-    note_if_unencrypted(g)?;
-    println!("added \"{name}\" ({portal})");
+    let cert_out = a
+        .cert_out
+        .clone()
+        .unwrap_or_else(|| default_cert_path(&name, "", a.der));
+    // Refuse to overwrite before anything is stored.
+    if !a.force {
+        files::check_absent(&cert_out)?;
+    }
+    let mut options = ServerOptions::default().with_release_devices(a.release_devices);
+    if let Some(c) = &a.customer {
+        options = options.with_customer(c.clone());
+    }
+    if let Some(s) = &a.site {
+        options = options.with_site(s.clone());
+    }
+    let org = st
+        .registry
+        .add_server(Some(&org.name), &a.name, keypair, options, now)
+        .map_err(|e| st.fail(e))?;
+    warn_unencrypted(&mut st);
+    files::write(&cert_out, &cert, files::PUBLIC, a.force)?;
+    let portal = org.portal;
+    println!("added \"{name}\" to \"{}\" ({portal})", org.name);
     println!(
         "wrote {} (certificate to upload, serial {serial})",
         cert_out.display()
@@ -331,65 +377,106 @@ pub fn add(g: &Globals, a: &AddArgs) -> Result<u8, Failure> {
     Ok(0)
 }
 
-/// Refuses, before any slow work, to overwrite `path` without `--force`.
-fn refuse_existing(path: &Path, force: bool) -> Result<(), Failure> {
-    if !force && std::fs::symlink_metadata(path).is_ok() {
-        return Err(Failure::file(
-            path,
-            "already exists; pass --force to replace it",
-        ));
-    }
-    Ok(())
+fn label(s: &str) -> String {
+    files::escape_label(s).into_owned()
 }
 
-/// One line on stderr when the store keeps private keys unencrypted.
-fn note_if_unencrypted(g: &Globals) -> Result<(), Failure> {
-    if g.store_passphrase()?.is_none() {
+/// One warning line when secrets go into a store without a master key.
+fn warn_unencrypted(st: &mut state::Opened) {
+    if let Ok(false) = st.registry.is_encrypted() {
         eprintln!(
-            "note: no passphrase (MDMLINK_PASSPHRASE or --password-env VAR): private keys are stored unencrypted, protected only by the store file's mode 0600"
+            "warning: {}: private keys and tokens are stored unencrypted (protected by the file's mode 0600); set MDMLINK_PASSPHRASE or MDMLINK_MASTER_KEY and run `mdmlink store rekey` to encrypt them",
+            st.path.display()
         );
     }
-    Ok(())
 }
 
-/// One row of `server list`.
-fn row_json(
-    s: &MdmServer,
-    portal: Portal,
-    policy: &ExpiryPolicy,
-    now: time::OffsetDateTime,
-) -> serde_json::Value {
-    let status = s.status(policy, now);
-    let token = s.token();
-    let worst = status.worst();
-    json!({
-        "name": s.name().as_str(),
-        "portal": portal.slug(),
-        "customer": s.options().customer,
-        "site": s.options().site,
-        "release_devices": s.options().release_devices,
-        "consumer_key": token.map(|t| t.token.consumer_key()),
-        "expires": token.map(|t| rfc3339(t.token.access_token_expiry())),
-        "days_left": status.token.and_then(|h| h.days_left()),
-        "health": worst.label(),
-        "token_health": status.token_health().label(),
-        "certificate_health": status.certificate.map(|h| h.label()),
-        "certificate_serial": s.certificate().map(|c| c.serial_hex()),
-        "staging_pending_since": status.staging_pending_since.map(rfc3339),
-        "replacement": s.replacement().map(|(r, _)| r),
-    })
+pub fn import(g: &Globals, a: &ImportArgs) -> Result<u8, Failure> {
+    let now = now_or(a.now.as_deref(), "--now")?;
+    let key = zeroize::Zeroizing::new(files::read(&a.key, files::Kind::Key)?);
+    let password = a
+        .key_password_env
+        .as_deref()
+        .map(crate::read_env_secret)
+        .transpose()?;
+    let cert = a
+        .cert
+        .as_deref()
+        .map(|p| files::read(p, files::Kind::Certificate))
+        .transpose()?;
+    let token = a
+        .token
+        .as_deref()
+        .map(|p| files::read(p, files::Kind::Token))
+        .transpose()?;
+    let token_name = a
+        .token
+        .as_ref()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut st = state::open(g)?;
+    let mut options = ServerOptions::default().with_release_devices(a.release_devices);
+    if let Some(s) = &a.site {
+        options = options.with_site(s.clone());
+    }
+    let (org, installed) = st
+        .registry
+        .import_server(
+            g.org(),
+            &a.name,
+            &key,
+            password.as_ref().map(|p| p.expose().as_bytes()),
+            cert.as_deref(),
+            token.as_deref().map(|t| (token_name.as_str(), t)),
+            options,
+            a.downloaded_by.clone(),
+            now,
+        )
+        .map_err(|e| st.fail(e))?;
+    warn_unencrypted(&mut st);
+    println!("imported \"{}\" into \"{}\"", a.name.trim(), org.name);
+    if let Some(i) = installed {
+        for warning in &i.report.warnings {
+            eprintln!("warning: {warning}");
+        }
+        println!("its token expires {}", format_time(i.expires_at));
+    }
+    Ok(0)
 }
 
-fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+pub fn export_cert(g: &Globals, a: &ExportCertArgs) -> Result<u8, Failure> {
+    let mut st = state::open(g)?;
+    let pem = st
+        .registry
+        .certificate_pem(g.org(), &a.name, a.staged)
+        .map_err(|e| st.fail(e))?
+        .ok_or_else(|| {
+            Failure::file(
+                &st.path,
+                if a.staged {
+                    format!("server \"{}\" has no staged keypair", a.name)
+                } else {
+                    format!("server \"{}\" has no certificate", a.name)
+                },
+            )
+        })?;
+    let cert = mdmlink::ServerCertificate::from_pem(pem.as_bytes())
+        .map_err(|e| Failure::file(&st.path, e))?;
+    let bytes = if a.der {
+        cert.to_der().to_vec()
+    } else {
+        pem.into_bytes()
+    };
+    files::write(&a.out, &bytes, files::PUBLIC, a.force)?;
+    println!("wrote {} (serial {})", a.out.display(), cert.serial_hex());
+    Ok(0)
 }
 
 pub fn list(g: &Globals, a: &ListArgs) -> Result<u8, Failure> {
     let now = now_or(a.now.as_deref(), "--now")?;
     let policy = crate::keys::policy(a.warn_days)?;
-    let (st, _path) = state::read(g)?;
-    let Some(st) = st else {
+    let Some(mut st) = state::open_existing(g)? else {
         if a.json {
             println!("[]");
         } else {
@@ -397,22 +484,30 @@ pub fn list(g: &Globals, a: &ListArgs) -> Result<u8, Failure> {
         }
         return Ok(0);
     };
+    st.verify_key(g)?;
+    let rows = st
+        .registry
+        .servers(g.org(), &policy, now)
+        .map_err(|e| st.fail(e))?;
     if a.json {
-        let rows: Vec<_> = st
-            .org
-            .servers()
-            .map(|s| row_json(s, st.org.portal(), &policy, now))
-            .collect();
-        println!("{}", serde_json::Value::Array(rows));
+        println!(
+            "{}",
+            serde_json::Value::Array(rows.iter().map(ServerListing::to_json).collect())
+        );
         return Ok(0);
     }
-    print_table(&st.org, &policy, now);
+    if rows.is_empty() {
+        println!("no servers yet; add one with `mdmlink server add NAME --portal ...`");
+        return Ok(0);
+    }
+    print_table(&rows);
     Ok(0)
 }
 
 /// The servers as a table.
-pub fn print_table(org: &Organization, policy: &ExpiryPolicy, now: time::OffsetDateTime) {
+pub fn print_table(listings: &[ServerListing]) {
     let header = [
+        "ORG",
         "NAME",
         "PORTAL",
         "CUSTOMER/SITE",
@@ -420,29 +515,30 @@ pub fn print_table(org: &Organization, policy: &ExpiryPolicy, now: time::OffsetD
         "DAYS",
         "HEALTH",
     ];
-    let mut rows: Vec<[String; 6]> = Vec::new();
-    for s in org.servers() {
-        let status = s.status(policy, now);
-        let token = s.token();
-        let cs = match (&s.options().customer, &s.options().site) {
+    let mut rows: Vec<[String; 7]> = Vec::new();
+    for l in listings {
+        let s = &l.summary;
+        let customer = s.options.customer.clone().or_else(|| l.customer.clone());
+        let cs = match (&customer, &s.options.site) {
             (Some(c), Some(site)) => format!("{c}/{site}"),
             (Some(c), None) => c.clone(),
+            (None, Some(site)) => format!("-/{site}"),
             _ => "-".into(),
         };
-        let cs = files::escape_label(&cs).into_owned();
         // The same health `check` reports: the worst of token and certificate.
-        let mut health = status.worst().label().to_owned();
-        if status.staging_pending_since.is_some() {
+        let mut health = l.status.worst().label().to_owned();
+        if l.status.staging_pending_since.is_some() {
             health.push_str(" (new key staged)");
         }
         rows.push([
-            files::escape_label(s.name().as_str()).into_owned(),
-            org.portal().slug().to_owned(),
-            cs,
-            token
-                .map(|t| t.token.access_token_expiry().date().to_string())
+            label(&l.organization),
+            label(&s.name),
+            l.portal.slug().to_owned(),
+            label(&cs),
+            s.token_expires_at
+                .map(|t| t.date().to_string())
                 .unwrap_or_else(|| "-".into()),
-            status
+            l.status
                 .token
                 .and_then(|h| h.days_left())
                 .map(|d| d.to_string())
@@ -459,10 +555,8 @@ pub fn print_table(org: &Organization, policy: &ExpiryPolicy, now: time::OffsetD
     let line = |cells: &[String]| {
         let mut out = String::new();
         for (i, (c, w)) in cells.iter().zip(widths).enumerate() {
-            if i + 1 == cells.len() {
-                out.push_str(c);
-            } else {
-                out.push_str(c);
+            out.push_str(c);
+            if i + 1 != cells.len() {
                 out.push_str(&" ".repeat(w - c.chars().count() + 2));
             }
         }
@@ -484,46 +578,32 @@ pub fn install_token(g: &Globals, a: &InstallArgs) -> Result<u8, Failure> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let (report, name, expiry) = state::update(g, |st, path| {
-        let st = state::require(st, path)?;
-        let report = st
-            .org
-            .install_token_file(
-                &a.name,
-                &file_name,
-                &data,
-                {
-                    let mut options = InstallOptions::default().with_force(a.force);
-                    options.downloaded_by = a.downloaded_by.clone();
-                    options
-                },
-                now,
-            )
-            .map_err(|e| Failure::file(&a.file, e))?;
-        let server = st
-            .org
-            .server(&a.name)
-            .ok_or_else(|| Failure::file(path, format!("no server named \"{}\"", a.name)))?;
-        let installed = server
-            .token()
-            .ok_or_else(|| Failure::file(path, "the token was not installed"))?;
-        let name = server.name().to_string();
-        let expiry = installed.token.access_token_expiry();
-        st.files.insert(
-            name.clone(),
-            TokenFile {
-                data: data.clone(),
-                installed_at: now,
-                downloaded_by: installed.downloaded_by.clone(),
-                certificate_serial: installed.certificate_serial.clone(),
+    let mut st = state::open(g)?;
+    let installed = st
+        .registry
+        .install_token(
+            g.org(),
+            &a.name,
+            &file_name,
+            &data,
+            {
+                let o = InstallOptions::default().with_force(a.force);
+                match &a.downloaded_by {
+                    Some(user) => o.with_downloaded_by(user.clone()),
+                    None => o,
+                }
             },
-        );
-        Ok((report, name, expiry))
-    })?;
-    for warning in &report.warnings {
+            now,
+        )
+        .map_err(|e| match e {
+            // What is wrong with the token is about the file.
+            RegistryError::Organization(e) => Failure::file(&a.file, e),
+            e => st.fail(e),
+        })?;
+    for warning in &installed.report.warnings {
         eprintln!("warning: {}: {warning}", a.file.display());
     }
-    let what = match report.outcome {
+    let what = match installed.report.outcome {
         InstallOutcome::First => "installed the first token",
         InstallOutcome::Renewed => "renewed the token",
         InstallOutcome::KeyPromoted => {
@@ -531,52 +611,46 @@ pub fn install_token(g: &Globals, a: &InstallArgs) -> Result<u8, Failure> {
         }
         _ => "installed the token",
     };
-    println!("\"{name}\": {what} (expires {})", format_time(expiry));
+    println!(
+        "\"{}\": {what} (expires {})",
+        installed.server,
+        format_time(installed.expires_at)
+    );
     Ok(0)
 }
 
 pub fn rotate_key(g: &Globals, a: &RotateArgs) -> Result<u8, Failure> {
     let now = now_or(a.now.as_deref(), "--now")?;
-    let (mut st, path) = state::read(g)?;
-    let st = state::require(&mut st, &path)?;
-    let name = st
-        .org
-        .server(&a.name)
-        .map(|s| s.name().clone())
-        .ok_or_else(|| Failure::file(&path, format!("no server named \"{}\"", a.name)))?;
-    // Refuse before the slow key generation; the transaction checks again.
-    if !a.force {
-        st.org.check_stage(&a.name).map_err(|e| {
-            let line = mdmlink::error::report(&e);
-            Failure::file(&path, format!("{line} (mdmlink server rotate-key --force)"))
-        })?;
+    let mut st = state::open(g)?;
+    // The server must exist, and have no staged key unless --force, before
+    // the (slow) key generation; the transaction checks again.
+    let org = st.registry.organization(g.org()).map_err(|e| st.fail(e))?;
+    let stored = if a.force {
+        st.registry
+            .certificate_pem(Some(&org.name), &a.name, false)
+            .map(|_| a.name.clone())
+    } else {
+        st.registry.check_stage(Some(&org.name), &a.name)
     }
-    let cert_out = a
-        .cert_out
-        .clone()
-        .unwrap_or_else(|| default_cert_path(&name, "-new", a.der));
-    refuse_existing(&cert_out, a.force)?;
+    .map_err(|e| with_force_hint(&st, e))?;
+    let name = ServerName::parse(&stored).map_err(|e| Failure::new(e.to_string()))?;
     let keypair = generate(name.as_str(), a.bits, now)?;
     let cert = certificate_bytes(&keypair, a.der).map_err(Failure::new)?;
     let serial = keypair
         .certificate()
         .map(|c| c.serial_hex())
         .unwrap_or_default();
-    let portal = state::update(g, |st, path| {
-        let st = state::require(st, path)?;
-        if a.force && st.org.server(&a.name).is_some_and(|s| s.staged().is_some()) {
-            st.org
-                .discard_staged(&a.name)
-                .map_err(|e| org_err(path, e))?;
-        }
-        st.org.stage_keypair(&a.name, keypair, now).map_err(|e| {
-            let line = mdmlink::error::report(&e);
-            Failure::file(path, format!("{line} (mdmlink server rotate-key --force)"))
-        })?;
-        files::write(&cert_out, &cert, files::PUBLIC, a.force)?;
-        Ok(st.org.portal())
-    })?;
-    note_if_unencrypted(g)?;
+    let cert_out = a
+        .cert_out
+        .clone()
+        .unwrap_or_else(|| default_cert_path(&name, "-new", a.der));
+    if !a.force {
+        files::check_absent(&cert_out)?;
+    }
+    st.registry
+        .stage_keypair(Some(&org.name), &a.name, keypair, a.force, now)
+        .map_err(|e| with_force_hint(&st, e))?;
+    files::write(&cert_out, &cert, files::PUBLIC, a.force)?;
     println!("\"{name}\": staged a new keypair; the current key and token keep working");
     println!(
         "wrote {} (new certificate to upload, serial {serial})",
@@ -584,42 +658,41 @@ pub fn rotate_key(g: &Globals, a: &RotateArgs) -> Result<u8, Failure> {
     );
     println!(
         "next: in {}, edit the server, upload it, Download Token, and run `mdmlink server install-token \"{name}\" FILE`",
-        portal.product_name()
+        org.portal.product_name()
     );
     Ok(0)
 }
 
+/// A refusal to replace a staged keypair names the option that overrides it.
+fn with_force_hint(st: &state::Opened, e: RegistryError) -> Failure {
+    match e {
+        RegistryError::Organization(e @ OrganizationError::AlreadyStaged { .. }) => {
+            Failure::file(&st.path, format!("{e} (mdmlink server rotate-key --force)"))
+        }
+        e => st.fail(e),
+    }
+}
+
 pub fn discard_staging(g: &Globals, a: &NameArg) -> Result<u8, Failure> {
-    let serial = state::update(g, |st, path| {
-        let st = state::require(st, path)?;
-        let staged = st
-            .org
-            .discard_staged(&a.name)
-            .map_err(|e| org_err(path, e))?;
-        Ok(staged
-            .keypair
-            .certificate()
-            .map(|c| c.serial_hex())
-            .unwrap_or_default())
-    })?;
+    let mut st = state::open(g)?;
+    let serial = st
+        .registry
+        .discard_staged(g.org(), &a.name)
+        .map_err(|e| st.fail(e))?;
     println!(
-        "\"{}\": discarded the staged keypair (certificate serial {serial}); the current key stays",
-        a.name
+        "\"{}\": discarded the staged keypair (certificate serial {}); the current key stays",
+        a.name,
+        serial.unwrap_or_default()
     );
     Ok(0)
 }
 
 pub fn remove(g: &Globals, a: &NameArg) -> Result<u8, Failure> {
-    let name = state::update(g, |st, path| {
-        let st = state::require(st, path)?;
-        let server = st
-            .org
-            .remove_server(&a.name)
-            .map_err(|e| org_err(path, e))?;
-        let name = server.name().to_string();
-        st.files.remove(&name);
-        Ok(name)
-    })?;
+    let mut st = state::open(g)?;
+    let name = st
+        .registry
+        .remove_server(g.org(), &a.name)
+        .map_err(|e| st.fail(e))?;
     println!("removed \"{name}\" (its keys and token are deleted from the store)");
     Ok(0)
 }
@@ -631,42 +704,35 @@ pub fn events(g: &Globals, a: &EventArgs) -> Result<u8, Failure> {
         Event::UserLeft => ReplacementReason::DownloaderLeftOrganization,
         Event::NewToken => ReplacementReason::NewTokenGenerated,
     };
-    state::update(g, |st, path| {
-        let st = state::require(st, path)?;
-        st.org
-            .record_event(&a.name, reason, at)
-            .map_err(|e| org_err(path, e))
-    })?;
-    println!(
-        "\"{}\": recorded: {reason}; its token must be replaced",
-        a.name
-    );
+    let mut st = state::open(g)?;
+    let name = st
+        .registry
+        .record_event(g.org(), &a.name, reason, at)
+        .map_err(|e| st.fail(e))?;
+    println!("\"{name}\": recorded: {reason}; its token must be replaced");
     Ok(0)
 }
 
 pub fn set_uuid(g: &Globals, a: &SetUuidArgs) -> Result<u8, Failure> {
-    state::update(g, |st, path| {
-        let st = state::require(st, path)?;
-        st.org
-            .set_server_uuid(&a.name, &a.uuid)
-            .map_err(|e| org_err(path, e))
-    })?;
-    println!("\"{}\": server UUID {}", a.name, a.uuid.trim());
+    let mut st = state::open(g)?;
+    let name = st
+        .registry
+        .set_server_uuid(g.org(), &a.name, &a.uuid)
+        .map_err(|e| st.fail(e))?;
+    println!("\"{name}\": server UUID {}", a.uuid.trim());
     Ok(0)
 }
 
 pub fn fetch_account(g: &Globals, a: &FetchAccountArgs) -> Result<u8, Failure> {
     use mdmlink::session::{self, client::Client};
-    let (st, path) = state::read(g)?;
+    let mut st = state::open(g)?;
     let token = st
-        .as_ref()
-        .and_then(|s| s.org.server(&a.name))
-        .ok_or_else(|| Failure::file(&path, format!("no server named \"{}\"", a.name)))?
-        .token()
-        .map(|t| t.token.clone())
+        .registry
+        .token(g.org(), &a.name)
+        .map_err(|e| st.fail(e))?
         .ok_or_else(|| {
             Failure::file(
-                &path,
+                &st.path,
                 format!(
                     "\"{}\" has no token installed; run `mdmlink server install-token`",
                     a.name
@@ -686,12 +752,9 @@ pub fn fetch_account(g: &Globals, a: &FetchAccountArgs) -> Result<u8, Failure> {
             a.base_url
         ))
     })?;
-    state::update(g, |st, path| {
-        let st = state::require(st, path)?;
-        st.org
-            .set_server_uuid(&a.name, &uuid)
-            .map_err(|e| org_err(path, e))
-    })?;
+    st.registry
+        .set_server_uuid(g.org(), &a.name, &uuid)
+        .map_err(|e| st.fail(e))?;
     println!(
         "\"{}\": Apple knows it as {:?} of {:?}; server UUID {uuid} recorded",
         a.name,
@@ -704,86 +767,55 @@ pub fn fetch_account(g: &Globals, a: &FetchAccountArgs) -> Result<u8, Failure> {
 pub fn check(g: &Globals, a: &CheckArgs) -> Result<u8, Failure> {
     let now = now_or(a.now.as_deref(), "--now").map_err(|f| f.with_code(3))?;
     let policy = crate::keys::policy(a.warn_days).map_err(|f| f.with_code(3))?;
-    let (st, path) = state::read(g).map_err(|f| f.with_code(3))?;
-    let Some(st) = st.filter(|s| s.org.servers().len() > 0) else {
-        return Err(Failure::file(&path, "the store has no servers to check").with_code(3));
+    let Some(mut st) = state::open_existing(g).map_err(|f| f.with_code(3))? else {
+        let path = g.store_path().map_err(|f| f.with_code(3))?;
+        return Err(
+            Failure::file(&path, "no store here: the store has no servers to check").with_code(3),
+        );
     };
-    let code = st
-        .org
-        .statuses(&policy, now)
+    st.verify_key(g).map_err(|f| f.with_code(3))?;
+    let (listings, items) = st
+        .registry
+        .health_report(g.org(), &policy, now)
+        .map_err(|e| st.fail(e).with_code(3))?;
+    if listings.is_empty() {
+        return Err(Failure::file(&st.path, "the store has no servers to check").with_code(3));
+    }
+    let code = listings
         .iter()
-        .map(|s| s.worst().exit_code())
+        .map(|l| l.status.worst().exit_code())
         .max()
         .unwrap_or(0);
-    print_actions(&st.org, &policy, now);
-    Ok(code as u8)
-}
-
-/// What needs action, most urgent first (or that nothing does).
-pub fn print_actions(org: &Organization, policy: &ExpiryPolicy, now: time::OffsetDateTime) {
-    let items = org.needs_action(policy, now);
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string(&items).unwrap_or_else(|_| "[]".into())
+        );
+        return Ok(code as u8);
+    }
     if items.is_empty() {
         println!(
             "OK: all {} server(s) valid for more than {} days",
-            org.servers().len(),
-            policy_days(policy)
+            listings.len(),
+            policy.warning_window().whole_days()
         );
-        return;
     }
-    for item in items {
+    let many = listings
+        .iter()
+        .any(|l| l.organization != listings[0].organization);
+    for i in items {
+        let org = if many {
+            format!("[{}] ", label(&i.organization))
+        } else {
+            String::new()
+        };
         println!(
-            "{}: \"{}\": {}; {}",
-            item.health.label().to_uppercase(),
-            files::escape_label(&item.server),
-            item.health,
-            item.advice
+            "{}: {org}\"{}\": {}; {}",
+            i.item.health.label().to_uppercase(),
+            label(&i.item.server),
+            i.item.health,
+            i.item.advice
         );
     }
-}
-
-fn policy_days(policy: &ExpiryPolicy) -> i64 {
-    policy.warning_window().whole_days()
-}
-
-pub fn export_cert(g: &Globals, a: &ExportCertArgs) -> Result<u8, Failure> {
-    let (mut st, path) = state::read(g)?;
-    let st = state::require(&mut st, &path)?;
-    let server = st
-        .org
-        .server(&a.name)
-        .ok_or_else(|| Failure::file(&path, format!("no server named \"{}\"", a.name)))?;
-    let cert = if a.staged {
-        server
-            .staged()
-            .ok_or_else(|| {
-                Failure::file(
-                    &path,
-                    format!("server \"{}\" has no staged keypair", server.name()),
-                )
-            })?
-            .keypair
-            .certificate()
-    } else {
-        server.certificate()
-    }
-    .ok_or_else(|| {
-        Failure::file(
-            &path,
-            format!("server \"{}\" has no certificate", server.name()),
-        )
-    })?;
-    let bytes = if a.der {
-        cert.to_der().to_vec()
-    } else {
-        cert.to_pem().into_bytes()
-    };
-    files::write(&a.out, &bytes, files::PUBLIC, a.force)?;
-    println!(
-        "wrote {} ({} certificate of \"{}\", serial {})",
-        a.out.display(),
-        if a.staged { "staged" } else { "current" },
-        server.name(),
-        cert.serial_hex()
-    );
-    Ok(0)
+    Ok(code as u8)
 }
