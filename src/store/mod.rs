@@ -37,10 +37,14 @@ use time::OffsetDateTime;
 use crate::{keypair::KeyError, organization::OrganizationRecord};
 
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::{MIGRATIONS as POSTGRES_MIGRATIONS, POSTGRES_SCHEMA_VERSION, PostgresStore, PostgresUrl, UrlError};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
 
