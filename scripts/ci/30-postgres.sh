@@ -84,7 +84,7 @@ EOF
 
 export MDMLINK_TEST_POSTGRES_URL="postgres://mdmlink:$password@127.0.0.1:$port/mdmlink_test"
 export MDMLINK_TEST_POSTGRES_CA="$dir/ca.crt"
-echo "PostgreSQL $("$bin/postgres" --version | awk '{print $NF}') on 127.0.0.1:$port (TLS on, cluster in $dir)"
+echo "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port (TLS on, cluster in $dir)"
 
 if [ $# -gt 0 ]; then
   "$@"
