@@ -10,8 +10,7 @@ use std::{error::Error, path::PathBuf};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let fixture =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/apple-token-1");
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/apple-token-1");
     let mut args = std::env::args_os().skip(1).map(PathBuf::from);
     let key_path = args
         .next()

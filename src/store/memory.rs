@@ -1,179 +1,345 @@
 //! An in-memory [`Store`], for tests and for embedding without persistence.
 
-use std::path::PathBuf;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
-use super::{Store, StoreError, StoredOrganization};
+use super::{
+    DepCursor, DeviceRow, MAX_CERTIFICATES, OrganizationId, OrganizationRow, ServerId, ServerRow,
+    ServerSummary, Store, StoreError, StoreTx, TxMode,
+};
 
-#[derive(Debug, Default)]
-struct Shared {
-    content: Option<StoredOrganization>,
-    /// A handle holds the write transaction.
-    locked: bool,
+#[derive(Debug, Clone, Default)]
+struct Data {
+    store_id: [u8; 16],
+    meta: BTreeMap<String, Vec<u8>>,
+    next_id: i64,
+    organizations: BTreeMap<OrganizationId, OrganizationRow>,
+    servers: BTreeMap<ServerId, ServerRow>,
+    cursors: BTreeMap<ServerId, DepCursor>,
+    devices: BTreeMap<(ServerId, String), DeviceRow>,
 }
 
 /// A store in memory. Clones are handles to the same content (like two
-/// connections to one database), so threads can share it; a handle's write
-/// transaction excludes the others' until it saves or aborts (or is dropped).
-#[derive(Debug, Default)]
+/// connections to one database), so threads can share it. One transaction
+/// runs at a time; a write works on a copy that replaces the content only
+/// when its body succeeds.
+#[derive(Debug, Clone)]
 pub struct MemoryStore {
-    shared: Arc<(Mutex<Shared>, Condvar)>,
-    in_transaction: bool,
+    shared: Arc<Mutex<Data>>,
 }
 
-impl Clone for MemoryStore {
-    /// Another handle to the same content, outside any transaction.
-    fn clone(&self) -> Self {
-        Self {
-            shared: Arc::clone(&self.shared),
-            in_transaction: false,
-        }
-    }
-}
-
-fn no_transaction() -> StoreError {
-    StoreError::NoTransaction {
-        path: PathBuf::from("memory"),
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
 impl MemoryStore {
-    /// An empty store.
+    /// An empty store with a fresh random id.
     pub fn new() -> Self {
-        Self::default()
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Shared> {
-        // A panic in another handle's caller cannot leave `Shared` half
-        // written (every write is one assignment), so poisoning is ignored.
-        self.shared
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn release(&mut self) {
-        if self.in_transaction {
-            self.lock().locked = false;
-            self.in_transaction = false;
-            self.shared.1.notify_one();
+        // Without a random id the store still works: the id only has to
+        // differ between stores whose secrets could be mixed up, and a
+        // memory store's secrets never leave the process.
+        let store_id = super::new_store_id().unwrap_or_default();
+        Self {
+            shared: Arc::new(Mutex::new(Data {
+                store_id,
+                next_id: 1,
+                ..Data::default()
+            })),
         }
+    }
+
+    /// `true` when `needle` occurs in any secret or meta value the store
+    /// holds (the conformance suite's check that deleted secrets are gone).
+    pub fn holds_bytes(&self, needle: &[u8]) -> bool {
+        let data = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        let found =
+            |hay: &[u8]| !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle);
+        data.servers.values().any(|row| {
+            super::SecretField::ALL
+                .iter()
+                .filter_map(|f| row.secret(*f))
+                .any(|s| found(s.as_bytes()))
+        }) || data.meta.values().any(|v| found(v))
     }
 }
 
-impl Drop for MemoryStore {
-    fn drop(&mut self) {
-        self.release();
+struct MemoryTx<'a> {
+    data: &'a mut Data,
+    writable: bool,
+}
+
+fn not_found(what: &'static str, key: impl core::fmt::Display) -> StoreError {
+    StoreError::NotFound {
+        what,
+        key: key.to_string(),
+    }
+}
+
+impl MemoryTx<'_> {
+    fn check_writable(&self) -> Result<(), StoreError> {
+        if self.writable {
+            Ok(())
+        } else {
+            Err(StoreError::ReadOnly {
+                store: "memory".into(),
+            })
+        }
+    }
+
+    fn next_id(&mut self) -> i64 {
+        let id = self.data.next_id;
+        self.data.next_id += 1;
+        id
+    }
+
+    fn summaries(&self, organization: OrganizationId) -> impl Iterator<Item = &ServerSummary> {
+        self.data
+            .servers
+            .values()
+            .map(|r| &r.summary)
+            .filter(move |s| s.organization_id == organization)
+    }
+
+    /// The checks `insert_server` and `update_server` share.
+    fn check_server(&self, row: &ServerRow, old_count: usize) -> Result<(), StoreError> {
+        let s = &row.summary;
+        if !self.data.organizations.contains_key(&s.organization_id) {
+            return Err(not_found("organization", s.organization_id));
+        }
+        if let Some(other) = self
+            .summaries(s.organization_id)
+            .find(|o| o.name_key == s.name_key && o.id != s.id)
+        {
+            return Err(StoreError::DuplicateName {
+                what: "server",
+                existing: other.name.clone(),
+            });
+        }
+        let new_count = s.certificate_count();
+        if new_count > old_count {
+            let count: usize = self
+                .summaries(s.organization_id)
+                .map(ServerSummary::certificate_count)
+                .sum();
+            if count - old_count + new_count > MAX_CERTIFICATES {
+                return Err(StoreError::LimitReached {
+                    count,
+                    max: MAX_CERTIFICATES,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl StoreTx for MemoryTx<'_> {
+    fn store_id(&mut self) -> Result<[u8; 16], StoreError> {
+        Ok(self.data.store_id)
+    }
+
+    fn meta(&mut self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.data.meta.get(key).cloned())
+    }
+
+    fn set_meta(&mut self, key: &str, value: Option<&[u8]>) -> Result<(), StoreError> {
+        self.check_writable()?;
+        match value {
+            Some(v) => self.data.meta.insert(key.to_owned(), v.to_vec()),
+            None => self.data.meta.remove(key),
+        };
+        Ok(())
+    }
+
+    fn list_organizations(&mut self) -> Result<Vec<OrganizationRow>, StoreError> {
+        let mut orgs: Vec<_> = self.data.organizations.values().cloned().collect();
+        orgs.sort_by(|a, b| a.name_key.cmp(&b.name_key));
+        Ok(orgs)
+    }
+
+    fn find_organization(&mut self, name_key: &str) -> Result<Option<OrganizationRow>, StoreError> {
+        Ok(self
+            .data
+            .organizations
+            .values()
+            .find(|o| o.name_key == name_key)
+            .cloned())
+    }
+
+    fn insert_organization(&mut self, row: &OrganizationRow) -> Result<OrganizationId, StoreError> {
+        self.check_writable()?;
+        if let Some(o) = self.find_organization(&row.name_key)? {
+            return Err(StoreError::DuplicateName {
+                what: "organization",
+                existing: o.name,
+            });
+        }
+        let id = self.next_id();
+        let mut row = row.clone();
+        row.id = id;
+        self.data.organizations.insert(id, row);
+        Ok(id)
+    }
+
+    fn delete_organization(&mut self, id: OrganizationId) -> Result<(), StoreError> {
+        self.check_writable()?;
+        if self.data.organizations.remove(&id).is_none() {
+            return Err(not_found("organization", id));
+        }
+        let servers: Vec<ServerId> = self.summaries(id).map(|s| s.id).collect();
+        for s in servers {
+            self.delete_server(s)?;
+        }
+        Ok(())
+    }
+
+    fn list_servers(
+        &mut self,
+        organization: Option<OrganizationId>,
+    ) -> Result<Vec<ServerSummary>, StoreError> {
+        let mut out: Vec<ServerSummary> = self
+            .data
+            .servers
+            .values()
+            .filter(|r| organization.is_none_or(|o| r.summary.organization_id == o))
+            .map(|r| r.summary.clone())
+            .collect();
+        out.sort_by_key(|s| (s.organization_id, s.id));
+        Ok(out)
+    }
+
+    fn server(
+        &mut self,
+        organization: OrganizationId,
+        name_key: &str,
+    ) -> Result<Option<ServerRow>, StoreError> {
+        Ok(self
+            .data
+            .servers
+            .values()
+            .find(|r| r.summary.organization_id == organization && r.summary.name_key == name_key)
+            .cloned())
+    }
+
+    fn server_for_update(
+        &mut self,
+        organization: OrganizationId,
+        name_key: &str,
+    ) -> Result<Option<ServerRow>, StoreError> {
+        // One transaction at a time: every row is locked already.
+        self.server(organization, name_key)
+    }
+
+    fn insert_server(&mut self, row: &ServerRow) -> Result<ServerId, StoreError> {
+        self.check_writable()?;
+        let mut row = row.clone();
+        row.summary.id = 0;
+        self.check_server(&row, 0)?;
+        let id = self.next_id();
+        row.summary.id = id;
+        self.data.servers.insert(id, row);
+        Ok(id)
+    }
+
+    fn update_server(&mut self, row: &ServerRow) -> Result<(), StoreError> {
+        self.check_writable()?;
+        let old = self
+            .data
+            .servers
+            .get(&row.summary.id)
+            .ok_or_else(|| not_found("server", row.summary.id))?;
+        let mut row = row.clone();
+        row.summary.organization_id = old.summary.organization_id;
+        let old_count = old.summary.certificate_count();
+        self.check_server(&row, old_count)?;
+        self.data.servers.insert(row.summary.id, row);
+        Ok(())
+    }
+
+    fn delete_server(&mut self, id: ServerId) -> Result<(), StoreError> {
+        self.check_writable()?;
+        if self.data.servers.remove(&id).is_none() {
+            return Err(not_found("server", id));
+        }
+        self.clear_dep_state(id)
+    }
+
+    fn count_certificates(&mut self, organization: OrganizationId) -> Result<usize, StoreError> {
+        Ok(self
+            .summaries(organization)
+            .map(ServerSummary::certificate_count)
+            .sum())
+    }
+
+    fn dep_cursor(&mut self, server: ServerId) -> Result<Option<DepCursor>, StoreError> {
+        Ok(self.data.cursors.get(&server).cloned())
+    }
+
+    fn put_dep_page(
+        &mut self,
+        server: ServerId,
+        devices: &[DeviceRow],
+        cursor: &DepCursor,
+    ) -> Result<(), StoreError> {
+        self.check_writable()?;
+        if !self.data.servers.contains_key(&server) {
+            return Err(not_found("server", server));
+        }
+        for d in devices {
+            self.data
+                .devices
+                .insert((server, d.serial.clone()), d.clone());
+        }
+        self.data.cursors.insert(server, cursor.clone());
+        Ok(())
+    }
+
+    fn dep_devices(&mut self, server: ServerId) -> Result<Vec<DeviceRow>, StoreError> {
+        Ok(self
+            .data
+            .devices
+            .range((server, String::new())..)
+            .take_while(|((s, _), _)| *s == server)
+            .map(|(_, d)| d.clone())
+            .collect())
+    }
+
+    fn clear_dep_state(&mut self, server: ServerId) -> Result<(), StoreError> {
+        self.check_writable()?;
+        self.data.cursors.remove(&server);
+        self.data.devices.retain(|(s, _), _| *s != server);
+        Ok(())
     }
 }
 
 impl Store for MemoryStore {
-    fn load(&mut self) -> Result<Option<StoredOrganization>, StoreError> {
-        Ok(self.lock().content.clone())
-    }
-
-    fn load_for_update(&mut self) -> Result<Option<StoredOrganization>, StoreError> {
-        if self.in_transaction {
-            return Ok(self.lock().content.clone());
-        }
-        let mut guard = self.lock();
-        while guard.locked {
-            guard = self
-                .shared
-                .1
-                .wait(guard)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-        }
-        guard.locked = true;
-        let content = guard.content.clone();
-        drop(guard);
-        self.in_transaction = true;
-        Ok(content)
-    }
-
-    fn save(&mut self, organization: Option<&StoredOrganization>) -> Result<(), StoreError> {
-        if !self.in_transaction {
-            return Err(no_transaction());
-        }
-        self.lock().content = organization.cloned();
-        self.release();
-        Ok(())
-    }
-
-    fn abort(&mut self) -> Result<(), StoreError> {
-        if !self.in_transaction {
-            return Err(no_transaction());
-        }
-        self.release();
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::{tests::exercise, update};
-
-    #[test]
-    fn round_trip_abort_and_update() {
-        exercise(&mut MemoryStore::new());
-    }
-
-    #[test]
-    fn concurrent_writers_lose_no_update() {
-        let store = MemoryStore::new();
-        let base = crate::store::tests::sample("Base");
-        update(&mut store.clone(), |c| -> Result<(), StoreError> {
-            *c = Some(base.clone());
-            Ok(())
-        })
-        .unwrap();
-        let threads: Vec<_> = (0..8)
-            .map(|i| {
-                let mut handle = store.clone();
-                std::thread::spawn(move || {
-                    update(&mut handle, |c| -> Result<(), StoreError> {
-                        let org = c.as_mut().unwrap();
-                        // Read, yield (inviting a race), then write.
-                        let mut servers = org.record.servers.clone();
-                        std::thread::yield_now();
-                        let mut s = servers[0].clone();
-                        s.name = format!("Server {i}");
-                        servers.push(s);
-                        org.record.servers = servers;
-                        Ok(())
-                    })
-                    .unwrap();
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
-        let names: Vec<String> = store
-            .clone()
-            .load()
-            .unwrap()
-            .unwrap()
-            .record
-            .servers
-            .into_iter()
-            .map(|s| s.name.clone())
-            .collect();
-        assert_eq!(names.len(), 9, "{names:?}");
-        for i in 0..8 {
-            assert!(names.contains(&format!("Server {i}")), "{names:?}");
+    fn transaction(
+        &mut self,
+        mode: TxMode,
+        body: &mut dyn FnMut(&mut dyn StoreTx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        // A panic in another handle's body happened before its commit, so
+        // the content behind a poisoned lock is a committed state.
+        let mut guard = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        match mode {
+            TxMode::Read => body(&mut MemoryTx {
+                data: &mut guard,
+                writable: false,
+            }),
+            TxMode::Write => {
+                let mut copy = guard.clone();
+                body(&mut MemoryTx {
+                    data: &mut copy,
+                    writable: true,
+                })?;
+                *guard = copy;
+                Ok(())
+            }
         }
     }
 
-    #[test]
-    fn dropping_a_handle_releases_its_transaction() {
-        let store = MemoryStore::new();
-        let mut a = store.clone();
-        a.load_for_update().unwrap();
-        drop(a);
-        let mut b = store.clone();
-        b.load_for_update().unwrap();
-        b.abort().unwrap();
+    fn describe(&self) -> String {
+        "memory".into()
     }
 }

@@ -1,278 +1,665 @@
-//! Where an organization is kept between runs: the [`Store`] trait, the seam
-//! for a vendor's own database, with an in-memory implementation
-//! ([`MemoryStore`], for tests) and an embedded SQLite one
-//! (`SqliteStore`, feature `sqlite`).
+//! Where organizations and their servers are kept between runs, row by row.
 //!
-//! A store saves what the organization model hands it
-//! ([`OrganizationRecord`]) plus, per server, the token file exactly as the
-//! portal served it ([`TokenFile`]); it knows no cryptography. Whoever fills
-//! the record decides whether private keys in it are encrypted (the `mdmlink`
-//! command encrypts them as PKCS#8 when given a passphrase) and whether a
-//! record's `token` carries opened credentials (the `mdmlink` command leaves it
-//! empty and keeps only the encrypted file).
+//! [`Store`] is the seam a vendor implements for their own database; mdmlink
+//! ships [`MemoryStore`] (tests, embedding without persistence) and
+//! `SqliteStore` (feature `sqlite`). Every implementation passes the same
+//! conformance suite ([`conformance`], feature `store-conformance`).
 //!
-//! Every change is one transaction: [`Store::load_for_update`] locks the store
-//! against other writers and returns what it holds, and [`Store::save`]
-//! commits (or [`Store::abort`] gives up). [`update`] wraps the three so two
-//! processes never lose each other's changes.
+//! # Shape
+//! - A store holds **organizations** (one portal account each:
+//!   [`OrganizationRow`]) and their **servers** ([`ServerRow`]). A server's
+//!   non-secret columns ([`ServerSummary`]: names, options, certificate and
+//!   token dates, events) are enough to list servers and compute their health
+//!   without any cryptography. Its secrets (private keys, token credentials)
+//!   are opaque [`SealedSecret`] blobs: the store never interprets them; the
+//!   store-backed API seals them under the store's master key
+//!   (AES-256-GCM, bound to store, organization, server and [`SecretField`]).
+//! - Per server, the device assignment service's state: a cursor
+//!   ([`DepCursor`]) and devices by serial number ([`DeviceRow`]), written a
+//!   page at a time with the cursor that follows it ([`StoreTx::put_dep_page`]).
+//! - Small values in a key-value **meta** table: the store's random id
+//!   ([`StoreTx::store_id`]) and the master key's parameters ([`META_MASTER_KEY`]).
+//!
+//! # Transactions
+//! Every operation runs in one transaction: [`Store::transaction`] hands the
+//! body a [`StoreTx`] whose methods are the row operations, and commits when
+//! the body returns `Ok`, or rolls back. [`StoreExt::read`] and
+//! [`StoreExt::write`] are the typed wrappers to call. A write may be run
+//! more than once when the database reports a serialization failure, so the
+//! body is `FnMut` and must not keep state from a failed attempt.
+//!
+//! # Constraints the store enforces (not only the caller)
+//! - Server names are unique per organization: a unique index on
+//!   `(organization_id, name_key)` ([`StoreError::DuplicateName`]);
+//!   organization names are unique by their key too.
+//! - At most [`MAX_CERTIFICATES`] certificates (current plus staged) per
+//!   organization, counted in the same transaction under a lock on the
+//!   organization's row ([`StoreError::LimitReached`]).
 //!
 //! ```
-//! use mdmlink::{organization::Organization, portal::Portal, store::{self, MemoryStore, Store, StoredOrganization}};
-//! let mut store = MemoryStore::default();
-//! store::update(&mut store, |stored| -> Result<(), store::StoreError> {
-//!     let org = Organization::new("Example School", Portal::SchoolManager);
-//!     *stored = Some(StoredOrganization::new(org.to_record(true)?));
-//!     Ok(())
+//! use mdmlink::store::{MemoryStore, OrganizationRow, StoreExt, StoreError};
+//! use mdmlink::portal::Portal;
+//! let mut store = MemoryStore::new();
+//! let now = time::macros::datetime!(2026-01-17 11:02:21 UTC);
+//! let id = store.write(|tx| {
+//!     tx.insert_organization(&OrganizationRow::new("Contoso", Portal::BusinessManager, now)?)
 //! })?;
-//! assert_eq!(store.load()?.map(|s| s.record.name), Some("Example School".to_owned()));
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! let orgs = store.read(|tx| tx.list_organizations())?;
+//! assert_eq!((orgs[0].id, orgs[0].name.as_str()), (id, "Contoso"));
+//! # Ok::<(), StoreError>(())
 //! ```
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use core::fmt;
 
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use zeroize::Zeroize;
 
-use crate::{keypair::KeyError, organization::OrganizationRecord};
+use crate::{
+    expiry::ReplacementReason,
+    name::{NameError, ServerName},
+    organization::ServerOptions,
+    portal::Portal,
+};
 
+pub use crate::organization::MAX_CERTIFICATES;
+
+#[cfg(any(test, feature = "store-conformance"))]
+pub mod conformance;
+pub mod legacy;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
-#[cfg(feature = "sqlite")]
-mod sqlite;
 
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
-pub use postgres::{MIGRATIONS as POSTGRES_MIGRATIONS, POSTGRES_SCHEMA_VERSION, PostgresStore, PostgresUrl, UrlError};
-#[cfg(feature = "sqlite")]
-pub use sqlite::{SCHEMA_VERSION, SqliteStore};
+pub use postgres::{
+    MAX_ATTEMPTS as POSTGRES_MAX_ATTEMPTS, MIGRATIONS as POSTGRES_MIGRATIONS,
+    POSTGRES_SCHEMA_VERSION, PostgresStore, PostgresUrl, UrlError,
+};
 
-/// A token file as the portal served it (`*_smime.p7m`), still encrypted to
-/// the server's certificate, with what was recorded when it was installed.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TokenFile {
-    /// The file's bytes, unchanged.
-    pub data: Vec<u8>,
-    /// When it was installed.
-    #[serde(with = "time::serde::rfc3339")]
-    pub installed_at: OffsetDateTime,
-    /// The portal user who downloaded it, if known.
-    pub downloaded_by: Option<String>,
-    /// The serial of the certificate it was issued to (hex), if known.
-    pub certificate_serial: Option<String>,
+/// A store's key for an organization (assigned by the store on insert).
+pub type OrganizationId = i64;
+
+/// A store's key for a server (assigned by the store on insert).
+pub type ServerId = i64;
+
+/// The meta key under which the store-backed API keeps the master key's
+/// public parameters (KDF, salt, check value) as JSON.
+pub const META_MASTER_KEY: &str = "master_key";
+
+/// One organization: one portal account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganizationRow {
+    /// The store's id (ignored by [`StoreTx::insert_organization`]).
+    pub id: OrganizationId,
+    /// The name as shown (trimmed, NFC).
+    pub name: String,
+    /// The uniqueness key ([`ServerName::comparison_key`] of the name): two
+    /// organizations may not share it.
+    pub name_key: String,
+    /// The portal the account lives in.
+    pub portal: Portal,
+    /// For managed service providers: the customer this account belongs to.
+    pub customer: Option<String>,
+    /// When it was added.
+    pub created_at: OffsetDateTime,
 }
 
-impl core::fmt::Debug for TokenFile {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("TokenFile")
-            .field("data", &format_args!("[{} bytes]", self.data.len()))
-            .field("installed_at", &self.installed_at)
-            .field("downloaded_by", &self.downloaded_by)
-            .field("certificate_serial", &self.certificate_serial)
-            .finish()
+impl OrganizationRow {
+    /// A row for a new organization, its name checked and keyed by the
+    /// server naming rules (the portal's own).
+    pub fn new(name: &str, portal: Portal, created_at: OffsetDateTime) -> Result<Self, StoreError> {
+        let name = ServerName::parse(name).map_err(|e| StoreError::InvalidName(e.to_string()))?;
+        Ok(Self {
+            id: 0,
+            name: name.as_str().to_owned(),
+            name_key: name.comparison_key().to_owned(),
+            portal,
+            customer: None,
+            created_at,
+        })
     }
 }
 
-/// Everything a store holds: one organization and its servers' token files.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredOrganization {
-    /// The organization as the model serialized it.
-    pub record: OrganizationRecord,
-    /// Token files by server name (as written in the record).
-    pub token_files: BTreeMap<String, TokenFile>,
+/// A server's non-secret columns: what listing and health checks read.
+///
+/// Health comes from these alone: no private key is decrypted and no token
+/// opened to list servers or to tell which need action.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ServerSummary {
+    /// The store's id (ignored by [`StoreTx::insert_server`]).
+    pub id: ServerId,
+    /// The organization it belongs to.
+    pub organization_id: OrganizationId,
+    /// The name as shown (trimmed, NFC).
+    pub name: String,
+    /// [`ServerName::comparison_key`] of the name; unique per organization.
+    pub name_key: String,
+    /// Settings and labels (stored as JSON; `site` is the MSP site).
+    pub options: ServerOptions,
+    /// When the server was added.
+    pub created_at: Option<OffsetDateTime>,
+    /// The current certificate's serial (upper-case hex).
+    pub certificate_serial: Option<String>,
+    /// The current certificate's notAfter.
+    pub certificate_not_after: Option<OffsetDateTime>,
+    /// The staged certificate's serial, during a rotation.
+    pub staged_certificate_serial: Option<String>,
+    /// The staged certificate's notAfter.
+    pub staged_certificate_not_after: Option<OffsetDateTime>,
+    /// When the staged keypair was made; `Some` exactly while one is staged.
+    pub staged_at: Option<OffsetDateTime>,
+    /// When the installed token expires (`access_token_expiry`).
+    pub token_expires_at: Option<OffsetDateTime>,
+    /// When the token was installed here.
+    pub token_installed_at: Option<OffsetDateTime>,
+    /// The portal user who downloaded the token, if known.
+    pub token_downloaded_by: Option<String>,
+    /// When the portal issued the token, if known.
+    pub token_issued_at: Option<OffsetDateTime>,
+    /// The serial of the certificate the token was issued to.
+    pub token_certificate_serial: Option<String>,
+    /// A non-secret hint of the token's consumer key (its first characters),
+    /// to tell tokens apart in listings.
+    pub token_consumer_key_hint: Option<String>,
+    /// A pending event that invalidates the token, and when it happened.
+    pub replacement: Option<(ReplacementReason, OffsetDateTime)>,
+    /// Apple's `server_uuid` (the JWT issuer), once known.
+    pub server_uuid: Option<String>,
 }
 
-impl StoredOrganization {
-    /// A stored organization without token files.
-    pub fn new(record: OrganizationRecord) -> Self {
-        Self {
-            record,
-            token_files: BTreeMap::new(),
+impl ServerSummary {
+    /// Certificates this server holds at the portal: its current one (when
+    /// it has a certificate serial) plus a staged one (while staged).
+    pub fn certificate_count(&self) -> usize {
+        usize::from(self.certificate_serial.is_some()) + usize::from(self.staged_at.is_some())
+    }
+}
+
+/// Which secret a [`SealedSecret`] holds; part of the authenticated data
+/// that binds a ciphertext to its column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SecretField {
+    /// The current private key (PKCS#8 DER).
+    PrivateKey,
+    /// The staged private key (PKCS#8 DER), during a rotation.
+    StagedPrivateKey,
+    /// The installed token's credentials (Apple's JSON).
+    TokenCredentials,
+}
+
+impl SecretField {
+    /// Every field, in column order.
+    pub const ALL: [SecretField; 3] = [
+        SecretField::PrivateKey,
+        SecretField::StagedPrivateKey,
+        SecretField::TokenCredentials,
+    ];
+
+    /// The field's stable name (a column name, and the tag in the
+    /// authenticated data).
+    pub fn tag(self) -> &'static str {
+        match self {
+            SecretField::PrivateKey => "private_key",
+            SecretField::StagedPrivateKey => "staged_private_key",
+            SecretField::TokenCredentials => "token_credentials",
         }
     }
 }
 
-/// Why a store could not load or save.
+impl fmt::Display for SecretField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.tag())
+    }
+}
+
+/// An opaque secret as stored: a ciphertext under the master key (or, in a
+/// store without one, the plaintext in a tagged form). The store keeps the
+/// bytes and gives them back unchanged. Zeroized on drop; `Debug` shows
+/// only the length.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedSecret(Vec<u8>);
+
+impl SealedSecret {
+    /// Wraps bytes read from the database.
+    pub fn from_bytes(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+
+    /// The bytes to write to the database.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for SealedSecret {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl fmt::Debug for SealedSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SealedSecret([{} bytes])", self.0.len())
+    }
+}
+
+/// A server's whole row: its summary, its certificates (PEM, not secret) and
+/// its sealed secrets.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ServerRow {
+    /// The non-secret columns.
+    pub summary: ServerSummary,
+    /// The current certificate (PEM).
+    pub certificate_pem: Option<String>,
+    /// The staged certificate (PEM).
+    pub staged_certificate_pem: Option<String>,
+    /// The current private key, sealed.
+    pub private_key: Option<SealedSecret>,
+    /// The staged private key, sealed.
+    pub staged_private_key: Option<SealedSecret>,
+    /// The token's credentials, sealed.
+    pub token: Option<SealedSecret>,
+}
+
+impl ServerRow {
+    /// The sealed secret in `field`.
+    pub fn secret(&self, field: SecretField) -> Option<&SealedSecret> {
+        match field {
+            SecretField::PrivateKey => self.private_key.as_ref(),
+            SecretField::StagedPrivateKey => self.staged_private_key.as_ref(),
+            SecretField::TokenCredentials => self.token.as_ref(),
+        }
+    }
+
+    /// The slot of `field`, to replace or clear it.
+    pub fn secret_mut(&mut self, field: SecretField) -> &mut Option<SealedSecret> {
+        match field {
+            SecretField::PrivateKey => &mut self.private_key,
+            SecretField::StagedPrivateKey => &mut self.staged_private_key,
+            SecretField::TokenCredentials => &mut self.token,
+        }
+    }
+}
+
+/// The device assignment service's cursor for one server, with when it was
+/// issued (Apple's cursors expire; a stale one means a full fetch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DepCursor {
+    /// The cursor as Apple returned it.
+    pub cursor: String,
+    /// When Apple issued it.
+    pub issued_at: OffsetDateTime,
+}
+
+/// One device as the device assignment service last described it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRow {
+    /// The serial number (the key, per server).
+    pub serial: String,
+    /// The last operation (`added`, `modified`, `deleted`), if any.
+    pub op_type: Option<String>,
+    /// When that operation happened.
+    pub op_date: Option<OffsetDateTime>,
+    /// A tombstone: the device left the server (kept so a later page cannot
+    /// resurrect it with an older operation).
+    pub deleted: bool,
+    /// The device's JSON as Apple returned it.
+    pub json: String,
+}
+
+/// Whether a transaction only reads or may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxMode {
+    /// A consistent snapshot; writes fail.
+    Read,
+    /// Exclusive against other writers for what it touches; may be retried.
+    Write,
+}
+
+/// Why a store operation failed.
 ///
-/// Every message names the store (its file, for file-backed stores).
+/// Every message names the store (its file, for file-backed stores) where
+/// one is involved.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The store's file could not be created, opened or read.
-    #[error("store {}: {reason}", path.display())]
+    /// Another server of the organization (or another organization) already
+    /// has this name, compared by its key.
+    #[error("a {what} named \"{existing}\" already exists; names must be unique ignoring case")]
+    DuplicateName {
+        /// `server` or `organization`.
+        what: &'static str,
+        /// The name already there (as shown).
+        existing: String,
+    },
+    /// A name breaks the naming rules.
+    #[error("{0}")]
+    InvalidName(String),
+    /// The organization already holds [`MAX_CERTIFICATES`] certificates.
+    #[error(
+        "the organization already has {count} public key certificates; the portal accepts at most {max}"
+    )]
+    LimitReached {
+        /// Certificates in use.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The row does not exist (any more).
+    #[error("no {what} {key}")]
+    NotFound {
+        /// `server`, `organization`, ...
+        what: &'static str,
+        /// Which one (a name or id, quoted).
+        key: String,
+    },
+    /// A concurrent transaction changed the same rows, and retrying did not help.
+    #[error(
+        "store {store}: a concurrent change conflicted with this one {attempts} times; try again"
+    )]
+    Conflict {
+        /// The store.
+        store: String,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// Another process held the store for longer than the busy timeout.
+    #[error("store {store} is locked by another process; try again")]
+    Busy {
+        /// The store.
+        store: String,
+    },
+    /// The store could not be created, opened, read or written.
+    #[error("store {store}: {reason}")]
     Io {
-        /// The store's file.
-        path: PathBuf,
+        /// The store.
+        store: String,
         /// What went wrong.
         reason: String,
     },
-    /// The file is not a store, or is damaged (for example truncated).
-    #[error("store {} is damaged or not an mdmlink store ({reason}); restore it from a backup", path.display())]
+    /// The store is damaged, is not an mdmlink store, or holds a value this
+    /// build cannot read.
+    #[error(
+        "store {store} is damaged or not an mdmlink store ({reason}); restore it from a backup"
+    )]
     Corrupt {
-        /// The store's file.
-        path: PathBuf,
+        /// The store.
+        store: String,
         /// What was found.
         reason: String,
     },
     /// The store was written by a newer mdmlink.
-    #[error("store {} has schema version {found}; this mdmlink reads up to {supported}; upgrade mdmlink", path.display())]
+    #[error(
+        "store {store} has schema version {found}; this mdmlink reads up to {supported}; upgrade mdmlink"
+    )]
     NewerSchema {
-        /// The store's file.
-        path: PathBuf,
-        /// The version in the file.
+        /// The store.
+        store: String,
+        /// The version found.
         found: i64,
         /// The newest version this build knows.
         supported: i64,
     },
-    /// Another process held the store for longer than the busy timeout.
-    #[error("store {} is locked by another process; try again", path.display())]
-    Busy {
-        /// The store's file.
-        path: PathBuf,
-    },
-    /// The database refused an operation.
-    #[error("store {}: database error: {reason}", path.display())]
+    /// The database refused an operation for another reason.
+    #[error("store {store}: database error: {reason}")]
     Database {
-        /// The store's file.
-        path: PathBuf,
+        /// The store.
+        store: String,
         /// The database's message.
         reason: String,
     },
-    /// [`Store::save`] or [`Store::abort`] without [`Store::load_for_update`].
-    #[error("store {}: no transaction is open", path.display())]
-    NoTransaction {
-        /// The store's file (or `memory`).
-        path: PathBuf,
+    /// A write was attempted in a read transaction.
+    #[error("store {store}: write in a read-only transaction")]
+    ReadOnly {
+        /// The store.
+        store: String,
     },
-    /// A record could not be serialized (for example a key could not be encoded).
-    #[error("store: could not serialize the organization: {0}")]
-    Serialize(String),
+    /// The transaction's body failed with the caller's own error; nothing
+    /// was written. [`StoreExt::read`] and [`StoreExt::write`] turn it back
+    /// into that error; implementations return it unchanged and do not retry
+    /// it (unless one of their own operations in the body failed with a
+    /// serialization failure, which they remember and may retry).
+    #[error("the transaction was cancelled by its caller")]
+    Cancelled,
 }
 
-impl From<KeyError> for StoreError {
-    fn from(e: KeyError) -> Self {
-        StoreError::Serialize(e.to_string())
+impl From<NameError> for StoreError {
+    fn from(e: NameError) -> Self {
+        StoreError::InvalidName(e.to_string())
     }
 }
 
-/// A place that keeps one organization between runs.
+/// The row operations of one transaction.
 ///
-/// Implementations must make [`Store::load_for_update`] exclusive against
-/// other writers (a database transaction that takes the write lock at once,
-/// `BEGIN IMMEDIATE` in SQLite, or `SELECT ... FOR UPDATE`) until
-/// [`Store::save`] or [`Store::abort`], so that load-change-save sequences
-/// from several processes serialize and never lose an update.
+/// Object safe: the store-backed API and the conformance suite call it as
+/// `&mut dyn StoreTx`. Every method is one or a few statements of the
+/// enclosing transaction; nothing is visible to others before the commit.
+pub trait StoreTx {
+    /// The store's random 16-byte id, made when the store was created and
+    /// never changed (part of every secret's authenticated data).
+    fn store_id(&mut self) -> Result<[u8; 16], StoreError>;
+
+    /// A value from the meta table.
+    fn meta(&mut self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Sets (`Some`) or removes (`None`) a meta value.
+    fn set_meta(&mut self, key: &str, value: Option<&[u8]>) -> Result<(), StoreError>;
+
+    /// Every organization, by name key.
+    fn list_organizations(&mut self) -> Result<Vec<OrganizationRow>, StoreError>;
+
+    /// The organization whose name key is `name_key`.
+    fn find_organization(&mut self, name_key: &str) -> Result<Option<OrganizationRow>, StoreError>;
+
+    /// Adds an organization (its `id` is ignored) and returns its new id;
+    /// [`StoreError::DuplicateName`] when its name key is taken.
+    fn insert_organization(&mut self, row: &OrganizationRow) -> Result<OrganizationId, StoreError>;
+
+    /// Deletes an organization with its servers and their device state;
+    /// [`StoreError::NotFound`] when it does not exist.
+    fn delete_organization(&mut self, id: OrganizationId) -> Result<(), StoreError>;
+
+    /// Servers' non-secret columns, of one organization or of all, ordered
+    /// by organization id then server id (the order they were added).
+    fn list_servers(
+        &mut self,
+        organization: Option<OrganizationId>,
+    ) -> Result<Vec<ServerSummary>, StoreError>;
+
+    /// One server's whole row, without locking it.
+    fn server(
+        &mut self,
+        organization: OrganizationId,
+        name_key: &str,
+    ) -> Result<Option<ServerRow>, StoreError>;
+
+    /// One server's whole row, locked against other writers until the end of
+    /// the transaction (`SELECT ... FOR UPDATE`; SQLite's write transaction
+    /// already excludes other writers).
+    fn server_for_update(
+        &mut self,
+        organization: OrganizationId,
+        name_key: &str,
+    ) -> Result<Option<ServerRow>, StoreError>;
+
+    /// Adds a server (its `summary.id` is ignored) and returns its new id.
+    /// Under a lock on the organization's row: [`StoreError::NotFound`] when
+    /// the organization is gone, [`StoreError::DuplicateName`] when the name
+    /// key is taken in that organization, [`StoreError::LimitReached`] when
+    /// its certificates would exceed [`MAX_CERTIFICATES`].
+    fn insert_server(&mut self, row: &ServerRow) -> Result<ServerId, StoreError>;
+
+    /// Replaces a server's row (found by `summary.id`; its organization does
+    /// not change). Same checks as [`Self::insert_server`] (the limit only
+    /// when the row's certificate count grows).
+    fn update_server(&mut self, row: &ServerRow) -> Result<(), StoreError>;
+
+    /// Deletes a server and its device state; its secrets are overwritten
+    /// where the database allows (SQLite `secure_delete`).
+    fn delete_server(&mut self, id: ServerId) -> Result<(), StoreError>;
+
+    /// Certificates the organization holds: the sum of
+    /// [`ServerSummary::certificate_count`] over its servers.
+    fn count_certificates(&mut self, organization: OrganizationId) -> Result<usize, StoreError>;
+
+    /// The server's device assignment cursor.
+    fn dep_cursor(&mut self, server: ServerId) -> Result<Option<DepCursor>, StoreError>;
+
+    /// Writes a page of devices (inserted or replaced by serial) and the
+    /// cursor that follows it, together: a crash keeps both or neither.
+    fn put_dep_page(
+        &mut self,
+        server: ServerId,
+        devices: &[DeviceRow],
+        cursor: &DepCursor,
+    ) -> Result<(), StoreError>;
+
+    /// The server's devices by serial number (tombstones included).
+    fn dep_devices(&mut self, server: ServerId) -> Result<Vec<DeviceRow>, StoreError>;
+
+    /// Forgets the server's cursor and devices (the next sync starts over).
+    fn clear_dep_state(&mut self, server: ServerId) -> Result<(), StoreError>;
+}
+
+/// A place that keeps organizations and servers: the seam for a vendor's
+/// database. Object safe; call it through [`StoreExt`].
 pub trait Store {
-    /// A consistent snapshot of what the store holds (`None` when empty),
-    /// without locking it for writing.
-    fn load(&mut self) -> Result<Option<StoredOrganization>, StoreError>;
+    /// Runs `body` in one transaction and commits when it returns `Ok`, or
+    /// rolls back and returns its error.
+    ///
+    /// A [`TxMode::Write`] transaction excludes other writers from what it
+    /// touches (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: row locks and
+    /// serializable isolation). When the database reports a serialization
+    /// failure the implementation rolls back and runs `body` again, a bounded
+    /// number of times, then returns [`StoreError::Conflict`].
+    fn transaction(
+        &mut self,
+        mode: TxMode,
+        body: &mut dyn FnMut(&mut dyn StoreTx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
 
-    /// Begins a write transaction and returns what the store holds.
-    fn load_for_update(&mut self) -> Result<Option<StoredOrganization>, StoreError>;
-
-    /// Replaces the store's content with `organization` (`None` empties it)
-    /// and commits the transaction begun by [`Store::load_for_update`].
-    fn save(&mut self, organization: Option<&StoredOrganization>) -> Result<(), StoreError>;
-
-    /// Ends the transaction begun by [`Store::load_for_update`] without changes.
-    fn abort(&mut self) -> Result<(), StoreError>;
+    /// A description of the store for messages (a file path, a database URL
+    /// without credentials).
+    fn describe(&self) -> String;
 }
 
-/// Runs one load-change-save transaction: loads for update, lets `change`
-/// edit the content, and saves it, or aborts when `change` fails.
-pub fn update<S, T, E>(
+/// Typed transactions over any [`Store`] (including `dyn Store`).
+pub trait StoreExt: Store {
+    /// Runs `body` in a read transaction (a consistent snapshot).
+    fn read<T, E: From<StoreError>>(
+        &mut self,
+        body: impl FnMut(&mut dyn StoreTx) -> Result<T, E>,
+    ) -> Result<T, E> {
+        run(self, TxMode::Read, body)
+    }
+
+    /// Runs `body` in a write transaction; it may run more than once (see
+    /// [`Store::transaction`]).
+    fn write<T, E: From<StoreError>>(
+        &mut self,
+        body: impl FnMut(&mut dyn StoreTx) -> Result<T, E>,
+    ) -> Result<T, E> {
+        run(self, TxMode::Write, body)
+    }
+}
+
+impl<S: Store + ?Sized> StoreExt for S {}
+
+fn run<S: Store + ?Sized, T, E: From<StoreError>>(
     store: &mut S,
-    change: impl FnOnce(&mut Option<StoredOrganization>) -> Result<T, E>,
-) -> Result<T, E>
-where
-    S: Store + ?Sized,
-    E: From<StoreError>,
-{
-    let mut content = store.load_for_update()?;
-    match change(&mut content) {
-        Ok(value) => {
-            store.save(content.as_ref())?;
-            Ok(value)
+    mode: TxMode,
+    mut body: impl FnMut(&mut dyn StoreTx) -> Result<T, E>,
+) -> Result<T, E> {
+    let mut out: Option<Result<T, E>> = None;
+    let result = store.transaction(mode, &mut |tx| {
+        // A retried attempt starts afresh.
+        out = None;
+        match body(tx) {
+            Ok(v) => {
+                out = Some(Ok(v));
+                Ok(())
+            }
+            Err(e) => {
+                out = Some(Err(e));
+                Err(StoreError::Cancelled)
+            }
         }
-        Err(e) => {
-            // The change's error is the one worth reporting.
-            let _ = store.abort();
-            Err(e)
+    });
+    match (result, out) {
+        (Ok(()), Some(Ok(v))) => Ok(v),
+        (Err(StoreError::Cancelled), Some(Err(e))) => Err(e),
+        (Err(e), _) => Err(e.into()),
+        // The store committed without running the body, or reported success
+        // after the body failed: a broken implementation.
+        (Ok(()), _) => Err(StoreError::Database {
+            store: store.describe(),
+            reason: "the store committed a transaction whose body did not succeed".into(),
         }
+        .into()),
     }
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-    use crate::{
-        keypair::{CertificateParams, KeySize, ServerKeypair},
-        organization::{Organization, ServerOptions},
-        portal::Portal,
-    };
+/// A fresh random store id (for implementations creating a store).
+pub fn new_store_id() -> Result<[u8; 16], StoreError> {
+    let mut id = [0u8; 16];
+    getrandom::fill(&mut id).map_err(|e| StoreError::Io {
+        store: "new store".into(),
+        reason: format!("the random number generator failed: {e}"),
+    })?;
+    Ok(id)
+}
 
-    /// A record with one server (with a private key) and a token file.
-    pub(crate) fn sample(server: &str) -> StoredOrganization {
-        let now = time::macros::datetime!(2026-01-17 11:02:21 UTC);
-        let keypair = ServerKeypair::generate(
-            &mut crate::SystemRng::default(),
-            KeySize::Rsa2048,
-            &CertificateParams::new(server, now),
-        )
-        .unwrap();
-        let mut org = Organization::new("Example School", Portal::SchoolManager);
-        org.add_server(server, keypair, ServerOptions::default(), now)
-            .unwrap();
-        let mut stored = StoredOrganization::new(org.to_record(true).unwrap());
-        stored.token_files.insert(
-            server.to_owned(),
-            TokenFile {
-                data: b"MIME-Version: 1.0\r\n\r\nnot really a token".to_vec(),
-                installed_at: now,
-                downloaded_by: Some("admin@example.com".into()),
-                certificate_serial: Some("01AB".into()),
-            },
-        );
-        stored
+/// Serde helpers for implementations that keep [`ServerOptions`] and
+/// [`ReplacementReason`] as text.
+pub mod columns {
+    use super::*;
+
+    /// [`ServerOptions`] as JSON text.
+    pub fn options_to_json(options: &ServerOptions) -> String {
+        serde_json::to_string(options).unwrap_or_else(|_| "{}".into())
     }
 
-    /// Round trip, abort and update semantics every store must have.
-    pub(crate) fn exercise(store: &mut dyn Store) {
-        assert_eq!(store.load().unwrap(), None, "a new store is empty");
-        let stored = sample("Main MDM");
-        update(store, |c| -> Result<(), StoreError> {
-            assert!(c.is_none());
-            *c = Some(stored.clone());
-            Ok(())
+    /// [`ServerOptions`] from JSON text.
+    pub fn options_from_json(store: &str, text: &str) -> Result<ServerOptions, StoreError> {
+        serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
+            store: store.to_owned(),
+            reason: format!("server options: {e}"),
         })
-        .unwrap();
-        assert_eq!(store.load().unwrap().as_ref(), Some(&stored));
-        // Restoring the model from what was loaded works.
-        let back = store.load().unwrap().unwrap();
-        let org = Organization::from_record(back.record).unwrap();
-        assert!(org.server("main mdm").unwrap().keypair().is_some());
+    }
 
-        // A failed change leaves the store as it was.
-        let r: Result<(), StoreError> = update(store, |c| {
-            c.as_mut().unwrap().record.name = "Changed".into();
-            Err(StoreError::Serialize("refused".into()))
-        });
-        assert!(r.is_err());
-        assert_eq!(store.load().unwrap().as_ref(), Some(&stored));
+    /// A [`ReplacementReason`]'s stable name (`new-keypair`, ...).
+    pub fn reason_to_text(reason: ReplacementReason) -> String {
+        serde_json::to_value(reason)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
 
-        // save without a transaction is refused.
-        assert!(matches!(
-            store.save(None),
-            Err(StoreError::NoTransaction { .. })
-        ));
-
-        // Emptying.
-        update(store, |c| -> Result<(), StoreError> {
-            *c = None;
-            Ok(())
+    /// A [`ReplacementReason`] from its stable name.
+    pub fn reason_from_text(store: &str, text: &str) -> Result<ReplacementReason, StoreError> {
+        serde_json::from_value(serde_json::Value::String(text.to_owned())).map_err(|_| {
+            StoreError::Corrupt {
+                store: store.to_owned(),
+                reason: format!("unknown replacement reason {text:?}"),
+            }
         })
-        .unwrap();
-        assert_eq!(store.load().unwrap(), None);
+    }
+
+    /// RFC 3339 text of a time, as the SQLite store keeps times.
+    pub fn time_to_text(t: OffsetDateTime) -> String {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    }
+
+    /// A time from RFC 3339 text.
+    pub fn time_from_text(store: &str, text: &str) -> Result<OffsetDateTime, StoreError> {
+        OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).map_err(|e| {
+            StoreError::Corrupt {
+                store: store.to_owned(),
+                reason: format!("time {text:?}: {e}"),
+            }
+        })
     }
 }

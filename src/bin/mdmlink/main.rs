@@ -92,8 +92,8 @@ impl Failure {
     }
 }
 
-impl From<mdmlink::store::StoreError> for Failure {
-    fn from(e: mdmlink::store::StoreError) -> Self {
+impl From<mdmlink::store::legacy::StoreError> for Failure {
+    fn from(e: mdmlink::store::legacy::StoreError) -> Self {
         Failure::new(e.to_string())
     }
 }

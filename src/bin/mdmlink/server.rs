@@ -10,7 +10,7 @@ use mdmlink::{
     keypair::{CertificateParams, KeySize, common_name_for},
     name::ServerName,
     organization::{InstallOptions, InstallOutcome, MdmServer, Organization, ServerOptions},
-    store::TokenFile,
+    store::legacy::TokenFile,
 };
 use serde_json::json;
 

@@ -13,7 +13,7 @@ use mdmlink::{
     SecretString, ServerKeypair,
     keypair::KeyError,
     organization::{InstallOptions, Organization},
-    store::{self, SqliteStore, Store, StoredOrganization, TokenFile},
+    store::legacy::{self as store, SqliteStore, Store, StoredOrganization, TokenFile},
     token,
 };
 

@@ -1,42 +1,52 @@
 //! The shared store: one PostgreSQL database that several MDM instances use
 //! at once (feature `postgres`).
 //!
-//! - [`PostgresUrl`]: where it is; the password never appears in a message.
-//! - Schema in versioned SQL steps ([`MIGRATIONS`]), applied on open in one
-//!   transaction under an advisory lock, so instances starting together do
-//!   not race; a database from a newer mdmlink is refused.
-//! - Every operation is one transaction, retried a bounded number of times
-//!   on a serialization failure or a deadlock, then reported.
+//! - [`PostgresUrl`]: where it is; the password never appears in a message
+//!   (nor in [`Store::describe`]).
+//! - Schema in versioned SQL steps ([`MIGRATIONS`]; `schema_v1.sql`),
+//!   applied on open in one transaction under an advisory lock, so instances
+//!   starting together do not race; a database from a newer mdmlink is
+//!   refused unchanged.
+//! - Constraints in the database: a unique index on `(organization_id,
+//!   name_key)`; the per-organization certificate limit counted under a lock
+//!   on the organization's row; foreign keys that take a deleted server's
+//!   device state with it.
+//! - Every operation is one transaction; on a serialization failure (40001)
+//!   or a deadlock (40P01) it is run again, at most [`MAX_ATTEMPTS`] times,
+//!   then reported as [`StoreError::Conflict`].
+//!
+//! A deleted row stays in PostgreSQL's files until VACUUM reuses its space
+//! (and in the write-ahead log and backups): nothing written here can be
+//! erased in place. That is why secrets reach this store only sealed under
+//! the master key; deleting a server then leaves only ciphertext behind.
 
 mod config;
 mod migrate;
+mod rows;
 mod txn;
 
 pub use config::{PostgresUrl, UrlError};
+pub use txn::MAX_ATTEMPTS;
 
-use std::path::PathBuf;
+use std::collections::{HashMap, HashSet};
 
-use super::StoreError;
+use super::{Store, StoreError, StoreTx, TxMode};
 use config::ConnectError;
 use migrate::Migrated;
-use txn::Failed;
 
 /// The schema, one step per entry; entry `n` takes the version from `n` to `n + 1`.
-pub const MIGRATIONS: &[&str] = &[
-    // 1: placeholder until the row-level schema lands.
-    "CREATE TABLE mdmlink_store (
-         id SMALLINT PRIMARY KEY CHECK (id = 1),
-         created_at TIMESTAMPTZ NOT NULL DEFAULT now()
-     );",
-];
+pub const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql")];
 
 /// The schema version this build writes.
 pub const POSTGRES_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-/// A store in a PostgreSQL database.
+/// A store in a PostgreSQL database: one connection. Open one per thread or
+/// process; they all see the same organizations.
 pub struct PostgresStore {
     client: postgres::Client,
     url: PostgresUrl,
+    shown: String,
+    statements: HashMap<&'static str, postgres::Statement>,
 }
 
 impl core::fmt::Debug for PostgresStore {
@@ -52,7 +62,7 @@ impl PostgresStore {
     /// schema to [`POSTGRES_SCHEMA_VERSION`].
     pub fn open(url: &str) -> Result<Self, StoreError> {
         let url = PostgresUrl::parse(url).map_err(|e| StoreError::Io {
-            path: PathBuf::from("postgres://"),
+            store: "postgres://".into(),
             reason: e.to_string(),
         })?;
         Self::open_url(url)
@@ -60,18 +70,24 @@ impl PostgresStore {
 
     /// [`PostgresStore::open`] with a parsed URL.
     pub fn open_url(url: PostgresUrl) -> Result<Self, StoreError> {
-        let mut client = url.connect().map_err(|e| connect_error(&url, e))?;
-        match migrate::migrate(&mut client, MIGRATIONS).map_err(|e| db_error(&url, e))? {
+        let shown = url.to_string();
+        let mut client = url.connect().map_err(|e| connect_error(&shown, e))?;
+        match migrate::migrate(&mut client, MIGRATIONS).map_err(|e| db_error_text(&shown, &e))? {
             Migrated::To { .. } => {}
             Migrated::Newer { found } => {
                 return Err(StoreError::NewerSchema {
-                    path: shown(&url),
+                    store: shown,
                     found,
                     supported: POSTGRES_SCHEMA_VERSION,
                 });
             }
         }
-        Ok(Self { client, url })
+        Ok(Self {
+            client,
+            url,
+            shown,
+            statements: HashMap::new(),
+        })
     }
 
     /// Where the store is (without its password).
@@ -81,36 +97,94 @@ impl PostgresStore {
 
     /// The schema version in the database.
     pub fn schema_version(&mut self) -> Result<i64, StoreError> {
-        migrate::version(&mut self.client).map_err(|e| db_error(&self.url, e))
+        migrate::version(&mut self.client).map_err(|e| db_error_text(&self.shown, &e))
     }
 
-    /// Runs `body` as one transaction with the bounded retry.
-    fn transaction<T>(
+    /// Runs one attempt of a transaction: begin, body, commit. Returns the
+    /// body's or the database's error, and whether it is worth retrying.
+    fn attempt(
         &mut self,
-        body: impl FnMut(&mut postgres::Transaction<'_>) -> Result<T, txn::TxError<StoreError>>,
-    ) -> Result<T, StoreError> {
-        txn::run(&mut self.client, body).map_err(|f| failed(&self.url, f))
+        mode: TxMode,
+        body: &mut dyn FnMut(&mut dyn StoreTx) -> Result<(), StoreError>,
+    ) -> Result<(), (StoreError, bool)> {
+        let shown = self.shown.as_str();
+        let fail = |e: postgres::Error| {
+            let retry = txn::is_retryable(&e);
+            (db_error_text(shown, &e), retry)
+        };
+        let mut tx = match mode {
+            TxMode::Read => self
+                .client
+                .build_transaction()
+                .isolation_level(postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start(),
+            TxMode::Write => self
+                .client
+                .build_transaction()
+                .isolation_level(postgres::IsolationLevel::ReadCommitted)
+                .start(),
+        }
+        .map_err(fail)?;
+        let mut rows = rows::PgTx {
+            tx: &mut tx,
+            statements: &mut self.statements,
+            store: shown,
+            writable: mode == TxMode::Write,
+            retry: false,
+            locked: HashSet::new(),
+        };
+        let result = body(&mut rows);
+        let retry = rows.retry;
+        match result {
+            // Dropping the transaction rolls it back.
+            Err(e) => Err((e, retry)),
+            Ok(()) => tx.commit().map_err(fail),
+        }
     }
 }
 
-fn shown(url: &PostgresUrl) -> PathBuf {
-    PathBuf::from(url.to_string())
+impl Store for PostgresStore {
+    fn transaction(
+        &mut self,
+        mode: TxMode,
+        body: &mut dyn FnMut(&mut dyn StoreTx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.attempt(mode, body) {
+                Ok(()) => return Ok(()),
+                Err((_, true)) if attempt < MAX_ATTEMPTS => {
+                    std::thread::sleep(txn::backoff(attempt));
+                }
+                Err((_, true)) => {
+                    return Err(StoreError::Conflict {
+                        store: self.shown.clone(),
+                        attempts: attempt,
+                    });
+                }
+                Err((e, false)) => return Err(e),
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        self.shown.clone()
+    }
 }
 
-fn connect_error(url: &PostgresUrl, e: ConnectError) -> StoreError {
-    match e {
-        ConnectError::RootCert { path, reason } => StoreError::Io {
-            path: shown(url),
-            reason: format!("sslrootcert {}: {reason}", path.display()),
-        },
-        ConnectError::Tls(reason) => StoreError::Io {
-            path: shown(url),
-            reason: format!("TLS: {reason}"),
-        },
-        ConnectError::Driver(e) => StoreError::Io {
-            path: shown(url),
-            reason: format!("could not connect: {}", describe(&e)),
-        },
+fn connect_error(shown: &str, e: ConnectError) -> StoreError {
+    let reason = match e {
+        ConnectError::RootCert { path, reason } => {
+            format!("sslrootcert {}: {reason}", path.display())
+        }
+        ConnectError::Tls(reason) => format!("TLS: {reason}"),
+        ConnectError::Driver(e) => format!("could not connect: {}", describe(&e)),
+    };
+    StoreError::Io {
+        store: shown.to_owned(),
+        reason,
     }
 }
 
@@ -120,7 +194,7 @@ fn describe(e: &postgres::Error) -> String {
         Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
         None => {
             // The top-level message says "error connecting to server" and the
-            // like; its source says why (refused, TLS, timeout).
+            // like; its sources say why (refused, TLS, timeout).
             let mut text = e.to_string();
             let mut source = std::error::Error::source(e);
             while let Some(s) = source {
@@ -133,30 +207,22 @@ fn describe(e: &postgres::Error) -> String {
     }
 }
 
-fn db_error(url: &PostgresUrl, e: postgres::Error) -> StoreError {
+/// A driver error as a [`StoreError`] naming the store.
+pub(crate) fn db_error_text(shown: &str, e: &postgres::Error) -> StoreError {
     if e.is_closed() {
         return StoreError::Io {
-            path: shown(url),
-            reason: format!("the connection was lost: {}", describe(&e)),
+            store: shown.to_owned(),
+            reason: format!("the connection was lost: {}", describe(e)),
+        };
+    }
+    if e.code() == Some(&postgres::error::SqlState::READ_ONLY_SQL_TRANSACTION) {
+        return StoreError::ReadOnly {
+            store: shown.to_owned(),
         };
     }
     StoreError::Database {
-        path: shown(url),
-        reason: describe(&e),
-    }
-}
-
-fn failed(url: &PostgresUrl, f: Failed<StoreError>) -> StoreError {
-    match f {
-        Failed::Op(e) => e,
-        Failed::Db(e) => db_error(url, e),
-        Failed::GaveUp { attempts, last } => StoreError::Database {
-            path: shown(url),
-            reason: format!(
-                "gave up after {attempts} attempts, each aborted by concurrent transactions ({}); try again",
-                describe(&last)
-            ),
-        },
+        store: shown.to_owned(),
+        reason: describe(e),
     }
 }
 

@@ -4,6 +4,9 @@
 use std::sync::{Arc, Barrier};
 
 use super::*;
+use crate::store::conformance::{StoreFactory, server_row};
+use crate::store::{OrganizationId, OrganizationRow, StoreExt};
+use crate::portal::Portal;
 
 /// A schema of its own on the test server, dropped at the end.
 pub(crate) struct TestDb {
@@ -149,35 +152,53 @@ fn a_wrong_password_is_a_clear_error_without_the_password() {
     assert!(text.contains(":***@"), "{text}");
 }
 
+fn org_and_servers(store: &mut PostgresStore, names: &[&str]) -> OrganizationId {
+    let now = time::macros::datetime!(2026-01-17 11:02:21 UTC);
+    store
+        .write(|tx| -> Result<_, StoreError> {
+            let org = tx.insert_organization(
+                &OrganizationRow::new("Contoso", Portal::BusinessManager, now).unwrap(),
+            )?;
+            for name in names {
+                let mut row = server_row(org, name, 1);
+                row.summary.server_uuid = Some("0".into());
+                tx.insert_server(&row)?;
+            }
+            Ok(org)
+        })
+        .unwrap()
+}
+
 #[test]
 fn a_deadlock_is_retried_and_both_transactions_commit() {
     let Some(db) = TestDb::new() else { return };
-    let mut setup = db.connect();
-    setup
-        .batch_execute(
-            "CREATE TABLE pair (id INT PRIMARY KEY, n INT NOT NULL);
-             INSERT INTO pair VALUES (1, 0), (2, 0);",
-        )
-        .unwrap();
+    let mut setup = PostgresStore::open(&db.url).unwrap();
+    let org = org_and_servers(&mut setup, &["A", "B"]);
     let barrier = Arc::new(Barrier::new(2));
-    let threads: Vec<_> = [(1, 2), (2, 1)]
+    let threads: Vec<_> = [("a", "b"), ("b", "a")]
         .into_iter()
         .map(|(first, second)| {
             let barrier = barrier.clone();
-            let mut client = db.connect();
+            let mut store = PostgresStore::open(&db.url).unwrap();
             std::thread::spawn(move || {
                 let mut attempts = 0;
-                txn::run::<_, ()>(&mut client, |tx| {
-                    attempts += 1;
-                    tx.execute("UPDATE pair SET n = n + 1 WHERE id = $1", &[&first])?;
-                    if attempts == 1 {
-                        // Both hold their first row before either asks for its second.
-                        barrier.wait();
-                    }
-                    tx.execute("UPDATE pair SET n = n + 1 WHERE id = $1", &[&second])?;
-                    Ok(())
-                })
-                .unwrap();
+                store
+                    .write(|tx| -> Result<(), StoreError> {
+                        attempts += 1;
+                        let mut one = tx.server_for_update(org, first)?.unwrap();
+                        if attempts == 1 {
+                            // Both hold their first row before either asks for its second.
+                            barrier.wait();
+                        }
+                        let mut two = tx.server_for_update(org, second)?.unwrap();
+                        for row in [&mut one, &mut two] {
+                            let n: u32 = row.summary.server_uuid.as_deref().unwrap().parse().unwrap();
+                            row.summary.server_uuid = Some((n + 1).to_string());
+                            tx.update_server(row)?;
+                        }
+                        Ok(())
+                    })
+                    .unwrap();
                 attempts
             })
         })
@@ -187,47 +208,61 @@ fn a_deadlock_is_retried_and_both_transactions_commit() {
         attempts.iter().any(|&a| a > 1),
         "one of the two was chosen as the deadlock victim and retried: {attempts:?}"
     );
-    let sums: Vec<i32> = setup
-        .query("SELECT n FROM pair ORDER BY id", &[])
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    assert_eq!(sums, vec![2, 2], "no update lost");
+    for name in ["a", "b"] {
+        let row = setup.read(|tx| tx.server(org, name)).unwrap().unwrap();
+        assert_eq!(row.summary.server_uuid.as_deref(), Some("2"), "no update lost");
+    }
 }
 
 #[test]
 fn endless_serialization_failures_give_a_clear_error() {
     let Some(db) = TestDb::new() else { return };
     let mut store = PostgresStore::open(&db.url).unwrap();
+    // A trigger stands in for a database that keeps aborting the transaction.
+    db.connect()
+        .batch_execute(
+            "CREATE FUNCTION conflict() RETURNS trigger LANGUAGE plpgsql AS
+                 $$ BEGIN RAISE EXCEPTION 'simulated conflict' USING ERRCODE = '40001'; END $$;
+             CREATE TRIGGER conflict BEFORE INSERT ON mdmlink_meta
+                 FOR EACH ROW EXECUTE FUNCTION conflict();
+             CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS
+                 $$ BEGIN RAISE EXCEPTION 'refused by policy'; END $$;
+             CREATE TRIGGER refuse BEFORE INSERT ON mdmlink_organizations
+                 FOR EACH ROW EXECUTE FUNCTION refuse();",
+        )
+        .unwrap();
     let mut attempts = 0;
     let err = store
-        .transaction(|tx| {
+        .write(|tx| {
             attempts += 1;
-            tx.batch_execute(
-                "DO $$ BEGIN RAISE EXCEPTION 'simulated conflict' USING ERRCODE = '40001'; END $$",
-            )?;
-            Ok(())
+            tx.set_meta("k", Some(b"v"))
         })
         .unwrap_err();
-    assert_eq!(attempts, txn::MAX_ATTEMPTS);
-    let text = err.to_string();
+    assert_eq!(attempts, MAX_ATTEMPTS);
     assert!(
-        text.contains(&format!("gave up after {} attempts", txn::MAX_ATTEMPTS)),
-        "{text}"
+        matches!(err, StoreError::Conflict { attempts, .. } if attempts == MAX_ATTEMPTS),
+        "{err}"
     );
-    assert!(text.contains("40001") && text.contains("try again"), "{text}");
-    // Another error is not retried.
+    assert!(err.to_string().contains("try again"), "{err}");
+    // Another database error is not retried.
     let mut attempts = 0;
+    let now = time::macros::datetime!(2026-01-17 11:02:21 UTC);
     let err = store
-        .transaction(|tx| {
+        .write(|tx| {
             attempts += 1;
-            tx.batch_execute("SELECT no_such_column FROM mdmlink_schema_version")?;
-            Ok(())
+            tx.insert_organization(&OrganizationRow::new("Contoso", Portal::BusinessManager, now)?)
         })
         .unwrap_err();
     assert_eq!(attempts, 1);
-    assert!(err.to_string().contains("42703"), "{err}");
+    assert!(err.to_string().contains("refused by policy"), "{err}");
+    // Nor is the caller's own error.
+    let mut attempts = 0;
+    let err: Result<(), StoreError> = store.write(|_| {
+        attempts += 1;
+        Err(StoreError::InvalidName("mine".into()))
+    });
+    assert!(matches!(err, Err(StoreError::InvalidName(_))));
+    assert_eq!(attempts, 1);
 }
 
 #[test]
@@ -259,4 +294,46 @@ fn tls_with_a_verified_server_certificate() {
     let err = PostgresStore::open(&url).unwrap_err();
     let text = err.to_string().to_lowercase();
     assert!(text.contains("certificate"), "{text}");
+}
+
+/// The conformance suite, unchanged, against PostgreSQL: each test in a
+/// schema of its own.
+mod conformance {
+    use super::*;
+
+    pub(crate) struct PostgresFactory(TestDb);
+
+    impl PostgresFactory {
+        pub(crate) fn new() -> Option<Self> {
+            TestDb::new().map(Self)
+        }
+    }
+
+    impl StoreFactory for PostgresFactory {
+        fn connect(&self) -> Box<dyn Store + Send> {
+            Box::new(PostgresStore::open(&self.0.url).unwrap())
+        }
+
+        /// Whether any row holds `needle` (a deleted row's old version stays
+        /// in the files until VACUUM; see the module docs).
+        fn holds_bytes(&self, needle: &[u8]) -> bool {
+            let mut client = self.0.connect();
+            client
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM mdmlink_servers
+                         WHERE position($1 IN COALESCE(private_key, '')) > 0
+                            OR position($1 IN COALESCE(staged_private_key, '')) > 0
+                            OR position($1 IN COALESCE(token, '')) > 0)
+                     OR EXISTS (SELECT 1 FROM mdmlink_meta WHERE position($1 IN value) > 0)",
+                    &[&needle],
+                )
+                .unwrap()
+                .get(0)
+        }
+    }
+
+    crate::store_conformance_tests!(match PostgresFactory::new() {
+        Some(f) => f,
+        None => return,
+    });
 }

@@ -453,7 +453,7 @@ fn map_err(path: &Path, e: rusqlite::Error) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{tests::exercise, update};
+    use crate::store::legacy::{tests::exercise, update};
 
     #[test]
     fn round_trip_abort_and_update() {
@@ -461,7 +461,7 @@ mod tests {
         let path = dir.path().join("store.sqlite");
         exercise(&mut SqliteStore::open(&path).unwrap());
         // What was saved is there for a new connection.
-        let stored = crate::store::tests::sample("Lab");
+        let stored = crate::store::legacy::tests::sample("Lab");
         let mut a = SqliteStore::open(&path).unwrap();
         update(&mut a, |c| -> Result<(), StoreError> {
             *c = Some(stored.clone());
@@ -488,7 +488,7 @@ mod tests {
         let conn = Connection::open(&old).unwrap();
         conn.execute_batch(MIGRATIONS[0]).unwrap();
         conn.pragma_update(None, "user_version", 1).unwrap();
-        let sample = crate::store::tests::sample("Old");
+        let sample = crate::store::legacy::tests::sample("Old");
         conn.execute(
             "INSERT INTO organization (id, name, portal) VALUES (1, 'Example School', 'school-manager')",
             [],
@@ -546,7 +546,7 @@ mod tests {
     fn concurrent_writers_lose_no_update() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store.sqlite");
-        let base = crate::store::tests::sample("Base");
+        let base = crate::store::legacy::tests::sample("Base");
         update(
             &mut SqliteStore::open(&path).unwrap(),
             |c| -> Result<(), StoreError> {
