@@ -8,7 +8,7 @@
 # initdb in a temporary directory, as an unprivileged user, on a free loopback
 # port, with password (SCRAM) authentication and TLS (a CA and a server
 # certificate made here with openssl), creates a database, exports
-#   MDMLINK_TEST_POSTGRES_URL  postgres://mdmlink:PASSWORD@127.0.0.1:PORT/mdmlink_test
+#   MDMLINK_TEST_POSTGRES_URL  postgres://mdmlink:PASSWORD@127.0.0.1:PORT/mdmlink_test?sslmode=require&sslrootcert=CA
 #   MDMLINK_TEST_POSTGRES_CA   the CA that signed the server's certificate
 # runs the command, and stops the cluster and removes its directory even when
 # the command fails. A PostgreSQL that cannot be installed or started fails
@@ -82,7 +82,8 @@ EOF
 "${run_as[@]}" "$bin/psql" -h "$dir" -p "$port" -U mdmlink -d postgres -v ON_ERROR_STOP=1 -q \
   -c "CREATE DATABASE mdmlink_test"
 
-export MDMLINK_TEST_POSTGRES_URL="postgres://mdmlink:$password@127.0.0.1:$port/mdmlink_test"
+# Verified TLS, as a production URL would be.
+export MDMLINK_TEST_POSTGRES_URL="postgres://mdmlink:$password@127.0.0.1:$port/mdmlink_test?sslmode=require&sslrootcert=$dir/ca.crt"
 export MDMLINK_TEST_POSTGRES_CA="$dir/ca.crt"
 echo "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port (TLS on, cluster in $dir)"
 

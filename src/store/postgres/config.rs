@@ -313,7 +313,7 @@ mod tests {
         let url =
             PostgresUrl::parse(&format!("postgresql://mdm@127.0.0.1/links?password={SECRET}"))
                 .unwrap();
-        assert_eq!(url.to_string(), "postgres://mdm:***@127.0.0.1/links");
+        assert_eq!(url.to_string(), "postgres://mdm:***@127.0.0.1:5432/links");
         assert!(!format!("{url:?}").contains(SECRET));
     }
 
@@ -345,7 +345,7 @@ mod tests {
         assert_eq!(url.root_cert.as_deref(), Some(std::path::Path::new("/tmp/ca.pem")));
         assert_eq!(
             url.to_string(),
-            "postgres://mdm@localhost/links?sslmode=require&sslrootcert=..."
+            "postgres://mdm@localhost:5432/links?sslmode=require&sslrootcert=..."
         );
         let plain = PostgresUrl::parse("postgres://mdm@localhost/links?sslmode=disable").unwrap();
         assert!(!plain.uses_tls());

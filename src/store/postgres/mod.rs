@@ -180,7 +180,15 @@ fn connect_error(shown: &str, e: ConnectError) -> StoreError {
             format!("sslrootcert {}: {reason}", path.display())
         }
         ConnectError::Tls(reason) => format!("TLS: {reason}"),
-        ConnectError::Driver(e) => format!("could not connect: {}", describe(&e)),
+        ConnectError::Driver(e) => {
+            let why = describe(&e);
+            let hint = if why.contains("certificate") {
+                "; the server's certificate was not verified: add sslrootcert=PATH (its CA, PEM) to the URL, or sslmode=disable on a trusted network"
+            } else {
+                ""
+            };
+            format!("could not connect: {why}{hint}")
+        }
     };
     StoreError::Io {
         store: shown.to_owned(),
