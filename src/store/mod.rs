@@ -66,9 +66,12 @@ pub use crate::organization::MAX_CERTIFICATES;
 #[cfg(any(test, feature = "store-conformance"))]
 pub mod conformance;
 pub mod legacy;
+pub mod master_key;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
@@ -76,6 +79,8 @@ pub use postgres::{
     MAX_ATTEMPTS as POSTGRES_MAX_ATTEMPTS, MIGRATIONS as POSTGRES_MIGRATIONS,
     POSTGRES_SCHEMA_VERSION, PostgresStore, PostgresUrl, UrlError,
 };
+#[cfg(feature = "sqlite")]
+pub use sqlite::{MIGRATIONS, SCHEMA_VERSION, SqliteStore};
 
 /// A store's key for an organization (assigned by the store on insert).
 pub type OrganizationId = i64;

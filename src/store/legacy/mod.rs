@@ -32,6 +32,15 @@ pub use memory::MemoryStore as WholeMemoryStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
 
+/// The organization a version-3 store keeps in its `legacy_*` tables.
+#[cfg(feature = "sqlite")]
+pub(crate) fn read_v2(
+    conn: &rusqlite::Connection,
+    path: &std::path::Path,
+) -> Result<Option<StoredOrganization>, StoreError> {
+    sqlite::read_tables(conn, path, "legacy_organization", "legacy_servers")
+}
+
 /// A token file as the portal served it (`*_smime.p7m`), still encrypted to
 /// the server's certificate, with what was recorded when it was installed.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
