@@ -421,6 +421,17 @@ pub enum StoreError {
         /// The store.
         store: String,
     },
+    /// A networked store (PostgreSQL) was asked to keep a secret in
+    /// plaintext form: it holds secrets only sealed under a master key.
+    #[error(
+        "store {store} is a shared database and never holds a plaintext {field}: set a master key (MDMLINK_MASTER_KEY, a key file, or a passphrase) and try again"
+    )]
+    PlaintextSecret {
+        /// The store.
+        store: String,
+        /// Which secret.
+        field: SecretField,
+    },
     /// The transaction's body failed with the caller's own error; nothing
     /// was written. [`StoreExt::read`] and [`StoreExt::write`] turn it back
     /// into that error; implementations return it unchanged and do not retry

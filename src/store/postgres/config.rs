@@ -2,9 +2,13 @@
 //! the password kept out of every message.
 //!
 //! The URL is libpq's (`postgres://USER:PASSWORD@HOST:PORT/DATABASE?sslmode=require`)
-//! as the `postgres` crate reads it, plus one parameter handled here:
-//! `sslrootcert=PATH`, a PEM file of certificate authorities to trust besides
-//! the Mozilla roots (for a server with a private CA or a self-signed certificate).
+//! as the `postgres` crate reads it, plus two parameters handled here:
+//! - `sslrootcert=PATH`: a PEM file of certificate authorities to trust
+//!   besides the Mozilla roots (a server with a private CA or a self-signed
+//!   certificate);
+//! - `schema=NAME`: keep mdmlink's tables in that schema (created on open),
+//!   for a database shared with other software; lower-case letters, digits
+//!   and `_`, starting with a letter or `_`, at most 63 characters.
 //!
 //! TLS: `sslmode=disable` never encrypts; `prefer` (the default, as in libpq)
 //! encrypts when the server offers it; `require` refuses a server that does
@@ -28,6 +32,7 @@ const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct PostgresUrl {
     config: postgres::Config,
     root_cert: Option<PathBuf>,
+    schema: Option<String>,
     shown: String,
 }
 
@@ -65,6 +70,7 @@ impl PostgresUrl {
         };
         // `sslrootcert` is ours; everything else goes to the driver as written.
         let mut root_cert = None;
+        let mut schema = None;
         let mut kept = Vec::new();
         for pair in query.into_iter().flat_map(|q| q.split('&')) {
             match pair.split_once('=') {
@@ -75,6 +81,19 @@ impl PostgresUrl {
                         return Err(UrlError::new("sslrootcert is empty"));
                     }
                     root_cert = Some(PathBuf::from(value));
+                }
+                Some(("schema", value)) => {
+                    let valid = value.len() <= 63
+                        && value.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+                        && value
+                            .chars()
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+                    if !valid {
+                        return Err(UrlError::new(
+                            "schema must be lower-case letters, digits and _, starting with a letter or _, at most 63 characters",
+                        ));
+                    }
+                    schema = Some(value.to_owned());
                 }
                 _ => kept.push(pair),
             }
@@ -96,13 +115,21 @@ impl PostgresUrl {
         if config.get_application_name().is_none() {
             config.application_name("mdmlink");
         }
+        if let Some(schema) = &schema {
+            let options = match config.get_options() {
+                Some(o) => format!("{o} -c search_path={schema}"),
+                None => format!("-c search_path={schema}"),
+            };
+            config.options(&options);
+        }
         if root_cert.is_some() && config.get_ssl_mode() == SslMode::Disable {
             return Err(UrlError::new("sslrootcert was given with sslmode=disable"));
         }
-        let shown = shown(&config, root_cert.is_some());
+        let shown = shown(&config, root_cert.is_some(), schema.as_deref());
         Ok(Self {
             config,
             root_cert,
+            schema,
             shown,
         })
     }
@@ -110,6 +137,11 @@ impl PostgresUrl {
     /// The driver's configuration.
     pub(crate) fn config(&self) -> &postgres::Config {
         &self.config
+    }
+
+    /// The schema that holds mdmlink's tables, when the URL names one.
+    pub fn schema(&self) -> Option<&str> {
+        self.schema.as_deref()
     }
 
     /// Whether the connection may or must use TLS.
@@ -196,7 +228,7 @@ pub(crate) enum ConnectError {
 
 /// The URL as shown in messages: user, hosts, ports, database and TLS mode,
 /// rebuilt from the parsed configuration so that no password can slip through.
-fn shown(config: &postgres::Config, root_cert: bool) -> String {
+fn shown(config: &postgres::Config, root_cert: bool, schema: Option<&str>) -> String {
     let mut s = String::from("postgres://");
     if let Some(user) = config.get_user() {
         s.push_str(user);
@@ -241,6 +273,10 @@ fn shown(config: &postgres::Config, root_cert: bool) -> String {
     }
     if root_cert {
         s.push_str(&format!("{sep}sslrootcert=..."));
+        sep = '&';
+    }
+    if let Some(schema) = schema {
+        s.push_str(&format!("{sep}schema={schema}"));
     }
     s
 }
@@ -348,6 +384,17 @@ mod tests {
             "postgres://mdm@localhost:5432/links?sslmode=require&sslrootcert=..."
         );
         let plain = PostgresUrl::parse("postgres://mdm@localhost/links?sslmode=disable").unwrap();
+        // A schema of its own: shown, and set as the search path.
+        let url = PostgresUrl::parse("postgres://mdm@localhost/links?schema=mdm_links&options=-c%20statement_timeout%3D5000").unwrap();
+        assert_eq!(url.schema(), Some("mdm_links"));
+        assert_eq!(url.to_string(), "postgres://mdm@localhost:5432/links?schema=mdm_links");
+        assert_eq!(
+            url.config().get_options(),
+            Some("-c statement_timeout=5000 -c search_path=mdm_links")
+        );
+        for bad in ["Links", "1links", "a-b", "x;drop", ""] {
+            assert!(PostgresUrl::parse(&format!("postgres://h/db?schema={bad}")).is_err(), "{bad}");
+        }
         assert!(!plain.uses_tls());
         // A missing CA file is a clear error before any connection.
         let missing = PostgresUrl::parse(

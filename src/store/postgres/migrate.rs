@@ -27,12 +27,18 @@ pub(crate) enum Migrated {
 
 /// Brings the schema up to `steps.len()`: step `n` (0-based) takes the
 /// version from `n` to `n + 1`.
+/// `schema` (already checked to be a plain identifier) is created first
+/// when given; the connection's search path names it.
 pub(crate) fn migrate(
     client: &mut postgres::Client,
+    schema: Option<&str>,
     steps: &[&str],
 ) -> Result<Migrated, postgres::Error> {
     let mut tx = client.transaction()?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    if let Some(schema) = schema {
+        tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))?;
+    }
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS mdmlink_schema_version (
              version BIGINT PRIMARY KEY CHECK (version > 0),

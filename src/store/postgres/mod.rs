@@ -72,7 +72,7 @@ impl PostgresStore {
     pub fn open_url(url: PostgresUrl) -> Result<Self, StoreError> {
         let shown = url.to_string();
         let mut client = url.connect().map_err(|e| connect_error(&shown, e))?;
-        match migrate::migrate(&mut client, MIGRATIONS).map_err(|e| db_error_text(&shown, &e))? {
+        match migrate::migrate(&mut client, url.schema(), MIGRATIONS).map_err(|e| db_error_text(&shown, &e))? {
             Migrated::To { .. } => {}
             Migrated::Newer { found } => {
                 return Err(StoreError::NewerSchema {

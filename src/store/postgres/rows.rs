@@ -21,8 +21,12 @@ use time::OffsetDateTime;
 use super::txn;
 use crate::store::{
     DepCursor, DeviceRow, MAX_CERTIFICATES, OrganizationId, OrganizationRow, SealedSecret,
-    ServerId, ServerRow, ServerSummary, StoreError, StoreTx, columns,
+    SecretField, ServerId, ServerRow, ServerSummary, StoreError, StoreTx, columns,
 };
+
+/// How [`crate::store::master_key::Sealer`] marks a secret it kept in
+/// plaintext (a store without a master key). This store refuses it.
+const PLAINTEXT_PREFIX: &[u8] = b"PT1";
 
 /// One transaction's row operations.
 pub(crate) struct PgTx<'a, 'c> {
@@ -141,6 +145,22 @@ impl PgTx<'_, '_> {
             .first()
             .map_or(0, |r| r.get(0));
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    /// Refuses a row carrying a secret in plaintext form.
+    fn check_sealed(&self, row: &ServerRow) -> Result<(), StoreError> {
+        for field in SecretField::ALL {
+            if row
+                .secret(field)
+                .is_some_and(|s| s.as_bytes().starts_with(PLAINTEXT_PREFIX))
+            {
+                return Err(StoreError::PlaintextSecret {
+                    store: self.store.to_owned(),
+                    field,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Under the organization's lock: the name is free and the certificates
@@ -445,6 +465,7 @@ impl StoreTx for PgTx<'_, '_> {
 
     fn insert_server(&mut self, row: &ServerRow) -> Result<ServerId, StoreError> {
         self.check_writable()?;
+        self.check_sealed(row)?;
         let mut row = row.clone();
         row.summary.id = 0;
         self.check_server(&row, 0)?;
@@ -467,6 +488,7 @@ impl StoreTx for PgTx<'_, '_> {
 
     fn update_server(&mut self, row: &ServerRow) -> Result<(), StoreError> {
         self.check_writable()?;
+        self.check_sealed(row)?;
         let old = self.query_opt(
             "SELECT organization_id, name_key, certificates FROM mdmlink_servers
              WHERE id = $1 FOR UPDATE",

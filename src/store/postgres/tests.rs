@@ -5,12 +5,12 @@ use std::sync::{Arc, Barrier};
 
 use super::*;
 use crate::store::conformance::{StoreFactory, server_row};
-use crate::store::{OrganizationId, OrganizationRow, StoreExt};
+use crate::store::{OrganizationId, OrganizationRow, SecretField, StoreExt};
 use crate::portal::Portal;
 
 /// A schema of its own on the test server, dropped at the end.
 pub(crate) struct TestDb {
-    /// The URL of the schema (the server's URL with `search_path` set).
+    /// The URL of the schema (the server's URL with `schema=`).
     pub(crate) url: String,
     server: String,
     schema: String,
@@ -43,14 +43,9 @@ impl TestDb {
             "t_{}",
             random.iter().map(|b| format!("{b:02x}")).collect::<String>()
         );
-        let mut admin = PostgresUrl::parse(&server).unwrap().connect().unwrap_or_else(|e| {
-            panic!("the test server at MDMLINK_TEST_POSTGRES_URL is not reachable: {e:?}")
-        });
-        admin
-            .batch_execute(&format!("CREATE SCHEMA {schema}"))
-            .unwrap();
+        // The store creates the schema when it opens.
         let sep = if server.contains('?') { '&' } else { '?' };
-        let url = format!("{server}{sep}options=-csearch_path%3D{schema}");
+        let url = format!("{server}{sep}schema={schema}");
         Some(Self {
             url,
             server,
@@ -263,6 +258,45 @@ fn endless_serialization_failures_give_a_clear_error() {
     });
     assert!(matches!(err, Err(StoreError::InvalidName(_))));
     assert_eq!(attempts, 1);
+}
+
+#[test]
+fn secrets_are_kept_only_sealed_under_a_master_key() {
+    use crate::store::master_key::{MasterKey, Sealer};
+    let Some(db) = TestDb::new() else { return };
+    let mut store = PostgresStore::open(&db.url).unwrap();
+    let org = org_and_servers(&mut store, &[]);
+    let store_id = store.read(|tx| tx.store_id()).unwrap();
+    let secret = b"-----BEGIN PRIVATE KEY----- not really";
+    let mut row = server_row(org, "Main MDM", 1);
+    // Without a master key the sealer keeps plaintext: refused, nothing written.
+    let plain = Sealer::new(store_id, None);
+    row.private_key = Some(plain.seal(org, 1, SecretField::PrivateKey, secret).unwrap());
+    let err = store.write(|tx| tx.insert_server(&row)).unwrap_err();
+    assert!(
+        matches!(err, StoreError::PlaintextSecret { field: SecretField::PrivateKey, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("master key"), "{err}");
+    assert!(store.read(|tx| tx.list_servers(None)).unwrap().is_empty());
+    // Sealed under a master key: stored, and only ciphertext is in the table.
+    let sealer = Sealer::new(store_id, Some(MasterKey::generate().unwrap()));
+    row.private_key = Some(sealer.seal(org, 1, SecretField::PrivateKey, secret).unwrap());
+    let id = store.write(|tx| tx.insert_server(&row)).unwrap();
+    let stored: Vec<u8> = db
+        .connect()
+        .query_one("SELECT private_key FROM mdmlink_servers WHERE id = $1", &[&id])
+        .unwrap()
+        .get(0);
+    assert!(!stored.windows(secret.len()).any(|w| w == secret));
+    // Nor can an update put a plaintext token in.
+    let mut back = store.read(|tx| tx.server(org, "main mdm")).unwrap().unwrap();
+    back.token = Some(plain.seal(org, id, SecretField::TokenCredentials, b"{}").unwrap());
+    let err = store.write(|tx| tx.update_server(&back)).unwrap_err();
+    assert!(
+        matches!(err, StoreError::PlaintextSecret { field: SecretField::TokenCredentials, .. }),
+        "{err}"
+    );
 }
 
 /// The server's URL without its `sslmode` and `sslrootcert` parameters.
