@@ -564,11 +564,6 @@ fn server_lifecycle_list_events_check_and_remove() {
     assert_failure(&out, &["store.sqlite", "Lab"]);
     let out = env.run(&["check", "--now", &at(-day * 100)]);
     assert_eq!(code(&out), 0);
-
-    // Tokens are at rest only as the encrypted file: no secret in the store.
-    let bytes = std::fs::read(env.store()).unwrap();
-    let text = String::from_utf8_lossy(&bytes);
-    assert!(!text.contains("CS_marker_secret_1") && !text.contains("AS_marker_secret_2"));
 }
 
 #[test]
@@ -789,12 +784,13 @@ fn passphrase_encrypts_the_keys_in_the_store() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
+    // Keys are sealed under the master key: no PEM in the file.
     let bytes = std::fs::read(env.store()).unwrap();
     let text = String::from_utf8_lossy(&bytes);
-    assert!(text.contains("BEGIN ENCRYPTED PRIVATE KEY"));
-    assert!(!text.contains("BEGIN PRIVATE KEY"));
-    let out = env.run(&["server", "list"]);
-    assert_failure(&out, &["store.sqlite", "MDMLINK_PASSPHRASE"]);
+    assert!(!text.contains("PRIVATE KEY"));
+    // Listing reads no secret, so it needs no passphrase; a wrong one is
+    // still reported.
+    env.ok(&["server", "list"]);
     let out = env
         .cmd()
         .env("MDMLINK_PASSPHRASE", "not it")
@@ -802,6 +798,9 @@ fn passphrase_encrypts_the_keys_in_the_store() {
         .output()
         .unwrap();
     assert_failure(&out, &["store.sqlite", "passphrase"]);
+    // A command that needs a key says which variable to set.
+    let out = env.run(&["jwt", "Main MDM"]);
+    assert_failure(&out, &["store.sqlite", "MDMLINK_PASSPHRASE"]);
     let token = env.token_for(&cert, "CK_1", EXPIRY, "t.p7m");
     let out = env
         .cmd()
@@ -817,6 +816,12 @@ fn passphrase_encrypts_the_keys_in_the_store() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
+    // The token's credentials are sealed too.
+    let mut at_rest = std::fs::read(env.store()).unwrap();
+    at_rest.extend(std::fs::read(env.path("store.sqlite-wal")).unwrap_or_default());
+    let text = String::from_utf8_lossy(&at_rest);
+    assert!(!text.contains("CS_marker_secret_1") && !text.contains("AS_marker_secret_2"));
+    assert_eq!(env.list_json()[0]["health"], "valid");
 }
 
 #[test]
@@ -1029,4 +1034,221 @@ fn a_token_file_named_for_another_server_installs_with_a_warning() {
     ]);
     assert_eq!(code(&out), 0);
     assert_eq!(stderr(&out), "");
+}
+
+#[test]
+fn msp_organizations_each_with_a_main_mdm() {
+    let env = Env::new();
+    env.ok(&[
+        "org",
+        "add",
+        "Contoso",
+        "--portal",
+        "business-manager",
+        "--customer",
+        "Contoso Ltd",
+    ]);
+    env.ok(&["org", "add", "Fabrikam", "--portal", "school-manager"]);
+    let out = env.run(&["org", "add", "CONTOSO", "--portal", "business-manager"]);
+    assert_failure(&out, &["already exists"]);
+    for org in ["Contoso", "Fabrikam"] {
+        let cert = env.path(&format!("{org}.crt"));
+        env.ok(&[
+            "server",
+            "add",
+            "Main MDM",
+            "--org",
+            org,
+            "--cert-out",
+            cert.to_str().unwrap(),
+        ]);
+    }
+    // Two organizations: a server command must say which.
+    let out = env.run(&["server", "remove", "Main MDM"]);
+    assert_failure(&out, &["--org", "Contoso", "Fabrikam"]);
+    let rows = env.list_json();
+    let pairs: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["organization"].as_str().unwrap().to_owned(),
+                r["name"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("Contoso".into(), "Main MDM".into()),
+            ("Fabrikam".into(), "Main MDM".into())
+        ]
+    );
+    let table = env.ok(&["server", "list", "--org", "fabrikam"]);
+    assert!(table.starts_with("ORG"), "{table}");
+    assert!(
+        table.contains("Fabrikam") && !table.contains("Contoso"),
+        "{table}"
+    );
+    let t = env.token_for(&env.path("Fabrikam.crt"), "CK_f", EXPIRY, "f.p7m");
+    env.ok(&[
+        "server",
+        "install-token",
+        "Main MDM",
+        t.to_str().unwrap(),
+        "--org",
+        "Fabrikam",
+    ]);
+    // check spans organizations; --json lists what needs action with its organization.
+    let out = env.run(&["check", "--json", "--now", &at(-time::Duration::days(100))]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let items: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["organization"], "Contoso");
+    let orgs: Vec<serde_json::Value> =
+        serde_json::from_str(&env.ok(&["org", "list", "--json"])).unwrap();
+    assert_eq!(orgs[0]["servers"], 1);
+    assert_eq!(orgs[0]["customer"], "Contoso Ltd");
+    let out = env.run(&["org", "remove", "Contoso"]);
+    assert_failure(&out, &["still has 1 server"]);
+    env.ok(&["org", "remove", "Contoso", "--force"]);
+    // One organization left: --org may be omitted again.
+    env.ok(&[
+        "server",
+        "export-cert",
+        "Main MDM",
+        "--out",
+        env.path("back.pem").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read(env.path("back.pem")).unwrap(),
+        std::fs::read(env.path("Fabrikam.crt")).unwrap()
+    );
+}
+
+#[test]
+fn import_a_server_linked_elsewhere_with_its_token() {
+    let env = Env::new();
+    let key = env.path("old.key");
+    let cert = env.path("old.pem");
+    env.ok(&[
+        "keygen",
+        "--name",
+        "Old MDM",
+        "--key-out",
+        key.to_str().unwrap(),
+        "--cert-out",
+        cert.to_str().unwrap(),
+    ]);
+    let token = env.token_for(&cert, "CK_old", EXPIRY, "old.p7m");
+    env.ok(&["org", "add", "Contoso", "--portal", "business-manager"]);
+    env.ok(&[
+        "server",
+        "import",
+        "Old MDM",
+        "--key",
+        key.to_str().unwrap(),
+        "--cert",
+        cert.to_str().unwrap(),
+        "--token",
+        token.to_str().unwrap(),
+    ]);
+    let row = &env.list_json()[0];
+    assert_eq!(row["consumer_key"], "CK_old");
+    assert_eq!(row["expires"], EXPIRY);
+    // A token that the key does not open is refused, and nothing is added.
+    let other = env.path("other.pem");
+    env.ok(&[
+        "keygen",
+        "--name",
+        "Other",
+        "--key-out",
+        env.path("other.key").to_str().unwrap(),
+        "--cert-out",
+        other.to_str().unwrap(),
+    ]);
+    let wrong = env.token_for(&other, "CK_x", EXPIRY, "wrong.p7m");
+    let out = env.run(&[
+        "server",
+        "import",
+        "Second",
+        "--key",
+        key.to_str().unwrap(),
+        "--token",
+        wrong.to_str().unwrap(),
+    ]);
+    assert_failure(&out, &["Second"]);
+    assert_eq!(env.list_json().len(), 1);
+}
+
+#[test]
+fn a_store_of_mdmlink_0_1_0_opens_with_its_servers() {
+    let env = Env::new();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/store-v2/store.sqlite");
+    std::fs::copy(src, env.store()).unwrap();
+    let out = env
+        .cmd()
+        .env("MDMLINK_PASSPHRASE", "fixture passphrase")
+        .args(["server", "list", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("converted the store of mdmlink 0.1.0"),
+        "{}",
+        stderr(&out)
+    );
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["organization"], "Northwind");
+    assert_eq!(
+        rows[0]["server_uuid"],
+        "6f1b8f4e-1d1e-4c8a-9a0e-3f5c2b7d8e90"
+    );
+    assert_eq!(rows[1]["replacement"], "downloader-password-changed");
+    // The key is sealed under the passphrase now: jwt needs it, and works with it.
+    let out = env
+        .cmd()
+        .env("MDMLINK_PASSPHRASE", "fixture passphrase")
+        .args(["jwt", "Main MDM"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn rekey_moves_the_store_to_a_key_file() {
+    let env = Env::new();
+    let keyfile = env.path("master.key");
+    env.ok(&["store", "keygen", "--out", keyfile.to_str().unwrap()]);
+    assert_eq!(mode(&keyfile), 0o600);
+    env.add("Main MDM");
+    // The store was made without a key; rekey encrypts it.
+    env.ok(&[
+        "store",
+        "rekey",
+        "--new-key-file",
+        keyfile.to_str().unwrap(),
+    ]);
+    let k = keyfile.to_str().unwrap();
+    env.ok(&[
+        "--master-key-file",
+        k,
+        "server",
+        "set-uuid",
+        "Main MDM",
+        "U-1",
+    ]);
+    env.ok(&["--master-key-file", k, "jwt", "Main MDM"]);
+    let out = env.run(&["jwt", "Main MDM"]);
+    assert_failure(&out, &["encrypted"]);
+    let other = env.path("other.key");
+    env.ok(&["store", "keygen", "--out", other.to_str().unwrap()]);
+    let out = env.run(&[
+        "--master-key-file",
+        other.to_str().unwrap(),
+        "jwt",
+        "Main MDM",
+    ]);
+    assert_failure(&out, &["does not match"]);
 }

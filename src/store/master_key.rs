@@ -308,11 +308,19 @@ pub fn enroll(
     ))
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Passphrase derivations on this thread (tests count them).
+    pub(crate) static DERIVATIONS: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
+}
+
 fn derive(
     pass: &SecretString,
     salt: &[u8],
     params: KdfParams,
 ) -> Result<MasterKey, MasterKeyError> {
+    #[cfg(test)]
+    DERIVATIONS.with(|d| d.set(d.get() + 1));
     let p = params.check()?;
     let mut k = Zeroizing::new([0u8; 32]);
     scrypt::scrypt(pass.expose().as_bytes(), salt, &p, k.as_mut())

@@ -70,6 +70,7 @@ pub mod master_key;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+pub mod registry;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 

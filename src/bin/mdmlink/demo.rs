@@ -54,7 +54,6 @@ fn add_args(name: &str, dir: &Path) -> AddArgs {
     AddArgs {
         name: name.to_owned(),
         portal: Some(Portal::BusinessManager),
-        org: Some(ORG.to_owned()),
         customer: None,
         site: None,
         release_devices: false,
@@ -88,6 +87,8 @@ pub fn run(a: &DemoArgs) -> Result<u8, Failure> {
     let g = Globals {
         store: Some(store.clone()),
         password_env: None,
+        master_key_file: None,
+        org: Some(ORG.to_owned()),
     };
 
     println!("mdmlink demo: link two MDM servers to Apple Business Manager, end to end.");
@@ -236,6 +237,7 @@ pub fn run(a: &DemoArgs) -> Result<u8, Failure> {
     let code = server::check(
         &g,
         &CheckArgs {
+            json: false,
             now: None,
             warn_days: 30,
         },
@@ -263,17 +265,17 @@ pub fn run(a: &DemoArgs) -> Result<u8, Failure> {
         "simulator: {base} (stands in for {})",
         session::DEFAULT_BASE_URL
     );
-    let (st, path) = state::read(&g)?;
-    let stored = st
-        .as_ref()
-        .and_then(|s| s.org.server(main_name))
-        .and_then(|s| s.token())
-        .ok_or_else(|| Failure::file(&path, "Main MDM has no token"))?;
+    let mut st = state::open(&g)?;
+    let token = st
+        .registry
+        .token(g.org(), main_name)
+        .map_err(|e| st.fail(e))?
+        .ok_or_else(|| Failure::file(&st.path, "Main MDM has no token"))?;
     let http = Client::new();
     let nonce = session::new_nonce(&mut mdmlink::SystemRng::default())
         .map_err(|e| Failure::new(format!("demo: {e}")))?;
     let result = http
-        .obtain_session(&stored.token, &base, time::OffsetDateTime::now_utc(), &nonce)
+        .obtain_session(&token, &base, time::OffsetDateTime::now_utc(), &nonce)
         .and_then(|mut s| {
             println!(
                 "GET {base}/session (OAuth 1.0a, HMAC-SHA1): session token received ({} characters, not shown)",
@@ -303,13 +305,17 @@ pub fn run(a: &DemoArgs) -> Result<u8, Failure> {
             uuid: uuid.clone(),
         },
     )?;
-    let (mut st, path) = state::read(&g)?;
-    let st = state::require(&mut st, &path)?;
     let mut rng = mdmlink::SystemRng::default();
     let jti = mdmlink::jwt::random_jti(&mut rng).map_err(|e| Failure::new(e.to_string()))?;
     let signed = st
-        .org
-        .access_management_jwt(main_name, time::OffsetDateTime::now_utc(), &jti, &mut rng)
+        .registry
+        .access_management_jwt(
+            g.org(),
+            main_name,
+            time::OffsetDateTime::now_utc(),
+            &jti,
+            &mut rng,
+        )
         .map_err(|e| Failure::new(format!("demo: {e}")))?;
     let claims = signed
         .split('.')

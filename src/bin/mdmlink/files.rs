@@ -23,6 +23,17 @@ pub fn read_text(path: &Path) -> Result<zeroize::Zeroizing<String>, Failure> {
         .map_err(|_| Failure::file(path, "not UTF-8 text"))
 }
 
+/// Refuses an existing `path` (before work that should not be wasted).
+pub fn check_absent(path: &Path) -> Result<(), Failure> {
+    if path.exists() {
+        return Err(Failure::file(
+            path,
+            "already exists; pass --force to replace it",
+        ));
+    }
+    Ok(())
+}
+
 /// Writes `bytes` to `path` with exactly `mode` (whatever the umask),
 /// atomically: a temporary file in the same directory, then a link (refusing
 /// an existing file) or, with `force`, a rename over it.

@@ -4,6 +4,7 @@ use clap::Args;
 use mdmlink::jwt;
 
 use crate::{Failure, Globals, now_or, state};
+use mdmlink::store::registry::RegistryError;
 
 /// `mdmlink jwt`.
 #[derive(Args, Debug)]
@@ -27,20 +28,21 @@ pub fn run(g: &Globals, a: &JwtArgs) -> Result<u8, Failure> {
         Some(j) => j.clone(),
         None => jwt::random_jti(&mut rng).map_err(|e| Failure::new(e.to_string()))?,
     };
-    let (mut st, path) = state::read(g)?;
-    let st = state::require(&mut st, &path)?;
+    let mut st = state::open(g)?;
     let token = st
-        .org
-        .access_management_jwt(&a.name, now, &jti, &mut rng)
+        .registry
+        .access_management_jwt(g.org(), &a.name, now, &jti, &mut rng)
         .map_err(|e| {
             let hint = match e {
-                mdmlink::organization::OrganizationError::NoServerUuid { .. } => format!(
+                RegistryError::Organization(
+                    mdmlink::organization::OrganizationError::NoServerUuid { .. },
+                ) => format!(
                     "; run `mdmlink server fetch-account \"{0}\"` or `mdmlink server set-uuid \"{0}\" UUID`",
                     a.name
                 ),
                 _ => String::new(),
             };
-            Failure::file(&path, format!("{e}{hint}"))
+            Failure::file(&st.path, format!("{e}{hint}"))
         })?;
     println!("{token}");
     Ok(0)

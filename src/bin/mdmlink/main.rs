@@ -2,8 +2,8 @@
 //! Manager and Apple Business Essentials from a terminal.
 //!
 //! Each command is a few lines over the library: `files.rs` reads and writes
-//! key, certificate and token files; `state.rs` loads and saves the
-//! organization through the SQLite store; `keys.rs` holds `keygen`, `open`,
+//! key, certificate and token files; `state.rs` opens the store-backed
+//! `Registry` over the SQLite store; `org.rs` the `org` and `store` commands; `keys.rs` holds `keygen`, `open`,
 //! `seal` and `status`; `server.rs` the `server` commands and `check`; `jwt.rs` Access
 //! Management JWTs;
 //! `demo.rs` the end-to-end demo.
@@ -13,6 +13,7 @@ mod demo;
 mod files;
 mod jwt;
 mod keys;
+mod org;
 mod server;
 mod state;
 
@@ -36,6 +37,16 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "VAR")]
     password_env: Option<String>,
 
+    /// The store's master key: a file of 32 random bytes (raw, hex or
+    /// base64); MDMLINK_MASTER_KEY holds the same as text.
+    #[arg(long, global = true, value_name = "PATH")]
+    master_key_file: Option<PathBuf>,
+
+    /// The organization (portal account) a command applies to; may be
+    /// omitted when the store holds one. Filters `server list` and `check`.
+    #[arg(long, global = true, value_name = "NAME")]
+    org: Option<String>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -50,9 +61,15 @@ enum Command {
     Seal(keys::SealArgs),
     /// A token's health; exit 0 valid, 1 renew soon, 2 expired, 3 could not tell.
     Status(keys::StatusArgs),
+    /// Manage the organizations (portal accounts) in the store.
+    #[command(subcommand)]
+    Org(org::OrgCommand),
     /// Manage the servers in the store.
     #[command(subcommand)]
     Server(server::ServerCommand),
+    /// The store itself: its master key.
+    #[command(subcommand)]
+    Store(org::StoreCommand),
     /// Every server's health; exit 0 all valid, 1 renew soon, 2 expired or
     /// must replace, 3 could not tell.
     Check(server::CheckArgs),
@@ -92,19 +109,54 @@ impl Failure {
     }
 }
 
-impl From<mdmlink::store::legacy::StoreError> for Failure {
-    fn from(e: mdmlink::store::legacy::StoreError) -> Self {
-        Failure::new(e.to_string())
-    }
-}
-
 /// Options shared by every command.
 pub struct Globals {
     store: Option<PathBuf>,
     password_env: Option<String>,
+    master_key_file: Option<PathBuf>,
+    org: Option<String>,
+}
+
+/// A name or label as one printable line: control characters escaped, so a
+/// stored name cannot rewrite the terminal or forge table rows.
+pub fn label(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
 }
 
 impl Globals {
+    /// `--org NAME`, if given.
+    pub fn org(&self) -> Option<&str> {
+        self.org.as_deref()
+    }
+
+    /// The store's master key: `--master-key-file`, `MDMLINK_MASTER_KEY`,
+    /// or a passphrase (`--password-env VAR`, `MDMLINK_PASSPHRASE`).
+    pub fn master_key_source(
+        &self,
+    ) -> Result<Option<mdmlink::store::master_key::MasterKeySource>, Failure> {
+        use mdmlink::store::master_key::{MasterKey, MasterKeySource};
+        if let Some(path) = &self.master_key_file {
+            return state::read_key_file(path).map(Some);
+        }
+        if let Ok(text) = std::env::var("MDMLINK_MASTER_KEY")
+            && !text.is_empty()
+        {
+            let text = zeroize::Zeroizing::new(text);
+            return MasterKey::parse(text.as_bytes(), "MDMLINK_MASTER_KEY")
+                .map(|k| Some(MasterKeySource::Key(k)))
+                .map_err(|e| Failure::new(e.to_string()));
+        }
+        Ok(self.store_passphrase()?.map(MasterKeySource::Passphrase))
+    }
+
     /// The store's path: `--store`, `$MDMLINK_STORE`, or the user's data dir.
     pub fn store_path(&self) -> Result<PathBuf, Failure> {
         if let Some(p) = &self.store {
@@ -148,7 +200,8 @@ impl Globals {
     }
 }
 
-fn read_env_secret(var: &str) -> Result<mdmlink::SecretString, Failure> {
+/// The value of environment variable `var`, which must be set and non-empty.
+pub fn read_env_secret(var: &str) -> Result<mdmlink::SecretString, Failure> {
     match std::env::var(var) {
         Ok(v) if !v.is_empty() => Ok(mdmlink::SecretString::new(v)),
         Ok(_) => Err(Failure::new(format!(
@@ -179,6 +232,8 @@ fn main() -> ExitCode {
     let globals = Globals {
         store: cli.store,
         password_env: cli.password_env,
+        master_key_file: cli.master_key_file,
+        org: cli.org,
     };
     // `println!` panics when stdout is closed (`mdmlink server list | head -1`);
     // that, or any other panic, becomes a one-line message and exit 1, never
@@ -189,7 +244,9 @@ fn main() -> ExitCode {
         Command::Open(a) => keys::open(&globals, &a),
         Command::Seal(a) => keys::seal(&globals, &a),
         Command::Status(a) => keys::status(&globals, &a),
+        Command::Org(c) => org::run(&globals, &c),
         Command::Server(c) => server::run(&globals, &c),
+        Command::Store(c) => org::store(&globals, &c),
         Command::Check(a) => server::check(&globals, &a),
         Command::Jwt(a) => jwt::run(&globals, &a),
         Command::Demo(a) => demo::run(&a),

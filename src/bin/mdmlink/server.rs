@@ -1,7 +1,8 @@
-//! `server add|list|install-token|rotate-key|replace-key|discard-staging|remove|events|set-uuid|fetch-account`
-//! and `check`: the organization model over the store.
+//! `server add|import|list|install-token|rotate-key|replace-key|discard-staging|remove|events|set-uuid|fetch-account|export-cert`
+//! and `check`: argument parsing, one [`mdmlink::store::registry::Registry`]
+//! call, output formatting.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
 use mdmlink::{
@@ -9,16 +10,15 @@ use mdmlink::{
     expiry::{ExpiryPolicy, ReplacementReason},
     keypair::{CertificateParams, KeySize, common_name_for},
     name::ServerName,
-    organization::{InstallOptions, InstallOutcome, MdmServer, Organization, ServerOptions},
-    store::legacy::TokenFile,
+    organization::{InstallOptions, InstallOutcome, ServerOptions},
+    store::registry::{RegistryError, ServerListing},
 };
 use serde_json::json;
 
 use crate::{
     Failure, Globals, files,
     keys::{bits_parser, certificate_bytes, format_time},
-    now_or,
-    state::{self, State},
+    now_or, state,
 };
 
 /// `mdmlink server ...`.
@@ -26,6 +26,11 @@ use crate::{
 pub enum ServerCommand {
     /// Add a server: check its name, generate its keypair, write the certificate to upload.
     Add(AddArgs),
+    /// Bring in a server already linked by another MDM product: its key,
+    /// and optionally its certificate and current token (no new upload).
+    Import(ImportArgs),
+    /// Write a server's certificate (current, or the staged one) to a file.
+    ExportCert(ExportCertArgs),
     /// A table of the servers (name, portal, customer/site, expiry, days left, health).
     List(ListArgs),
     /// Open a token file with the server's key and install it.
@@ -73,12 +78,10 @@ pub struct FetchAccountArgs {
 pub struct AddArgs {
     /// The server's name, as it will appear in the portal.
     pub name: String,
-    /// The portal (required for the store's first server; must match after).
+    /// The portal: for a store without organizations, creates one (named
+    /// by --org, or "My organization"); otherwise must match the organization's.
     #[arg(long, value_parser = parse_portal)]
     pub portal: Option<Portal>,
-    /// The organization's name, when the store is new.
-    #[arg(long, value_name = "NAME")]
-    pub org: Option<String>,
     /// For MSPs: the customer this server belongs to.
     #[arg(long, value_name = "C", requires = "site")]
     pub customer: Option<String>,
@@ -100,6 +103,54 @@ pub struct AddArgs {
     /// Add the server at this time (RFC 3339) instead of now.
     #[arg(long, value_name = "RFC3339")]
     pub now: Option<String>,
+}
+
+/// `server import`.
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// The server's name, as in the portal.
+    pub name: String,
+    /// Its private key: PKCS#1 or PKCS#8, PEM or DER, encrypted (password
+    /// from --password-env) or not.
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// Its current token file (`*_smime.p7m`), which must open with the key.
+    #[arg(long, value_name = "FILE")]
+    pub token: Option<PathBuf>,
+    /// Its certificate (PEM or DER), which must match the key.
+    #[arg(long, value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+    /// Environment variable holding the key file's password.
+    #[arg(long, value_name = "VAR")]
+    pub key_password_env: Option<String>,
+    /// The portal user who downloaded the token, if known.
+    #[arg(long, value_name = "USER")]
+    pub downloaded_by: Option<String>,
+    /// The server may release devices from the organization.
+    #[arg(long)]
+    pub release_devices: bool,
+    /// For MSPs: the customer's site.
+    #[arg(long, value_name = "S")]
+    pub site: Option<String>,
+    /// Import at this time (RFC 3339) instead of now.
+    #[arg(long, value_name = "RFC3339")]
+    pub now: Option<String>,
+}
+
+/// `server export-cert`.
+#[derive(Args, Debug)]
+pub struct ExportCertArgs {
+    /// The server.
+    pub name: String,
+    /// Where to write it.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// The staged certificate (during a rotation) instead of the current one.
+    #[arg(long)]
+    pub staged: bool,
+    /// Write DER instead of PEM.
+    #[arg(long)]
+    pub der: bool,
 }
 
 /// `server list`.
@@ -186,6 +237,9 @@ pub struct EventArgs {
 /// `check`.
 #[derive(Args, Debug)]
 pub struct CheckArgs {
+    /// Print the servers that need action as a JSON array.
+    #[arg(long)]
+    pub json: bool,
     /// Evaluate at this time (RFC 3339) instead of now.
     #[arg(long, value_name = "RFC3339")]
     pub now: Option<String>,
@@ -201,6 +255,8 @@ fn parse_portal(s: &str) -> Result<Portal, String> {
 pub fn run(g: &Globals, c: &ServerCommand) -> Result<u8, Failure> {
     match c {
         ServerCommand::Add(a) => add(g, a),
+        ServerCommand::Import(a) => import(g, a),
+        ServerCommand::ExportCert(a) => export_cert(g, a),
         ServerCommand::List(a) => list(g, a),
         ServerCommand::InstallToken(a) => install_token(g, a),
         ServerCommand::RotateKey(a) | ServerCommand::ReplaceKey(a) => rotate_key(g, a),
@@ -230,20 +286,47 @@ fn default_cert_path(name: &ServerName, suffix: &str, der: bool) -> PathBuf {
     ))
 }
 
-fn org_err(path: &Path, e: impl std::fmt::Display) -> Failure {
-    Failure::file(path, e)
-}
-
 pub fn add(g: &Globals, a: &AddArgs) -> Result<u8, Failure> {
     let now = now_or(a.now.as_deref())?;
     let name = ServerName::parse(&a.name).map_err(|e| Failure::new(e.to_string()))?;
-    // Refuse a taken name before spending time on key generation; the
-    // transaction below checks again.
-    if let (Some(s), path) = state::read(g)?
-        && let Err(e) = s.org.check_name(&a.name)
+    let mut st = state::open(g)?;
+    // A store without organizations gets one from --portal (and --org).
+    let org = match st.registry.check_new_server(g.org(), &a.name) {
+        Err(RegistryError::NoOrganization | RegistryError::UnknownOrganization(_))
+            if a.portal.is_some() =>
+        {
+            let portal = a
+                .portal
+                .ok_or_else(|| st.fail(RegistryError::NoOrganization))?;
+            let org_name = g.org().unwrap_or("My organization");
+            match st
+                .registry
+                .add_organization(org_name, portal, a.customer.as_deref(), now)
+            {
+                // Another process created it meanwhile: use theirs.
+                Ok(_)
+                | Err(RegistryError::Store(mdmlink::store::StoreError::DuplicateName { .. })) => {}
+                Err(e) => return Err(st.fail(e)),
+            }
+            st.registry
+                .check_new_server(Some(org_name), &a.name)
+                .map_err(|e| st.fail(e))?
+                .0
+        }
+        other => other.map_err(|e| st.fail(e))?.0,
+    };
+    if let Some(p) = a.portal
+        && p != org.portal
     {
-        return Err(org_err(&path, e));
+        return Err(Failure::file(
+            &st.path,
+            format!(
+                "organization \"{}\" uses {}, not {}",
+                org.name, org.portal, p
+            ),
+        ));
     }
+    // Key generation is slow: it happens outside any transaction.
     let keypair = generate(name.as_str(), a.bits, now)?;
     let cert = certificate_bytes(&keypair, a.der).map_err(Failure::new)?;
     let serial = keypair
@@ -254,39 +337,21 @@ pub fn add(g: &Globals, a: &AddArgs) -> Result<u8, Failure> {
         .cert_out
         .clone()
         .unwrap_or_else(|| default_cert_path(&name, "", a.der));
-    let portal = state::update(g, |st, path| {
-        if st.is_none() {
-            let portal = a.portal.ok_or_else(|| {
-                Failure::file(path, "the store is new: pass --portal business-manager|school-manager|business-essentials")
-            })?;
-            let org_name = a.org.clone().unwrap_or_else(|| "My organization".into());
-            *st = Some(State::new(Organization::new(org_name, portal)));
-        }
-        let st = state::require(st, path)?;
-        if let Some(p) = a.portal
-            && p != st.org.portal()
-        {
-            return Err(Failure::file(
-                path,
-                format!(
-                    "this store's organization uses {}, not {}",
-                    st.org.portal(),
-                    p
-                ),
-            ));
-        }
-        let options = ServerOptions {
-            release_devices: a.release_devices,
-            customer: a.customer.clone(),
-            site: a.site.clone(),
-        };
-        st.org
-            .add_server(&a.name, keypair, options, now)
-            .map_err(|e| org_err(path, e))?;
-        files::write(&cert_out, &cert, files::PUBLIC, false)?;
-        Ok(st.org.portal())
-    })?;
-    println!("added \"{name}\" ({portal})");
+    // Refuse to overwrite before anything is stored.
+    files::check_absent(&cert_out)?;
+    let options = ServerOptions {
+        release_devices: a.release_devices,
+        customer: a.customer.clone(),
+        site: a.site.clone(),
+    };
+    let org = st
+        .registry
+        .add_server(Some(&org.name), &a.name, keypair, options, now)
+        .map_err(|e| st.fail(e))?;
+    warn_unencrypted(&mut st);
+    files::write(&cert_out, &cert, files::PUBLIC, false)?;
+    let portal = org.portal;
+    println!("added \"{name}\" to \"{}\" ({portal})", org.name);
     println!(
         "wrote {} (certificate to upload, serial {serial})",
         cert_out.display()
@@ -299,28 +364,110 @@ pub fn add(g: &Globals, a: &AddArgs) -> Result<u8, Failure> {
     Ok(0)
 }
 
-/// One row of `server list`.
-fn row_json(
-    s: &MdmServer,
-    portal: Portal,
-    policy: &ExpiryPolicy,
-    now: time::OffsetDateTime,
-) -> serde_json::Value {
-    let status = s.status(policy, now);
-    let token = s.token();
+/// One warning line when secrets go into a store without a master key.
+fn warn_unencrypted(st: &mut state::Opened) {
+    if let Ok(false) = st.registry.is_encrypted() {
+        eprintln!(
+            "warning: {}: private keys and tokens are stored unencrypted (protected by the file's mode 0600); set MDMLINK_PASSPHRASE or MDMLINK_MASTER_KEY and run `mdmlink store rekey` to encrypt them",
+            st.path.display()
+        );
+    }
+}
+
+pub fn import(g: &Globals, a: &ImportArgs) -> Result<u8, Failure> {
+    let now = now_or(a.now.as_deref())?;
+    let key = zeroize::Zeroizing::new(files::read(&a.key)?);
+    let password = a
+        .key_password_env
+        .as_deref()
+        .map(crate::read_env_secret)
+        .transpose()?;
+    let cert = a.cert.as_deref().map(files::read).transpose()?;
+    let token = a.token.as_deref().map(files::read).transpose()?;
+    let token_name = a
+        .token
+        .as_ref()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut st = state::open(g)?;
+    let options = ServerOptions {
+        release_devices: a.release_devices,
+        customer: None,
+        site: a.site.clone(),
+    };
+    let (org, installed) = st
+        .registry
+        .import_server(
+            g.org(),
+            &a.name,
+            &key,
+            password.as_ref().map(|p| p.expose().as_bytes()),
+            cert.as_deref(),
+            token.as_deref().map(|t| (token_name.as_str(), t)),
+            options,
+            a.downloaded_by.clone(),
+            now,
+        )
+        .map_err(|e| st.fail(e))?;
+    warn_unencrypted(&mut st);
+    println!("imported \"{}\" into \"{}\"", a.name.trim(), org.name);
+    if let Some(i) = installed {
+        for warning in &i.report.warnings {
+            eprintln!("warning: {warning}");
+        }
+        println!("its token expires {}", format_time(i.expires_at));
+    }
+    Ok(0)
+}
+
+pub fn export_cert(g: &Globals, a: &ExportCertArgs) -> Result<u8, Failure> {
+    let mut st = state::open(g)?;
+    let pem = st
+        .registry
+        .certificate_pem(g.org(), &a.name, a.staged)
+        .map_err(|e| st.fail(e))?
+        .ok_or_else(|| {
+            Failure::file(
+                &st.path,
+                format!(
+                    "\"{}\" has no {} certificate",
+                    a.name,
+                    if a.staged { "staged" } else { "current" }
+                ),
+            )
+        })?;
+    let cert = mdmlink::ServerCertificate::from_pem(pem.as_bytes())
+        .map_err(|e| Failure::file(&st.path, e))?;
+    let bytes = if a.der {
+        cert.to_der().to_vec()
+    } else {
+        pem.into_bytes()
+    };
+    files::write(&a.out, &bytes, files::PUBLIC, false)?;
+    println!("wrote {} (serial {})", a.out.display(), cert.serial_hex());
+    Ok(0)
+}
+
+/// One row of `server list --json`.
+fn row_json(l: &ServerListing) -> serde_json::Value {
+    let s = &l.summary;
     json!({
-        "name": s.name().as_str(),
-        "portal": portal.slug(),
-        "customer": s.options().customer,
-        "site": s.options().site,
-        "release_devices": s.options().release_devices,
-        "consumer_key": token.map(|t| t.token.consumer_key()),
-        "expires": token.map(|t| rfc3339(t.token.access_token_expiry())),
-        "days_left": status.token.and_then(|h| h.days_left()),
-        "health": status.token.map(|h| h.label()).unwrap_or("no-token"),
-        "certificate_serial": s.certificate().map(|c| c.serial_hex()),
-        "staging_pending_since": status.staging_pending_since.map(rfc3339),
-        "replacement": s.replacement().map(|(r, _)| r),
+        "organization": l.organization,
+        "name": s.name,
+        "portal": l.portal.slug(),
+        "customer": s.options.customer.clone().or_else(|| l.customer.clone()),
+        "site": s.options.site,
+        "release_devices": s.options.release_devices,
+        "consumer_key": s.token_consumer_key_hint,
+        "expires": s.token_expires_at.map(rfc3339),
+        "days_left": l.status.token.and_then(|h| h.days_left()),
+        "health": l.status.token.map(|h| h.label()).unwrap_or("no-token"),
+        "certificate_serial": s.certificate_serial,
+        "certificate_expires": s.certificate_not_after.map(rfc3339),
+        "staging_pending_since": l.status.staging_pending_since.map(rfc3339),
+        "replacement": s.replacement.map(|(r, _)| r),
+        "server_uuid": s.server_uuid,
     })
 }
 
@@ -331,32 +478,32 @@ fn rfc3339(t: time::OffsetDateTime) -> String {
 
 pub fn list(g: &Globals, a: &ListArgs) -> Result<u8, Failure> {
     let now = now_or(a.now.as_deref())?;
-    let (st, _path) = state::read(g)?;
+    let mut st = state::open(g)?;
+    st.verify_key(g)?;
     let policy = ExpiryPolicy::warn_days(a.warn_days);
-    let Some(st) = st else {
-        if a.json {
-            println!("[]");
-        } else {
-            println!("no servers yet; add one with `mdmlink server add NAME --portal ...`");
-        }
-        return Ok(0);
-    };
+    let rows = st
+        .registry
+        .servers(g.org(), &policy, now)
+        .map_err(|e| st.fail(e))?;
     if a.json {
-        let rows: Vec<_> = st
-            .org
-            .servers()
-            .map(|s| row_json(s, st.org.portal(), &policy, now))
-            .collect();
-        println!("{}", serde_json::Value::Array(rows));
+        println!(
+            "{}",
+            serde_json::Value::Array(rows.iter().map(row_json).collect())
+        );
         return Ok(0);
     }
-    print_table(&st.org, &policy, now);
+    if rows.is_empty() {
+        println!("no servers yet; add one with `mdmlink server add NAME --portal ...`");
+        return Ok(0);
+    }
+    print_table(&rows);
     Ok(0)
 }
 
 /// The servers as a table.
-pub fn print_table(org: &Organization, policy: &ExpiryPolicy, now: time::OffsetDateTime) {
+pub fn print_table(listings: &[ServerListing]) {
     let header = [
+        "ORG",
         "NAME",
         "PORTAL",
         "CUSTOMER/SITE",
@@ -364,30 +511,32 @@ pub fn print_table(org: &Organization, policy: &ExpiryPolicy, now: time::OffsetD
         "DAYS",
         "HEALTH",
     ];
-    let mut rows: Vec<[String; 6]> = Vec::new();
-    for s in org.servers() {
-        let status = s.status(policy, now);
-        let token = s.token();
-        let cs = match (&s.options().customer, &s.options().site) {
+    let mut rows: Vec<[String; 7]> = Vec::new();
+    for l in listings {
+        let s = &l.summary;
+        let customer = s.options.customer.clone().or_else(|| l.customer.clone());
+        let cs = match (&customer, &s.options.site) {
             (Some(c), Some(site)) => format!("{c}/{site}"),
             (Some(c), None) => c.clone(),
+            (None, Some(site)) => format!("-/{site}"),
             _ => "-".into(),
         };
-        let mut health = match status.token {
+        let mut health = match l.status.token {
             Some(h) => h.label().to_owned(),
             None => "no token".to_owned(),
         };
-        if status.staging_pending_since.is_some() {
+        if l.status.staging_pending_since.is_some() {
             health.push_str(" (new key staged)");
         }
         rows.push([
-            s.name().to_string(),
-            org.portal().slug().to_owned(),
-            cs,
-            token
-                .map(|t| t.token.access_token_expiry().date().to_string())
+            crate::label(&l.organization),
+            crate::label(&s.name),
+            l.portal.slug().to_owned(),
+            crate::label(&cs),
+            s.token_expires_at
+                .map(|t| t.date().to_string())
                 .unwrap_or_else(|| "-".into()),
-            status
+            l.status
                 .token
                 .and_then(|h| h.days_left())
                 .map(|d| d.to_string())
@@ -404,10 +553,8 @@ pub fn print_table(org: &Organization, policy: &ExpiryPolicy, now: time::OffsetD
     let line = |cells: &[String]| {
         let mut out = String::new();
         for (i, (c, w)) in cells.iter().zip(widths).enumerate() {
-            if i + 1 == cells.len() {
-                out.push_str(c);
-            } else {
-                out.push_str(c);
+            out.push_str(c);
+            if i + 1 != cells.len() {
                 out.push_str(&" ".repeat(w - c.chars().count() + 2));
             }
         }
@@ -429,45 +576,29 @@ pub fn install_token(g: &Globals, a: &InstallArgs) -> Result<u8, Failure> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let (report, name, expiry) = state::update(g, |st, path| {
-        let st = state::require(st, path)?;
-        let report = st
-            .org
-            .install_token_file(
-                &a.name,
-                &file_name,
-                &data,
-                InstallOptions {
-                    downloaded_by: a.downloaded_by.clone(),
-                    force: a.force,
-                },
-                now,
-            )
-            .map_err(|e| Failure::file(&a.file, e))?;
-        let server = st
-            .org
-            .server(&a.name)
-            .ok_or_else(|| Failure::file(path, format!("no server named \"{}\"", a.name)))?;
-        let installed = server
-            .token()
-            .ok_or_else(|| Failure::file(path, "the token was not installed"))?;
-        let name = server.name().to_string();
-        let expiry = installed.token.access_token_expiry();
-        st.files.insert(
-            name.clone(),
-            TokenFile {
-                data: data.clone(),
-                installed_at: now,
-                downloaded_by: installed.downloaded_by.clone(),
-                certificate_serial: installed.certificate_serial.clone(),
+    let mut st = state::open(g)?;
+    let installed = st
+        .registry
+        .install_token(
+            g.org(),
+            &a.name,
+            &file_name,
+            &data,
+            InstallOptions {
+                downloaded_by: a.downloaded_by.clone(),
+                force: a.force,
             },
-        );
-        Ok((report, name, expiry))
-    })?;
-    for warning in &report.warnings {
+            now,
+        )
+        .map_err(|e| match e {
+            // What is wrong with the token is about the file.
+            RegistryError::Organization(e) => Failure::file(&a.file, e),
+            e => st.fail(e),
+        })?;
+    for warning in &installed.report.warnings {
         eprintln!("warning: {}: {warning}", a.file.display());
     }
-    let what = match report.outcome {
+    let what = match installed.report.outcome {
         InstallOutcome::First => "installed the first token",
         InstallOutcome::Renewed => "renewed the token",
         InstallOutcome::KeyPromoted => {
@@ -475,18 +606,25 @@ pub fn install_token(g: &Globals, a: &InstallArgs) -> Result<u8, Failure> {
         }
         _ => "installed the token",
     };
-    println!("\"{name}\": {what} (expires {})", format_time(expiry));
+    println!(
+        "\"{}\": {what} (expires {})",
+        installed.server,
+        format_time(installed.expires_at)
+    );
     Ok(0)
 }
 
 pub fn rotate_key(g: &Globals, a: &RotateArgs) -> Result<u8, Failure> {
     let now = now_or(a.now.as_deref())?;
-    let (st, path) = state::read(g)?;
+    let mut st = state::open(g)?;
+    // The server must exist before the (slow) key generation.
+    let org = st.registry.organization(g.org()).map_err(|e| st.fail(e))?;
     let name = st
-        .as_ref()
-        .and_then(|s| s.org.server(&a.name))
-        .map(|s| s.name().clone())
-        .ok_or_else(|| Failure::file(&path, format!("no server named \"{}\"", a.name)))?;
+        .registry
+        .certificate_pem(Some(&org.name), &a.name, false)
+        .map(|_| ServerName::parse(&a.name))
+        .map_err(|e| st.fail(e))?
+        .map_err(|e| Failure::new(e.to_string()))?;
     let keypair = generate(name.as_str(), a.bits, now)?;
     let cert = certificate_bytes(&keypair, a.der).map_err(Failure::new)?;
     let serial = keypair
@@ -497,14 +635,11 @@ pub fn rotate_key(g: &Globals, a: &RotateArgs) -> Result<u8, Failure> {
         .cert_out
         .clone()
         .unwrap_or_else(|| default_cert_path(&name, "-new", a.der));
-    let portal = state::update(g, |st, path| {
-        let st = state::require(st, path)?;
-        st.org
-            .stage_keypair(&a.name, keypair, now)
-            .map_err(|e| org_err(path, e))?;
-        files::write(&cert_out, &cert, files::PUBLIC, false)?;
-        Ok(st.org.portal())
-    })?;
+    files::check_absent(&cert_out)?;
+    st.registry
+        .stage_keypair(Some(&org.name), &a.name, keypair, now)
+        .map_err(|e| st.fail(e))?;
+    files::write(&cert_out, &cert, files::PUBLIC, false)?;
     println!("\"{name}\": staged a new keypair; the current key and token keep working");
     println!(
         "wrote {} (new certificate to upload, serial {serial})",
@@ -512,42 +647,31 @@ pub fn rotate_key(g: &Globals, a: &RotateArgs) -> Result<u8, Failure> {
     );
     println!(
         "next: in {}, edit the server, upload it, Download Token, and run `mdmlink server install-token \"{name}\" FILE`",
-        portal.product_name()
+        org.portal.product_name()
     );
     Ok(0)
 }
 
 pub fn discard_staging(g: &Globals, a: &NameArg) -> Result<u8, Failure> {
-    let serial = state::update(g, |st, path| {
-        let st = state::require(st, path)?;
-        let staged = st
-            .org
-            .discard_staged(&a.name)
-            .map_err(|e| org_err(path, e))?;
-        Ok(staged
-            .keypair
-            .certificate()
-            .map(|c| c.serial_hex())
-            .unwrap_or_default())
-    })?;
+    let mut st = state::open(g)?;
+    let serial = st
+        .registry
+        .discard_staged(g.org(), &a.name)
+        .map_err(|e| st.fail(e))?;
     println!(
-        "\"{}\": discarded the staged keypair (certificate serial {serial}); the current key stays",
-        a.name
+        "\"{}\": discarded the staged keypair (certificate serial {}); the current key stays",
+        a.name,
+        serial.unwrap_or_default()
     );
     Ok(0)
 }
 
 pub fn remove(g: &Globals, a: &NameArg) -> Result<u8, Failure> {
-    let name = state::update(g, |st, path| {
-        let st = state::require(st, path)?;
-        let server = st
-            .org
-            .remove_server(&a.name)
-            .map_err(|e| org_err(path, e))?;
-        let name = server.name().to_string();
-        st.files.remove(&name);
-        Ok(name)
-    })?;
+    let mut st = state::open(g)?;
+    let name = st
+        .registry
+        .remove_server(g.org(), &a.name)
+        .map_err(|e| st.fail(e))?;
     println!("removed \"{name}\" (its keys and token are deleted from the store)");
     Ok(0)
 }
@@ -559,42 +683,35 @@ pub fn events(g: &Globals, a: &EventArgs) -> Result<u8, Failure> {
         Event::UserLeft => ReplacementReason::DownloaderLeftOrganization,
         Event::NewToken => ReplacementReason::NewTokenGenerated,
     };
-    state::update(g, |st, path| {
-        let st = state::require(st, path)?;
-        st.org
-            .record_event(&a.name, reason, at)
-            .map_err(|e| org_err(path, e))
-    })?;
-    println!(
-        "\"{}\": recorded: {reason}; its token must be replaced",
-        a.name
-    );
+    let mut st = state::open(g)?;
+    let name = st
+        .registry
+        .record_event(g.org(), &a.name, reason, at)
+        .map_err(|e| st.fail(e))?;
+    println!("\"{name}\": recorded: {reason}; its token must be replaced");
     Ok(0)
 }
 
 pub fn set_uuid(g: &Globals, a: &SetUuidArgs) -> Result<u8, Failure> {
-    state::update(g, |st, path| {
-        let st = state::require(st, path)?;
-        st.org
-            .set_server_uuid(&a.name, &a.uuid)
-            .map_err(|e| org_err(path, e))
-    })?;
-    println!("\"{}\": server UUID {}", a.name, a.uuid.trim());
+    let mut st = state::open(g)?;
+    let name = st
+        .registry
+        .set_server_uuid(g.org(), &a.name, &a.uuid)
+        .map_err(|e| st.fail(e))?;
+    println!("\"{name}\": server UUID {}", a.uuid.trim());
     Ok(0)
 }
 
 pub fn fetch_account(g: &Globals, a: &FetchAccountArgs) -> Result<u8, Failure> {
     use mdmlink::session::{self, client::Client};
-    let (st, path) = state::read(g)?;
+    let mut st = state::open(g)?;
     let token = st
-        .as_ref()
-        .and_then(|s| s.org.server(&a.name))
-        .ok_or_else(|| Failure::file(&path, format!("no server named \"{}\"", a.name)))?
-        .token()
-        .map(|t| t.token.clone())
+        .registry
+        .token(g.org(), &a.name)
+        .map_err(|e| st.fail(e))?
         .ok_or_else(|| {
             Failure::file(
-                &path,
+                &st.path,
                 format!(
                     "\"{}\" has no token installed; run `mdmlink server install-token`",
                     a.name
@@ -614,12 +731,9 @@ pub fn fetch_account(g: &Globals, a: &FetchAccountArgs) -> Result<u8, Failure> {
             a.base_url
         ))
     })?;
-    state::update(g, |st, path| {
-        let st = state::require(st, path)?;
-        st.org
-            .set_server_uuid(&a.name, &uuid)
-            .map_err(|e| org_err(path, e))
-    })?;
+    st.registry
+        .set_server_uuid(g.org(), &a.name, &uuid)
+        .map_err(|e| st.fail(e))?;
     println!(
         "\"{}\": Apple knows it as {:?} of {:?}; server UUID {uuid} recorded",
         a.name,
@@ -631,44 +745,55 @@ pub fn fetch_account(g: &Globals, a: &FetchAccountArgs) -> Result<u8, Failure> {
 
 pub fn check(g: &Globals, a: &CheckArgs) -> Result<u8, Failure> {
     let now = now_or(a.now.as_deref()).map_err(|f| f.with_code(3))?;
-    let (st, path) = state::read(g).map_err(|f| f.with_code(3))?;
-    let Some(st) = st.filter(|s| s.org.servers().len() > 0) else {
-        return Err(Failure::file(&path, "the store has no servers to check").with_code(3));
-    };
+    let mut st = state::open(g).map_err(|f| f.with_code(3))?;
+    st.verify_key(g).map_err(|f| f.with_code(3))?;
     let policy = ExpiryPolicy::warn_days(a.warn_days);
-    let code = st
-        .org
-        .statuses(&policy, now)
+    let listings = st
+        .registry
+        .servers(g.org(), &policy, now)
+        .map_err(|e| st.fail(e).with_code(3))?;
+    if listings.is_empty() {
+        return Err(Failure::file(&st.path, "the store has no servers to check").with_code(3));
+    }
+    let code = listings
         .iter()
-        .map(|s| s.worst().exit_code())
+        .map(|l| l.status.worst().exit_code())
         .max()
         .unwrap_or(0);
-    print_actions(&st.org, &policy, now);
-    Ok(code as u8)
-}
-
-/// What needs action, most urgent first (or that nothing does).
-pub fn print_actions(org: &Organization, policy: &ExpiryPolicy, now: time::OffsetDateTime) {
-    let items = org.needs_action(policy, now);
+    let items = st
+        .registry
+        .needs_action(g.org(), &policy, now)
+        .map_err(|e| st.fail(e).with_code(3))?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string(&items).unwrap_or_else(|_| "[]".into())
+        );
+        return Ok(code as u8);
+    }
     if items.is_empty() {
         println!(
             "OK: all {} server(s) valid for more than {} days",
-            org.servers().len(),
-            policy_days(policy)
+            listings.len(),
+            policy.warning_window.whole_days()
         );
-        return;
     }
-    for item in items {
+    let many = listings
+        .iter()
+        .any(|l| l.organization != listings[0].organization);
+    for i in items {
+        let org = if many {
+            format!("[{}] ", crate::label(&i.organization))
+        } else {
+            String::new()
+        };
         println!(
-            "{}: \"{}\": {}; {}",
-            item.health.label().to_uppercase(),
-            item.server,
-            item.health,
-            item.advice
+            "{}: {org}\"{}\": {}; {}",
+            i.item.health.label().to_uppercase(),
+            crate::label(&i.item.server),
+            i.item.health,
+            i.item.advice
         );
     }
-}
-
-fn policy_days(policy: &ExpiryPolicy) -> i64 {
-    policy.warning_window.whole_days()
+    Ok(code as u8)
 }

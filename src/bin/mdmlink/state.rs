@@ -1,214 +1,84 @@
-//! The organization as the commands see it, loaded from and saved to the
-//! SQLite store in one transaction per command.
+//! The store as the commands see it: a [`Registry`] over the SQLite file,
+//! with the master key from the environment. Every command makes one
+//! registry call (one transaction); this file only opens it and words its
+//! errors.
 //!
-//! At rest, private keys are encrypted PKCS#8 when a passphrase is given
-//! (`MDMLINK_PASSPHRASE` or `--password-env VAR`) and plain PKCS#8 otherwise
-//! (protected by the store file's mode, 0600); tokens are kept only as the
-//! encrypted file the portal served, and reopened with the server's key on load.
+//! The master key comes from `MDMLINK_MASTER_KEY` (32 bytes, hex or
+//! base64), `--master-key-file PATH`, or a passphrase (`MDMLINK_PASSPHRASE`,
+//! or `--password-env VAR`). Without one, secrets are stored unencrypted in
+//! the owner-only file.
 
-use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use mdmlink::{
-    SecretString, ServerKeypair,
-    keypair::KeyError,
-    organization::{InstallOptions, Organization},
-    store::legacy::{self as store, SqliteStore, Store, StoredOrganization, TokenFile},
-    token,
+use mdmlink::store::{
+    SqliteStore,
+    master_key::{MasterKey, MasterKeySource},
+    registry::{Registry, RegistryError},
 };
 
-use crate::{Failure, Globals};
+use crate::{Failure, Globals, files};
 
-/// The organization and its servers' token files.
-pub struct State {
-    /// The model.
-    pub org: Organization,
-    /// Token files by server name.
-    pub files: BTreeMap<String, TokenFile>,
-    /// Encrypted key PEMs as loaded, by public key fingerprint, so an
-    /// unchanged key is not re-encrypted (PBKDF2 is slow on purpose).
-    encrypted: HashMap<[u8; 32], String>,
+/// The registry over the store file, and the file's path (for messages).
+pub struct Opened {
+    /// The registry.
+    pub registry: Registry<SqliteStore>,
+    /// The store file.
+    pub path: PathBuf,
 }
 
-impl State {
-    /// A new organization.
-    pub fn new(org: Organization) -> Self {
-        Self {
-            org,
-            files: BTreeMap::new(),
-            encrypted: HashMap::new(),
-        }
+impl Opened {
+    /// `path: error`.
+    pub fn fail(&self, e: RegistryError) -> Failure {
+        fail(&self.path, e)
     }
-}
 
-fn open_store(g: &Globals) -> Result<(SqliteStore, PathBuf), Failure> {
-    let path = g.store_path()?;
-    let store = SqliteStore::open(&path)?;
-    Ok((store, path))
-}
-
-/// Reads the store (a snapshot, no write lock).
-pub fn read(g: &Globals) -> Result<(Option<State>, PathBuf), Failure> {
-    let (mut store, path) = open_store(g)?;
-    let pass = g.store_passphrase()?;
-    let state = store
-        .load()?
-        .map(|s| decode(s, pass.as_ref(), &path))
-        .transpose()?;
-    Ok((state, path))
-}
-
-/// Runs `change` in one write transaction: load, change, save.
-pub fn update<T>(
-    g: &Globals,
-    change: impl FnOnce(&mut Option<State>, &Path) -> Result<T, Failure>,
-) -> Result<T, Failure> {
-    let (mut store, path) = open_store(g)?;
-    let pass = g.store_passphrase()?;
-    store::update(&mut store, |content| {
-        let mut state = content
-            .take()
-            .map(|s| decode(s, pass.as_ref(), &path))
-            .transpose()?;
-        let value = change(&mut state, &path)?;
-        *content = state
-            .as_ref()
-            .map(|s| encode(s, pass.as_ref(), &path))
-            .transpose()?;
-        Ok(value)
-    })
-}
-
-/// The store's organization, or an error saying how to create one.
-pub fn require<'a>(state: &'a mut Option<State>, path: &Path) -> Result<&'a mut State, Failure> {
-    state.as_mut().ok_or_else(|| {
-        Failure::file(
-            path,
-            "the store has no organization yet; add a server first (mdmlink server add NAME --portal ...)",
-        )
-    })
-}
-
-fn decode(
-    stored: StoredOrganization,
-    pass: Option<&SecretString>,
-    path: &Path,
-) -> Result<State, Failure> {
-    let mut record = stored.record;
-    let mut encrypted = HashMap::new();
-    for server in &mut record.servers {
-        for pem in [
-            &mut server.private_key_pem,
-            &mut server.staged_private_key_pem,
-        ] {
-            let Some(text) = pem.as_deref() else { continue };
-            if !text.contains("ENCRYPTED PRIVATE KEY") {
-                continue;
+    /// Checks the master key when one is given (one derivation), so a wrong
+    /// one is reported even by commands that read no secret.
+    pub fn verify_key(&mut self, g: &Globals) -> Result<(), Failure> {
+        if g.master_key_source()?.is_some() {
+            match self.registry.unlock() {
+                Ok(()) | Err(RegistryError::NotEncrypted) => {}
+                Err(e) => return Err(self.fail(e)),
             }
-            let pass = pass.ok_or_else(|| {
-                Failure::file(
-                    path,
-                    "the private keys in this store are encrypted; set MDMLINK_PASSPHRASE (or pass --password-env VAR)",
-                )
-            })?;
-            let keypair = ServerKeypair::from_pem(text.as_bytes(), Some(pass.expose().as_bytes()))
-                .map_err(|e| match e {
-                    KeyError::WrongPassword => Failure::file(
-                        path,
-                        format!(
-                            "the passphrase does not decrypt the private key of server \"{}\"",
-                            server.name
-                        ),
-                    ),
-                    e => Failure::file(path, format!("server \"{}\": {e}", server.name)),
-                })?;
-            let plain = keypair
-                .private_key_pem()
-                .map_err(|e| Failure::file(path, e))?;
-            encrypted.insert(keypair.public_key_fingerprint(), text.to_owned());
-            *pem = Some(plain.to_string());
         }
+        Ok(())
     }
-    let mut org = Organization::from_record(record).map_err(|e| Failure::file(path, e))?;
-    for (name, file) in &stored.token_files {
-        let server = org.server(name).ok_or_else(|| {
-            Failure::file(
-                path,
-                format!("a token is stored for unknown server \"{name}\""),
-            )
-        })?;
-        let keypair = server
-            .keypair()
-            .ok_or_else(|| Failure::file(path, format!("server \"{name}\" has no private key")))?;
-        let opened = token::open(&file.data, keypair)
-            .map_err(|e| Failure::file(path, format!("stored token of server \"{name}\": {e}")))?;
-        let replacement = server.replacement();
-        org.install_opened_token(
-            name,
-            opened,
-            InstallOptions {
-                downloaded_by: file.downloaded_by.clone(),
-                force: true,
-            },
-            file.installed_at,
-        )
-        .map_err(|e| Failure::file(path, e))?;
-        if let Some((reason, at)) = replacement {
-            org.record_event(name, reason, at)
-                .map_err(|e| Failure::file(path, e))?;
-        }
-    }
-    Ok(State {
-        org,
-        files: stored.token_files,
-        encrypted,
-    })
 }
 
-fn encode(
-    state: &State,
-    pass: Option<&SecretString>,
-    path: &Path,
-) -> Result<StoredOrganization, Failure> {
-    let mut record = state
-        .org
-        .to_record(true)
-        .map_err(|e| Failure::file(path, e))?;
-    let mut rng = mdmlink::SystemRng::default();
-    for (server, model) in record.servers.iter_mut().zip(state.org.servers()) {
-        // Tokens are kept only as the encrypted file the portal served.
-        server.token = None;
-        let Some(pass) = pass else { continue };
-        let keys = [
-            (&mut server.private_key_pem, model.keypair()),
-            (
-                &mut server.staged_private_key_pem,
-                model.staged().map(|s| &s.keypair),
-            ),
-        ];
-        for (pem, keypair) in keys {
-            let (Some(text), Some(keypair)) = (pem.as_mut(), keypair) else {
-                continue;
-            };
-            let sealed = match state.encrypted.get(&keypair.public_key_fingerprint()) {
-                Some(cached) => cached.clone(),
-                None => keypair
-                    .private_key_encrypted_pem(&mut rng, pass.expose().as_bytes())
-                    .map_err(|e| Failure::file(path, e))?
-                    .to_string(),
-            };
-            zeroize::Zeroize::zeroize(text);
-            *pem = Some(sealed);
+/// `path: error`.
+pub fn fail(path: &Path, e: RegistryError) -> Failure {
+    Failure::file(path, e)
+}
+
+/// Opens the store (creating it), converting a 0.1.0 store on first use.
+pub fn open(g: &Globals) -> Result<Opened, Failure> {
+    let path = g.store_path()?;
+    let store = SqliteStore::open(&path).map_err(|e| Failure::new(e.to_string()))?;
+    let source = g.master_key_source()?;
+    let legacy_pass = g.store_passphrase()?;
+    let mut registry = Registry::new(store, source);
+    let needs_migration = registry
+        .store_mut()
+        .has_legacy()
+        .map_err(|e| Failure::new(e.to_string()))?;
+    if needs_migration {
+        let name = registry
+            .migrate_legacy(legacy_pass.as_ref(), time::OffsetDateTime::now_utc())
+            .map_err(|e| fail(&path, e))?;
+        if let Some(name) = name {
+            eprintln!(
+                "mdmlink: {}: converted the store of mdmlink 0.1.0 (organization \"{name}\")",
+                path.display()
+            );
         }
     }
-    let files = state
-        .files
-        .iter()
-        .filter(|(name, _)| state.org.server(name).is_some())
-        .map(|(n, f)| (n.clone(), f.clone()))
-        .collect();
-    Ok(StoredOrganization {
-        record,
-        token_files: files,
-    })
+    Ok(Opened { registry, path })
+}
+
+/// Reads a master key file (at most 4 KiB, a regular file).
+pub fn read_key_file(path: &Path) -> Result<MasterKeySource, Failure> {
+    let bytes = zeroize::Zeroizing::new(files::read(path)?);
+    MasterKey::parse(&bytes, &path.display().to_string())
+        .map(MasterKeySource::Key)
+        .map_err(|e| Failure::new(e.to_string()))
 }

@@ -1,0 +1,129 @@
+//! Health and advice from a server's non-secret columns alone (no key, no
+//! token opened), with the same rules and words as
+//! [`crate::organization::Organization::needs_action`].
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::{
+    expiry::{ExpiryPolicy, Health},
+    organization::{ActionItem, STAGING_REMINDER_AFTER, ServerStatus},
+    portal::Portal,
+    store::{OrganizationRow, ServerSummary},
+};
+
+/// One server as `server list` shows it: its organization and its health.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerListing {
+    /// The organization's name.
+    pub organization: String,
+    /// The organization's portal.
+    pub portal: Portal,
+    /// The organization's customer label.
+    pub customer: Option<String>,
+    /// The server's non-secret columns.
+    pub summary: ServerSummary,
+    /// Its health at the time asked.
+    pub status: ServerStatus,
+}
+
+/// A server that needs action, with its organization.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrganizationActionItem {
+    /// The organization's name.
+    pub organization: String,
+    /// The server and what to do.
+    #[serde(flatten)]
+    pub item: ActionItem,
+}
+
+/// The server's status at `now` from its columns.
+pub fn status(summary: &ServerSummary, policy: &ExpiryPolicy, now: OffsetDateTime) -> ServerStatus {
+    ServerStatus {
+        name: summary.name.clone(),
+        token: summary
+            .token_expires_at
+            .map(|expiry| policy.evaluate_with_event(expiry, summary.replacement, now)),
+        certificate: summary
+            .certificate_not_after
+            .map(|not_after| policy.evaluate(not_after, now)),
+        staging_pending_since: summary.staged_at,
+    }
+}
+
+/// What the server needs, if anything (see
+/// [`crate::organization::Organization::needs_action`]).
+pub fn action(
+    summary: &ServerSummary,
+    portal: Portal,
+    policy: &ExpiryPolicy,
+    now: OffsetDateTime,
+) -> Option<ActionItem> {
+    let status = status(summary, policy, now);
+    let worst = status.worst();
+    let staging_note = status.staging_message();
+    let stale_staging = status
+        .staging_pending_since
+        .is_some_and(|since| now - since >= STAGING_REMINDER_AFTER);
+    if !worst.needs_action() {
+        return match (stale_staging, staging_note) {
+            (true, Some(note)) => Some(ActionItem {
+                server: summary.name.clone(),
+                health: worst,
+                advice: format!("finish the key rotation: {note}"),
+                staging_pending_since: status.staging_pending_since,
+            }),
+            _ => None,
+        };
+    }
+    let advice = match (&worst, status.token) {
+        (_, None) => format!(
+            "upload the certificate in {} ({}) and download the {}",
+            portal.product_name(),
+            portal.settings_path(),
+            portal.token_noun()
+        ),
+        (Health::MustReplace { .. } | Health::Expired { .. }, _) => format!(
+            "download a new {} for this {} in {} and install it",
+            portal.token_noun(),
+            portal.server_noun(),
+            portal.product_name()
+        ),
+        _ => format!(
+            "renew: download a new {} in {} before it expires",
+            portal.token_noun(),
+            portal.product_name()
+        ),
+    };
+    let advice = match staging_note {
+        Some(note) => format!("{advice}; {note}"),
+        None => advice,
+    };
+    Some(ActionItem {
+        server: summary.name.clone(),
+        health: worst,
+        advice,
+        staging_pending_since: status.staging_pending_since,
+    })
+}
+
+/// Every listed server's action, across organizations, most urgent first.
+pub fn needs_action(
+    organizations: &[OrganizationRow],
+    servers: &[ServerSummary],
+    policy: &ExpiryPolicy,
+    now: OffsetDateTime,
+) -> Vec<OrganizationActionItem> {
+    let mut items: Vec<OrganizationActionItem> = servers
+        .iter()
+        .filter_map(|s| {
+            let org = organizations.iter().find(|o| o.id == s.organization_id)?;
+            action(s, org.portal, policy, now).map(|item| OrganizationActionItem {
+                organization: org.name.clone(),
+                item,
+            })
+        })
+        .collect();
+    items.sort_by_key(|i| (2 - i.item.health.exit_code(), i.item.health.deadline()));
+    items
+}
