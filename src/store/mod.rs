@@ -63,8 +63,11 @@ use crate::{
 
 pub use crate::organization::MAX_CERTIFICATES;
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod any;
 #[cfg(any(test, feature = "store-conformance"))]
 pub mod conformance;
+pub mod copy;
 pub mod legacy;
 pub mod master_key;
 mod memory;
@@ -74,6 +77,8 @@ pub mod registry;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use any::{AnyStore, StoreLocation};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::{

@@ -27,9 +27,11 @@ use clap::{Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(name = "mdmlink", version, about, long_about = None)]
 pub struct Cli {
-    /// The store (SQLite file); default: $XDG_DATA_HOME/mdmlink/store.sqlite
-    /// or ~/.local/share/mdmlink/store.sqlite.
-    #[arg(long, global = true, env = "MDMLINK_STORE", value_name = "PATH")]
+    /// The store: a SQLite file (PATH or sqlite:PATH), or a PostgreSQL
+    /// database (postgres://USER:PASSWORD@HOST/DB?sslmode=require) shared by
+    /// several instances; default: $XDG_DATA_HOME/mdmlink/store.sqlite or
+    /// ~/.local/share/mdmlink/store.sqlite.
+    #[arg(long, global = true, env = "MDMLINK_STORE", value_name = "PATH|URL", hide_env_values = true)]
     store: Option<PathBuf>,
 
     /// Read the password for private keys from this environment variable
@@ -157,11 +159,16 @@ impl Globals {
         Ok(self.store_passphrase()?.map(MasterKeySource::Passphrase))
     }
 
-    /// The store's path: `--store`, `$MDMLINK_STORE`, or the user's data dir.
-    pub fn store_path(&self) -> Result<PathBuf, Failure> {
-        if let Some(p) = &self.store {
-            return Ok(p.clone());
+    /// Where the store is: `--store`, `$MDMLINK_STORE`, or the user's data dir.
+    pub fn store_location(&self) -> Result<mdmlink::store::StoreLocation, Failure> {
+        match &self.store {
+            Some(p) => Ok(mdmlink::store::StoreLocation::parse(p.as_os_str())),
+            None => self.store_path().map(mdmlink::store::StoreLocation::Sqlite),
         }
+    }
+
+    /// The default store's path: the user's data dir.
+    fn store_path(&self) -> Result<PathBuf, Failure> {
         let base = std::env::var_os("XDG_DATA_HOME")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)

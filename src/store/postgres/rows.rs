@@ -190,7 +190,7 @@ impl PgTx<'_, '_> {
     fn summary(&self, r: &Row) -> Result<ServerSummary, StoreError> {
         let options: String = r.get(4);
         let reason: Option<String> = r.get(17);
-        let reason_at: Option<OffsetDateTime> = r.get(18);
+        let reason_at = self.time(r, 18)?;
         let replacement = match (reason, reason_at) {
             (Some(reason), Some(at)) => Some((columns::reason_from_text(self.store, &reason)?, at)),
             (None, None) => None,
@@ -202,16 +202,16 @@ impl PgTx<'_, '_> {
             name: r.get(2),
             name_key: r.get(3),
             options: columns::options_from_json(self.store, &options)?,
-            created_at: r.get(5),
+            created_at: self.time(r, 5)?,
             certificate_serial: r.get(6),
-            certificate_not_after: r.get(7),
+            certificate_not_after: self.time(r, 7)?,
             staged_certificate_serial: r.get(8),
-            staged_certificate_not_after: r.get(9),
-            staged_at: r.get(10),
-            token_expires_at: r.get(11),
-            token_installed_at: r.get(12),
+            staged_certificate_not_after: self.time(r, 9)?,
+            staged_at: self.time(r, 10)?,
+            token_expires_at: self.time(r, 11)?,
+            token_installed_at: self.time(r, 12)?,
             token_downloaded_by: r.get(13),
-            token_issued_at: r.get(14),
+            token_issued_at: self.time(r, 14)?,
             token_certificate_serial: r.get(15),
             token_consumer_key_hint: r.get(16),
             replacement,
@@ -244,6 +244,11 @@ impl PgTx<'_, '_> {
     }
 }
 
+/// A time as stored: RFC 3339 text.
+fn text(t: Option<OffsetDateTime>) -> Option<String> {
+    t.map(columns::time_to_text)
+}
+
 fn not_found(what: &'static str, key: impl core::fmt::Display) -> StoreError {
     StoreError::NotFound {
         what,
@@ -262,7 +267,8 @@ struct ServerValues<'r> {
     row: &'r ServerRow,
     options: String,
     reason: Option<String>,
-    reason_at: Option<OffsetDateTime>,
+    reason_at: Option<String>,
+    times: [Option<String>; 7],
     private_key: Option<&'r [u8]>,
     staged_private_key: Option<&'r [u8]>,
     token: Option<&'r [u8]>,
@@ -275,7 +281,16 @@ impl<'r> ServerValues<'r> {
             row,
             options: columns::options_to_json(&s.options),
             reason: s.replacement.map(|(r, _)| columns::reason_to_text(r)),
-            reason_at: s.replacement.map(|(_, at)| at),
+            reason_at: text(s.replacement.map(|(_, at)| at)),
+            times: [
+                text(s.created_at),
+                text(s.certificate_not_after),
+                text(s.staged_certificate_not_after),
+                text(s.staged_at),
+                text(s.token_expires_at),
+                text(s.token_installed_at),
+                text(s.token_issued_at),
+            ],
             private_key: row.private_key.as_ref().map(SealedSecret::as_bytes),
             staged_private_key: row.staged_private_key.as_ref().map(SealedSecret::as_bytes),
             token: row.token.as_ref().map(SealedSecret::as_bytes),
@@ -289,16 +304,16 @@ impl<'r> ServerValues<'r> {
             &s.name,
             &s.name_key,
             &self.options,
-            &s.created_at,
+            &self.times[0],
             &s.certificate_serial,
-            &s.certificate_not_after,
+            &self.times[1],
             &s.staged_certificate_serial,
-            &s.staged_certificate_not_after,
-            &s.staged_at,
-            &s.token_expires_at,
-            &s.token_installed_at,
+            &self.times[2],
+            &self.times[3],
+            &self.times[4],
+            &self.times[5],
             &s.token_downloaded_by,
-            &s.token_issued_at,
+            &self.times[6],
             &s.token_certificate_serial,
             &s.token_consumer_key_hint,
             &self.reason,
@@ -408,7 +423,7 @@ impl StoreTx for PgTx<'_, '_> {
                 &row.name_key,
                 &row.portal.slug(),
                 &row.customer,
-                &row.created_at,
+                &columns::time_to_text(row.created_at),
             ],
         )?;
         if let Some(r) = inserted.first() {
@@ -546,10 +561,15 @@ impl StoreTx for PgTx<'_, '_> {
                 "SELECT cursor, issued_at FROM mdmlink_dep_cursors WHERE server_id = $1",
                 &[&server],
             )?
-            .map(|r| DepCursor {
-                cursor: r.get(0),
-                issued_at: r.get(1),
-            }))
+            .map(|r| -> Result<DepCursor, StoreError> {
+                Ok(DepCursor {
+                    cursor: r.get(0),
+                    issued_at: self
+                        .time(&r, 1)?
+                        .ok_or_else(|| self.corrupt("a cursor without its time".into()))?,
+                })
+            })
+            .transpose()?)
     }
 
     fn put_dep_page(
@@ -575,34 +595,46 @@ impl StoreTx for PgTx<'_, '_> {
                  VALUES ($1, $2, $3, $4, $5, $6)
                  ON CONFLICT (server_id, serial) DO UPDATE SET op_type = EXCLUDED.op_type,
                      op_date = EXCLUDED.op_date, deleted = EXCLUDED.deleted, json = EXCLUDED.json",
-                &[&server, &d.serial, &d.op_type, &d.op_date, &d.deleted, &d.json],
+                &[
+                    &server,
+                    &d.serial,
+                    &d.op_type,
+                    &text(d.op_date),
+                    &d.deleted,
+                    &d.json,
+                ],
             )?;
         }
         self.execute(
             "INSERT INTO mdmlink_dep_cursors (server_id, cursor, issued_at) VALUES ($1, $2, $3)
              ON CONFLICT (server_id) DO UPDATE SET cursor = EXCLUDED.cursor,
                  issued_at = EXCLUDED.issued_at",
-            &[&server, &cursor.cursor, &cursor.issued_at],
+            &[
+                &server,
+                &cursor.cursor,
+                &columns::time_to_text(cursor.issued_at),
+            ],
         )?;
         Ok(())
     }
 
     fn dep_devices(&mut self, server: ServerId) -> Result<Vec<DeviceRow>, StoreError> {
-        Ok(self
-            .query(
-                "SELECT serial, op_type, op_date, deleted, json FROM mdmlink_dep_devices
-                 WHERE server_id = $1 ORDER BY serial COLLATE \"C\"",
-                &[&server],
-            )?
-            .iter()
-            .map(|r| DeviceRow {
-                serial: r.get(0),
-                op_type: r.get(1),
-                op_date: r.get(2),
-                deleted: r.get(3),
-                json: r.get(4),
+        let rows = self.query(
+            "SELECT serial, op_type, op_date, deleted, json FROM mdmlink_dep_devices
+             WHERE server_id = $1 ORDER BY serial COLLATE \"C\"",
+            &[&server],
+        )?;
+        rows.iter()
+            .map(|r| {
+                Ok(DeviceRow {
+                    serial: r.get(0),
+                    op_type: r.get(1),
+                    op_date: self.time(r, 2)?,
+                    deleted: r.get(3),
+                    json: r.get(4),
+                })
             })
-            .collect())
+            .collect()
     }
 
     fn clear_dep_state(&mut self, server: ServerId) -> Result<(), StoreError> {
@@ -619,6 +651,13 @@ impl StoreTx for PgTx<'_, '_> {
 }
 
 impl PgTx<'_, '_> {
+    /// A time column (RFC 3339 text: exact to the nanosecond, as given).
+    fn time(&self, r: &Row, i: usize) -> Result<Option<OffsetDateTime>, StoreError> {
+        r.get::<_, Option<String>>(i)
+            .map(|t| columns::time_from_text(self.store, &t))
+            .transpose()
+    }
+
     fn organization(&self, r: &Row) -> Result<OrganizationRow, StoreError> {
         let portal: String = r.get(3);
         Ok(OrganizationRow {
@@ -629,7 +668,9 @@ impl PgTx<'_, '_> {
                 .parse()
                 .map_err(|_| self.corrupt(format!("unknown portal {portal:?}")))?,
             customer: r.get(4),
-            created_at: r.get(5),
+            created_at: self
+                .time(r, 5)?
+                .ok_or_else(|| self.corrupt("an organization without its creation time".into()))?,
         })
     }
 }

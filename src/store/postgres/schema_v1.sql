@@ -25,8 +25,12 @@ CREATE TABLE mdmlink_organizations (
     name_key TEXT NOT NULL UNIQUE,
     portal TEXT NOT NULL,
     customer TEXT,
-    created_at TIMESTAMPTZ NOT NULL
+    created_at TEXT NOT NULL
 );
+
+-- Times are RFC 3339 text, exact to the nanosecond as the library gives
+-- them (a PostgreSQL timestamp keeps only microseconds); a cast to
+-- timestamptz reads them in SQL.
 
 -- One MDM server each. Listing and health read only the non-secret columns;
 -- private_key, staged_private_key and token hold ciphertexts sealed under
@@ -37,20 +41,20 @@ CREATE TABLE mdmlink_servers (
     name TEXT NOT NULL,
     name_key TEXT NOT NULL,
     options TEXT NOT NULL,
-    created_at TIMESTAMPTZ,
+    created_at TEXT,
     certificate_serial TEXT,
-    certificate_not_after TIMESTAMPTZ,
+    certificate_not_after TEXT,
     staged_certificate_serial TEXT,
-    staged_certificate_not_after TIMESTAMPTZ,
-    staged_at TIMESTAMPTZ,
-    token_expires_at TIMESTAMPTZ,
-    token_installed_at TIMESTAMPTZ,
+    staged_certificate_not_after TEXT,
+    staged_at TEXT,
+    token_expires_at TEXT,
+    token_installed_at TEXT,
     token_downloaded_by TEXT,
-    token_issued_at TIMESTAMPTZ,
+    token_issued_at TEXT,
     token_certificate_serial TEXT,
     token_consumer_key_hint TEXT,
     replacement_reason TEXT,
-    replacement_at TIMESTAMPTZ,
+    replacement_at TEXT,
     server_uuid TEXT,
     certificate_pem TEXT,
     staged_certificate_pem TEXT,
@@ -69,13 +73,13 @@ CREATE UNIQUE INDEX mdmlink_servers_name ON mdmlink_servers (organization_id, na
 CREATE TABLE mdmlink_dep_cursors (
     server_id BIGINT PRIMARY KEY REFERENCES mdmlink_servers (id) ON DELETE CASCADE,
     cursor TEXT NOT NULL,
-    issued_at TIMESTAMPTZ NOT NULL
+    issued_at TEXT NOT NULL
 );
 CREATE TABLE mdmlink_dep_devices (
     server_id BIGINT NOT NULL REFERENCES mdmlink_servers (id) ON DELETE CASCADE,
     serial TEXT NOT NULL,
     op_type TEXT,
-    op_date TIMESTAMPTZ,
+    op_date TEXT,
     deleted BOOLEAN NOT NULL,
     json TEXT NOT NULL,
     PRIMARY KEY (server_id, serial)
