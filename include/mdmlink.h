@@ -225,6 +225,54 @@ enum mdmlink_status
      * The HTTP exchange itself failed.
      */
     MDMLINK_STATUS_SESSION_TRANSPORT = 91,
+    /**
+     * The store could not be opened, read or written (a file or database error).
+     */
+    MDMLINK_STATUS_STORE_IO = 100,
+    /**
+     * The store is damaged or not an mdmlink store.
+     */
+    MDMLINK_STATUS_STORE_CORRUPT = 101,
+    /**
+     * The store was written by a newer mdmlink.
+     */
+    MDMLINK_STATUS_STORE_NEWER_SCHEMA = 102,
+    /**
+     * Another process held the store for longer than the busy timeout.
+     */
+    MDMLINK_STATUS_STORE_BUSY = 103,
+    /**
+     * A concurrent change conflicted with this one, also after retries.
+     */
+    MDMLINK_STATUS_STORE_CONFLICT = 104,
+    /**
+     * The store's secrets are encrypted and no master key was given.
+     */
+    MDMLINK_STATUS_MASTER_KEY_REQUIRED = 105,
+    /**
+     * The master key (or passphrase) does not match the store.
+     */
+    MDMLINK_STATUS_MASTER_KEY_WRONG = 106,
+    /**
+     * A stored secret did not decrypt (altered, or moved from another row).
+     */
+    MDMLINK_STATUS_SECRET_UNREADABLE = 107,
+    /**
+     * The store holds several organizations and none was named.
+     */
+    MDMLINK_STATUS_ORGANIZATION_REQUIRED = 108,
+    /**
+     * No organization has this name (or the store has none).
+     */
+    MDMLINK_STATUS_UNKNOWN_ORGANIZATION = 109,
+    /**
+     * The organization still has servers.
+     */
+    MDMLINK_STATUS_ORGANIZATION_NOT_EMPTY = 110,
+    /**
+     * A master key was given to a store whose secrets are not encrypted yet: rekey it.
+     */
+    MDMLINK_STATUS_NOT_ENCRYPTED = 111,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -405,6 +453,16 @@ typedef struct mdmlink_organization mdmlink_organization;
  * new session with `mdmlink_session_new` and free the old one.
  */
 typedef struct mdmlink_session mdmlink_session;
+
+#if defined(MDMLINK_STORE)
+/**
+ * An open store: a SQLite file of organizations and servers. Every call
+ * locks a mutex inside the handle, so it may be shared across threads
+ * (calls on one handle run one at a time; several handles, or processes,
+ * on one file are safe too). Free it with `mdmlink_store_free`.
+ */
+typedef struct mdmlink_store mdmlink_store;
+#endif
 
 /**
  * An opened server token: the four OAuth credentials and their expiry.
@@ -1242,6 +1300,317 @@ void mdmlink_session_free(mdmlink_session *session);
  * Safe to call from any thread.
  */
 const char *mdmlink_status_name(uint32_t status);
+
+#if defined(MDMLINK_STORE)
+/**
+ * Opens (creating it, mode 0600) the store at `path`, with its master key:
+ * either `key` (`key_len` = 32 random bytes) or `passphrase` (a UTF-8
+ * string, stretched with scrypt once per handle), or neither (secrets are
+ * then kept unencrypted in the owner-only file). A store of mdmlink 0.1.0
+ * is converted on open (its keys decrypted with `passphrase`). On success
+ * `*out` receives the handle: free it with `mdmlink_store_free`. Takes no
+ * ownership of its arguments.
+ *
+ * # Safety
+ * `path` is NULL or NUL-terminated; `key` is NULL or readable for `key_len`
+ * bytes; `passphrase` is NULL or NUL-terminated; `out` is NULL or writable;
+ * `err` is NULL or a valid `mdmlink_error **`.
+ */
+mdmlink_status mdmlink_store_open(const char *path,
+                                  const uint8_t *key,
+                                  size_t key_len,
+                                  const char *passphrase,
+                                  mdmlink_store **out,
+                                  mdmlink_error **err);
+#endif
+
+#if defined(MDMLINK_STORE)
+/**
+ * Frees a store handle (NULL is a no-op).
+ *
+ * # Safety
+ * `store` is NULL or a handle from `mdmlink_store_open`, not yet freed.
+ */
+void mdmlink_store_free(mdmlink_store *store);
+#endif
+
+#if defined(MDMLINK_STORE)
+/**
+ * Adds an organization named `name` in `portal` (a `mdmlink_portal`), with
+ * an optional `customer` label (NULL for none). Takes no ownership.
+ *
+ * # Safety
+ * `store` is NULL or live; strings NULL or NUL-terminated; `err` as usual.
+ */
+mdmlink_status mdmlink_store_org_add(const mdmlink_store *store,
+                                     const char *name,
+                                     uint32_t portal,
+                                     const char *customer,
+                                     mdmlink_error **err);
+#endif
+
+#if defined(MDMLINK_STORE)
+/**
+ * Removes the organization `name`; one that still has servers only when
+ * `with_servers` (then their keys and tokens are deleted too).
+ *
+ * # Safety
+ * As for `mdmlink_store_org_add`.
+ */
+mdmlink_status mdmlink_store_org_remove(const mdmlink_store *store,
+                                        const char *name,
+                                        bool with_servers,
+                                        mdmlink_error **err);
+#endif
+
+#if defined(MDMLINK_STORE)
+/**
+ * The organizations as a JSON array of `{"name": string, "portal": string,
+ * "customer": string|null, "servers": integer}`, by name. On success
+ * `*out` receives the UTF-8 bytes: free them with `mdmlink_bytes_free`.
+ *
+ * # Safety
+ * `store` is NULL or live; `out` is NULL or writable; `err` as usual.
+ */
+mdmlink_status mdmlink_store_orgs_json(const mdmlink_store *store,
+                                       mdmlink_bytes *out,
+                                       mdmlink_error **err);
+#endif
+
+#if defined(MDMLINK_STORE)
+/**
+ * The servers of organization `org` (NULL: of every organization) as a
+ * JSON array, health evaluated at `now_unix` warning `warn_days` before
+ * expiry; each object as documented for `ServerListing::to_json`
+ * (`organization`, `name`, `portal`, `customer`, `site`,
+ * `release_devices`, `consumer_key` (a 12-character hint), `expires`,
+ * `days_left`, `health`, `certificate_serial`, `certificate_expires`,
+ * `staged_certificate_serial`, `staging_pending_since`,
+ * `token_installed_at`, `downloaded_by`, `replacement`, `server_uuid`;
+ * times are RFC 3339). Reads no secret. Free `*out` with
+ * `mdmlink_bytes_free`.
+ *
+ * # Safety
+ * `store` is NULL or live; `org` is NULL or NUL-terminated; `out` is NULL
+ * or writable; `err` as usual.
+ */
+mdmlink_status mdmlink_store_servers_json(const mdmlink_store *store,
+                                          const char *org,
+                                          uint32_t warn_days,
+                                          int64_t now_unix,
+                                          mdmlink_bytes *out,
+                                          mdmlink_error **err);
+#endif
+
+#if defined(MDMLINK_STORE)
+/**
+ * What needs action in `org` (NULL: every organization) at `now_unix`,
+ * most urgent first, as a JSON array of `{"organization", "server",
+ * "health": {"state": ..., ...}, "advice", "staging_pending_since"}`.
+ * Reads no secret. Free `*out` with `mdmlink_bytes_free`.
+ *
+ * # Safety
+ * As for `mdmlink_store_servers_json`.
+ */
+mdmlink_status mdmlink_store_needs_action_json(const mdmlink_store *store,
+                                               const char *org,
+                                               uint32_t warn_days,
+                                               int64_t now_unix,
+                                               mdmlink_bytes *out,
+                                               mdmlink_error **err);
+#endif
+
+#if defined(MDMLINK_STORE)
+/**
+ * Adds server `name` to `org` (NULL when the store holds one organization)
+ * with a newly generated `bits`-bit keypair, made at `now_unix`. On success
+ * `*cert_pem` receives the certificate to upload (PEM): free it with
+ * `mdmlink_bytes_free`.
+ *
+ * # Safety
+ * `store` is NULL or live; `org` NULL or NUL-terminated; `name` NULL or
+ * NUL-terminated; `cert_pem` NULL or writable; `err` as usual.
+ */
+mdmlink_status mdmlink_store_server_add_generated(const mdmlink_store *store,
+                                                  const char *org,
+                                                  const char *name,
+                                                  uint32_t bits,
+                                                  int64_t now_unix,
+                                                  mdmlink_bytes *cert_pem,
+                                                  mdmlink_error **err);
+#endif
+
+#if defined(MDMLINK_STORE)
+/**
+ * Imports server `name` into `org` (NULL: the only one): its private key
+ * (`key`, PKCS#1 or PKCS#8, PEM or DER, decrypted with `key_password` when
+ * encrypted; NULL otherwise), optionally its certificate (`cert`, PEM or
+ * DER; NULL for none) and its current token file (`token`, NULL for none),
+ * which must open with the key. Takes no ownership.
+ *
+ * # Safety
+ * Pointers NULL or valid for their lengths; strings NUL-terminated.
+ */
+mdmlink_status mdmlink_store_server_import(const mdmlink_store *store,
+                                           const char *org,
+                                           const char *name,
+                                           const uint8_t *key,
+                                           size_t key_len,
+                                           const char *key_password,
+                                           const uint8_t *cert,
+                                           size_t cert_len,
+                                           const uint8_t *token,
+                                           size_t token_len,
+                                           int64_t now_unix,
+                                           mdmlink_error **err);
+#endif
+
+#if defined(MDMLINK_STORE)
+/**
+ * Opens `data` (`len` bytes: a token file as the portal served it) with
+ * server `name`'s staged or current key and installs it at `now_unix`,
+ * with the policy checks (a changed consumer key only with `force`).
+ * `file_name` (NULL allowed) is the downloaded file's name, for the
+ * warning when it names another server. `*outcome` receives a
+ * `mdmlink_install_outcome`.
+ *
+ * # Safety
+ * Pointers NULL or valid; strings NUL-terminated; `data` readable for `len`.
+ */
+mdmlink_status mdmlink_store_server_install_token(const mdmlink_store *store,
+                                                  const char *org,
+                                                  const char *name,
+                                                  const char *file_name,
+                                                  const uint8_t *data,
+                                                  size_t len,
+                                                  bool force,
+                                                  int64_t now_unix,
+                                                  mdmlink_install_outcome *outcome,
+                                                  mdmlink_error **err);
+#endif
+
+#if defined(MDMLINK_STORE)
+/**
+ * Generates a `bits`-bit keypair and stages it for server `name` (a key
+ * rotation's first step); `*cert_pem` receives the new certificate to
+ * upload (free with `mdmlink_bytes_free`).
+ *
+ * # Safety
+ * As for `mdmlink_store_server_add_generated`.
+ */
+mdmlink_status mdmlink_store_server_stage_generated(const mdmlink_store *store,
+                                                    const char *org,
+                                                    const char *name,
+                                                    uint32_t bits,
+                                                    int64_t now_unix,
+                                                    mdmlink_bytes *cert_pem,
+                                                    mdmlink_error **err);
+#endif
+
+#if defined(MDMLINK_STORE)
+/**
+ * Discards server `name`'s staged keypair.
+ *
+ * # Safety
+ * As for `mdmlink_store_org_add`.
+ */
+mdmlink_status mdmlink_store_server_discard_staging(const mdmlink_store *store,
+                                                    const char *org,
+                                                    const char *name,
+                                                    mdmlink_error **err);
+#endif
+
+#if defined(MDMLINK_STORE)
+/**
+ * Records an event (`reason`, a `mdmlink_replacement_reason`, at
+ * `at_unix`) that invalidates server `name`'s token.
+ *
+ * # Safety
+ * As for `mdmlink_store_org_add`.
+ */
+mdmlink_status mdmlink_store_server_record_event(const mdmlink_store *store,
+                                                 const char *org,
+                                                 const char *name,
+                                                 uint32_t reason,
+                                                 int64_t at_unix,
+                                                 mdmlink_error **err);
+#endif
+
+#if defined(MDMLINK_STORE)
+/**
+ * Records server `name`'s `server_uuid` (the JWT issuer).
+ *
+ * # Safety
+ * As for `mdmlink_store_org_add`; `uuid` NULL or NUL-terminated.
+ */
+mdmlink_status mdmlink_store_server_set_uuid(const mdmlink_store *store,
+                                             const char *org,
+                                             const char *name,
+                                             const char *uuid,
+                                             mdmlink_error **err);
+#endif
+
+#if defined(MDMLINK_STORE)
+/**
+ * Signs an Access Management JWT with server `name`'s current key, issued
+ * at `now_unix` with claim `jti`. `*out` receives the compact JWT (free with
+ * `mdmlink_bytes_free`).
+ *
+ * # Safety
+ * As for `mdmlink_store_org_add`; `jti` NULL or NUL-terminated; `out` NULL
+ * or writable.
+ */
+mdmlink_status mdmlink_store_server_jwt(const mdmlink_store *store,
+                                        const char *org,
+                                        const char *name,
+                                        int64_t now_unix,
+                                        const char *jti,
+                                        mdmlink_bytes *out,
+                                        mdmlink_error **err);
+#endif
+
+#if defined(MDMLINK_STORE)
+/**
+ * A copy of server `name`'s installed token (`MDMLINK_STATUS_NO_TOKEN`
+ * when none). Free `*out` with `mdmlink_token_free`.
+ *
+ * # Safety
+ * As for `mdmlink_store_org_add`; `out` NULL or writable.
+ */
+mdmlink_status mdmlink_store_server_token(const mdmlink_store *store,
+                                          const char *org,
+                                          const char *name,
+                                          mdmlink_token **out,
+                                          mdmlink_error **err);
+#endif
+
+#if defined(MDMLINK_STORE)
+/**
+ * Removes server `name` with its keys and token.
+ *
+ * # Safety
+ * As for `mdmlink_store_org_add`.
+ */
+mdmlink_status mdmlink_store_server_remove(const mdmlink_store *store,
+                                           const char *org,
+                                           const char *name,
+                                           mdmlink_error **err);
+#endif
+
+#if defined(MDMLINK_STORE)
+/**
+ * Re-encrypts every secret under a new master key (`key`, 32 bytes, or
+ * `passphrase`; both NULL stores them unencrypted), in one transaction.
+ *
+ * # Safety
+ * As for `mdmlink_store_open`'s key arguments.
+ */
+mdmlink_status mdmlink_store_rekey(const mdmlink_store *store,
+                                   const uint8_t *key,
+                                   size_t key_len,
+                                   const char *passphrase,
+                                   mdmlink_error **err);
+#endif
 
 /**
  * Opens a server token file (`*_smime.p7m` as downloaded, PEM or DER) with

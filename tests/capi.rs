@@ -175,6 +175,61 @@ fn c_tests_shared_with_soname() {
     run(&program);
 }
 
+/// The store API's C tests (`tests/c/test_store.c`), statically linked.
+#[cfg(feature = "sqlite")]
+#[test]
+fn c_store_tests() {
+    let lib = library_dir();
+    let dir = out_dir("store");
+    let program = dir.join("test_store");
+    let out = Command::new(std::env::var("CC").unwrap_or_else(|_| "gcc".into()))
+        .args([
+            "-std=c11",
+            "-Wall",
+            "-Wextra",
+            "-Wpedantic",
+            "-Werror",
+            "-g",
+            "-pthread",
+        ])
+        .arg("-I")
+        .arg(root().join("include"))
+        .arg(root().join("tests/c/test_store.c"))
+        .arg(lib.join("libmdmlink.a"))
+        .args(["-lpthread", "-ldl", "-lm", "-o"])
+        .arg(&program)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run the C compiler ({e}); install gcc"));
+    assert!(
+        out.status.success(),
+        "compiling tests/c/test_store.c failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let wrapper = std::env::var("MDMLINK_C_TEST_WRAPPER").unwrap_or_default();
+    let mut words = wrapper.split_whitespace();
+    let mut cmd = match words.next() {
+        Some(tool) => {
+            let mut c = Command::new(tool);
+            c.args(words).arg(&program);
+            c
+        }
+        None => Command::new(&program),
+    };
+    let out = cmd
+        .arg(apple_fixture_path(""))
+        .arg(&dir)
+        .output()
+        .expect("run the C store test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "test_store failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(" checks, 0 failed"), "{stdout}");
+}
+
 #[test]
 fn shared_library_soname_is_abi_major() {
     let out = Command::new("readelf")

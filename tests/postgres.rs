@@ -400,7 +400,7 @@ fn a_sqlite_store_copies_into_postgres_with_nothing_lost() {
         "server list --json is the same before and after"
     );
     // The keys moved too: the copied server opens a new token sealed to it.
-    let again = env.token_for(&certs[0], "CK_contoso_2", "contoso-2.p7m");
+    let again = env.token_for(&certs[0], "CK_contoso", "contoso-2.p7m");
     env.ok(&["server", "install-token", "Main MDM", "--org", "Contoso", again.to_str().unwrap()]);
     // A second copy into the now non-empty database is refused.
     let out = env

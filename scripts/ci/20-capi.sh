@@ -67,6 +67,8 @@ openssl x509 -in examples/c/server-cert.pem -noout -subject | grep -q 'Main MDM'
 make -s -C examples/c clean
 
 echo "-- examples/go (go test)"
+# The Go package wraps the store API too (feature sqlite); install.sh built the lib without it.
+cargo build --quiet --lib --features sqlite
 export GOPATH=$root/target/go/path GOCACHE=$root/target/go/cache GOPROXY=off GOFLAGS=-mod=mod GO111MODULE=on
 (cd examples/go && test -z "$(gofmt -l .)" && go vet ./... && go test -count=1 ./...)
 echo "-- C API checks passed"

@@ -1,7 +1,7 @@
 //! The C API: a thin `extern "C"` face over the core.
 //!
 //! One file per core module ([`name`], [`keypair`], [`token`], [`expiry`],
-//! [`organization`], [`session`]) plus the shared pieces: [`macros`] (the panic and NULL
+//! [`organization`], [`session`], `store` (feature `sqlite`)) plus the shared pieces: [`macros`] (the panic and NULL
 //! boundary every function goes through), [`status`], [`error`] and
 //! [`bytes`]. Each function converts its arguments, calls the core and
 //! converts the result; no logic lives here. `include/mdmlink.h` is generated
@@ -25,6 +25,8 @@ pub mod name;
 pub mod organization;
 pub mod session;
 pub mod status;
+#[cfg(feature = "sqlite")]
+pub mod store;
 pub mod token;
 
 use core::ffi::{CStr, c_char};
@@ -151,4 +153,6 @@ const _: fn() = || {
     shareable::<organization::mdmlink_organization>();
     shareable::<organization::mdmlink_action_list>();
     shareable::<session::mdmlink_session>();
+    #[cfg(feature = "sqlite")]
+    shareable::<store::mdmlink_store>();
 };

@@ -98,7 +98,7 @@ pub struct mdmlink_action_list {
     items: Vec<(ActionItem, CString, CString)>,
 }
 
-fn portal_arg(portal: u32) -> Result<Portal, FfiError> {
+pub(crate) fn portal_arg(portal: u32) -> Result<Portal, FfiError> {
     use mdmlink_portal as P;
     Ok(match portal {
         p if p == P::BusinessManager as u32 => Portal::BusinessManager,

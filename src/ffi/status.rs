@@ -122,6 +122,31 @@ pub enum mdmlink_status {
     SessionInvalidUrl = 90,
     /// The HTTP exchange itself failed.
     SessionTransport = 91,
+    // 92..=99: reserved for session statuses.
+    /// The store could not be opened, read or written (a file or database error).
+    StoreIo = 100,
+    /// The store is damaged or not an mdmlink store.
+    StoreCorrupt = 101,
+    /// The store was written by a newer mdmlink.
+    StoreNewerSchema = 102,
+    /// Another process held the store for longer than the busy timeout.
+    StoreBusy = 103,
+    /// A concurrent change conflicted with this one, also after retries.
+    StoreConflict = 104,
+    /// The store's secrets are encrypted and no master key was given.
+    MasterKeyRequired = 105,
+    /// The master key (or passphrase) does not match the store.
+    MasterKeyWrong = 106,
+    /// A stored secret did not decrypt (altered, or moved from another row).
+    SecretUnreadable = 107,
+    /// The store holds several organizations and none was named.
+    OrganizationRequired = 108,
+    /// No organization has this name (or the store has none).
+    UnknownOrganization = 109,
+    /// The organization still has servers.
+    OrganizationNotEmpty = 110,
+    /// A master key was given to a store whose secrets are not encrypted yet: rekey it.
+    NotEncrypted = 111,
 }
 
 impl mdmlink_status {
@@ -178,11 +203,23 @@ impl mdmlink_status {
             S::SessionMalformedResponse => c"MDMLINK_STATUS_SESSION_MALFORMED_RESPONSE",
             S::SessionInvalidUrl => c"MDMLINK_STATUS_SESSION_INVALID_URL",
             S::SessionTransport => c"MDMLINK_STATUS_SESSION_TRANSPORT",
+            S::StoreIo => c"MDMLINK_STATUS_STORE_IO",
+            S::StoreCorrupt => c"MDMLINK_STATUS_STORE_CORRUPT",
+            S::StoreNewerSchema => c"MDMLINK_STATUS_STORE_NEWER_SCHEMA",
+            S::StoreBusy => c"MDMLINK_STATUS_STORE_BUSY",
+            S::StoreConflict => c"MDMLINK_STATUS_STORE_CONFLICT",
+            S::MasterKeyRequired => c"MDMLINK_STATUS_MASTER_KEY_REQUIRED",
+            S::MasterKeyWrong => c"MDMLINK_STATUS_MASTER_KEY_WRONG",
+            S::SecretUnreadable => c"MDMLINK_STATUS_SECRET_UNREADABLE",
+            S::OrganizationRequired => c"MDMLINK_STATUS_ORGANIZATION_REQUIRED",
+            S::UnknownOrganization => c"MDMLINK_STATUS_UNKNOWN_ORGANIZATION",
+            S::OrganizationNotEmpty => c"MDMLINK_STATUS_ORGANIZATION_NOT_EMPTY",
+            S::NotEncrypted => c"MDMLINK_STATUS_NOT_ENCRYPTED",
         }
     }
 
     /// Every status, for [`mdmlink_status_name`].
-    const ALL: [mdmlink_status; 49] = {
+    const ALL: [mdmlink_status; 61] = {
         use mdmlink_status as S;
         [
             S::Ok,
@@ -234,6 +271,18 @@ impl mdmlink_status {
             S::SessionMalformedResponse,
             S::SessionInvalidUrl,
             S::SessionTransport,
+            S::StoreIo,
+            S::StoreCorrupt,
+            S::StoreNewerSchema,
+            S::StoreBusy,
+            S::StoreConflict,
+            S::MasterKeyRequired,
+            S::MasterKeyWrong,
+            S::SecretUnreadable,
+            S::OrganizationRequired,
+            S::UnknownOrganization,
+            S::OrganizationNotEmpty,
+            S::NotEncrypted,
         ]
     };
 

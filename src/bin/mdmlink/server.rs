@@ -13,7 +13,6 @@ use mdmlink::{
     organization::{InstallOptions, InstallOutcome, ServerOptions},
     store::registry::{RegistryError, ServerListing},
 };
-use serde_json::json;
 
 use crate::{
     Failure, Globals, files,
@@ -449,33 +448,6 @@ pub fn export_cert(g: &Globals, a: &ExportCertArgs) -> Result<u8, Failure> {
     Ok(0)
 }
 
-/// One row of `server list --json`.
-fn row_json(l: &ServerListing) -> serde_json::Value {
-    let s = &l.summary;
-    json!({
-        "organization": l.organization,
-        "name": s.name,
-        "portal": l.portal.slug(),
-        "customer": s.options.customer.clone().or_else(|| l.customer.clone()),
-        "site": s.options.site,
-        "release_devices": s.options.release_devices,
-        "consumer_key": s.token_consumer_key_hint,
-        "expires": s.token_expires_at.map(rfc3339),
-        "days_left": l.status.token.and_then(|h| h.days_left()),
-        "health": l.status.token.map(|h| h.label()).unwrap_or("no-token"),
-        "certificate_serial": s.certificate_serial,
-        "certificate_expires": s.certificate_not_after.map(rfc3339),
-        "staging_pending_since": l.status.staging_pending_since.map(rfc3339),
-        "replacement": s.replacement.map(|(r, _)| r),
-        "server_uuid": s.server_uuid,
-    })
-}
-
-fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
 pub fn list(g: &Globals, a: &ListArgs) -> Result<u8, Failure> {
     let now = now_or(a.now.as_deref())?;
     let mut st = state::open(g)?;
@@ -488,7 +460,7 @@ pub fn list(g: &Globals, a: &ListArgs) -> Result<u8, Failure> {
     if a.json {
         println!(
             "{}",
-            serde_json::Value::Array(rows.iter().map(row_json).collect())
+            serde_json::Value::Array(rows.iter().map(ServerListing::to_json).collect())
         );
         return Ok(0);
     }

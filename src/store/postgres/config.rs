@@ -135,6 +135,7 @@ impl PostgresUrl {
     }
 
     /// The driver's configuration.
+    #[cfg(test)]
     pub(crate) fn config(&self) -> &postgres::Config {
         &self.config
     }

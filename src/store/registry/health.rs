@@ -27,6 +27,47 @@ pub struct ServerListing {
     pub status: ServerStatus,
 }
 
+impl ServerListing {
+    /// The listing as JSON (what `mdmlink server list --json` prints and
+    /// `mdmlink_store_servers_json` returns), one object per server:
+    ///
+    /// | key | type |
+    /// |---|---|
+    /// | `organization`, `name`, `portal` | string (`portal` is `business-manager`, `school-manager` or `business-essentials`) |
+    /// | `customer`, `site` | string or null |
+    /// | `release_devices` | bool |
+    /// | `consumer_key` | string or null: the first 12 characters of the token's consumer key |
+    /// | `expires`, `certificate_expires`, `staging_pending_since`, `token_installed_at` | RFC 3339 string or null |
+    /// | `days_left` | integer or null |
+    /// | `health` | `valid`, `renew-soon`, `expired`, `must-replace` or `no-token` |
+    /// | `certificate_serial`, `staged_certificate_serial`, `server_uuid`, `downloaded_by` | string or null |
+    /// | `replacement` | null or `new-keypair`, `new-token-generated`, `downloader-password-changed`, `downloader-left-organization` |
+    pub fn to_json(&self) -> serde_json::Value {
+        let s = &self.summary;
+        let t = |v: Option<OffsetDateTime>| v.map(crate::store::columns::time_to_text);
+        serde_json::json!({
+            "organization": self.organization,
+            "name": s.name,
+            "portal": self.portal.slug(),
+            "customer": s.options.customer.clone().or_else(|| self.customer.clone()),
+            "site": s.options.site,
+            "release_devices": s.options.release_devices,
+            "consumer_key": s.token_consumer_key_hint,
+            "expires": t(s.token_expires_at),
+            "days_left": self.status.token.and_then(|h| h.days_left()),
+            "health": self.status.token.map(|h| h.label()).unwrap_or("no-token"),
+            "certificate_serial": s.certificate_serial,
+            "certificate_expires": t(s.certificate_not_after),
+            "staged_certificate_serial": s.staged_certificate_serial,
+            "staging_pending_since": t(self.status.staging_pending_since),
+            "token_installed_at": t(s.token_installed_at),
+            "downloaded_by": s.token_downloaded_by,
+            "replacement": s.replacement.map(|(r, _)| r),
+            "server_uuid": s.server_uuid,
+        })
+    }
+}
+
 /// A server that needs action, with its organization.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OrganizationActionItem {
