@@ -432,3 +432,56 @@ fn without_a_master_key_no_secret_reaches_the_database() {
     assert!(!err.contains(&password_of(&env.url)), "no password in messages: {err}");
     assert!(env.list().is_empty(), "nothing half written");
 }
+
+#[test]
+fn the_c_store_open_takes_a_postgres_url() {
+    use mdmlink::ffi::{
+        bytes::{mdmlink_bytes, mdmlink_bytes_free},
+        error::{mdmlink_error, mdmlink_error_free},
+        organization::mdmlink_portal,
+        status::mdmlink_status,
+        store::{mdmlink_store, mdmlink_store_free, mdmlink_store_open, mdmlink_store_org_add, mdmlink_store_orgs_json},
+    };
+    use std::ffi::CString;
+    use std::ptr::{null, null_mut};
+    let Some(url) = database() else { return };
+    let key = hex_key();
+    let c_url = CString::new(url.clone()).unwrap();
+    let mut store: *mut mdmlink_store = null_mut();
+    let mut err: *mut mdmlink_error = null_mut();
+    // SAFETY: valid pointers, as the header documents.
+    let status = unsafe {
+        mdmlink_store_open(c_url.as_ptr(), key.as_ptr(), key.len(), null(), &mut store, &mut err)
+    };
+    assert_eq!(status, mdmlink_status::Ok);
+    let name = CString::new("Contoso").unwrap();
+    // SAFETY: a live handle and valid strings.
+    let status = unsafe {
+        mdmlink_store_org_add(store, name.as_ptr(), mdmlink_portal::BusinessManager as u32, null(), &mut err)
+    };
+    assert_eq!(status, mdmlink_status::Ok);
+    let mut out = mdmlink_bytes { ptr: null_mut(), len: 0 };
+    // SAFETY: a live handle; `out` is writable.
+    let status = unsafe { mdmlink_store_orgs_json(store, &mut out, &mut err) };
+    assert_eq!(status, mdmlink_status::Ok);
+    // SAFETY: the library wrote `len` bytes at `ptr`.
+    let json = unsafe { std::slice::from_raw_parts(out.ptr, out.len) }.to_vec();
+    assert!(String::from_utf8(json).unwrap().contains("Contoso"));
+    // SAFETY: each freed once.
+    unsafe {
+        mdmlink_bytes_free(&mut out);
+        mdmlink_store_free(store);
+        mdmlink_error_free(err);
+    }
+    // Another instance (the command, another process) sees it.
+    let env = Env::new(url);
+    assert!(env.ok(&["org", "list", "--json"]).contains("Contoso"));
+}
+
+/// [`MASTER_KEY`] as its 32 bytes.
+fn hex_key() -> Vec<u8> {
+    (0..MASTER_KEY.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&MASTER_KEY[i..i + 2], 16).unwrap())
+        .collect()
+}
