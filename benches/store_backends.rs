@@ -20,8 +20,8 @@ use mdmlink::{
     organization::ServerOptions,
     portal::Portal,
     store::{
-        OrganizationId, OrganizationRow, SecretField, ServerRow, ServerSummary, SqliteStore,
-        Store, StoreError, StoreExt,
+        OrganizationId, OrganizationRow, SecretField, ServerRow, ServerSummary, SqliteStore, Store,
+        StoreError, StoreExt,
         master_key::{MasterKey, Sealer},
     },
 };
@@ -43,7 +43,13 @@ fn sizes() -> Vec<usize> {
 
 fn server(sealer: &Sealer, organization: OrganizationId, i: usize) -> ServerRow {
     let name = format!("MDM Server {i:05}");
-    let secret = |field, len| Some(sealer.seal(organization, 0, field, &vec![7u8; len]).unwrap());
+    let secret = |field, len| {
+        Some(
+            sealer
+                .seal(organization, 0, field, &vec![7u8; len])
+                .unwrap(),
+        )
+    };
     ServerRow {
         summary: ServerSummary {
             organization_id: organization,
@@ -102,13 +108,17 @@ fn bench_store(c: &mut Criterion, backend: &str, n: usize, store: &mut dyn Store
     );
     let org = fill(store, &sealer, n);
     let mut group = c.benchmark_group("store");
-    group.bench_with_input(BenchmarkId::new(format!("list/{backend}"), n), &n, |b, _| {
-        b.iter(|| {
-            let servers = store.read(|tx| tx.list_servers(None)).unwrap();
-            assert_eq!(servers.len(), n);
-            black_box(servers)
-        })
-    });
+    group.bench_with_input(
+        BenchmarkId::new(format!("list/{backend}"), n),
+        &n,
+        |b, _| {
+            b.iter(|| {
+                let servers = store.read(|tx| tx.list_servers(None)).unwrap();
+                assert_eq!(servers.len(), n);
+                black_box(servers)
+            })
+        },
+    );
     group.throughput(Throughput::Elements(1));
     let token = sealer
         .seal(org, 0, SecretField::TokenCredentials, &[9u8; 420])
@@ -125,7 +135,8 @@ fn bench_store(c: &mut Criterion, backend: &str, n: usize, store: &mut dyn Store
                     .write(|tx| -> Result<(), StoreError> {
                         let mut row = tx.server_for_update(org, &key)?.unwrap();
                         row.token = Some(token.clone());
-                        row.summary.token_installed_at = Some(NOW + time::Duration::seconds(i as i64));
+                        row.summary.token_installed_at =
+                            Some(NOW + time::Duration::seconds(i as i64));
                         tx.update_server(&row)
                     })
                     .unwrap();

@@ -175,7 +175,10 @@ fn four_instances_run_400_mixed_operations_and_lose_nothing() {
         for base in ["Base 0", "Base 1"] {
             let cert = env.add(org, base);
             let file = format!("{org}-{}.p7m", base.replace(' ', "_"));
-            tokens.insert((org, base), env.token_for(&cert, &format!("CK_{org}"), &file));
+            tokens.insert(
+                (org, base),
+                env.token_for(&cert, &format!("CK_{org}"), &file),
+            );
         }
     }
     // Northwind is 5 certificates short of the portal's limit: the workers'
@@ -214,14 +217,62 @@ fn four_instances_run_400_mixed_operations_and_lose_nothing() {
                     let cert = env.path(&format!("w{w}-{j}.crt"));
                     let args: Vec<String> = match j % 10 {
                         // Every worker adds the same name at the same step.
-                        0 => vec!["server".into(), "add".into(), format!("Race {}", j / 10), "--org".into(), "Contoso".into()],
-                        1 | 2 => vec!["server".into(), "add".into(), format!("W{w} S{j}"), "--org".into(), org.into(), "--cert-out".into(), cert.to_str().unwrap().into()],
-                        3 => vec!["server".into(), "install-token".into(), base.into(), tokens[&(org, base)].to_str().unwrap().into(), "--org".into(), org.into()],
-                        4 => vec!["server".into(), "events".into(), base.into(), "password-changed".into(), "--org".into(), org.into()],
-                        5 => vec!["server".into(), "rotate-key".into(), base.into(), "--org".into(), org.into(), "--cert-out".into(), cert.to_str().unwrap().into()],
-                        6 => vec!["server".into(), "discard-staging".into(), base.into(), "--org".into(), org.into()],
+                        0 => vec![
+                            "server".into(),
+                            "add".into(),
+                            format!("Race {}", j / 10),
+                            "--org".into(),
+                            "Contoso".into(),
+                        ],
+                        1 | 2 => vec![
+                            "server".into(),
+                            "add".into(),
+                            format!("W{w} S{j}"),
+                            "--org".into(),
+                            org.into(),
+                            "--cert-out".into(),
+                            cert.to_str().unwrap().into(),
+                        ],
+                        3 => vec![
+                            "server".into(),
+                            "install-token".into(),
+                            base.into(),
+                            tokens[&(org, base)].to_str().unwrap().into(),
+                            "--org".into(),
+                            org.into(),
+                        ],
+                        4 => vec![
+                            "server".into(),
+                            "events".into(),
+                            base.into(),
+                            "password-changed".into(),
+                            "--org".into(),
+                            org.into(),
+                        ],
+                        5 => vec![
+                            "server".into(),
+                            "rotate-key".into(),
+                            base.into(),
+                            "--org".into(),
+                            org.into(),
+                            "--cert-out".into(),
+                            cert.to_str().unwrap().into(),
+                        ],
+                        6 => vec![
+                            "server".into(),
+                            "discard-staging".into(),
+                            base.into(),
+                            "--org".into(),
+                            org.into(),
+                        ],
                         // Remove what this worker added at step j - 6 (j % 10 == 1).
-                        7 => vec!["server".into(), "remove".into(), format!("W{w} S{}", j - 6), "--org".into(), orgs[(w + j - 6) % 3].into()],
+                        7 => vec![
+                            "server".into(),
+                            "remove".into(),
+                            format!("W{w} S{}", j - 6),
+                            "--org".into(),
+                            orgs[(w + j - 6) % 3].into(),
+                        ],
                         _ => vec!["server".into(), "list".into(), "--json".into()],
                     };
                     let out = env.cmd().args(&args).output().unwrap();
@@ -274,9 +325,9 @@ fn four_instances_run_400_mixed_operations_and_lose_nothing() {
         match op.args[1].as_str() {
             "add" if op.ok => {
                 let added = (org_of(&op.args), op.args[2].to_lowercase());
-                let removed = ops.iter().any(|r| {
-                    r.ok && r.args[1] == "remove" && r.args[2].to_lowercase() == added.1
-                });
+                let removed = ops
+                    .iter()
+                    .any(|r| r.ok && r.args[1] == "remove" && r.args[2].to_lowercase() == added.1);
                 assert!(
                     present.contains(&added) || removed,
                     "reported added, then lost: {added:?}"
@@ -285,7 +336,10 @@ fn four_instances_run_400_mixed_operations_and_lose_nothing() {
             "add" if op.output.contains("250") => limit_refusals += 1,
             "remove" if op.ok => {
                 let gone = (org_of(&op.args), op.args[2].to_lowercase());
-                assert!(!present.contains(&gone), "reported removed, still there: {gone:?}");
+                assert!(
+                    !present.contains(&gone),
+                    "reported removed, still there: {gone:?}"
+                );
             }
             _ => {}
         }
@@ -340,7 +394,13 @@ fn an_instance_killed_mid_write_leaves_no_half_write() {
     // private key opens a token sealed to that certificate.
     for name in &names {
         let cert = env.path(&format!("{name}.exported.crt"));
-        env.ok(&["server", "export-cert", name, "--out", cert.to_str().unwrap()]);
+        env.ok(&[
+            "server",
+            "export-cert",
+            name,
+            "--out",
+            cert.to_str().unwrap(),
+        ]);
         let token = env.token_for(&cert, &format!("CK_{name}"), &format!("{name}.p7m"));
         env.ok(&["server", "install-token", name, token.to_str().unwrap()]);
     }
@@ -367,17 +427,47 @@ fn a_sqlite_store_copies_into_postgres_with_nothing_lost() {
         );
         String::from_utf8(out.stdout).unwrap()
     };
-    local(&["org", "add", "Contoso", "--portal", "business-manager", "--customer", "Contoso Ltd"]);
+    local(&[
+        "org",
+        "add",
+        "Contoso",
+        "--portal",
+        "business-manager",
+        "--customer",
+        "Contoso Ltd",
+    ]);
     local(&["org", "add", "Fabrikam", "--portal", "school-manager"]);
     let mut certs = Vec::new();
     for org in ["Contoso", "Fabrikam"] {
         let cert = env.path(&format!("{org}.crt"));
-        local(&["server", "add", "Main MDM", "--org", org, "--cert-out", cert.to_str().unwrap()]);
+        local(&[
+            "server",
+            "add",
+            "Main MDM",
+            "--org",
+            org,
+            "--cert-out",
+            cert.to_str().unwrap(),
+        ]);
         certs.push(cert);
     }
     let token = env.token_for(&certs[0], "CK_contoso", "contoso.p7m");
-    local(&["server", "install-token", "Main MDM", "--org", "Contoso", token.to_str().unwrap()]);
-    local(&["server", "events", "Main MDM", "--org", "Fabrikam", "password-changed"]);
+    local(&[
+        "server",
+        "install-token",
+        "Main MDM",
+        "--org",
+        "Contoso",
+        token.to_str().unwrap(),
+    ]);
+    local(&[
+        "server",
+        "events",
+        "Main MDM",
+        "--org",
+        "Fabrikam",
+        "password-changed",
+    ]);
     local(&["server", "rotate-key", "Main MDM", "--org", "Fabrikam"]);
     let before = local(&["server", "list", "--json"]);
 
@@ -386,13 +476,30 @@ fn a_sqlite_store_copies_into_postgres_with_nothing_lost() {
         .cmd()
         .env_remove("MDMLINK_MASTER_KEY")
         .env("MDMLINK_STORE", &sqlite)
-        .args(["store", "copy", "--from", &format!("sqlite:{}", sqlite.display()), "--to", &url])
+        .args([
+            "store",
+            "copy",
+            "--from",
+            &format!("sqlite:{}", sqlite.display()),
+            "--to",
+            &url,
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());
-    let copy = env.ok(&["store", "copy", "--from", &format!("sqlite:{}", sqlite.display()), "--to", &url]);
+    let copy = env.ok(&[
+        "store",
+        "copy",
+        "--from",
+        &format!("sqlite:{}", sqlite.display()),
+        "--to",
+        &url,
+    ]);
     assert!(copy.contains("2 organization(s), 2 server(s)"), "{copy}");
-    assert!(!copy.contains(&password_of(&url)), "the URL's password is not printed: {copy}");
+    assert!(
+        !copy.contains(&password_of(&url)),
+        "the URL's password is not printed: {copy}"
+    );
     let after = env.ok(&["server", "list", "--json"]);
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&before).unwrap(),
@@ -401,10 +508,23 @@ fn a_sqlite_store_copies_into_postgres_with_nothing_lost() {
     );
     // The keys moved too: the copied server opens a new token sealed to it.
     let again = env.token_for(&certs[0], "CK_contoso", "contoso-2.p7m");
-    env.ok(&["server", "install-token", "Main MDM", "--org", "Contoso", again.to_str().unwrap()]);
+    env.ok(&[
+        "server",
+        "install-token",
+        "Main MDM",
+        "--org",
+        "Contoso",
+        again.to_str().unwrap(),
+    ]);
     // A second copy into the now non-empty database is refused.
-    let out = env
-        .run(&["store", "copy", "--from", &format!("sqlite:{}", sqlite.display()), "--to", &url]);
+    let out = env.run(&[
+        "store",
+        "copy",
+        "--from",
+        &format!("sqlite:{}", sqlite.display()),
+        "--to",
+        &url,
+    ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not empty"));
 }
@@ -419,7 +539,11 @@ fn without_a_master_key_no_secret_reaches_the_database() {
         .args(["org", "add", "Contoso", "--portal", "business-manager"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = env
         .cmd()
         .env_remove("MDMLINK_MASTER_KEY")
@@ -429,7 +553,10 @@ fn without_a_master_key_no_secret_reaches_the_database() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("master key"), "{err}");
-    assert!(!err.contains(&password_of(&env.url)), "no password in messages: {err}");
+    assert!(
+        !err.contains(&password_of(&env.url)),
+        "no password in messages: {err}"
+    );
     assert!(env.list().is_empty(), "nothing half written");
 }
 
@@ -440,7 +567,10 @@ fn the_c_store_open_takes_a_postgres_url() {
         error::{mdmlink_error, mdmlink_error_free},
         organization::mdmlink_portal,
         status::mdmlink_status,
-        store::{mdmlink_store, mdmlink_store_free, mdmlink_store_open, mdmlink_store_org_add, mdmlink_store_orgs_json},
+        store::{
+            mdmlink_store, mdmlink_store_free, mdmlink_store_open, mdmlink_store_org_add,
+            mdmlink_store_orgs_json,
+        },
     };
     use std::ffi::CString;
     use std::ptr::{null, null_mut};
@@ -451,16 +581,32 @@ fn the_c_store_open_takes_a_postgres_url() {
     let mut err: *mut mdmlink_error = null_mut();
     // SAFETY: valid pointers, as the header documents.
     let status = unsafe {
-        mdmlink_store_open(c_url.as_ptr(), key.as_ptr(), key.len(), null(), &mut store, &mut err)
+        mdmlink_store_open(
+            c_url.as_ptr(),
+            key.as_ptr(),
+            key.len(),
+            null(),
+            &mut store,
+            &mut err,
+        )
     };
     assert_eq!(status, mdmlink_status::Ok);
     let name = CString::new("Contoso").unwrap();
     // SAFETY: a live handle and valid strings.
     let status = unsafe {
-        mdmlink_store_org_add(store, name.as_ptr(), mdmlink_portal::BusinessManager as u32, null(), &mut err)
+        mdmlink_store_org_add(
+            store,
+            name.as_ptr(),
+            mdmlink_portal::BusinessManager as u32,
+            null(),
+            &mut err,
+        )
     };
     assert_eq!(status, mdmlink_status::Ok);
-    let mut out = mdmlink_bytes { ptr: null_mut(), len: 0 };
+    let mut out = mdmlink_bytes {
+        ptr: null_mut(),
+        len: 0,
+    };
     // SAFETY: a live handle; `out` is writable.
     let status = unsafe { mdmlink_store_orgs_json(store, &mut out, &mut err) };
     assert_eq!(status, mdmlink_status::Ok);

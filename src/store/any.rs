@@ -50,6 +50,9 @@ impl StoreLocation {
 
 /// A SQLite or PostgreSQL store behind one type, so that one
 /// [`Registry`](super::registry::Registry) type serves both.
+// One per process or handle, never in a collection: the size difference
+// between the variants costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum AnyStore {
@@ -126,10 +129,16 @@ mod tests {
             parse("sqlite:/tmp/a.sqlite"),
             StoreLocation::Sqlite("/tmp/a.sqlite".into())
         );
-        assert_eq!(parse("store.sqlite"), StoreLocation::Sqlite("store.sqlite".into()));
+        assert_eq!(
+            parse("store.sqlite"),
+            StoreLocation::Sqlite("store.sqlite".into())
+        );
         let pg = parse("postgres://u:s3cret@h/db");
         assert!(matches!(pg, StoreLocation::Postgres(_)));
         assert!(!format!("{pg:?}").contains("s3cret"));
-        assert!(matches!(parse("postgresql://h/db"), StoreLocation::Postgres(_)));
+        assert!(matches!(
+            parse("postgresql://h/db"),
+            StoreLocation::Postgres(_)
+        ));
     }
 }

@@ -31,7 +31,13 @@ pub struct Cli {
     /// database (postgres://USER:PASSWORD@HOST/DB?sslmode=require) shared by
     /// several instances; default: $XDG_DATA_HOME/mdmlink/store.sqlite or
     /// ~/.local/share/mdmlink/store.sqlite.
-    #[arg(long, global = true, env = "MDMLINK_STORE", value_name = "PATH|URL", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "MDMLINK_STORE",
+        value_name = "PATH|URL",
+        hide_env_values = true
+    )]
     store: Option<PathBuf>,
 
     /// Read the password for private keys from this environment variable

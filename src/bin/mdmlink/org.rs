@@ -170,8 +170,10 @@ pub fn run(g: &Globals, c: &OrgCommand) -> Result<u8, Failure> {
 pub fn store(g: &Globals, c: &StoreCommand) -> Result<u8, Failure> {
     match c {
         StoreCommand::Copy(a) => {
-            let (mut from, from_name) = state::open_store(&mdmlink::store::StoreLocation::parse(&a.from))?;
-            let (mut to, to_name) = state::open_store(&mdmlink::store::StoreLocation::parse(&a.to))?;
+            let (mut from, from_name) =
+                state::open_store(&mdmlink::store::StoreLocation::parse(&a.from))?;
+            let (mut to, to_name) =
+                state::open_store(&mdmlink::store::StoreLocation::parse(&a.to))?;
             let source = g.master_key_source()?;
             let report = mdmlink::store::copy::copy(&mut from, &mut to, source.as_ref())
                 .map_err(|e| Failure::new(e.to_string()))?;

@@ -69,7 +69,11 @@ pub fn open(g: &Globals) -> Result<Opened, Failure> {
     let source = g.master_key_source()?;
     // Only a SQLite file can be a store of mdmlink 0.1.0.
     let store = match store {
-        AnyStore::Sqlite(sqlite) if sqlite.has_legacy().map_err(|e| Failure::new(e.to_string()))? => {
+        AnyStore::Sqlite(sqlite)
+            if sqlite
+                .has_legacy()
+                .map_err(|e| Failure::new(e.to_string()))? =>
+        {
             let legacy_pass = g.store_passphrase()?;
             let mut registry = Registry::new(sqlite, source.clone());
             let name = registry

@@ -75,8 +75,9 @@ impl PostgresUrl {
         for pair in query.into_iter().flat_map(|q| q.split('&')) {
             match pair.split_once('=') {
                 Some(("sslrootcert", value)) => {
-                    let value = percent_decode(value)
-                        .ok_or_else(|| UrlError::new("sslrootcert is not valid percent-encoding"))?;
+                    let value = percent_decode(value).ok_or_else(|| {
+                        UrlError::new("sslrootcert is not valid percent-encoding")
+                    })?;
                     if value.is_empty() {
                         return Err(UrlError::new("sslrootcert is empty"));
                     }
@@ -347,9 +348,10 @@ mod tests {
 
     #[test]
     fn password_as_a_parameter_is_hidden_too() {
-        let url =
-            PostgresUrl::parse(&format!("postgresql://mdm@127.0.0.1/links?password={SECRET}"))
-                .unwrap();
+        let url = PostgresUrl::parse(&format!(
+            "postgresql://mdm@127.0.0.1/links?password={SECRET}"
+        ))
+        .unwrap();
         assert_eq!(url.to_string(), "postgres://mdm:***@127.0.0.1:5432/links");
         assert!(!format!("{url:?}").contains(SECRET));
     }
@@ -379,22 +381,34 @@ mod tests {
             "postgres://mdm@localhost/links?sslmode=require&sslrootcert=%2Ftmp%2Fca.pem",
         )
         .unwrap();
-        assert_eq!(url.root_cert.as_deref(), Some(std::path::Path::new("/tmp/ca.pem")));
+        assert_eq!(
+            url.root_cert.as_deref(),
+            Some(std::path::Path::new("/tmp/ca.pem"))
+        );
         assert_eq!(
             url.to_string(),
             "postgres://mdm@localhost:5432/links?sslmode=require&sslrootcert=..."
         );
         let plain = PostgresUrl::parse("postgres://mdm@localhost/links?sslmode=disable").unwrap();
         // A schema of its own: shown, and set as the search path.
-        let url = PostgresUrl::parse("postgres://mdm@localhost/links?schema=mdm_links&options=-c%20statement_timeout%3D5000").unwrap();
+        let url = PostgresUrl::parse(
+            "postgres://mdm@localhost/links?schema=mdm_links&options=-c%20statement_timeout%3D5000",
+        )
+        .unwrap();
         assert_eq!(url.schema(), Some("mdm_links"));
-        assert_eq!(url.to_string(), "postgres://mdm@localhost:5432/links?schema=mdm_links");
+        assert_eq!(
+            url.to_string(),
+            "postgres://mdm@localhost:5432/links?schema=mdm_links"
+        );
         assert_eq!(
             url.config().get_options(),
             Some("-c statement_timeout=5000 -c search_path=mdm_links")
         );
         for bad in ["Links", "1links", "a-b", "x;drop", ""] {
-            assert!(PostgresUrl::parse(&format!("postgres://h/db?schema={bad}")).is_err(), "{bad}");
+            assert!(
+                PostgresUrl::parse(&format!("postgres://h/db?schema={bad}")).is_err(),
+                "{bad}"
+            );
         }
         assert!(!plain.uses_tls());
         // A missing CA file is a clear error before any connection.
@@ -402,9 +416,6 @@ mod tests {
             "postgres://mdm@localhost/links?sslmode=require&sslrootcert=/nonexistent/ca.pem",
         )
         .unwrap();
-        assert!(matches!(
-            missing.tls(),
-            Err(ConnectError::RootCert { .. })
-        ));
+        assert!(matches!(missing.tls(), Err(ConnectError::RootCert { .. })));
     }
 }

@@ -72,7 +72,9 @@ impl PostgresStore {
     pub fn open_url(url: PostgresUrl) -> Result<Self, StoreError> {
         let shown = url.to_string();
         let mut client = url.connect().map_err(|e| connect_error(&shown, e))?;
-        match migrate::migrate(&mut client, url.schema(), MIGRATIONS).map_err(|e| db_error_text(&shown, &e))? {
+        match migrate::migrate(&mut client, url.schema(), MIGRATIONS)
+            .map_err(|e| db_error_text(&shown, &e))?
+        {
             Migrated::To { .. } => {}
             Migrated::Newer { found } => {
                 return Err(StoreError::NewerSchema {
@@ -133,6 +135,7 @@ impl PostgresStore {
             writable: mode == TxMode::Write,
             retry: false,
             locked: HashSet::new(),
+            locked_servers: HashMap::new(),
         };
         let result = body(&mut rows);
         let retry = rows.retry;

@@ -39,6 +39,10 @@ pub(crate) struct PgTx<'a, 'c> {
     pub(crate) retry: bool,
     /// Organizations whose row this transaction holds locked.
     pub(crate) locked: HashSet<OrganizationId>,
+    /// Servers this transaction holds locked, with what `update_server`
+    /// checks (organization, name key, certificates), so the usual
+    /// lock-change-update needs no second read of the row.
+    pub(crate) locked_servers: HashMap<ServerId, (OrganizationId, String, usize)>,
 }
 
 impl PgTx<'_, '_> {
@@ -475,7 +479,15 @@ impl StoreTx for PgTx<'_, '_> {
             // A read transaction cannot lock; its snapshot is what it reads.
             return self.server(organization, name_key);
         }
-        self.find_server(SELECT_SERVER_FOR_UPDATE, organization, name_key)
+        let row = self.find_server(SELECT_SERVER_FOR_UPDATE, organization, name_key)?;
+        if let Some(r) = &row {
+            let s = &r.summary;
+            self.locked_servers.insert(
+                s.id,
+                (s.organization_id, s.name_key.clone(), s.certificate_count()),
+            );
+        }
+        Ok(row)
     }
 
     fn insert_server(&mut self, row: &ServerRow) -> Result<ServerId, StoreError> {
@@ -504,18 +516,23 @@ impl StoreTx for PgTx<'_, '_> {
     fn update_server(&mut self, row: &ServerRow) -> Result<(), StoreError> {
         self.check_writable()?;
         self.check_sealed(row)?;
-        let old = self.query_opt(
-            "SELECT organization_id, name_key, certificates FROM mdmlink_servers
-             WHERE id = $1 FOR UPDATE",
-            &[&row.summary.id],
-        )?;
-        let Some(old) = old else {
-            return Err(not_found("server", row.summary.id));
+        let (organization, old_key, old_count) = match self.locked_servers.get(&row.summary.id) {
+            Some(old) => old.clone(),
+            None => {
+                let old = self.query_opt(
+                    "SELECT organization_id, name_key, certificates FROM mdmlink_servers
+                     WHERE id = $1 FOR UPDATE",
+                    &[&row.summary.id],
+                )?;
+                let Some(old) = old else {
+                    return Err(not_found("server", row.summary.id));
+                };
+                let count = usize::try_from(old.get::<_, i16>(2)).unwrap_or(0);
+                (old.get(0), old.get(1), count)
+            }
         };
         let mut row = row.clone();
-        row.summary.organization_id = old.get(0);
-        let old_key: String = old.get(1);
-        let old_count = usize::try_from(old.get::<_, i16>(2)).unwrap_or(0);
+        row.summary.organization_id = organization;
         // Only a rename or a new certificate needs the organization's lock.
         if old_key != row.summary.name_key || row.summary.certificate_count() > old_count {
             self.check_server(&row, old_count)?;
@@ -536,10 +553,19 @@ impl StoreTx for PgTx<'_, '_> {
         if n == 0 {
             return Err(not_found("server", row.summary.id));
         }
+        self.locked_servers.insert(
+            row.summary.id,
+            (
+                organization,
+                row.summary.name_key.clone(),
+                row.summary.certificate_count(),
+            ),
+        );
         Ok(())
     }
 
     fn delete_server(&mut self, id: ServerId) -> Result<(), StoreError> {
+        self.locked_servers.remove(&id);
         if self.execute("DELETE FROM mdmlink_servers WHERE id = $1", &[&id])? == 0 {
             return Err(not_found("server", id));
         }
@@ -556,20 +582,19 @@ impl StoreTx for PgTx<'_, '_> {
     }
 
     fn dep_cursor(&mut self, server: ServerId) -> Result<Option<DepCursor>, StoreError> {
-        Ok(self
-            .query_opt(
-                "SELECT cursor, issued_at FROM mdmlink_dep_cursors WHERE server_id = $1",
-                &[&server],
-            )?
-            .map(|r| -> Result<DepCursor, StoreError> {
-                Ok(DepCursor {
-                    cursor: r.get(0),
-                    issued_at: self
-                        .time(&r, 1)?
-                        .ok_or_else(|| self.corrupt("a cursor without its time".into()))?,
-                })
+        self.query_opt(
+            "SELECT cursor, issued_at FROM mdmlink_dep_cursors WHERE server_id = $1",
+            &[&server],
+        )?
+        .map(|r| -> Result<DepCursor, StoreError> {
+            Ok(DepCursor {
+                cursor: r.get(0),
+                issued_at: self
+                    .time(&r, 1)?
+                    .ok_or_else(|| self.corrupt("a cursor without its time".into()))?,
             })
-            .transpose()?)
+        })
+        .transpose()
     }
 
     fn put_dep_page(

@@ -4,9 +4,9 @@
 use std::sync::{Arc, Barrier};
 
 use super::*;
+use crate::portal::Portal;
 use crate::store::conformance::{StoreFactory, server_row};
 use crate::store::{OrganizationId, OrganizationRow, SecretField, StoreExt};
-use crate::portal::Portal;
 
 /// A schema of its own on the test server, dropped at the end.
 pub(crate) struct TestDb {
@@ -41,7 +41,10 @@ impl TestDb {
         getrandom::fill(&mut random).unwrap();
         let schema = format!(
             "t_{}",
-            random.iter().map(|b| format!("{b:02x}")).collect::<String>()
+            random
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
         );
         // The store creates the schema when it opens.
         let sep = if server.contains('?') { '&' } else { '?' };
@@ -187,7 +190,8 @@ fn a_deadlock_is_retried_and_both_transactions_commit() {
                         }
                         let mut two = tx.server_for_update(org, second)?.unwrap();
                         for row in [&mut one, &mut two] {
-                            let n: u32 = row.summary.server_uuid.as_deref().unwrap().parse().unwrap();
+                            let n: u32 =
+                                row.summary.server_uuid.as_deref().unwrap().parse().unwrap();
                             row.summary.server_uuid = Some((n + 1).to_string());
                             tx.update_server(row)?;
                         }
@@ -205,7 +209,11 @@ fn a_deadlock_is_retried_and_both_transactions_commit() {
     );
     for name in ["a", "b"] {
         let row = setup.read(|tx| tx.server(org, name)).unwrap().unwrap();
-        assert_eq!(row.summary.server_uuid.as_deref(), Some("2"), "no update lost");
+        assert_eq!(
+            row.summary.server_uuid.as_deref(),
+            Some("2"),
+            "no update lost"
+        );
     }
 }
 
@@ -245,7 +253,11 @@ fn endless_serialization_failures_give_a_clear_error() {
     let err = store
         .write(|tx| {
             attempts += 1;
-            tx.insert_organization(&OrganizationRow::new("Contoso", Portal::BusinessManager, now)?)
+            tx.insert_organization(&OrganizationRow::new(
+                "Contoso",
+                Portal::BusinessManager,
+                now,
+            )?)
         })
         .unwrap_err();
     assert_eq!(attempts, 1);
@@ -274,27 +286,53 @@ fn secrets_are_kept_only_sealed_under_a_master_key() {
     row.private_key = Some(plain.seal(org, 1, SecretField::PrivateKey, secret).unwrap());
     let err = store.write(|tx| tx.insert_server(&row)).unwrap_err();
     assert!(
-        matches!(err, StoreError::PlaintextSecret { field: SecretField::PrivateKey, .. }),
+        matches!(
+            err,
+            StoreError::PlaintextSecret {
+                field: SecretField::PrivateKey,
+                ..
+            }
+        ),
         "{err}"
     );
     assert!(err.to_string().contains("master key"), "{err}");
     assert!(store.read(|tx| tx.list_servers(None)).unwrap().is_empty());
     // Sealed under a master key: stored, and only ciphertext is in the table.
     let sealer = Sealer::new(store_id, Some(MasterKey::generate().unwrap()));
-    row.private_key = Some(sealer.seal(org, 1, SecretField::PrivateKey, secret).unwrap());
+    row.private_key = Some(
+        sealer
+            .seal(org, 1, SecretField::PrivateKey, secret)
+            .unwrap(),
+    );
     let id = store.write(|tx| tx.insert_server(&row)).unwrap();
     let stored: Vec<u8> = db
         .connect()
-        .query_one("SELECT private_key FROM mdmlink_servers WHERE id = $1", &[&id])
+        .query_one(
+            "SELECT private_key FROM mdmlink_servers WHERE id = $1",
+            &[&id],
+        )
         .unwrap()
         .get(0);
     assert!(!stored.windows(secret.len()).any(|w| w == secret));
     // Nor can an update put a plaintext token in.
-    let mut back = store.read(|tx| tx.server(org, "main mdm")).unwrap().unwrap();
-    back.token = Some(plain.seal(org, id, SecretField::TokenCredentials, b"{}").unwrap());
+    let mut back = store
+        .read(|tx| tx.server(org, "main mdm"))
+        .unwrap()
+        .unwrap();
+    back.token = Some(
+        plain
+            .seal(org, id, SecretField::TokenCredentials, b"{}")
+            .unwrap(),
+    );
     let err = store.write(|tx| tx.update_server(&back)).unwrap_err();
     assert!(
-        matches!(err, StoreError::PlaintextSecret { field: SecretField::TokenCredentials, .. }),
+        matches!(
+            err,
+            StoreError::PlaintextSecret {
+                field: SecretField::TokenCredentials,
+                ..
+            }
+        ),
         "{err}"
     );
 }
@@ -323,18 +361,26 @@ fn tls_with_a_verified_server_certificate() {
             std::env::var("CI").as_deref() != Ok("true"),
             "CI=true but MDMLINK_TEST_POSTGRES_URL has no sslrootcert: run the tests through scripts/ci/30-postgres.sh"
         );
-        eprintln!("TLS test not run: MDMLINK_TEST_POSTGRES_URL has no sslmode=require&sslrootcert=CA");
+        eprintln!(
+            "TLS test not run: MDMLINK_TEST_POSTGRES_URL has no sslmode=require&sslrootcert=CA"
+        );
         return;
     }
     let encrypted = |store: &mut PostgresStore| -> bool {
         store
             .client
-            .query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[])
+            .query_one(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
             .unwrap()
             .get(0)
     };
     let mut store = PostgresStore::open(&db.url).unwrap();
-    assert!(encrypted(&mut store), "sslmode=require with the CA: encrypted and verified");
+    assert!(
+        encrypted(&mut store),
+        "sslmode=require with the CA: encrypted and verified"
+    );
     // The same server without its CA: the certificate is not trusted, and the
     // store says so (and what to do) instead of connecting unverified.
     let bare = without_tls_params(&db.url);
