@@ -25,9 +25,12 @@ fn database() -> Option<String> {
                 std::env::var("CI").as_deref() != Ok("true"),
                 "CI=true but MDMLINK_TEST_POSTGRES_URL is not set: run the tests through scripts/ci/30-postgres.sh"
             );
-            eprintln!(
-                "PostgreSQL tests not run: run `bash scripts/ci/30-postgres.sh` (starts a throwaway server) or set MDMLINK_TEST_POSTGRES_URL=postgres://..."
-            );
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                eprintln!(
+                    "PostgreSQL tests not run: run `bash scripts/ci/30-postgres.sh` (starts a throwaway server) or set MDMLINK_TEST_POSTGRES_URL=postgres://..."
+                )
+            });
             return None;
         }
     };
