@@ -27,9 +27,11 @@ fn database() -> Option<String> {
             );
             static SAID: std::sync::Once = std::sync::Once::new();
             SAID.call_once(|| {
-                eprintln!(
-                    "PostgreSQL tests not run: run `bash scripts/ci/30-postgres.sh` (starts a throwaway server) or set MDMLINK_TEST_POSTGRES_URL=postgres://..."
-                )
+                // Straight to stderr: the test harness captures eprintln!.
+                use std::io::Write as _;
+                let _ = std::io::stderr().write_all(
+                    b"PostgreSQL tests not run: run `bash scripts/ci/30-postgres.sh` (starts a throwaway server) or set MDMLINK_TEST_POSTGRES_URL=postgres://...\n",
+                );
             });
             return None;
         }
