@@ -177,6 +177,16 @@ enum mdmlink_status
      */
     MDMLINK_STATUS_NO_SERVER_UUID = 68,
     /**
+     * The token was refused: already expired, the installed token itself,
+     * or not expiring later than the installed one (install with `force`
+     * to accept it anyway).
+     */
+    MDMLINK_STATUS_TOKEN_NOT_NEWER = 69,
+    /**
+     * The server already has a staged keypair (discard it first to replace it).
+     */
+    MDMLINK_STATUS_ALREADY_STAGED = 70,
+    /**
      * HTTP 400 from the device assignment service: a malformed request.
      */
     MDMLINK_STATUS_SESSION_BAD_REQUEST = 80,
@@ -225,6 +235,34 @@ enum mdmlink_status
      * The HTTP exchange itself failed.
      */
     MDMLINK_STATUS_SESSION_TRANSPORT = 91,
+    /**
+     * The device assignment service refused a cursor (`EXPIRED_CURSOR`,
+     * `INVALID_CURSOR`, `EXHAUSTED_CURSOR`, `CURSOR_REQUIRED`) where the
+     * syncer could not recover by itself, or a saved cursor is unreadable.
+     */
+    MDMLINK_STATUS_DEP_CURSOR = 92,
+    /**
+     * The service returned the cursor it was given with `more_to_follow`
+     * (it would loop forever); keep the last good cursor and retry later.
+     */
+    MDMLINK_STATUS_DEP_REPEATED_CURSOR = 93,
+    /**
+     * `PROFILE_NOT_FOUND`: no profile has that UUID.
+     */
+    MDMLINK_STATUS_DEP_PROFILE_NOT_FOUND = 94,
+    /**
+     * The service refused the request (`MALFORMED_REQUEST_BODY`,
+     * `DEVICE_ID_REQUIRED`, `USER_AGENT_INVALID`, an invalid profile).
+     */
+    MDMLINK_STATUS_DEP_BAD_REQUEST = 95,
+    /**
+     * The service is failing (5xx); retry later.
+     */
+    MDMLINK_STATUS_DEP_SERVICE_UNAVAILABLE = 96,
+    /**
+     * The caller's callback refused a page (its cursor was not committed).
+     */
+    MDMLINK_STATUS_DEP_REJECTED = 97,
     /**
      * The store could not be opened, read or written (a file or database error).
      */
@@ -306,6 +344,15 @@ enum mdmlink_health_state
      * Not expired, but an event means it must be replaced.
      */
     MDMLINK_HEALTH_STATE_MUST_REPLACE = 3,
+    /**
+     * No token is installed yet; `deadline_unix` is when the server was added.
+     */
+    MDMLINK_HEALTH_STATE_NO_TOKEN = 4,
+    /**
+     * There is nothing to evaluate: the server has no certificate
+     * (`mdmlink_server_status.certificate` only). `deadline_unix` is 0.
+     */
+    MDMLINK_HEALTH_STATE_NO_CERTIFICATE = 5,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -419,6 +466,14 @@ typedef uint32_t mdmlink_portal;
 typedef struct mdmlink_action_list mdmlink_action_list;
 
 /**
+ * A client for one server at one service URL: the token, the protocol
+ * version and the session cache (renewed by itself, one re-authentication
+ * at a time). Safe to use from several threads at once. Free it with
+ * `mdmlink_dep_client_free`.
+ */
+typedef struct mdmlink_dep_client mdmlink_dep_client;
+
+/**
  * A failed call's status and message. Immutable; safe to read from any
  * thread. Free it with `mdmlink_error_free`.
  */
@@ -501,7 +556,7 @@ typedef struct {
     mdmlink_health_state state;
     /**
      * Whole days left for `VALID` and `RENEW_SOON` (0 on the last day);
-     * 0 for `EXPIRED` and `MUST_REPLACE`.
+     * 0 for every other state.
      */
     int64_t days_left;
     /**
@@ -514,8 +569,8 @@ typedef struct {
      */
     mdmlink_replacement_reason reason;
     /**
-     * A static label: `"valid"`, `"renew-soon"`, `"expired"` or
-     * `"must-replace"`. Never free it.
+     * A static label: `"valid"`, `"renew-soon"`, `"expired"`,
+     * `"must-replace"`, `"no-token"` or `"no-certificate"`. Never free it.
      */
     const char *label;
 } mdmlink_health;
@@ -529,7 +584,7 @@ typedef struct {
      */
     bool has_token;
     /**
-     * The token's health.
+     * The token's health (`NO_TOKEN` when none is installed).
      */
     mdmlink_health token;
     /**
@@ -537,11 +592,12 @@ typedef struct {
      */
     bool has_certificate;
     /**
-     * The certificate's health (its notAfter against the same policy).
+     * The certificate's health (its notAfter against the same policy);
+     * `NO_CERTIFICATE` when the server has none.
      */
     mdmlink_health certificate;
     /**
-     * The most urgent of the two; a server without a token is `EXPIRED`.
+     * The most urgent of the two; a server without a token is `NO_TOKEN`.
      */
     mdmlink_health worst;
     /**
@@ -589,6 +645,101 @@ mdmlink_status mdmlink_test_panic(mdmlink_error **err);
 void mdmlink_bytes_free(mdmlink_bytes *bytes);
 
 /**
+ * A client for `token` at `base_url` (`"https://mdmenrollment.apple.com"`,
+ * or a simulator's URL), sending `protocol_version` as
+ * `X-Server-Protocol-Version` (NULL: `"10"`). On success `*out` receives a
+ * new client: free it with `mdmlink_dep_client_free`. The client keeps its
+ * own copy of the token; takes no ownership of the inputs.
+ *
+ * # Safety
+ * `token` is NULL or a live token; the strings are NULL or NUL-terminated;
+ * `out` is NULL or writable; `err` is NULL or a valid `mdmlink_error **`.
+ */
+mdmlink_status mdmlink_dep_client_new(const mdmlink_token *token,
+                                      const char *base_url,
+                                      const char *protocol_version,
+                                      mdmlink_dep_client **out,
+                                      mdmlink_error **err);
+
+/**
+ * One step of fetch/sync: the next page after `cursor` (the saved cursor
+ * text from an earlier step, `cursor_len` bytes; NULL with 0 starts a full
+ * fetch), at `now_unix` (for the 7-day cursor rule). Pages and cursors are
+ * handled inside: an exhausted fetch cursor switches to sync, an expired or
+ * invalid one starts a full fetch again (the page then says `"restart"`).
+ *
+ * On success `*out_page` holds JSON: `{"phase": "fetch"|"sync", "done":
+ * bool, "restart": null|"no_cursor"|"cursor_too_old"|"expired_cursor"|
+ * "invalid_cursor", "more_to_follow": bool, "devices": [...]}` (device
+ * records as Apple sends them; the same serial appears once, the latest
+ * `op_date`), and `*out_cursor` the cursor text to save, not
+ * NUL-terminated. Store the page, then save the cursor: pass it to the next
+ * step only once the page is stored, so nothing is skipped. Call again
+ * until `"done"` is true. Free both with `mdmlink_bytes_free`.
+ * `MDMLINK_STATUS_DEP_REPEATED_CURSOR` means the service looped: keep the
+ * old cursor and retry later.
+ *
+ * # Safety
+ * `client` is NULL or a live client; `cursor` is NULL (only with
+ * `cursor_len` 0) or readable for `cursor_len` bytes; the outputs are NULL
+ * or writable; `err` is NULL or a valid `mdmlink_error **`.
+ */
+mdmlink_status mdmlink_dep_sync_step(const mdmlink_dep_client *client,
+                                     const uint8_t *cursor,
+                                     size_t cursor_len,
+                                     int64_t now_unix,
+                                     mdmlink_bytes *out_page,
+                                     mdmlink_bytes *out_cursor,
+                                     mdmlink_error **err);
+
+/**
+ * Defines a profile from its JSON (`profile_json_len` bytes: an object with
+ * at least `"profile_name"`; Apple's other fields pass through). On success
+ * `*out_json` holds `{"profile_uuid": "...", "devices": {"SERIAL":
+ * "SUCCESS", ...}}` (`devices` lists the serials the definition named).
+ * Free it with `mdmlink_bytes_free`. Takes no ownership of the inputs.
+ *
+ * # Safety
+ * `client` is NULL or a live client; `profile_json` is NULL or readable for
+ * `profile_json_len` bytes; `out_json` is NULL or writable; `err` is NULL or
+ * a valid `mdmlink_error **`.
+ */
+mdmlink_status mdmlink_dep_profile_define(const mdmlink_dep_client *client,
+                                          const uint8_t *profile_json,
+                                          size_t profile_json_len,
+                                          mdmlink_bytes *out_json,
+                                          mdmlink_error **err);
+
+/**
+ * Assigns the profile `profile_uuid` to `serial_count` serial numbers
+ * (`serials[i]`, NUL-terminated; any number: the list is sent 1,000 at a
+ * time). On success `*out_json` holds `{"profile_uuid": "...", "devices":
+ * {"SERIAL": "SUCCESS"|"NOT_ACCESSIBLE"|"FAILED"|"THROTTLED", ...},
+ * "requests": N}`; retry the `THROTTLED` ones later. Free it with
+ * `mdmlink_bytes_free`. Takes no ownership of the inputs.
+ *
+ * # Safety
+ * `client` is NULL or a live client; `profile_uuid` is NULL or
+ * NUL-terminated; `serials` is NULL or an array of `serial_count` non-NULL
+ * NUL-terminated strings; `out_json` is NULL or writable; `err` is NULL or
+ * a valid `mdmlink_error **`.
+ */
+mdmlink_status mdmlink_dep_profile_assign(const mdmlink_dep_client *client,
+                                          const char *profile_uuid,
+                                          const char *const *serials,
+                                          size_t serial_count,
+                                          mdmlink_bytes *out_json,
+                                          mdmlink_error **err);
+
+/**
+ * Frees a client (and its sessions). NULL is a no-op.
+ *
+ * # Safety
+ * `client` is NULL or a client from this library, not yet freed.
+ */
+void mdmlink_dep_client_free(mdmlink_dep_client *client);
+
+/**
  * The error's message: UTF-8, NUL-terminated, never containing key material
  * or token secrets. Valid until `mdmlink_error_free(err)`; do not free it.
  * Returns NULL when `err` is NULL. Takes no ownership of `err`.
@@ -617,8 +768,9 @@ void mdmlink_error_free(mdmlink_error *err);
 
 /**
  * A policy that warns `warn_days` days before expiry (the default policy
- * warns 30 days ahead). On success `*out` receives a new policy: free it
- * with `mdmlink_expiry_policy_free`.
+ * warns 30 days ahead; at most 3650, else `MDMLINK_STATUS_INVALID_ARGUMENT`).
+ * On success `*out` receives a new policy: free it with
+ * `mdmlink_expiry_policy_free`.
  *
  * # Safety
  * `out` is NULL or writable; `err` is NULL or a valid `mdmlink_error **`.
@@ -888,7 +1040,9 @@ mdmlink_status mdmlink_organization_remove_server(const mdmlink_organization *or
 /**
  * Stages a copy of `keypair` as the server's next keypair (a rotation): the
  * current keypair and token keep working until a token that opens with the
- * staged key is installed. Takes no ownership of its arguments.
+ * staged key is installed. A server that already has a staged keypair gives
+ * `MDMLINK_STATUS_ALREADY_STAGED` (discard it first to replace it). Takes no
+ * ownership of its arguments.
  *
  * # Safety
  * `org` and `keypair` are NULL or live handles; `name` is NULL or
@@ -905,7 +1059,8 @@ mdmlink_status mdmlink_organization_stage_keypair(const mdmlink_organization *or
  * `name` and stages it (the first step of a key rotation), as
  * `mdmlink_organization_add_server_generated` does for a new server: the
  * certificate's common name comes from the server name, valid from
- * `now_unix`; the server is looked up before the (slow) key generation,
+ * `now_unix`; the server is looked up (and one already staging is refused
+ * with `MDMLINK_STATUS_ALREADY_STAGED`) before the (slow) key generation,
  * which runs without holding the organization's lock.
  *
  * On success, when `keypair_out` is not NULL, `*keypair_out` receives a copy
@@ -1282,8 +1437,9 @@ const char *mdmlink_session_auth_token(const mdmlink_session *session);
 const char *mdmlink_session_base_url(const mdmlink_session *session);
 
 /**
- * The `X-Server-Protocol-Version` value to send (`"3"`, the core's
- * `DEFAULT_PROTOCOL_VERSION`). Static: never free it.
+ * The default `X-Server-Protocol-Version` value to send (`"10"`, the core's
+ * `DEFAULT_PROTOCOL_VERSION`); a caller may send another version it
+ * supports, and `mdmlink_dep_client_new` takes one. Static: never free it.
  */
 const char *mdmlink_session_protocol_version(void);
 

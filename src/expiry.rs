@@ -17,6 +17,25 @@ pub const TOKEN_LIFETIME: Duration = Duration::days(365);
 /// How early [`ExpiryPolicy::default`] warns: 30 days.
 pub const DEFAULT_WARNING_WINDOW: Duration = Duration::days(30);
 
+/// The widest warning window [`ExpiryPolicy::new`] accepts: ten years, far
+/// beyond a token's year, and small enough that no date arithmetic with it
+/// can overflow.
+pub const MAX_WARNING_WINDOW: Duration = Duration::days(3650);
+
+/// Why an [`ExpiryPolicy`] could not be made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExpiryError {
+    /// The warning window is negative or longer than [`MAX_WARNING_WINDOW`].
+    #[error("a warning window of {days} days is out of range; give 0 to {max_days} days")]
+    WindowOutOfRange {
+        /// The window asked for, in whole days.
+        days: i64,
+        /// The limit, in days ([`MAX_WARNING_WINDOW`]).
+        max_days: i64,
+    },
+}
+
 /// Why a token must be replaced before it expires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -82,15 +101,22 @@ pub enum Health {
         #[serde(with = "time::serde::rfc3339")]
         since: OffsetDateTime,
     },
+    /// No token is installed yet: upload the certificate and download one.
+    NoToken {
+        /// Since when the server has waited for its first token (when it was added).
+        #[serde(with = "time::serde::rfc3339")]
+        since: OffsetDateTime,
+    },
 }
 
 impl Health {
-    /// Monitoring-plug-in status: 0 valid, 1 renew soon, 2 expired or must replace.
+    /// Monitoring-plug-in status: 0 valid, 1 renew soon, 2 expired, must
+    /// replace or no token (the server cannot work until it has one).
     pub fn exit_code(&self) -> i32 {
         match self {
             Health::Valid { .. } => 0,
             Health::RenewSoon { .. } => 1,
-            Health::Expired { .. } | Health::MustReplace { .. } => 2,
+            Health::Expired { .. } | Health::MustReplace { .. } | Health::NoToken { .. } => 2,
         }
     }
 
@@ -99,17 +125,19 @@ impl Health {
         !matches!(self, Health::Valid { .. })
     }
 
-    /// A short label: `valid`, `renew-soon`, `expired`, `must-replace`.
+    /// A short label: `valid`, `renew-soon`, `expired`, `must-replace`, `no-token`.
     pub fn label(&self) -> &'static str {
         match self {
             Health::Valid { .. } => "valid",
             Health::RenewSoon { .. } => "renew-soon",
             Health::Expired { .. } => "expired",
             Health::MustReplace { .. } => "must-replace",
+            Health::NoToken { .. } => "no-token",
         }
     }
 
-    /// Days left, negative once expired; `None` for [`Health::MustReplace`].
+    /// Whole days left for [`Health::Valid`] and [`Health::RenewSoon`] (0 on
+    /// the last day); `None` otherwise (expired, must replace, no token).
     pub fn days_left(&self) -> Option<i64> {
         match self {
             Health::Valid { days_left, .. } | Health::RenewSoon { days_left, .. } => {
@@ -119,11 +147,14 @@ impl Health {
         }
     }
 
-    /// The moment action is due: the event for `MustReplace`, the expiry otherwise.
+    /// The moment action is due: the event for `MustReplace`, when the
+    /// server was added for `NoToken`, the expiry otherwise.
     pub fn deadline(&self) -> OffsetDateTime {
         match self {
             Health::Valid { expires, .. } | Health::RenewSoon { expires, .. } => *expires,
-            Health::Expired { since } | Health::MustReplace { since, .. } => *since,
+            Health::Expired { since }
+            | Health::MustReplace { since, .. }
+            | Health::NoToken { since } => *since,
         }
     }
 }
@@ -135,15 +166,38 @@ impl fmt::Display for Health {
             Health::RenewSoon { days_left, .. } => write!(f, "renew soon, {days_left} days left"),
             Health::Expired { since } => write!(f, "expired since {}", since.date()),
             Health::MustReplace { reason, .. } => write!(f, "must replace: {reason}"),
+            Health::NoToken { .. } => f.write_str("no token installed"),
         }
     }
 }
 
-/// When to start warning.
+/// When to start warning: a warning window from 0 to
+/// [`MAX_WARNING_WINDOW`], checked when the policy is made (and when it is
+/// deserialized).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "PolicyRepr", into = "PolicyRepr")]
 pub struct ExpiryPolicy {
-    /// Warn this long before expiry.
-    pub warning_window: Duration,
+    warning_window: Duration,
+}
+
+#[derive(Serialize, Deserialize)]
+struct PolicyRepr {
+    warning_window: Duration,
+}
+
+impl TryFrom<PolicyRepr> for ExpiryPolicy {
+    type Error = ExpiryError;
+    fn try_from(r: PolicyRepr) -> Result<Self, ExpiryError> {
+        ExpiryPolicy::new(r.warning_window)
+    }
+}
+
+impl From<ExpiryPolicy> for PolicyRepr {
+    fn from(p: ExpiryPolicy) -> Self {
+        PolicyRepr {
+            warning_window: p.warning_window,
+        }
+    }
 }
 
 impl Default for ExpiryPolicy {
@@ -155,11 +209,33 @@ impl Default for ExpiryPolicy {
 }
 
 impl ExpiryPolicy {
-    /// A policy that warns `days` days ahead.
-    pub fn warn_days(days: u32) -> Self {
-        Self {
-            warning_window: Duration::days(i64::from(days)),
+    /// A policy that warns `warning_window` ahead; refused when negative or
+    /// longer than [`MAX_WARNING_WINDOW`].
+    pub fn new(warning_window: Duration) -> Result<Self, ExpiryError> {
+        if warning_window.is_negative() || warning_window > MAX_WARNING_WINDOW {
+            return Err(ExpiryError::WindowOutOfRange {
+                days: warning_window.whole_days(),
+                max_days: MAX_WARNING_WINDOW.whole_days(),
+            });
         }
+        Ok(Self { warning_window })
+    }
+
+    /// A policy that warns `days` days ahead (0 to 3650).
+    ///
+    /// ```
+    /// use mdmlink::expiry::ExpiryPolicy;
+    /// assert_eq!(ExpiryPolicy::warn_days(60)?.warning_window().whole_days(), 60);
+    /// assert!(ExpiryPolicy::warn_days(u32::MAX).is_err());
+    /// # Ok::<(), mdmlink::expiry::ExpiryError>(())
+    /// ```
+    pub fn warn_days(days: u32) -> Result<Self, ExpiryError> {
+        Self::new(Duration::days(i64::from(days)))
+    }
+
+    /// How long before expiry the policy warns.
+    pub fn warning_window(&self) -> Duration {
+        self.warning_window
     }
 
     /// The health at `now` of something that stops working at `expires`.
@@ -178,7 +254,10 @@ impl ExpiryPolicy {
             return Health::Expired { since: expires };
         }
         let days_left = (expires - now).whole_days();
-        if now >= expires - self.warning_window {
+        // Near the earliest representable date the window start does not
+        // exist: every earlier moment is inside the window.
+        let window_start = expires.checked_sub(self.warning_window);
+        if window_start.is_none_or(|start| now >= start) {
             Health::RenewSoon { expires, days_left }
         } else {
             Health::Valid { expires, days_left }
@@ -201,9 +280,16 @@ impl ExpiryPolicy {
     }
 }
 
-/// The expiry a freshly downloaded token should carry: one year after download.
+/// The expiry a freshly downloaded token should carry: one year after
+/// download (saturating at the last representable moment).
 pub fn expected_expiry(downloaded_at: OffsetDateTime) -> OffsetDateTime {
-    downloaded_at + TOKEN_LIFETIME
+    downloaded_at.saturating_add(TOKEN_LIFETIME)
+}
+
+/// When a token was issued, as far as can be told from its expiry: one year
+/// before it (saturating at the first representable moment).
+pub fn issued_from_expiry(expires: OffsetDateTime) -> OffsetDateTime {
+    expires.saturating_sub(TOKEN_LIFETIME)
 }
 
 #[cfg(test)]
@@ -238,13 +324,15 @@ mod tests {
 
     #[test]
     fn custom_window() {
-        let p = ExpiryPolicy::warn_days(60);
+        let p = ExpiryPolicy::warn_days(60).unwrap();
         assert!(matches!(
             p.evaluate(EXP, EXP - Duration::days(45)),
             Health::RenewSoon { .. }
         ));
         assert!(matches!(
-            ExpiryPolicy::warn_days(0).evaluate(EXP, EXP - second()),
+            ExpiryPolicy::warn_days(0)
+                .unwrap()
+                .evaluate(EXP, EXP - second()),
             Health::Valid { .. }
         ));
     }
@@ -264,6 +352,34 @@ mod tests {
         assert_eq!(h.label(), "must-replace");
         assert_eq!(h.exit_code(), 2);
         assert_eq!(p.evaluate_with_event(EXP, ev, EXP).label(), "expired");
+    }
+
+    #[test]
+    fn windows_out_of_range_are_refused_and_extreme_dates_do_not_panic() {
+        assert!(matches!(
+            ExpiryPolicy::warn_days(u32::MAX),
+            Err(ExpiryError::WindowOutOfRange { max_days: 3650, .. })
+        ));
+        assert!(ExpiryPolicy::new(Duration::days(-1)).is_err());
+        assert!(ExpiryPolicy::warn_days(3650).is_ok());
+        let p = ExpiryPolicy::warn_days(3650).unwrap();
+        let min = time::PrimitiveDateTime::MIN.assume_utc();
+        let max = time::PrimitiveDateTime::MAX.assume_utc();
+        assert!(matches!(
+            p.evaluate(min + second(), min),
+            Health::RenewSoon { .. }
+        ));
+        assert!(matches!(p.evaluate(max, min), Health::Valid { .. }));
+        assert_eq!(p.evaluate(min, max), Health::Expired { since: min });
+        assert_eq!(expected_expiry(max), max);
+        assert_eq!(issued_from_expiry(min), min);
+        let json = serde_json::to_string(&p).unwrap();
+        assert_eq!(serde_json::from_str::<ExpiryPolicy>(&json).unwrap(), p);
+        let wide = json.replace("315360000", "999999999999");
+        assert!(
+            serde_json::from_str::<ExpiryPolicy>(&wide).is_err(),
+            "{json}"
+        );
     }
 
     #[test]

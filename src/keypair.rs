@@ -558,8 +558,18 @@ impl ServerKeypair {
         params: &CertificateParams,
     ) -> Result<ServerCertificate, KeyError> {
         let name = common_name(&params.common_name)?;
-        let not_before = params.not_before - Duration::hours(1);
-        let not_after = params.not_before + params.validity;
+        // Dates near the ends of the calendar are refused, never a panic.
+        let out_of_range = || KeyError::Certificate {
+            reason: "validity out of range (an X.509 time is from 1970 to 9999)".into(),
+        };
+        let not_before = params
+            .not_before
+            .checked_sub(Duration::hours(1))
+            .ok_or_else(out_of_range)?;
+        let not_after = params
+            .not_before
+            .checked_add(params.validity)
+            .ok_or_else(out_of_range)?;
         let to_time = |t: OffsetDateTime| -> Result<Time, KeyError> {
             let secs = u64::try_from(t.unix_timestamp()).map_err(|_| KeyError::Certificate {
                 reason: "validity before 1970".into(),

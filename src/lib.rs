@@ -36,6 +36,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod dep;
 pub mod error;
 pub mod expiry;
 pub mod ffi;
@@ -46,6 +47,8 @@ pub mod organization;
 pub mod portal;
 mod secret;
 pub mod session;
+#[cfg(feature = "simulator")]
+pub mod simulator;
 pub mod store;
 pub mod token;
 

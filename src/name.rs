@@ -86,6 +86,26 @@ fn is_forbidden(c: char) -> bool {
             | '\u{FEFF}') // byte order mark
 }
 
+/// Unicode's `Default_Ignorable_Code_Point` characters (DerivedCoreProperties
+/// 16.0) not already refused by [`is_forbidden`]: they render as nothing, so
+/// a name holding one would look like another (`Unassigned\u{200B}`,
+/// `B\u{200D}ase`). They are removed from the name before it is stored.
+fn is_default_ignorable(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}'
+        | '\u{200B}'..='\u{200D}'
+        | '\u{2060}'..='\u{2065}'
+        | '\u{206A}'..='\u{206F}'
+        | '\u{3164}'
+        | '\u{FE00}'..='\u{FE0F}'
+        | '\u{FFA0}'
+        | '\u{FFF0}'..='\u{FFF8}'
+        | '\u{1BCA0}'..='\u{1BCA3}'
+        | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0000}'..='\u{E0FFF}')
+}
+
 /// The key two names are compared by: canonical caseless matching
 /// (Unicode §3.13, D145): NFD, full case folding, NFD again, then NFC so the
 /// key is compact.
@@ -104,7 +124,10 @@ impl ServerName {
     ///
     /// Rules, in the order checked: trimmed of Unicode white space; not empty;
     /// no control, line-separator, bidirectional-control or BOM characters;
-    /// at most [`MAX_NAME_BYTES`] bytes after NFC normalization; not one of
+    /// invisible (default-ignorable) characters such as U+200B ZERO WIDTH
+    /// SPACE or U+00AD SOFT HYPHEN removed (so `B\u{200D}ase` is `Base`, and
+    /// nothing invisible is stored); still not empty; at most
+    /// [`MAX_NAME_BYTES`] bytes after NFC normalization; not one of
     /// [`RESERVED_NAMES`] in any case or normalization.
     pub fn parse(raw: &str) -> Result<Self, NameError> {
         let trimmed = raw.trim();
@@ -117,6 +140,20 @@ impl ServerName {
                 codepoint: u32::from(c),
             });
         }
+        let visible: String;
+        let trimmed = if trimmed.chars().any(is_default_ignorable) {
+            visible = trimmed
+                .chars()
+                .filter(|&c| !is_default_ignorable(c))
+                .collect();
+            let t = visible.trim();
+            if t.is_empty() {
+                return Err(NameError::Empty);
+            }
+            t
+        } else {
+            trimmed
+        };
         // Bound the work before normalizing: NFC never expands more than 3x.
         if trimmed.len() > MAX_NAME_BYTES * 4 {
             return Err(NameError::TooLong {

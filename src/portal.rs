@@ -57,6 +57,7 @@ pub enum Action {
 #[error(
     "the {role} role may not {action} in {portal}; ask a user with one of these roles: {allowed}"
 )]
+#[non_exhaustive]
 pub struct RoleError {
     /// The role that was refused.
     pub role: Role,
@@ -173,6 +174,7 @@ impl fmt::Display for Portal {
 /// An unknown portal or role identifier.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown {kind} \"{given}\"; expected one of: {expected}")]
+#[non_exhaustive]
 pub struct ParseError {
     kind: &'static str,
     given: String,

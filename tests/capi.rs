@@ -87,13 +87,41 @@ fn expected_expiry_unix() -> i64 {
         .unix_timestamp()
 }
 
+/// The simulator the C test's `test_dep` talks to: token CK_c/CS_c/AT_c/AS_c,
+/// 2,500 devices from seed 3.
+#[cfg(all(feature = "simulator", feature = "http"))]
+fn simulator() -> Option<mdmlink::session::simulator::Simulator> {
+    use mdmlink::session::simulator::{SimulatedAccount, Simulator};
+    let expiry = time::OffsetDateTime::from_unix_timestamp(4_102_444_800).expect("2100-01-01");
+    let token = mdmlink::ServerToken::new("CK_c", "CS_c", "AT_c", "AS_c", expiry).expect("token");
+    Some(
+        Simulator::start(vec![
+            SimulatedAccount::new(token, "C Test Org").with_devices(2_500, 3),
+        ])
+        .expect("start the simulator"),
+    )
+}
+
+#[cfg(not(all(feature = "simulator", feature = "http")))]
+fn simulator() -> Option<()> {
+    None
+}
+
 fn run(program: &Path) {
     let fixtures = apple_fixture_path("");
-    let args = [
+    let mut args = vec![
         fixtures.to_str().expect("UTF-8 path").to_owned(),
         env!("CARGO_PKG_VERSION").to_owned(),
         expected_expiry_unix().to_string(),
     ];
+    #[cfg(all(feature = "simulator", feature = "http"))]
+    let sim = simulator();
+    #[cfg(all(feature = "simulator", feature = "http"))]
+    if let Some(sim) = &sim {
+        args.push(sim.base_url());
+    }
+    #[cfg(not(all(feature = "simulator", feature = "http")))]
+    let _ = simulator();
     let wrapper = std::env::var("MDMLINK_C_TEST_WRAPPER").unwrap_or_default();
     let mut words = wrapper.split_whitespace();
     let mut cmd = match words.next() {
@@ -117,6 +145,12 @@ fn run(program: &Path) {
     assert!(stdout.contains(" checks, 0 failed"), "{stdout}");
     if cfg!(any(feature = "ffi-test-hooks", debug_assertions)) {
         assert!(stdout.contains("panic hook: tested"), "{stdout}");
+    }
+    if cfg!(all(feature = "simulator", feature = "http")) {
+        assert!(
+            stdout.contains("dep: tested against http://127.0.0.1:"),
+            "{stdout}"
+        );
     }
     if !wrapper.is_empty() {
         eprintln!("{stderr}");

@@ -1036,6 +1036,779 @@ fn a_token_file_named_for_another_server_installs_with_a_warning() {
     assert_eq!(stderr(&out), "");
 }
 
+// ---------------------------------------------------------------------------
+// Issue 13: hostile use of the command.
+
+/// A keypair made with `keygen` in the environment's directory.
+fn keygen(env: &Env) -> (PathBuf, PathBuf) {
+    let key = env.path("k.pem");
+    let cert = env.path("c.pem");
+    env.ok(&[
+        "keygen",
+        "--name",
+        "Lab",
+        "--key-out",
+        key.to_str().unwrap(),
+        "--cert-out",
+        cert.to_str().unwrap(),
+    ]);
+    (key, cert)
+}
+
+#[cfg(unix)]
+fn mkfifo(path: &Path) {
+    common::run_ok("mkfifo", &[path.to_str().unwrap()]);
+}
+
+#[cfg(unix)]
+#[test]
+fn unbounded_or_blocking_inputs_are_refused_at_once() {
+    let env = Env::new();
+    let (key, cert) = keygen(&env);
+    let token = env.token_for(&cert, "CK_1", EXPIRY, "t.p7m");
+    let fifo = env.path("fifo");
+    mkfifo(&fifo);
+    let big = env.path("big.p7m");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(200 * 1024 * 1024)
+        .unwrap();
+    let key_s = key.to_str().unwrap();
+    let token_s = token.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["open", "--key", "/dev/zero", token_s],
+            "not a regular file",
+        ),
+        (
+            vec!["open", "--key", fifo.to_str().unwrap(), token_s],
+            "FIFO",
+        ),
+        (
+            vec!["open", "--key", key_s, "/dev/zero"],
+            "not a regular file",
+        ),
+        (vec!["open", "--key", key_s, fifo.to_str().unwrap()], "FIFO"),
+        (
+            vec!["open", "--key", key_s, big.to_str().unwrap()],
+            "209715200 bytes",
+        ),
+        (
+            vec!["open", "--key", big.to_str().unwrap(), token_s],
+            "at most 64 KiB",
+        ),
+        (
+            vec!["open", "--key", key_s, "--cert", "/dev/zero", token_s],
+            "not a regular file",
+        ),
+        (
+            vec!["open", "--key", key_s, env.dir.path().to_str().unwrap()],
+            "a directory",
+        ),
+        (
+            vec![
+                "seal",
+                "--cert",
+                cert.to_str().unwrap(),
+                "--in",
+                "/dev/zero",
+                "--out",
+                "x",
+            ],
+            "not a regular file",
+        ),
+        (
+            vec!["server", "install-token", "Lab", fifo.to_str().unwrap()],
+            "FIFO",
+        ),
+    ];
+    for (args, needle) in cases {
+        let started = std::time::Instant::now();
+        let mut child = env
+            .cmd()
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // A blocked read would hang: give it a generous bound, then kill it.
+        let mut status = None;
+        while started.elapsed() < std::time::Duration::from_secs(20) {
+            if let Some(s) = child.try_wait().unwrap() {
+                status = Some(s);
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        if status.is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("mdmlink {args:?} did not finish (blocked or unbounded)");
+        }
+        let out = child.wait_with_output().unwrap();
+        assert_failure(&out, &[needle]);
+    }
+    // `status` cannot tell: 3, for the same reason.
+    let out = env.run(&["status", "--key", key_s, fifo.to_str().unwrap()]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(stderr(&out).contains("FIFO"), "{}", stderr(&out));
+}
+
+#[cfg(unix)]
+#[test]
+fn store_option_never_changes_a_file_that_is_not_a_store() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let env = Env::new();
+    let notes = env.path("notes.txt");
+    std::fs::write(&notes, "my notes\n").unwrap();
+    std::fs::set_permissions(&notes, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let link = env.path("link.sqlite");
+    std::os::unix::fs::symlink(&notes, &link).unwrap();
+    let empty = env.path("empty");
+    std::fs::write(&empty, "").unwrap();
+    std::fs::set_permissions(&empty, std::fs::Permissions::from_mode(0o644)).unwrap();
+    for (store, needle) in [
+        (notes.as_path(), "not an SQLite database"),
+        (link.as_path(), "symbolic link"),
+        (empty.as_path(), "empty file"),
+        (Path::new("/dev/null"), "a device"),
+        (env.dir.path(), "a directory"),
+    ] {
+        for args in [
+            &["server", "list"][..],
+            &["server", "add", "X", "--portal", "school-manager"][..],
+        ] {
+            let out = env
+                .cmd()
+                .env("MDMLINK_STORE", store)
+                .args(args)
+                .output()
+                .unwrap();
+            assert_failure(&out, &[needle, "not an mdmlink store"]);
+        }
+        let out = env
+            .cmd()
+            .env("MDMLINK_STORE", store)
+            .arg("check")
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 3, "{}", stderr(&out));
+    }
+    assert_eq!(mode(&notes), 0o644);
+    assert_eq!(mode(&empty), 0o644);
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "my notes\n");
+    let dev_null = std::fs::metadata("/dev/null").unwrap().permissions().mode() & 0o777;
+    assert_eq!(dev_null, 0o666);
+    assert!(!env.path("X.pem").exists());
+
+    // A store with a wider mode: one warning line, then narrowed.
+    env.add("Main MDM");
+    std::fs::set_permissions(env.store(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = env.run(&["server", "list"]);
+    assert_eq!(code(&out), 0);
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("warning: ") && err.contains("0644") && err.contains("0600"),
+        "{err}"
+    );
+    assert_eq!(mode(&env.store()), 0o600);
+    // A read-only store stays read-only, and can be listed and checked.
+    std::fs::set_permissions(env.store(), std::fs::Permissions::from_mode(0o400)).unwrap();
+    let out = env.run(&["server", "list"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Main MDM"));
+    assert_eq!(code(&env.run(&["check"])), 2);
+    assert_eq!(mode(&env.store()), 0o400);
+    // As root the mode does not stop a write: list again as an ordinary user
+    // who owns the read-only store (what a user without root sees).
+    let uid = String::from_utf8(common::run_ok("id", &["-u"])).unwrap();
+    if uid.trim() == "0" {
+        for p in [env.dir.path(), &env.store()] {
+            common::run_ok("chown", &["65534:65534", p.to_str().unwrap()]);
+        }
+        for args in [&["server", "list"][..], &["check"][..]] {
+            let out = Command::new("setpriv")
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+                .arg(BIN)
+                .args(args)
+                .env("MDMLINK_STORE", env.store())
+                .env("HOME", env.dir.path())
+                .current_dir(env.dir.path())
+                .output()
+                .expect("setpriv (util-linux) runs the command as another user");
+            let expected = if args[0] == "check" { 2 } else { 0 };
+            assert_eq!(code(&out), expected, "{args:?}: {}", stderr(&out));
+        }
+        assert_eq!(mode(&env.store()), 0o400);
+    }
+}
+
+#[test]
+fn extreme_times_and_windows_never_panic() {
+    let env = Env::new();
+    // A certificate cannot be valid past 9999: a clear error, exit 1.
+    let out = env.run(&[
+        "server",
+        "add",
+        "Far",
+        "--portal",
+        "school-manager",
+        "--now",
+        "9997-01-01T00:00:00Z",
+    ]);
+    assert_failure(&out, &["validity out of range"]);
+    let (key, cert) = keygen(&env);
+    let token = env.token_for(&cert, "CK_1", EXPIRY, "t.p7m");
+    env.add("Main MDM");
+    for args in [
+        &["check", "--warn-days", "4294967295"][..],
+        &[
+            "status",
+            "--warn-days",
+            "4294967295",
+            "--key",
+            key.to_str().unwrap(),
+            token.to_str().unwrap(),
+        ][..],
+    ] {
+        let out = env.run(args);
+        assert_eq!(code(&out), 3, "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("--warn-days") && err.contains("3650"), "{err}");
+        assert!(!err.contains("internal error"), "{err}");
+    }
+    let out = env.run(&["server", "list", "--warn-days", "4294967295"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("--warn-days"));
+    // The widest window works, at the ends of the calendar too.
+    let out = env.run(&[
+        "status",
+        "--warn-days",
+        "3650",
+        "--now",
+        "0001-01-01T00:00:00Z",
+        "--key",
+        key.to_str().unwrap(),
+        token.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = env.run(&[
+        "check",
+        "--warn-days",
+        "3650",
+        "--now",
+        "9999-12-31T23:59:59Z",
+    ]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+}
+
+#[test]
+fn status_and_check_never_exit_1_or_2_when_they_cannot_tell() {
+    let env = Env::new();
+    env.add("Main MDM");
+    for args in [
+        &["check", "--bogus"][..],
+        &["check", "--warn-days", "many"][..],
+        &["status"][..],
+        &["status", "--key", "k.pem"][..],
+        &["status", "--bogus"][..],
+        &["--store", "s", "status", "--warn-days", "-1"][..],
+    ] {
+        let out = env.run(args);
+        assert_eq!(code(&out), 3, "{args:?}: {}", stderr(&out));
+    }
+    // `status` with no arguments names both forms.
+    let err = stderr(&env.run(&["status"]));
+    assert!(
+        err.contains("--key") && err.contains("--json-token"),
+        "{err}"
+    );
+    // Other commands keep exit 2 for usage errors.
+    assert_eq!(code(&env.run(&["server", "list", "--bogus"])), 2);
+    // A closed pipe on stdout: could not tell.
+    let out = Command::new("bash")
+        .env("MDMLINK_STORE", env.store())
+        .current_dir(env.dir.path())
+        .args([
+            "-c",
+            "(sleep 0.3; exec \"$0\" check) | true; echo \"${PIPESTATUS[0]}\"",
+            BIN,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "3",
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn invisible_characters_in_names_and_forged_labels() {
+    let env = Env::new();
+    env.add("Base");
+    let out = env.run(&[
+        "server",
+        "add",
+        "Unassigned\u{200B}",
+        "--portal",
+        "school-manager",
+    ]);
+    assert_failure(&out, &["reserved"]);
+    for name in [
+        "B\u{200D}ase",
+        "Ba\u{00AD}se",
+        "\u{2060}Base",
+        "B\u{034F}ase",
+    ] {
+        let out = env.run(&["server", "add", name]);
+        assert_failure(&out, &["already exists"]);
+    }
+    // Labels with controls and bidi overrides cannot forge the table.
+    env.ok(&[
+        "server",
+        "add",
+        "Lab",
+        "--customer",
+        "Evil\nBase  school-manager  -  2031-01-01  400  valid",
+        "--site",
+        "\u{202E}etis",
+        "--cert-out",
+        env.path("lab.pem").to_str().unwrap(),
+    ]);
+    let table = env.ok(&["server", "list"]);
+    assert_eq!(table.lines().count(), 3, "{table}");
+    assert!(
+        table.contains("\\u{000A}") && table.contains("\\u{202E}"),
+        "{table}"
+    );
+    assert!(!table.contains('\u{202E}'));
+    // File names in errors too.
+    let out = env.run(&["server", "install-token", "Lab", "no\u{202E}such\nfile"]);
+    assert_failure(&out, &["\\u{202E}"]);
+    assert!(!stderr(&out).contains('\u{202E}'));
+}
+
+#[test]
+fn a_replacement_event_is_cleared_only_by_a_newer_token() {
+    let env = Env::new();
+    let cert = env.add("Main MDM");
+    let now = "2029-06-01T00:00:00Z";
+    let first = env.token_for(
+        &cert,
+        "CK_1",
+        EXPIRY,
+        "Main MDM_Token_2029-06-01T00-00-00Z_smime.p7m",
+    );
+    let install = |file: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "server",
+            "install-token",
+            "Main MDM",
+            file.to_str().unwrap(),
+            "--now",
+            now,
+        ];
+        args.extend_from_slice(extra);
+        env.run(&args)
+    };
+    assert_eq!(code(&install(&first, &[])), 0);
+    env.ok(&[
+        "server",
+        "events",
+        "Main MDM",
+        "user-left",
+        "--at",
+        "2029-07-01T00:00:00Z",
+    ]);
+    // The same file again: refused, the event stays.
+    let out = install(&first, &[]);
+    assert_failure(&out, &["already installed", "2030-06-01"]);
+    let out = env.run(&["check", "--now", "2029-08-01T00:00:00Z"]);
+    assert_eq!(code(&out), 2);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("MUST-REPLACE"));
+    // An older token: refused, naming both expiry dates.
+    let older = env.token_for(&cert, "CK_1", "2030-05-01T00:00:00Z", "older.p7m");
+    assert_failure(
+        &install(&older, &[]),
+        &["2030-05-01", "2030-06-01", "not later"],
+    );
+    // An expired one: refused.
+    let expired = env.token_for(&cert, "CK_1", "2029-05-01T00:00:00Z", "expired.p7m");
+    assert_failure(&install(&expired, &[]), &["expired", "2029-05-01"]);
+    // Forced, the same token installs but does not clear the event.
+    let out = install(&first, &["--force"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("still needs a token downloaded after"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        env.list_json()[0]["replacement"],
+        "downloader-left-organization"
+    );
+    // A newer token downloaded before the event (by its file name): installed, event stays.
+    let before = env.token_for(
+        &cert,
+        "CK_1",
+        "2030-06-15T00:00:00Z",
+        "Main MDM_Token_2029-06-20T00-00-00Z_smime.p7m",
+    );
+    let out = install(&before, &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("still needs"), "{}", stderr(&out));
+    assert_eq!(
+        code(&env.run(&["check", "--now", "2029-08-01T00:00:00Z"])),
+        2
+    );
+    // A token issued after the event (no Apple file name: expiry - 1 year) clears it.
+    let after = env.token_for(&cert, "CK_1", "2030-07-15T00:00:00Z", "after.p7m");
+    let out = install(&after, &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+    assert_eq!(
+        code(&env.run(&["check", "--now", "2029-08-01T00:00:00Z"])),
+        0
+    );
+    assert!(env.list_json()[0]["replacement"].is_null());
+}
+
+#[test]
+fn no_token_and_expired_certificates_say_what_to_do_and_list_agrees() {
+    let env = Env::new();
+    // Certificate valid 2020-01-01 .. 2025-01-01 (five years and a day).
+    let cert = env.path("old.pem");
+    env.ok(&[
+        "server",
+        "add",
+        "Old",
+        "--portal",
+        "school-manager",
+        "--now",
+        "2020-01-01T00:00:00Z",
+        "--cert-out",
+        cert.to_str().unwrap(),
+    ]);
+    env.add("Fresh");
+    let out = env.run(&["check", "--now", "2024-06-01T00:00:00Z"]);
+    assert_eq!(code(&out), 2);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(!text.contains("1970"), "{text}");
+    assert!(
+        text.contains("NO-TOKEN: \"Fresh\": no token installed; upload the certificate"),
+        "{text}"
+    );
+    assert!(text.contains("download the server token"), "{text}");
+    assert_eq!(env.list_json()[1]["health"], "no-token");
+
+    let token = env.token_for(&cert, "CK_1", "2025-09-01T00:00:00Z", "old.p7m");
+    env.ok(&[
+        "server",
+        "install-token",
+        "Old",
+        token.to_str().unwrap(),
+        "--now",
+        "2024-09-05T00:00:00Z",
+    ]);
+    let now = "2025-03-01T00:00:00Z";
+    let out = env.run(&["check", "--now", now]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("EXPIRED: \"Old\""), "{text}");
+    assert!(text.contains("rotate the key"), "{text}");
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_str(&env.ok(&["server", "list", "--json", "--now", now])).unwrap();
+    assert_eq!(rows[0]["health"], "expired");
+    assert_eq!(rows[0]["token_health"], "valid");
+    assert_eq!(rows[0]["certificate_health"], "expired");
+    let table = env.ok(&["server", "list", "--now", now]);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains(" Old ") && l.contains("expired")),
+        "{table}"
+    );
+}
+
+#[test]
+fn a_second_rotate_key_keeps_the_staged_key_unless_forced() {
+    let env = Env::new();
+    env.add("Main MDM");
+    let first = env.path("first.pem");
+    env.ok(&[
+        "server",
+        "rotate-key",
+        "Main MDM",
+        "--cert-out",
+        first.to_str().unwrap(),
+    ]);
+    let serial = common::run_ok(
+        "openssl",
+        &["x509", "-in", first.to_str().unwrap(), "-noout", "-serial"],
+    );
+    let serial = String::from_utf8(serial).unwrap();
+    let serial = serial.trim().trim_start_matches("serial=").to_uppercase();
+    let second = env.path("second.pem");
+    let out = env.run(&[
+        "server",
+        "rotate-key",
+        "Main MDM",
+        "--cert-out",
+        second.to_str().unwrap(),
+    ]);
+    assert_failure(&out, &["already has a staged keypair", &serial, "--force"]);
+    assert!(!second.exists());
+    // The first staged certificate still gets its token installed.
+    let token = env.token_for(&first, "CK_2", EXPIRY, "new.p7m");
+    let out = env.ok(&[
+        "server",
+        "install-token",
+        "Main MDM",
+        token.to_str().unwrap(),
+    ]);
+    assert!(out.contains("new key"), "{out}");
+    env.ok(&[
+        "server",
+        "rotate-key",
+        "Main MDM",
+        "--cert-out",
+        second.to_str().unwrap(),
+    ]);
+    let out = env.ok(&[
+        "server",
+        "rotate-key",
+        "Main MDM",
+        "--cert-out",
+        second.to_str().unwrap(),
+        "--force",
+    ]);
+    assert!(out.contains("staged a new keypair"), "{out}");
+}
+
+/// Base64 lines of every private key in the store file.
+fn key_lines(bytes: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut lines = Vec::new();
+    for block in text.split("-----BEGIN PRIVATE KEY-----").skip(1) {
+        let body = block.split("-----END").next().unwrap_or("");
+        // Stored as JSON (0.1.0) or as the PEM itself (sealed in plaintext form).
+        lines.extend(
+            body.split('\n')
+                .flat_map(|l| l.split("\\n"))
+                .map(str::trim)
+                .filter(|l| l.len() >= 40)
+                .map(str::to_owned),
+        );
+    }
+    lines
+}
+
+#[test]
+fn removed_and_discarded_keys_leave_no_bytes_in_the_store() {
+    let env = Env::new();
+    env.add("Main MDM");
+    env.add("Lab");
+    env.ok(&[
+        "server",
+        "rotate-key",
+        "Main MDM",
+        "--cert-out",
+        env.path("new.pem").to_str().unwrap(),
+    ]);
+    let before = key_lines(&std::fs::read(env.store()).unwrap());
+    assert!(before.len() >= 3 * 20, "found {} key lines", before.len());
+    let current = |env: &Env| {
+        let mut bytes = std::fs::read(env.store()).unwrap();
+        if let Ok(wal) = std::fs::read(env.path("store.sqlite-wal")) {
+            bytes.extend(wal);
+        }
+        bytes
+    };
+    env.ok(&["server", "remove", "Lab"]);
+    env.ok(&["server", "discard-staging", "Main MDM"]);
+    let kept = key_lines(&current(&env));
+    let bytes = current(&env);
+    let gone: Vec<&String> = before.iter().filter(|l| !kept.contains(l)).collect();
+    assert!(gone.len() >= 2 * 20, "only {} lines changed", gone.len());
+    for line in gone {
+        assert!(
+            find(&bytes, line.as_bytes()).is_none(),
+            "a line of a removed key is still in the store: {line}"
+        );
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+#[test]
+fn smaller_things_of_issue_13() {
+    let env = Env::new();
+    // list on a store that does not exist creates nothing.
+    let out = env.run(&["server", "list"]);
+    assert_eq!(code(&out), 0);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no servers yet"));
+    assert!(!env.store().exists());
+    // `server add` without a passphrase says once that keys are unencrypted.
+    let out = env.run(&[
+        "server",
+        "add",
+        "Main MDM",
+        "--portal",
+        "school-manager",
+        "--der",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out).matches("unencrypted").count(),
+        1,
+        "{}",
+        stderr(&out)
+    );
+    // --der writes NAME.der, the portals' extension.
+    assert_eq!(std::fs::read(env.path("Main_MDM.der")).unwrap()[0], 0x30);
+    // An existing --cert-out: --force is offered and exists.
+    let taken = env.path("taken.pem");
+    std::fs::write(&taken, "x").unwrap();
+    let out = env.run(&[
+        "server",
+        "add",
+        "Lab",
+        "--cert-out",
+        taken.to_str().unwrap(),
+    ]);
+    assert_failure(&out, &["--force"]);
+    env.ok(&[
+        "server",
+        "add",
+        "Lab",
+        "--cert-out",
+        taken.to_str().unwrap(),
+        "--force",
+    ]);
+    assert!(
+        std::fs::read_to_string(&taken)
+            .unwrap()
+            .starts_with("-----BEGIN CERTIFICATE-----")
+    );
+    let out = env.run(&[
+        "server",
+        "rotate-key",
+        "Lab",
+        "--cert-out",
+        taken.to_str().unwrap(),
+    ]);
+    assert_failure(&out, &["--force"]);
+    env.ok(&[
+        "server",
+        "rotate-key",
+        "Lab",
+        "--cert-out",
+        taken.to_str().unwrap(),
+        "--force",
+    ]);
+    // export-cert writes the current and the staged certificate again.
+    let cur = env.path("cur.der");
+    env.ok(&[
+        "server",
+        "export-cert",
+        "Main MDM",
+        "--der",
+        "--out",
+        cur.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read(&cur).unwrap(),
+        std::fs::read(env.path("Main_MDM.der")).unwrap()
+    );
+    let staged = env.path("staged.pem");
+    env.ok(&[
+        "server",
+        "export-cert",
+        "lab",
+        "--staged",
+        "--out",
+        staged.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read(&staged).unwrap(),
+        std::fs::read(&taken).unwrap()
+    );
+    assert_failure(
+        &env.run(&[
+            "server",
+            "export-cert",
+            "Main MDM",
+            "--staged",
+            "--out",
+            env.path("n.pem").to_str().unwrap(),
+        ]),
+        &["no staged keypair"],
+    );
+    // events --at garbage blames --at.
+    assert!(
+        stderr(&env.run(&["server", "events", "Lab", "user-left", "--at", "garbage"]))
+            .contains("--at \"garbage\"")
+    );
+    // jwt names the CLI commands, not a library function.
+    let err = stderr(&env.run(&["jwt", "Lab"]));
+    assert!(
+        err.contains("mdmlink server set-uuid") && !err.contains("set_server_uuid"),
+        "{err}"
+    );
+    // A certificate given as --key.
+    let (key, cert) = keygen(&env);
+    let token = env.token_for(&cert, "CK_1", EXPIRY, "t.p7m");
+    assert_failure(
+        &env.run(&[
+            "open",
+            "--key",
+            cert.to_str().unwrap(),
+            token.to_str().unwrap(),
+        ]),
+        &["this is a certificate, not a private key"],
+    );
+    // status does not say "valid: valid".
+    let out = env.ok(&[
+        "status",
+        "--now",
+        "2030-01-01T00:00:00Z",
+        "--key",
+        key.to_str().unwrap(),
+        token.to_str().unwrap(),
+    ]);
+    assert!(out.starts_with("valid, 151 days left"), "{out}");
+}
+
+#[cfg(unix)]
+#[test]
+fn default_store_directories_are_owner_only_under_umask_000() {
+    let env = Env::new();
+    let home = env.path("home");
+    std::fs::create_dir(&home).unwrap();
+    let out = Command::new("sh")
+        .args([
+            "-c",
+            "umask 000; exec \"$0\" server add Main --portal school-manager",
+            BIN,
+        ])
+        .env_remove("MDMLINK_STORE")
+        .env_remove("XDG_DATA_HOME")
+        .env_remove("MDMLINK_PASSPHRASE")
+        .env("HOME", &home)
+        .current_dir(env.dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    for dir in [".local", ".local/share", ".local/share/mdmlink"] {
+        assert_eq!(mode(&home.join(dir)), 0o700, "{dir}");
+    }
+    assert_eq!(mode(&home.join(".local/share/mdmlink/store.sqlite")), 0o600);
+}
+
 #[test]
 fn msp_organizations_each_with_a_main_mdm() {
     let env = Env::new();

@@ -206,9 +206,10 @@ fn needs_action_soonest_first() {
         org.install_opened_token(
             name,
             t(name, days),
+            // Forced: some of these tokens are already expired on purpose.
             InstallOptions {
                 downloaded_by: Some(user.into()),
-                force: false,
+                force: true,
             },
             NOW,
         )
@@ -309,4 +310,258 @@ fn serializes_without_private_keys_unless_asked() {
         Organization::from_record(rec),
         Err(OrganizationError::DuplicateName { .. })
     ));
+}
+
+// ---------------------------------------------------------------------------
+// Issue 13: policy cases.
+
+#[test]
+fn invisible_characters_do_not_make_a_new_name() {
+    let mut org = Organization::new("Example", Portal::BusinessManager);
+    org.add_linked_server("Base", None, ServerOptions::default(), NOW)
+        .unwrap();
+    assert!(matches!(
+        org.add_linked_server("Unassigned\u{200B}", None, ServerOptions::default(), NOW),
+        Err(OrganizationError::Name(
+            mdmlink::name::NameError::Reserved { .. }
+        ))
+    ));
+    for dup in [
+        "B\u{200D}ase",
+        "Ba\u{00AD}se",
+        "\u{2060}Base",
+        "B\u{034F}ase",
+        "Base\u{FE0F}",
+    ] {
+        assert!(
+            matches!(
+                org.add_linked_server(dup, None, ServerOptions::default(), NOW),
+                Err(OrganizationError::DuplicateName { .. })
+            ),
+            "{dup:?}"
+        );
+        assert_eq!(org.server(dup).unwrap().name().as_str(), "Base");
+    }
+    // Nothing invisible is stored.
+    let added = org
+        .add_linked_server("Lab\u{200B} 2", None, ServerOptions::default(), NOW)
+        .unwrap();
+    assert_eq!(added.name().as_str(), "Lab 2");
+    assert!(matches!(
+        mdmlink::name::ServerName::parse("\u{200B}\u{2060}"),
+        Err(mdmlink::name::NameError::Empty)
+    ));
+}
+
+/// "Main" with its first token, expiring a year from NOW.
+fn with_first_token() -> (Organization, ServerKeypair) {
+    let kp = keypair("Main");
+    let mut org = Organization::new("Example", Portal::BusinessManager);
+    org.add_server("Main", kp.clone(), ServerOptions::default(), NOW)
+        .unwrap();
+    org.install_token(
+        "Main",
+        &token_file(&kp, "CK_1", NOW + Duration::days(365)),
+        InstallOptions::default(),
+        NOW,
+    )
+    .unwrap();
+    (org, kp)
+}
+
+#[test]
+fn a_token_that_cannot_be_right_is_refused_unless_forced() {
+    let (mut org, kp) = with_first_token();
+    let year = NOW + Duration::days(365);
+    let same = org.server("Main").unwrap().token().unwrap().token.clone();
+    match org.install_opened_token("Main", same.clone(), InstallOptions::default(), NOW) {
+        Err(e @ OrganizationError::SameToken { .. }) => {
+            assert!(e.to_string().contains("2027-11-25"), "{e}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let older = token_file(&kp, "CK_1", year - Duration::days(10));
+    match org.install_token("Main", &older, InstallOptions::default(), NOW) {
+        Err(e @ OrganizationError::TokenNotNewer { .. }) => {
+            let text = e.to_string();
+            assert!(
+                text.contains("2027-11-15") && text.contains("2027-11-25"),
+                "{text}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let expired = token_file(&kp, "CK_1", NOW - Duration::days(1));
+    let mut fresh = Organization::new("Example", Portal::BusinessManager);
+    fresh
+        .add_server("Main", kp.clone(), ServerOptions::default(), NOW)
+        .unwrap();
+    assert!(matches!(
+        fresh.install_token("Main", &expired, InstallOptions::default(), NOW),
+        Err(OrganizationError::TokenExpired { .. })
+    ));
+    assert!(fresh.server("Main").unwrap().token().is_none());
+    let force = InstallOptions {
+        force: true,
+        ..InstallOptions::default()
+    };
+    assert_eq!(
+        org.install_token("Main", &older, force.clone(), NOW)
+            .unwrap(),
+        InstallOutcome::Renewed
+    );
+    assert_eq!(
+        fresh.install_token("Main", &expired, force, NOW).unwrap(),
+        InstallOutcome::First
+    );
+}
+
+#[test]
+fn an_event_is_cleared_only_by_a_token_issued_after_it() {
+    let (mut org, kp) = with_first_token();
+    let policy = ExpiryPolicy::default();
+    let event = NOW + Duration::days(30);
+    org.record_event("Main", ReplacementReason::DownloaderLeftOrganization, event)
+        .unwrap();
+    let force = InstallOptions {
+        force: true,
+        ..InstallOptions::default()
+    };
+    // The installed token again, forced: the event stays.
+    let same = org.server("Main").unwrap().token().unwrap().token.clone();
+    org.install_opened_token("Main", same, force.clone(), event + Duration::days(1))
+        .unwrap();
+    let health = |org: &Organization| {
+        org.server("Main")
+            .unwrap()
+            .status(&policy, event + Duration::days(2))
+            .worst()
+    };
+    assert_eq!(health(&org).label(), "must-replace");
+    // Newer, but downloaded before the event (the file name says when).
+    let report = org
+        .install_token_file(
+            "Main",
+            "Main_Token_2026-12-01T10-00-00Z_smime.p7m",
+            &token_file(&kp, "CK_1", NOW + Duration::days(370)),
+            InstallOptions::default(),
+            event + Duration::days(1),
+        )
+        .unwrap();
+    assert!(matches!(
+        report.warnings.as_slice(),
+        [InstallWarning::ReplacementStillDue { since, .. }] if *since == event
+    ));
+    assert_eq!(health(&org).label(), "must-replace");
+    // Without Apple's file name, issued = expiry - 1 year: after the event.
+    let report = org
+        .install_token_file(
+            "Main",
+            "renamed.p7m",
+            &token_file(&kp, "CK_1", event + Duration::days(366)),
+            InstallOptions::default(),
+            event + Duration::days(1),
+        )
+        .unwrap();
+    assert!(report.warnings.is_empty());
+    assert_eq!(health(&org).label(), "valid");
+    assert_eq!(org.server("Main").unwrap().replacement(), None);
+}
+
+#[test]
+fn a_server_without_a_token_is_no_token_everywhere() {
+    let mut org = Organization::new("Example", Portal::SchoolManager);
+    org.add_server("Main", keypair("Main"), ServerOptions::default(), NOW)
+        .unwrap();
+    let policy = ExpiryPolicy::default();
+    let status = &org.statuses(&policy, NOW + Duration::days(1))[0];
+    assert_eq!(status.token, None);
+    assert_eq!(status.worst(), Health::NoToken { since: NOW });
+    assert_eq!(status.worst().exit_code(), 2);
+    assert_eq!(status.worst().to_string(), "no token installed");
+    let items = org.needs_action(&policy, NOW + Duration::days(1));
+    assert_eq!(items[0].health, Health::NoToken { since: NOW });
+    assert!(
+        items[0].advice.starts_with("upload the certificate"),
+        "{}",
+        items[0].advice
+    );
+    assert!(matches!(
+        org.token_of("Main"),
+        Err(OrganizationError::NoToken { .. })
+    ));
+}
+
+#[test]
+fn an_expired_certificate_advises_a_key_rotation() {
+    let (org, _) = with_first_token();
+    let policy = ExpiryPolicy::default();
+    let cert_end = org
+        .server("Main")
+        .unwrap()
+        .certificate()
+        .unwrap()
+        .not_after();
+    // The token (one year) is renewed past the certificate in this test's
+    // world: evaluate after the certificate, with a token still valid.
+    let mut org = org;
+    let kp = org.server("Main").unwrap().keypair().unwrap().clone();
+    org.install_token(
+        "Main",
+        &token_file(&kp, "CK_1", cert_end + Duration::days(200)),
+        InstallOptions::default(),
+        cert_end - Duration::days(100),
+    )
+    .unwrap();
+    let now = cert_end + Duration::days(1);
+    let status = org.server("Main").unwrap().status(&policy, now);
+    assert_eq!(status.token_health().label(), "valid");
+    assert_eq!(status.worst().label(), "expired");
+    let items = org.needs_action(&policy, now);
+    assert!(
+        items[0].advice.contains("rotate the key"),
+        "{}",
+        items[0].advice
+    );
+    assert!(
+        !items[0].advice.starts_with("download"),
+        "{}",
+        items[0].advice
+    );
+}
+
+#[test]
+fn staging_twice_is_refused_naming_the_staged_certificate() {
+    let (mut org, _) = with_first_token();
+    let first = keypair("first");
+    org.stage_keypair("Main", first.clone(), NOW + Duration::days(1))
+        .unwrap();
+    match org.stage_keypair("Main", keypair("second"), NOW + Duration::days(2)) {
+        Err(e @ OrganizationError::AlreadyStaged { .. }) => {
+            let text = e.to_string();
+            assert!(
+                text.contains(&first.certificate().unwrap().serial_hex()),
+                "{text}"
+            );
+            assert!(text.contains("2026-11-26"), "{text}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(org.check_stage("Main").is_err());
+    let staged = org.server("Main").unwrap().staged().unwrap();
+    assert_eq!(staged.keypair.public_key(), first.public_key());
+    org.discard_staged("Main").unwrap();
+    org.check_stage("Main").unwrap();
+}
+
+#[test]
+fn warning_windows_are_checked() {
+    assert!(ExpiryPolicy::warn_days(u32::MAX).is_err());
+    assert!(ExpiryPolicy::new(Duration::days(3651)).is_err());
+    let p = ExpiryPolicy::warn_days(3650).unwrap();
+    let h = p.evaluate(
+        datetime!(0001-01-02 00:00 UTC),
+        datetime!(0001-01-01 00:00 UTC),
+    );
+    assert_eq!(h.label(), "renew-soon");
 }

@@ -235,10 +235,11 @@ fn discarding_the_staging_keeps_the_current_link() {
         ),
         Err(OrganizationError::TokenForOtherKey { .. })
     ));
+    // A renewal expires later than the installed token.
     assert_eq!(
         org.install_token(
             "Main",
-            &token_file(&old, "CK_main", year()),
+            &token_file(&old, "CK_main", year() + Duration::days(1)),
             InstallOptions::default(),
             NOW
         )
@@ -371,8 +372,11 @@ fn the_portal_takes_at_most_250_certificates() {
     org.remove_server("server 7").unwrap();
     org.stage_keypair("server 0", kp.clone(), NOW).unwrap();
     assert_eq!(org.certificate_count(), 250);
-    // Re-staging a server that already has a staged keypair replaces it.
-    org.stage_keypair("server 0", kp.clone(), NOW).unwrap();
+    // Re-staging a server that already has a staged keypair is refused.
+    assert!(matches!(
+        org.stage_keypair("server 0", kp.clone(), NOW),
+        Err(OrganizationError::AlreadyStaged { .. })
+    ));
     limit(org.stage_keypair("server 1", kp.clone(), NOW).map(|_| ()));
     org.discard_staged("server 0").unwrap();
     org.add_server("server 250", kp, ServerOptions::default(), NOW)
@@ -409,7 +413,7 @@ fn file_names_suggest_the_server_and_warn_on_mismatch() {
         .install_token_file(
             "Café Nord",
             "Café_Sud_Token_2026-01-05T08-59-30Z_smime.p7m",
-            &file,
+            &token_file(&kp, "CK_cafe", year() + Duration::days(1)),
             InstallOptions::default(),
             NOW,
         )
@@ -429,7 +433,7 @@ fn file_names_suggest_the_server_and_warn_on_mismatch() {
         .install_token_file(
             "Café Nord",
             "token.p7m",
-            &file,
+            &token_file(&kp, "CK_cafe", year() + Duration::days(2)),
             InstallOptions::default(),
             NOW,
         )
@@ -547,7 +551,7 @@ fn access_management_jwt_verifies_with_pyjwt() {
     assert!(pyjwt_verify(&staged_time, &old_cert, UUID).is_ok());
     org.install_token(
         "Main",
-        &token_file(&new, "CK_main", year()),
+        &token_file(&new, "CK_main", year() + Duration::days(1)),
         InstallOptions::default(),
         NOW,
     )
@@ -606,7 +610,7 @@ fn stage_new_keypair_generates_and_stages() {
     assert_eq!(
         org.install_token(
             "Main",
-            &token_file(&new, "CK_main", year()),
+            &token_file(&new, "CK_main", year() + Duration::days(1)),
             InstallOptions::default(),
             NOW
         )

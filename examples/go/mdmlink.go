@@ -49,6 +49,10 @@ const (
 	StatusSessionExpired          Status = C.MDMLINK_STATUS_SESSION_EXPIRED
 	StatusSessionTermsNotAccepted Status = C.MDMLINK_STATUS_SESSION_TERMS_NOT_ACCEPTED
 	StatusSessionMalformed        Status = C.MDMLINK_STATUS_SESSION_MALFORMED_RESPONSE
+
+	StatusDepCursor          Status = C.MDMLINK_STATUS_DEP_CURSOR
+	StatusDepRepeatedCursor  Status = C.MDMLINK_STATUS_DEP_REPEATED_CURSOR
+	StatusDepProfileNotFound Status = C.MDMLINK_STATUS_DEP_PROFILE_NOT_FOUND
 )
 
 // String is the status's C name, e.g. "MDMLINK_STATUS_TOKEN_DECRYPT".
@@ -305,4 +309,96 @@ func ParseSessionResponse(httpStatus int, body []byte, baseURL string) (string, 
 	}
 	defer C.mdmlink_session_free(out)
 	return C.GoString(C.mdmlink_session_auth_token(out)), nil
+}
+
+// DepClient talks to the device assignment service for one server (the C
+// mdmlink_dep_client): sessions are opened and renewed inside.
+type DepClient struct {
+	mu  sync.Mutex
+	ptr *C.mdmlink_dep_client
+}
+
+// NewDepClient makes a client for token at baseURL ("https://mdmenrollment.apple.com"
+// or a simulator's URL); protocolVersion "" sends the default ("10").
+func NewDepClient(token *Token, baseURL, protocolVersion string) (*DepClient, error) {
+	curl, cver := cString(baseURL, false), cString(protocolVersion, true)
+	defer C.free(unsafe.Pointer(curl))
+	defer C.free(unsafe.Pointer(cver))
+	var out *C.mdmlink_dep_client
+	var cerr *C.mdmlink_error
+	status := C.mdmlink_dep_client_new(token.ptr, curl, cver, &out, &cerr)
+	runtime.KeepAlive(token)
+	if err := check(status, cerr); err != nil {
+		return nil, err
+	}
+	c := &DepClient{ptr: out}
+	runtime.SetFinalizer(c, (*DepClient).Close)
+	return c, nil
+}
+
+// Close frees the client. Safe to call more than once.
+func (c *DepClient) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	C.mdmlink_dep_client_free(c.ptr)
+	c.ptr = nil
+	runtime.SetFinalizer(c, nil)
+	return nil
+}
+
+// SyncStep fetches the next page after cursor (nil: a full fetch). It returns
+// the page as JSON ({"phase","done","restart","more_to_follow","devices"}) and
+// the cursor to save once the page is stored.
+func (c *DepClient) SyncStep(cursor []byte, now time.Time) (page []byte, next []byte, err error) {
+	ptr, n := bytesArg(cursor)
+	var outPage, outCursor C.mdmlink_bytes
+	var cerr *C.mdmlink_error
+	status := C.mdmlink_dep_sync_step(c.ptr, ptr, n, C.int64_t(now.Unix()), &outPage, &outCursor, &cerr)
+	runtime.KeepAlive(c)
+	runtime.KeepAlive(cursor)
+	if err := check(status, cerr); err != nil {
+		return nil, nil, err
+	}
+	return takeBytes(&outPage), takeBytes(&outCursor), nil
+}
+
+// DefineProfile defines a profile from its JSON and returns the reply JSON
+// ({"profile_uuid", "devices"}).
+func (c *DepClient) DefineProfile(profileJSON []byte) ([]byte, error) {
+	ptr, n := bytesArg(profileJSON)
+	var out C.mdmlink_bytes
+	var cerr *C.mdmlink_error
+	status := C.mdmlink_dep_profile_define(c.ptr, ptr, n, &out, &cerr)
+	runtime.KeepAlive(c)
+	runtime.KeepAlive(profileJSON)
+	if err := check(status, cerr); err != nil {
+		return nil, err
+	}
+	return takeBytes(&out), nil
+}
+
+// AssignProfile assigns the profile to serials (any number) and returns the
+// reply JSON ({"profile_uuid", "devices": {serial: status}, "requests"}).
+func (c *DepClient) AssignProfile(profileUUID string, serials []string) ([]byte, error) {
+	cuuid := C.CString(profileUUID)
+	defer C.free(unsafe.Pointer(cuuid))
+	list := C.malloc(C.size_t(len(serials)+1) * C.size_t(unsafe.Sizeof(uintptr(0))))
+	defer C.free(list)
+	ptrs := unsafe.Slice((**C.char)(list), len(serials)+1)
+	for i, s := range serials {
+		ptrs[i] = C.CString(s)
+	}
+	defer func() {
+		for i := range serials {
+			C.free(unsafe.Pointer(ptrs[i]))
+		}
+	}()
+	var out C.mdmlink_bytes
+	var cerr *C.mdmlink_error
+	status := C.mdmlink_dep_profile_assign(c.ptr, cuuid, (**C.char)(list), C.size_t(len(serials)), &out, &cerr)
+	runtime.KeepAlive(c)
+	if err := check(status, cerr); err != nil {
+		return nil, err
+	}
+	return takeBytes(&out), nil
 }

@@ -1,6 +1,7 @@
 package mdmlink
 
 import (
+	"bufio"
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/base64"
@@ -8,6 +9,7 @@ import (
 	"errors"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -159,5 +161,130 @@ func TestParseSessionResponse(t *testing.T) {
 	}
 	if _, err := ParseSessionResponse(200, nil, base); !errors.As(err, &e) || e.Status != StatusSessionMalformed {
 		t.Errorf("empty 200 gave %v", err)
+	}
+}
+
+// startSimulator runs the mdmlink-simulator binary named by MDMLINK_SIMULATOR
+// (scripts/ci/20-capi.sh sets it) and returns its URL and its files.
+func startSimulator(t *testing.T) (string, string) {
+	t.Helper()
+	bin := os.Getenv("MDMLINK_SIMULATOR")
+	if bin == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("MDMLINK_SIMULATOR is not set (the path of target/debug/mdmlink-simulator)")
+		}
+		t.Skip("set MDMLINK_SIMULATOR to the mdmlink-simulator binary to run this test")
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(bin, dir, "--devices", "2500", "--seed", "5")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close(); cmd.Wait() })
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading the simulator's URL: %v", err)
+	}
+	return strings.TrimSpace(line), dir
+}
+
+func TestDepSyncAndAssign(t *testing.T) {
+	base, dir := startSimulator(t)
+	keyPEM, err := os.ReadFile(filepath.Join(dir, "simulated-server.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokenFile, err := os.ReadFile(filepath.Join(dir, "simulated-server_smime.p7m"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := KeypairFromPEM(keyPEM, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer key.Close()
+	token, err := OpenToken(key, tokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer token.Close()
+	client, err := NewDepClient(token, base, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+
+	var cursor []byte
+	serials := map[string]bool{}
+	for steps := 0; ; steps++ {
+		if steps > 10 {
+			t.Fatal("sync did not finish")
+		}
+		page, next, err := client.SyncStep(cursor, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p struct {
+			Done    bool `json:"done"`
+			Devices []struct {
+				Serial string `json:"serial_number"`
+			} `json:"devices"`
+		}
+		if err := json.Unmarshal(page, &p); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range p.Devices {
+			serials[d.Serial] = true
+		}
+		cursor = next
+		if p.Done {
+			break
+		}
+	}
+	if len(serials) != 2500 {
+		t.Fatalf("synced %d devices, want 2500", len(serials))
+	}
+
+	defined, err := client.DefineProfile([]byte(`{"profile_name":"Go Lab","url":"https://mdm.example.com/enroll"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		UUID string `json:"profile_uuid"`
+	}
+	if err := json.Unmarshal(defined, &d); err != nil || d.UUID == "" {
+		t.Fatalf("define: %s %v", defined, err)
+	}
+	list := make([]string, 0, len(serials))
+	for s := range serials {
+		list = append(list, s)
+	}
+	sort.Strings(list)
+	assigned, err := client.AssignProfile(d.UUID, append(list[:1200:1200], "NOTMINE00001"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a struct {
+		Devices  map[string]string `json:"devices"`
+		Requests int               `json:"requests"`
+	}
+	if err := json.Unmarshal(assigned, &a); err != nil {
+		t.Fatal(err)
+	}
+	if a.Requests != 2 || len(a.Devices) != 1201 || a.Devices[list[0]] != "SUCCESS" || a.Devices["NOTMINE00001"] != "NOT_ACCESSIBLE" {
+		t.Fatalf("assign: requests %d, %d devices, %q", a.Requests, len(a.Devices), a.Devices["NOTMINE00001"])
+	}
+	_, err = client.AssignProfile("0000-NONE", list[:1])
+	var e *Error
+	if !errors.As(err, &e) || e.Status != StatusDepProfileNotFound {
+		t.Fatalf("want DEP_PROFILE_NOT_FOUND, got %v", err)
 	}
 }

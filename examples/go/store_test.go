@@ -23,7 +23,7 @@ func TestStoreOrganizationsAndSecrets(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	now := time.Date(2026, 1, 17, 11, 2, 21, 0, time.UTC)
+	now := time.Date(2025, 2, 19, 0, 0, 0, 0, time.UTC) // before the Apple token expires
 	keyPEM := readFixture(t, "apple-mdm-client-tests-1.pem")
 	token := readFixture(t, "apple-mdm-client-tests-1-server-token.p7m")
 	for _, org := range []string{"Contoso", "Fabrikam"} {

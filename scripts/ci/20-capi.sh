@@ -5,7 +5,8 @@
 #   2. the header compiled as C99 and C++ with -Wall -Wextra -Werror;
 #   3. scripts/install.sh + pkg-config, static and shared, with the SONAME;
 #   4. examples/c with make, on the real Apple token;
-#   5. examples/go with `go test` (Debian's golang-go, standard library only).
+#   5. examples/go with `go test` (Debian's golang-go, standard library only),
+#      including the device service against target/debug/mdmlink-simulator.
 # Expected time after scripts/test.sh: about 1.5 minutes (valgrind ~30 s,
 # installing golang-go ~30 s); everything reuses the debug build.
 set -euo pipefail
@@ -66,9 +67,11 @@ grep -q '^days to expiry: ' "$work/example.out"
 openssl x509 -in examples/c/server-cert.pem -noout -subject | grep -q 'Main MDM'
 make -s -C examples/c clean
 
-echo "-- examples/go (go test)"
+echo "-- examples/go (go test, the store, the device service against mdmlink-simulator)"
 # The Go package wraps the store API too (feature sqlite); install.sh built the lib without it.
 cargo build --quiet --lib --features sqlite
+cargo build --quiet --all-features --bin mdmlink-simulator
+export MDMLINK_SIMULATOR=$root/target/debug/mdmlink-simulator CI=true
 export GOPATH=$root/target/go/path GOCACHE=$root/target/go/cache GOPROXY=off GOFLAGS=-mod=mod GO111MODULE=on
 (cd examples/go && test -z "$(gofmt -l .)" && go vet ./... && go test -count=1 ./...)
 echo "-- C API checks passed"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks, quick mode, then mdmlink against its peers (one printed table).
 #
-# Expected time on 2 cores: about 3-4 minutes (release build of the benches
-# and examples ~1.5 min, quick benches ~1 min, peer comparison ~30 s).
+# Expected time on 2 cores: about 6-8 minutes (release build of the benches
+# and examples ~1.5 min, a second release build with `http,simulator` for
+# dep_sync ~3 min, quick benches ~1.5 min, peer comparison ~30 s).
 #
 # It fails only when a bench or the comparison is broken (a panic, a missing
 # number), never because this machine is slow: targets print PASS/MISS.
@@ -15,6 +16,7 @@ echo "== benches (criterion --quick)"
 cargo bench --bench token -- --quick
 cargo bench --bench organization -- --quick
 cargo bench --bench ffi -- --quick
+cargo bench --features http,simulator --bench dep_sync -- --quick
 cargo bench --bench keygen -- --quick keypair_generate/2048
 
 echo "== mdmlink vs peers"

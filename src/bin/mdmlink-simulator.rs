@@ -5,7 +5,9 @@
 //! and the token file into a directory, starts the simulator on 127.0.0.1
 //! and prints its URL, then serves until stdin closes (or Ctrl-C).
 //!
-//! Usage: `mdmlink-simulator [DIR]` (default: `./mdmlink-simulator-files`).
+//! Usage: `mdmlink-simulator [DIR] [--devices N] [--seed S]` (default:
+//! `./mdmlink-simulator-files`, 100 devices, seed 1). The account has N
+//! devices derived from the seed, for fetch, sync and profile assignment.
 
 use std::io::Read as _;
 
@@ -40,11 +42,29 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = std::path::PathBuf::from(
-        std::env::args_os()
-            .nth(1)
-            .unwrap_or_else(|| "mdmlink-simulator-files".into()),
-    );
+    let mut dir = std::path::PathBuf::from("mdmlink-simulator-files");
+    let (mut devices, mut seed) = (100u32, 1u64);
+    let mut args = std::env::args_os().skip(1);
+    while let Some(arg) = args.next() {
+        let mut number = |what: &str| -> Result<u64, Box<dyn std::error::Error>> {
+            let value = args.next().ok_or(format!("{what} needs a number"))?;
+            Ok(value
+                .to_str()
+                .and_then(|v| v.parse().ok())
+                .ok_or(format!("{what} needs a number, not {value:?}"))?)
+        };
+        match arg.to_str() {
+            Some("--devices") => {
+                devices = u32::try_from(number("--devices")?)
+                    .map_err(|_| "--devices is at most 4294967295")?
+            }
+            Some("--seed") => seed = number("--seed")?,
+            Some(other) if other.starts_with("--") => {
+                return Err(format!("unknown option {other}").into());
+            }
+            _ => dir = arg.into(),
+        }
+    }
     std::fs::create_dir_all(&dir)?;
     let mut rng = mdmlink::SystemRng::default();
     let now = time::OffsetDateTime::now_utc();
@@ -74,13 +94,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let token_path = dir.join("simulated-server_smime.p7m");
     write_private(&key_path, keypair.private_key_pem()?.as_bytes())?;
     std::fs::write(&token_path, file)?;
-    let sim = Simulator::start(vec![SimulatedAccount::new(
-        issued,
-        "Simulated Organization",
-    )])?;
+    let sim = Simulator::start(vec![
+        SimulatedAccount::new(issued, "Simulated Organization").with_devices(devices, seed),
+    ])?;
     println!("{}", sim.base_url());
     eprintln!(
-        "mdmlink-simulator: serving /session and /account at {}\n  key:   {}\n  token: {}\n  close stdin (Ctrl-D) to stop",
+        "mdmlink-simulator: serving the device assignment service ({devices} devices) at {}\n  key:   {}\n  token: {}\n  close stdin (Ctrl-D) to stop",
         sim.base_url(),
         key_path.display(),
         token_path.display()

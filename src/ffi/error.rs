@@ -79,6 +79,7 @@ from_core! {
     OrganizationError => of_organization,
     SessionError => of_session,
     JwtError => of_jwt,
+    crate::dep::DepError => of_dep,
 }
 
 impl From<Error> for FfiError {

@@ -29,6 +29,11 @@ pub enum mdmlink_health_state {
     Expired = 2,
     /// Not expired, but an event means it must be replaced.
     MustReplace = 3,
+    /// No token is installed yet; `deadline_unix` is when the server was added.
+    NoToken = 4,
+    /// There is nothing to evaluate: the server has no certificate
+    /// (`mdmlink_server_status.certificate` only). `deadline_unix` is 0.
+    NoCertificate = 5,
 }
 
 /// Why a token must be replaced before it expires. Functions take it as a
@@ -89,16 +94,27 @@ pub struct mdmlink_health {
     /// The state.
     pub state: mdmlink_health_state,
     /// Whole days left for `VALID` and `RENEW_SOON` (0 on the last day);
-    /// 0 for `EXPIRED` and `MUST_REPLACE`.
+    /// 0 for every other state.
     pub days_left: i64,
     /// Unix seconds: the expiry for `VALID`, `RENEW_SOON` and `EXPIRED`; the
     /// event's time for `MUST_REPLACE`.
     pub deadline_unix: i64,
     /// The event for `MUST_REPLACE`; `MDMLINK_REPLACEMENT_REASON_NONE` otherwise.
     pub reason: mdmlink_replacement_reason,
-    /// A static label: `"valid"`, `"renew-soon"`, `"expired"` or
-    /// `"must-replace"`. Never free it.
+    /// A static label: `"valid"`, `"renew-soon"`, `"expired"`,
+    /// `"must-replace"`, `"no-token"` or `"no-certificate"`. Never free it.
     pub label: *const c_char,
+}
+
+impl mdmlink_health {
+    /// The certificate health of a server without a certificate.
+    pub(crate) const NO_CERTIFICATE: Self = Self {
+        state: mdmlink_health_state::NoCertificate,
+        days_left: 0,
+        deadline_unix: 0,
+        reason: mdmlink_replacement_reason::None,
+        label: c"no-certificate".as_ptr(),
+    };
 }
 
 impl From<Health> for mdmlink_health {
@@ -108,12 +124,15 @@ impl From<Health> for mdmlink_health {
             Health::RenewSoon { .. } => (mdmlink_health_state::RenewSoon, None),
             Health::Expired { .. } => (mdmlink_health_state::Expired, None),
             Health::MustReplace { reason, .. } => (mdmlink_health_state::MustReplace, Some(reason)),
+            Health::NoToken { .. } => (mdmlink_health_state::NoToken, None),
         };
         let label: &'static CStr = match state {
             mdmlink_health_state::Valid => c"valid",
             mdmlink_health_state::RenewSoon => c"renew-soon",
             mdmlink_health_state::Expired => c"expired",
             mdmlink_health_state::MustReplace => c"must-replace",
+            mdmlink_health_state::NoToken => c"no-token",
+            mdmlink_health_state::NoCertificate => c"no-certificate",
         };
         debug_assert_eq!(label.to_bytes(), h.label().as_bytes());
         Self {
@@ -130,8 +149,9 @@ impl From<Health> for mdmlink_health {
 }
 
 /// A policy that warns `warn_days` days before expiry (the default policy
-/// warns 30 days ahead). On success `*out` receives a new policy: free it
-/// with `mdmlink_expiry_policy_free`.
+/// warns 30 days ahead; at most 3650, else `MDMLINK_STATUS_INVALID_ARGUMENT`).
+/// On success `*out` receives a new policy: free it with
+/// `mdmlink_expiry_policy_free`.
 ///
 /// # Safety
 /// `out` is NULL or writable; `err` is NULL or a valid `mdmlink_error **`.
@@ -142,7 +162,8 @@ pub unsafe extern "C" fn mdmlink_expiry_policy_new(
     err: *mut *mut mdmlink_error,
 ) -> mdmlink_status {
     ffi!(status err; [out]; {
-        let inner = ExpiryPolicy::warn_days(warn_days);
+        let inner = ExpiryPolicy::warn_days(warn_days)
+            .map_err(|e| FfiError::invalid(e.to_string()))?;
         // SAFETY: `out` is non-NULL and writable.
         unsafe { write_handle(out, mdmlink_expiry_policy { inner }) };
         Ok(())

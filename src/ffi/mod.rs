@@ -1,7 +1,7 @@
 //! The C API: a thin `extern "C"` face over the core.
 //!
 //! One file per core module ([`name`], [`keypair`], [`token`], [`expiry`],
-//! [`organization`], [`session`], `store` (feature `sqlite`)) plus the shared pieces: [`macros`] (the panic and NULL
+//! [`organization`], [`session`], [`dep`], `store` (feature `sqlite`)) plus the shared pieces: [`macros`] (the panic and NULL
 //! boundary every function goes through), [`status`], [`error`] and
 //! [`bytes`]. Each function converts its arguments, calls the core and
 //! converts the result; no logic lives here. `include/mdmlink.h` is generated
@@ -18,6 +18,7 @@
 pub(crate) mod macros;
 
 pub mod bytes;
+pub mod dep;
 pub mod error;
 pub mod expiry;
 pub mod keypair;
@@ -155,4 +156,5 @@ const _: fn() = || {
     shareable::<session::mdmlink_session>();
     #[cfg(feature = "sqlite")]
     shareable::<store::mdmlink_store>();
+    shareable::<dep::mdmlink_dep_client>();
 };

@@ -5,8 +5,6 @@ use core::ffi::c_char;
 use std::ffi::CString;
 use std::sync::{Mutex, MutexGuard};
 
-use time::OffsetDateTime;
-
 use super::bytes::mdmlink_bytes;
 use super::error::{FfiError, mdmlink_error};
 use super::expiry::{mdmlink_expiry_policy, mdmlink_health, reason_arg};
@@ -16,8 +14,7 @@ use super::status::mdmlink_status;
 use super::token::mdmlink_token;
 use super::{free_handle, handle, opt_str_arg, slice_arg, str_arg, time_arg, write, write_handle};
 use crate::SystemRng;
-use crate::expiry::Health;
-use crate::keypair::{CertificateParams, KeySize, ServerKeypair, common_name_for};
+use crate::keypair::{KeySize, ServerKeypair};
 use crate::organization::{
     ActionItem, InstallOptions, InstallOutcome, Organization, ServerOptions,
 };
@@ -77,13 +74,14 @@ pub enum mdmlink_install_outcome {
 pub struct mdmlink_server_status {
     /// Whether a token is installed (`token` is meaningful only then).
     pub has_token: bool,
-    /// The token's health.
+    /// The token's health (`NO_TOKEN` when none is installed).
     pub token: mdmlink_health,
     /// Whether the server has a certificate (`certificate` is meaningful only then).
     pub has_certificate: bool,
-    /// The certificate's health (its notAfter against the same policy).
+    /// The certificate's health (its notAfter against the same policy);
+    /// `NO_CERTIFICATE` when the server has none.
     pub certificate: mdmlink_health,
-    /// The most urgent of the two; a server without a token is `EXPIRED`.
+    /// The most urgent of the two; a server without a token is `NO_TOKEN`.
     pub worst: mdmlink_health,
     /// Whether a staged keypair is waiting for its token.
     pub staging_pending: bool,
@@ -228,29 +226,18 @@ pub unsafe extern "C" fn mdmlink_organization_add_server_generated(
         let (org, name) = unsafe { (handle(org), str_arg(name, "name")?) };
         let now = time_arg(now_unix, "now_unix")?;
         let size = KeySize::from_bits(bits)?;
-        let checked = org.lock()?.check_name(name)?;
-        let keypair = generate_for(checked.as_str(), size, now)?;
-        let copy = (!keypair_out.is_null()).then(|| keypair.clone());
-        org.lock()?.add_server(name, keypair, ServerOptions::default(), now)?;
+        let keypair = Organization::add_server_generated(
+            || org.lock(),
+            name,
+            size,
+            ServerOptions::default(),
+            &mut SystemRng::default(),
+            now,
+        )?;
         // SAFETY: `keypair_out` is NULL or writable.
-        unsafe { write_copy(keypair_out, copy) };
+        unsafe { write_copy(keypair_out, Some(keypair)) };
         Ok(())
     })
-}
-
-/// Generates a keypair whose certificate is named after `server`, valid from
-/// `now`. Runs without the organization's lock: key generation is slow.
-fn generate_for(
-    server: &str,
-    size: KeySize,
-    now: time::OffsetDateTime,
-) -> Result<ServerKeypair, FfiError> {
-    let params = CertificateParams::new(common_name_for(server), now);
-    Ok(ServerKeypair::generate(
-        &mut SystemRng::default(),
-        size,
-        &params,
-    )?)
 }
 
 /// Hands `copy` to C through `out` when both are present.
@@ -285,7 +272,9 @@ pub unsafe extern "C" fn mdmlink_organization_remove_server(
 
 /// Stages a copy of `keypair` as the server's next keypair (a rotation): the
 /// current keypair and token keep working until a token that opens with the
-/// staged key is installed. Takes no ownership of its arguments.
+/// staged key is installed. A server that already has a staged keypair gives
+/// `MDMLINK_STATUS_ALREADY_STAGED` (discard it first to replace it). Takes no
+/// ownership of its arguments.
 ///
 /// # Safety
 /// `org` and `keypair` are NULL or live handles; `name` is NULL or
@@ -311,7 +300,8 @@ pub unsafe extern "C" fn mdmlink_organization_stage_keypair(
 /// `name` and stages it (the first step of a key rotation), as
 /// `mdmlink_organization_add_server_generated` does for a new server: the
 /// certificate's common name comes from the server name, valid from
-/// `now_unix`; the server is looked up before the (slow) key generation,
+/// `now_unix`; the server is looked up (and one already staging is refused
+/// with `MDMLINK_STATUS_ALREADY_STAGED`) before the (slow) key generation,
 /// which runs without holding the organization's lock.
 ///
 /// On success, when `keypair_out` is not NULL, `*keypair_out` receives a copy
@@ -336,20 +326,10 @@ pub unsafe extern "C" fn mdmlink_organization_stage_generated(
         let (org, name) = unsafe { (handle(org), str_arg(name, "name")?) };
         let now = time_arg(now_unix, "now_unix")?;
         let size = KeySize::from_bits(bits)?;
-        let server = org
-            .lock()?
-            .server(name)
-            .map(|s| s.name().to_string())
-            .ok_or_else(|| {
-                FfiError::from(crate::organization::OrganizationError::NotFound {
-                    name: name.to_owned(),
-                })
-            })?;
-        let keypair = generate_for(&server, size, now)?;
-        let copy = (!keypair_out.is_null()).then(|| keypair.clone());
-        org.lock()?.stage_keypair(name, keypair, now)?;
+        let keypair =
+            Organization::stage_generated(|| org.lock(), name, size, &mut SystemRng::default(), now)?;
         // SAFETY: `keypair_out` is NULL or writable.
-        unsafe { write_copy(keypair_out, copy) };
+        unsafe { write_copy(keypair_out, Some(keypair)) };
         Ok(())
     })
 }
@@ -488,12 +468,7 @@ pub unsafe extern "C" fn mdmlink_organization_install_token_file(
             unsafe { write(outcome, outcome_of(report.outcome)) };
         }
         if !warning_out.is_null() {
-            let text = report
-                .warnings
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n");
+            let text = report.warnings_text();
             // SAFETY: non-NULL and writable.
             unsafe { write(warning_out, mdmlink_bytes::from_vec(text.into_bytes())) };
         }
@@ -576,17 +551,7 @@ pub unsafe extern "C" fn mdmlink_organization_server_token(
         // SAFETY: per the contract.
         let (org, name) = unsafe { (handle(org), str_arg(name, "name")?) };
         let org = org.lock()?;
-        let server = org.server(name).ok_or_else(|| {
-            FfiError::from(crate::organization::OrganizationError::NotFound {
-                name: name.to_owned(),
-            })
-        })?;
-        let token = server.token().ok_or_else(|| {
-            FfiError::new(
-                mdmlink_status::NoToken,
-                format!("server \"{}\" has no token installed", server.name()),
-            )
-        })?;
+        let token = org.token_of(name)?;
         // SAFETY: `out` is non-NULL and writable.
         unsafe { write_handle(out, mdmlink_token::new(token.token.clone())) };
         Ok(())
@@ -679,13 +644,13 @@ pub unsafe extern "C" fn mdmlink_organization_server_status(
             })
         })?;
         let status = server.status(&policy.inner, now);
-        // Placeholder for an absent health (has_token/has_certificate false).
-        let epoch = mdmlink_health::from(Health::Expired { since: OffsetDateTime::UNIX_EPOCH });
         let value = mdmlink_server_status {
             has_token: status.token.is_some(),
-            token: status.token.map_or(epoch, mdmlink_health::from),
+            token: mdmlink_health::from(status.token_health()),
             has_certificate: status.certificate.is_some(),
-            certificate: status.certificate.map_or(epoch, mdmlink_health::from),
+            certificate: status
+                .certificate
+                .map_or(mdmlink_health::NO_CERTIFICATE, mdmlink_health::from),
             worst: mdmlink_health::from(status.worst()),
             staging_pending: status.staging_pending_since.is_some(),
             staging_since_unix: status.staging_pending_since.map_or(0, |t| t.unix_timestamp()),

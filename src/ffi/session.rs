@@ -238,11 +238,12 @@ pub unsafe extern "C" fn mdmlink_session_base_url(
     })
 }
 
-/// The `X-Server-Protocol-Version` value to send (`"3"`, the core's
-/// `DEFAULT_PROTOCOL_VERSION`). Static: never free it.
+/// The default `X-Server-Protocol-Version` value to send (`"10"`, the core's
+/// `DEFAULT_PROTOCOL_VERSION`); a caller may send another version it
+/// supports, and `mdmlink_dep_client_new` takes one. Static: never free it.
 #[unsafe(no_mangle)]
 pub extern "C" fn mdmlink_session_protocol_version() -> *const c_char {
-    const VERSION: &core::ffi::CStr = c"3";
+    const VERSION: &core::ffi::CStr = c"10";
     ffi!(value VERSION.as_ptr(); []; { VERSION.as_ptr() })
 }
 

@@ -9,8 +9,14 @@ use core::ffi::c_char;
 use super::macros::ffi;
 
 use crate::{
-    jwt::JwtError, keypair::KeyError, name::NameError, organization::OrganizationError,
-    portal::RoleError, session::SessionError, token::TokenError,
+    dep::{DepError, ServiceCode},
+    jwt::JwtError,
+    keypair::KeyError,
+    name::NameError,
+    organization::OrganizationError,
+    portal::RoleError,
+    session::SessionError,
+    token::TokenError,
 };
 
 /// The outcome of a call. `MDMLINK_STATUS_OK` (0) is success; every other
@@ -96,7 +102,13 @@ pub enum mdmlink_status {
     NoToken = 67,
     /// The server's UUID (Apple's `server_uuid`, the JWT issuer) is not set.
     NoServerUuid = 68,
-    // 69..=79: reserved for organization statuses.
+    /// The token was refused: already expired, the installed token itself,
+    /// or not expiring later than the installed one (install with `force`
+    /// to accept it anyway).
+    TokenNotNewer = 69,
+    /// The server already has a staged keypair (discard it first to replace it).
+    AlreadyStaged = 70,
+    // 71..=79: reserved for organization statuses.
     /// HTTP 400 from the device assignment service: a malformed request.
     SessionBadRequest = 80,
     /// HTTP 401 at `/session`: the consumer key, token, signature or nonce
@@ -122,7 +134,23 @@ pub enum mdmlink_status {
     SessionInvalidUrl = 90,
     /// The HTTP exchange itself failed.
     SessionTransport = 91,
-    // 92..=99: reserved for session statuses.
+    /// The device assignment service refused a cursor (`EXPIRED_CURSOR`,
+    /// `INVALID_CURSOR`, `EXHAUSTED_CURSOR`, `CURSOR_REQUIRED`) where the
+    /// syncer could not recover by itself, or a saved cursor is unreadable.
+    DepCursor = 92,
+    /// The service returned the cursor it was given with `more_to_follow`
+    /// (it would loop forever); keep the last good cursor and retry later.
+    DepRepeatedCursor = 93,
+    /// `PROFILE_NOT_FOUND`: no profile has that UUID.
+    DepProfileNotFound = 94,
+    /// The service refused the request (`MALFORMED_REQUEST_BODY`,
+    /// `DEVICE_ID_REQUIRED`, `USER_AGENT_INVALID`, an invalid profile).
+    DepBadRequest = 95,
+    /// The service is failing (5xx); retry later.
+    DepServiceUnavailable = 96,
+    /// The caller's callback refused a page (its cursor was not committed).
+    DepRejected = 97,
+    // 98..=99: reserved for the device assignment service.
     /// The store could not be opened, read or written (a file or database error).
     StoreIo = 100,
     /// The store is damaged or not an mdmlink store.
@@ -191,6 +219,8 @@ impl mdmlink_status {
             S::InvalidRecord => c"MDMLINK_STATUS_INVALID_RECORD",
             S::NoToken => c"MDMLINK_STATUS_NO_TOKEN",
             S::NoServerUuid => c"MDMLINK_STATUS_NO_SERVER_UUID",
+            S::TokenNotNewer => c"MDMLINK_STATUS_TOKEN_NOT_NEWER",
+            S::AlreadyStaged => c"MDMLINK_STATUS_ALREADY_STAGED",
             S::SessionBadRequest => c"MDMLINK_STATUS_SESSION_BAD_REQUEST",
             S::SessionUnauthorized => c"MDMLINK_STATUS_SESSION_UNAUTHORIZED",
             S::SessionTokenExpired => c"MDMLINK_STATUS_SESSION_TOKEN_EXPIRED",
@@ -203,6 +233,12 @@ impl mdmlink_status {
             S::SessionMalformedResponse => c"MDMLINK_STATUS_SESSION_MALFORMED_RESPONSE",
             S::SessionInvalidUrl => c"MDMLINK_STATUS_SESSION_INVALID_URL",
             S::SessionTransport => c"MDMLINK_STATUS_SESSION_TRANSPORT",
+            S::DepCursor => c"MDMLINK_STATUS_DEP_CURSOR",
+            S::DepRepeatedCursor => c"MDMLINK_STATUS_DEP_REPEATED_CURSOR",
+            S::DepProfileNotFound => c"MDMLINK_STATUS_DEP_PROFILE_NOT_FOUND",
+            S::DepBadRequest => c"MDMLINK_STATUS_DEP_BAD_REQUEST",
+            S::DepServiceUnavailable => c"MDMLINK_STATUS_DEP_SERVICE_UNAVAILABLE",
+            S::DepRejected => c"MDMLINK_STATUS_DEP_REJECTED",
             S::StoreIo => c"MDMLINK_STATUS_STORE_IO",
             S::StoreCorrupt => c"MDMLINK_STATUS_STORE_CORRUPT",
             S::StoreNewerSchema => c"MDMLINK_STATUS_STORE_NEWER_SCHEMA",
@@ -219,7 +255,7 @@ impl mdmlink_status {
     }
 
     /// Every status, for [`mdmlink_status_name`].
-    const ALL: [mdmlink_status; 61] = {
+    const ALL: [mdmlink_status; 69] = {
         use mdmlink_status as S;
         [
             S::Ok,
@@ -259,6 +295,8 @@ impl mdmlink_status {
             S::InvalidRecord,
             S::NoToken,
             S::NoServerUuid,
+            S::TokenNotNewer,
+            S::AlreadyStaged,
             S::SessionBadRequest,
             S::SessionUnauthorized,
             S::SessionTokenExpired,
@@ -271,6 +309,12 @@ impl mdmlink_status {
             S::SessionMalformedResponse,
             S::SessionInvalidUrl,
             S::SessionTransport,
+            S::DepCursor,
+            S::DepRepeatedCursor,
+            S::DepProfileNotFound,
+            S::DepBadRequest,
+            S::DepServiceUnavailable,
+            S::DepRejected,
             S::StoreIo,
             S::StoreCorrupt,
             S::StoreNewerSchema,
@@ -349,6 +393,11 @@ impl mdmlink_status {
             OrganizationError::NoServerUuid { .. } => Self::NoServerUuid,
             OrganizationError::InvalidServerUuid { .. } => Self::InvalidArgument,
             OrganizationError::Jwt { source, .. } => Self::of_jwt(source),
+            OrganizationError::TokenExpired { .. }
+            | OrganizationError::SameToken { .. }
+            | OrganizationError::TokenNotNewer { .. } => Self::TokenNotNewer,
+            OrganizationError::AlreadyStaged { .. } => Self::AlreadyStaged,
+            OrganizationError::NoToken { .. } => Self::NoToken,
         }
     }
 
@@ -376,6 +425,38 @@ impl mdmlink_status {
             SessionError::Status { .. } => Self::SessionHttpStatus,
             SessionError::Malformed { .. } => Self::SessionMalformedResponse,
             SessionError::Transport { .. } => Self::SessionTransport,
+        }
+    }
+
+    pub(crate) fn of_dep(e: &DepError) -> Self {
+        match e {
+            DepError::Service { code, .. } => match code {
+                ServiceCode::ExhaustedCursor
+                | ServiceCode::ExpiredCursor
+                | ServiceCode::InvalidCursor
+                | ServiceCode::CursorRequired => Self::DepCursor,
+                ServiceCode::TermsNotSigned => Self::SessionTermsNotAccepted,
+                ServiceCode::AccessDenied => Self::SessionAccessDenied,
+                ServiceCode::Forbidden => Self::SessionForbidden,
+                ServiceCode::Unauthorized => Self::SessionExpired,
+                ServiceCode::TokenExpired => Self::SessionTokenExpired,
+                ServiceCode::TokenRejected
+                | ServiceCode::SignatureInvalid
+                | ServiceCode::NonceUsed
+                | ServiceCode::TimestampRefused
+                | ServiceCode::ConsumerKeyUnknown => Self::SessionUnauthorized,
+                ServiceCode::ProfileNotFound => Self::DepProfileNotFound,
+                ServiceCode::UserAgentInvalid
+                | ServiceCode::MalformedRequestBody
+                | ServiceCode::DeviceIdRequired
+                | ServiceCode::InvalidProfile(_) => Self::DepBadRequest,
+                ServiceCode::ServiceUnavailable => Self::DepServiceUnavailable,
+            },
+            DepError::RateLimited { .. } => Self::SessionRateLimited,
+            DepError::Unknown { .. } => Self::SessionHttpStatus,
+            DepError::Session(s) => Self::of_session(s),
+            DepError::Malformed { .. } => Self::SessionMalformedResponse,
+            DepError::InvalidArgument { .. } => Self::InvalidArgument,
         }
     }
 }

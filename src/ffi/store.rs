@@ -293,7 +293,7 @@ pub unsafe extern "C" fn mdmlink_store_servers_json(
         // SAFETY: per the contract.
         let (store, org) = unsafe { (handle(store), opt_str_arg(org, "org")?) };
         let now = time_arg(now_unix, "now_unix")?;
-        let listed = store.lock()?.servers(org, &ExpiryPolicy::warn_days(warn_days), now)?;
+        let listed = store.lock()?.servers(org, &policy(warn_days)?, now)?;
         let json = serde_json::Value::Array(listed.iter().map(|l| l.to_json()).collect()).to_string();
         // SAFETY: `out` is non-NULL and writable.
         unsafe { write(out, mdmlink_bytes::from_vec(json.into_bytes())) };
@@ -321,13 +321,17 @@ pub unsafe extern "C" fn mdmlink_store_needs_action_json(
         // SAFETY: per the contract.
         let (store, org) = unsafe { (handle(store), opt_str_arg(org, "org")?) };
         let now = time_arg(now_unix, "now_unix")?;
-        let items = store.lock()?.needs_action(org, &ExpiryPolicy::warn_days(warn_days), now)?;
+        let items = store.lock()?.needs_action(org, &policy(warn_days)?, now)?;
         let json = serde_json::to_string(&items)
             .map_err(|e| FfiError::new(mdmlink_status::EncodeFailed, e.to_string()))?;
         // SAFETY: `out` is non-NULL and writable.
         unsafe { write(out, mdmlink_bytes::from_vec(json.into_bytes())) };
         Ok(())
     })
+}
+
+fn policy(warn_days: u32) -> Result<ExpiryPolicy, FfiError> {
+    ExpiryPolicy::warn_days(warn_days).map_err(|e| FfiError::invalid(e.to_string()))
 }
 
 fn generate(name: &str, bits: u32, now: time::OffsetDateTime) -> Result<ServerKeypair, FfiError> {
@@ -507,7 +511,7 @@ pub unsafe extern "C" fn mdmlink_store_server_stage_generated(
         store.lock()?.certificate_pem(org, name, false)?;
         let keypair = generate(name, bits, now)?;
         let pem = keypair.certificate_pem()?;
-        store.lock()?.stage_keypair(org, name, keypair, now)?;
+        store.lock()?.stage_keypair(org, name, keypair, false, now)?;
         // SAFETY: `cert_pem` is non-NULL and writable.
         unsafe { write(cert_pem, mdmlink_bytes::from_vec(pem.into_bytes())) };
         Ok(())

@@ -34,7 +34,7 @@ pub mod oauth;
 #[cfg(feature = "http")]
 pub mod client;
 #[cfg(feature = "simulator")]
-pub mod simulator;
+pub use crate::simulator;
 
 use core::fmt;
 
@@ -65,9 +65,10 @@ pub const AUTH_SESSION_HEADER: &str = "x-adm-auth-session";
 /// API (`X-Server-Protocol-Version`).
 pub const PROTOCOL_VERSION_HEADER: &str = "x-server-protocol-version";
 
-/// The protocol version mdmlink sends by default: `3`, the latest that Apple's
-/// device assignment documentation describes.
-pub const DEFAULT_PROTOCOL_VERSION: &str = "3";
+/// The protocol version mdmlink sends by default: `10`, the version whose
+/// device records carry `os` and `device_family` (configurable per session
+/// with [`Session::with_protocol_version`]).
+pub const DEFAULT_PROTOCOL_VERSION: &str = "10";
 
 /// The OAuth realm Apple's service expects (`realm="ADM"`).
 pub const REALM: &str = "ADM";
@@ -314,7 +315,7 @@ pub fn endpoint_url(base_url: &str, path: &str) -> Result<Uri, SessionError> {
 /// `now` and `nonce` are the caller's (see [`new_nonce`]).
 ///
 /// The request carries `Authorization: OAuth realm="ADM", ...` (marked
-/// sensitive) and `X-Server-Protocol-Version: 3`.
+/// sensitive) and `X-Server-Protocol-Version: 10` ([`DEFAULT_PROTOCOL_VERSION`]).
 ///
 /// ```
 /// use mdmlink::{ServerToken, session};
@@ -366,7 +367,7 @@ pub fn new_nonce<R: TryCryptoRng + ?Sized>(rng: &mut R) -> Result<String, Sessio
 /// What a response body says: a JSON `code` (`{"code": "T_C_NOT_SIGNED"}`),
 /// an OAuth problem report (`oauth_problem=token_expired&...`, the OAuth
 /// Problem Reporting extension), or a bare word (`T_C_NOT_SIGNED`).
-fn body_code(body: &[u8]) -> Option<String> {
+pub(crate) fn body_code(body: &[u8]) -> Option<String> {
     let text = core::str::from_utf8(body).ok()?.trim();
     if text.is_empty() {
         return None;

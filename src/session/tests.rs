@@ -124,7 +124,7 @@ fn session_request_shape() {
     let req = session_request(&token(), "https://mdmenrollment.apple.com/", now, "abc").unwrap();
     assert_eq!(req.method(), Method::GET);
     assert_eq!(req.uri(), "https://mdmenrollment.apple.com/session");
-    assert_eq!(req.headers()[PROTOCOL_VERSION_HEADER], "3");
+    assert_eq!(req.headers()[PROTOCOL_VERSION_HEADER], "10");
     let auth = &req.headers()[header::AUTHORIZATION];
     assert!(auth.is_sensitive());
     let params = oauth::parse_authorization(auth.to_str().unwrap()).unwrap();
@@ -297,7 +297,7 @@ fn session_use_and_refresh() {
     assert_eq!(req.uri(), "http://127.0.0.1:8080/account");
     assert_eq!(req.headers()[AUTH_SESSION_HEADER], "S1");
     assert!(req.headers()[AUTH_SESSION_HEADER].is_sensitive());
-    assert_eq!(req.headers()[PROTOCOL_VERSION_HEADER], "3");
+    assert_eq!(req.headers()[PROTOCOL_VERSION_HEADER], "10");
 
     assert_eq!(s.observe(&response(200, "{}")), Observation::Ok);
     let mut refreshed = response(200, "{}");

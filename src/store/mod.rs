@@ -76,6 +76,8 @@ mod postgres;
 pub mod registry;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(feature = "sqlite")]
+mod sqlite_dep;
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use any::{AnyStore, StoreLocation};
@@ -87,6 +89,8 @@ pub use postgres::{
 };
 #[cfg(feature = "sqlite")]
 pub use sqlite::{MIGRATIONS, SCHEMA_VERSION, SqliteStore};
+#[cfg(feature = "sqlite")]
+pub use sqlite_dep::{DepPageOutcome, StoredDevice};
 
 /// A store's key for an organization (assigned by the store on insert).
 pub type OrganizationId = i64;

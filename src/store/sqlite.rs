@@ -5,7 +5,7 @@
 //! - WAL journal: readers never block the writer; a crash mid-write leaves the
 //!   last committed state.
 //! - `PRAGMA user_version` holds the schema version; [`MIGRATIONS`] brings an
-//!   older (or empty) file up to date, and a newer one is refused. Version 3
+//!   older (or empty) file up to date, and a newer one is refused. Version 4
 //!   keeps the tables of mdmlink 0.1.0 (versions 1 and 2) as `legacy_*`
 //!   until the store-backed API has converted them
 //!   ([`SqliteStore::take_legacy`]), since converting needs keys this layer
@@ -16,8 +16,10 @@
 //! - `PRAGMA secure_delete` overwrites deleted content, and a transaction
 //!   that deleted or replaced a secret ends with a WAL checkpoint that
 //!   truncates the journal, so no copy of the old bytes stays in either file.
-//! - Opening runs `PRAGMA quick_check`, so a damaged (for example truncated)
-//!   file is reported as such, naming the file, before anything is changed.
+//! - Opening checks the header, so a truncated or foreign file is reported
+//!   as such, naming the file, before anything is changed; a damaged page is
+//!   reported when a transaction reads it (which then changes nothing).
+//!   [`SqliteStore::check_integrity`] runs `PRAGMA quick_check` on demand.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -53,9 +55,27 @@ pub const MIGRATIONS: &[&str] = &[
      ALTER TABLE servers ADD COLUMN token_installed_at TEXT;
      ALTER TABLE servers ADD COLUMN token_downloaded_by TEXT;
      ALTER TABLE servers ADD COLUMN token_certificate_serial TEXT;",
-    // 3: many organizations, row by row; secrets as sealed blobs; the
-    // device assignment service's state; the 0.1.0 tables wait as legacy_*.
-    "ALTER TABLE organization RENAME TO legacy_organization;
+    // 3 (development builds only): device assignment service state keyed
+    // by server name; version 4 replaces it.
+    "CREATE TABLE dep_cursors (
+         server TEXT PRIMARY KEY,
+         cursor TEXT NOT NULL CHECK (length(cursor) > 0)
+     );
+     CREATE TABLE dep_devices (
+         server TEXT NOT NULL,
+         serial TEXT NOT NULL CHECK (length(serial) > 0),
+         deleted INTEGER NOT NULL CHECK (deleted IN (0, 1)),
+         op_date TEXT,
+         record TEXT NOT NULL,
+         PRIMARY KEY (server, serial)
+     );",
+    // 4: many organizations, row by row; secrets as sealed blobs; the
+    // device assignment service's state per server id (version 3's, keyed by
+    // name, is a cache: dropped, the next sync fetches it again); the 0.1.0
+    // tables wait as legacy_*.
+    "DROP TABLE dep_cursors;
+     DROP TABLE dep_devices;
+     ALTER TABLE organization RENAME TO legacy_organization;
      ALTER TABLE servers RENAME TO legacy_servers;
      CREATE TABLE meta (
          key TEXT PRIMARY KEY,
@@ -144,8 +164,9 @@ impl SqliteStore {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         let name = path.display().to_string();
-        create_private(&path, &name)?;
+        // Look before touching: a file that is not a store keeps its mode.
         check_header(&path, &name)?;
+        create_private(&path, &name)?;
         let conn = Connection::open_with_flags(
             &path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -156,7 +177,10 @@ impl SqliteStore {
             .conn
             .busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| store.err(e))?;
-        store.check_integrity()?;
+        // `PRAGMA quick_check` reads the whole file: at 10,000 servers it
+        // would cost more than the command. The header check above catches
+        // truncation; a damaged page is reported by SQLite when a
+        // transaction reads it, and that transaction changes nothing.
         let mode: String = store
             .conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
@@ -191,7 +215,9 @@ impl SqliteStore {
         map_err(&self.name, e)
     }
 
-    fn check_integrity(&self) -> Result<(), StoreError> {
+    /// `PRAGMA quick_check` over the whole file (O(file size)): for a
+    /// caller that wants to verify a store, e.g. after restoring a backup.
+    pub fn check_integrity(&self) -> Result<(), StoreError> {
         let result: String = self
             .conn
             .query_row("PRAGMA quick_check", [], |r| r.get(0))
@@ -206,7 +232,8 @@ impl SqliteStore {
     }
 
     fn migrate(&mut self) -> Result<(), StoreError> {
-        // Most opens find the schema current: check without the write lock.
+        // Up to date: nothing to write (so a read-only store opens, and most
+        // opens take no write lock).
         if self.schema_version()? == SCHEMA_VERSION {
             return Ok(());
         }
@@ -916,23 +943,42 @@ fn organization(name: &str, r: &Row<'_>) -> Result<OrganizationRow, StoreError> 
 }
 
 /// Creates `path` with mode 0600 if it does not exist (so the database never
-/// exists with a wider mode), and narrows an existing file's mode to 0600.
+/// exists with a wider mode), and narrows an existing file's mode to at most
+/// 0600 (never widening it: a 0400 store stays 0400). A symbolic link,
+/// directory, device or FIFO is refused before it is opened.
 fn create_private(path: &Path, name: &str) -> Result<(), StoreError> {
     let io = |e: std::io::Error| StoreError::Io {
         store: name.to_owned(),
         reason: e.to_string(),
     };
+    if let Ok(meta) = std::fs::symlink_metadata(path)
+        && !meta.is_file()
+    {
+        return Err(StoreError::Io {
+            store: name.to_owned(),
+            reason: "not a regular file (a symbolic link, directory, device or FIFO); nothing was changed".into(),
+        });
+    }
     let mut options = std::fs::OpenOptions::new();
     options.read(true).write(true).create(true).truncate(false);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let file = options.open(path).map_err(io)?;
+    let file = match options.open(path) {
+        Ok(f) => f,
+        // A store the user made read-only is opened read-only (listing and
+        // checking still work); its mode is left as it is.
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && path.is_file() => {
+            return Ok(());
+        }
+        Err(e) => return Err(io(e)),
+    };
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
         let meta = file.metadata().map_err(io)?;
-        if meta.permissions().mode() & 0o777 != 0o600 {
-            file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        let mode = meta.permissions().mode() & 0o7777;
+        if mode & !0o600 != 0 {
+            file.set_permissions(std::fs::Permissions::from_mode(mode & 0o600))
                 .map_err(io)?;
         }
     }
@@ -952,6 +998,16 @@ fn check_header(path: &Path, name: &str) -> Result<(), StoreError> {
         store: name.to_owned(),
         reason: e.to_string(),
     };
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Ok(meta) if !meta.is_file() => {
+            return Err(StoreError::Io {
+                store: name.to_owned(),
+                reason: "not a regular file (a symbolic link, directory, device or FIFO); nothing was changed".into(),
+            });
+        }
+        _ => {}
+    }
     let mut header = [0u8; 100];
     let mut file = std::fs::File::open(path).map_err(io)?;
     let len = file.metadata().map_err(io)?.len();

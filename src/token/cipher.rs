@@ -36,7 +36,9 @@ pub enum ContentCipher {
 
 /// The cipher failed: wrong key length, wrong IV length, or bad padding.
 /// Deliberately carries no detail (see [`super::TokenError::Decrypt`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the content cipher failed")]
+#[non_exhaustive]
 pub struct CipherError;
 
 impl ContentCipher {

@@ -5,9 +5,11 @@
  * Driven by tests/capi.rs (cargo test), which compiles this file with
  * -std=c11 -Wall -Wextra -Wpedantic -Werror and runs it, under valgrind in CI:
  *
- *   test_capi FIXTURE_DIR CARGO_VERSION EXPECTED_EXPIRY_UNIX
+ *   test_capi FIXTURE_DIR CARGO_VERSION EXPECTED_EXPIRY_UNIX [SIMULATOR_URL]
  *
  * FIXTURE_DIR is tests/fixtures/apple-token-1 (the real Apple token).
+ * SIMULATOR_URL is a running simulator with the account of test_dep (token
+ * CK_c/CS_c/AT_c/AS_c, 2,500 devices from seed 3); tests/capi.rs starts it.
  */
 #include "mdmlink.h"
 
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int failures;
 static int checks;
@@ -114,6 +117,12 @@ static void test_status_numbers(void) {
     /* The numbers are ABI: fixed forever. */
     CHECK(MDMLINK_STATUS_OK == 0);
     CHECK(MDMLINK_STATUS_NULL_ARGUMENT == 1);
+    CHECK(MDMLINK_STATUS_DEP_CURSOR == 92);
+    CHECK(MDMLINK_STATUS_DEP_REPEATED_CURSOR == 93);
+    CHECK(MDMLINK_STATUS_DEP_PROFILE_NOT_FOUND == 94);
+    CHECK(MDMLINK_STATUS_DEP_BAD_REQUEST == 95);
+    CHECK(MDMLINK_STATUS_DEP_SERVICE_UNAVAILABLE == 96);
+    CHECK(MDMLINK_STATUS_DEP_REJECTED == 97);
     CHECK(MDMLINK_STATUS_PANIC == 2);
     CHECK(MDMLINK_STATUS_INVALID_ARGUMENT == 3);
     CHECK(MDMLINK_STATUS_INVALID_NAME == 10);
@@ -148,6 +157,10 @@ static void test_status_numbers(void) {
     CHECK(MDMLINK_STATUS_NO_STAGED_KEYPAIR == 65);
     CHECK(MDMLINK_STATUS_INVALID_RECORD == 66);
     CHECK(MDMLINK_STATUS_NO_TOKEN == 67);
+    CHECK(MDMLINK_STATUS_TOKEN_NOT_NEWER == 69);
+    CHECK(MDMLINK_STATUS_ALREADY_STAGED == 70);
+    CHECK(MDMLINK_HEALTH_STATE_NO_TOKEN == 4);
+    CHECK(MDMLINK_HEALTH_STATE_NO_CERTIFICATE == 5);
     CHECK(MDMLINK_STATUS_NO_SERVER_UUID == 68);
     CHECK(strcmp(mdmlink_status_name(MDMLINK_STATUS_NO_SERVER_UUID), "MDMLINK_STATUS_NO_SERVER_UUID") == 0);
     CHECK(MDMLINK_STATUS_SESSION_BAD_REQUEST == 80);
@@ -554,7 +567,12 @@ static void test_organization(void) {
     CHECK_STATUS(mdmlink_organization_install_token(org, "apple test", token_file, token_file_len, "admin@example.com", false, now, &outcome, &err),
                  MDMLINK_STATUS_OK);
     CHECK(outcome == MDMLINK_INSTALL_OUTCOME_FIRST);
+    /* The installed token again is not a renewal: refused, unless forced. */
     CHECK_STATUS(mdmlink_organization_install_token(org, "Apple Test", token_file, token_file_len, "admin@example.com", false, now, &outcome, &err),
+                 MDMLINK_STATUS_TOKEN_NOT_NEWER);
+    CHECK(contains(mdmlink_error_message(err), "already installed"));
+    CHECK_ERR(err, MDMLINK_STATUS_TOKEN_NOT_NEWER);
+    CHECK_STATUS(mdmlink_organization_install_token(org, "Apple Test", token_file, token_file_len, "admin@example.com", true, now, &outcome, &err),
                  MDMLINK_STATUS_OK);
     CHECK(outcome == MDMLINK_INSTALL_OUTCOME_RENEWED);
     CHECK_STATUS(mdmlink_organization_install_token(org, "Nobody", token_file, token_file_len, NULL, false, now, NULL, &err),
@@ -580,7 +598,9 @@ static void test_organization(void) {
     CHECK(st.has_token && st.token.state == MDMLINK_HEALTH_STATE_VALID && st.token.days_left == 100);
     CHECK(st.has_certificate && st.worst.state == MDMLINK_HEALTH_STATE_VALID && !st.staging_pending);
     CHECK_STATUS(mdmlink_organization_server_status(org, "Main MDM", policy, now, &st, &err), MDMLINK_STATUS_OK);
-    CHECK(!st.has_token && st.has_certificate && st.worst.state == MDMLINK_HEALTH_STATE_EXPIRED);
+    CHECK(!st.has_token && st.has_certificate && st.worst.state == MDMLINK_HEALTH_STATE_NO_TOKEN);
+    CHECK(st.token.state == MDMLINK_HEALTH_STATE_NO_TOKEN && st.token.deadline_unix == now);
+    CHECK(strcmp(st.worst.label, "no-token") == 0);
     CHECK_STATUS(mdmlink_organization_server_status(org, "Nobody", policy, now, &st, &err), MDMLINK_STATUS_NOT_FOUND);
     CHECK_ERR(err, MDMLINK_STATUS_NOT_FOUND);
 
@@ -592,7 +612,7 @@ static void test_organization(void) {
     CHECK(mdmlink_action_list_server(list, 1) == NULL && mdmlink_action_list_advice(list, 1) == NULL);
     mdmlink_health h;
     CHECK_STATUS(mdmlink_action_list_health(list, 0, &h, &err), MDMLINK_STATUS_OK);
-    CHECK(h.state == MDMLINK_HEALTH_STATE_EXPIRED);
+    CHECK(h.state == MDMLINK_HEALTH_STATE_NO_TOKEN);
     CHECK_STATUS(mdmlink_action_list_health(list, 1, &h, &err), MDMLINK_STATUS_INVALID_ARGUMENT);
     CHECK_ERR(err, MDMLINK_STATUS_INVALID_ARGUMENT);
     mdmlink_action_list_free(list);
@@ -666,7 +686,7 @@ static void test_rotation(const mdmlink_keypair *generated) {
     CHECK(warning.ptr == NULL && warning.len == 0);
     /* Another server's name: installed all the same, with a warning. */
     CHECK_STATUS(mdmlink_organization_install_token_file(org, "Apple Test", "Other Server_Token_2025-01-17T11-02-21Z_smime.p7m",
-                     token_file, token_file_len, NULL, false, now, &outcome, &warning, &err), MDMLINK_STATUS_OK);
+                     token_file, token_file_len, NULL, true, now, &outcome, &warning, &err), MDMLINK_STATUS_OK);
     CHECK(outcome == MDMLINK_INSTALL_OUTCOME_RENEWED);
     CHECK(bytes_contain(&warning, "Other Server") && bytes_contain(&warning, "Apple Test"));
     mdmlink_bytes_free(&warning);
@@ -700,8 +720,8 @@ static void test_rotation(const mdmlink_keypair *generated) {
     CHECK(mdmlink_action_list_staging_since(list, n) == 0);
     CHECK(mdmlink_action_list_staging_since(NULL, 0) == 0);
     mdmlink_action_list_free(list);
-    /* The current key still opens its token while staged: a renewal. */
-    CHECK_STATUS(mdmlink_organization_install_token(org, "Apple Test", token_file, token_file_len, NULL, false, now, &outcome, &err),
+    /* The current key still opens its token while staged: a renewal (forced: the same token). */
+    CHECK_STATUS(mdmlink_organization_install_token(org, "Apple Test", token_file, token_file_len, NULL, true, now, &outcome, &err),
                  MDMLINK_STATUS_OK);
     CHECK(outcome == MDMLINK_INSTALL_OUTCOME_RENEWED);
     CHECK_STATUS(mdmlink_organization_discard_staging(org, "apple test", &err), MDMLINK_STATUS_OK);
@@ -1039,7 +1059,7 @@ static void test_session(void) {
                  MDMLINK_STATUS_OK);
     CHECK(s && strcmp(mdmlink_session_auth_token(s), "1413984256401-AFAEBCD") == 0);
     CHECK(s && strcmp(mdmlink_session_base_url(s), base) == 0);
-    CHECK(strcmp(mdmlink_session_protocol_version(), "3") == 0);
+    CHECK(strcmp(mdmlink_session_protocol_version(), "10") == 0);
     mdmlink_session_free(s);
 
     struct {
@@ -1089,9 +1109,119 @@ static void test_session(void) {
     mdmlink_token_free(t);
 }
 
+/* Counts the occurrences of `needle` in `len` bytes (not NUL-terminated). */
+static size_t count_in(const uint8_t *hay, size_t len, const char *needle) {
+    size_t n = 0, k = strlen(needle);
+    for (size_t i = 0; k > 0 && i + k <= len; i++) {
+        if (memcmp(hay + i, needle, k) == 0) {
+            n++;
+        }
+    }
+    return n;
+}
+
+/* The device assignment service through the C API, against the simulator:
+ * a full fetch then sync one step at a time with the cursor kept here, a
+ * profile defined and assigned, and the error paths. */
+static void test_dep(const char *base_url) {
+    mdmlink_error *err = NULL;
+    mdmlink_token *t = NULL;
+    CHECK_STATUS(mdmlink_token_new("CK_c", "CS_c", "AT_c", "AS_c", 4102444800, &t, &err), MDMLINK_STATUS_OK);
+    mdmlink_dep_client *c = NULL;
+    CHECK_STATUS(mdmlink_dep_client_new(t, base_url, NULL, &c, &err), MDMLINK_STATUS_OK);
+    mdmlink_token_free(t); /* the client keeps its own copy */
+    if (c == NULL) {
+        return;
+    }
+
+    /* Sync: the caller owns the cursor and passes it back after "storing". */
+    uint8_t *cursor = NULL;
+    size_t cursor_len = 0, devices = 0;
+    int steps = 0, done = 0;
+    while (!done && steps < 20) {
+        mdmlink_bytes page = {0}, next = {0};
+        CHECK_STATUS(mdmlink_dep_sync_step(c, cursor, cursor_len, (int64_t)time(NULL), &page, &next, &err),
+                     MDMLINK_STATUS_OK);
+        if (page.ptr == NULL) {
+            break;
+        }
+        devices += count_in(page.ptr, page.len, "\"serial_number\"");
+        done = count_in(page.ptr, page.len, "\"done\":true") == 1;
+        if (steps == 0) {
+            CHECK(count_in(page.ptr, page.len, "\"restart\":\"no_cursor\"") == 1);
+            CHECK(count_in(page.ptr, page.len, "\"device_family\"") == 1000);
+        }
+        free(cursor);
+        cursor = malloc(next.len);
+        memcpy(cursor, next.ptr, next.len);
+        cursor_len = next.len;
+        CHECK(cursor_len > 3 && memcmp(cursor, "v1:", 3) == 0);
+        mdmlink_bytes_free(&page);
+        mdmlink_bytes_free(&next);
+        steps++;
+    }
+    CHECK(done);
+    CHECK(devices == 2500);
+    CHECK(steps == 4); /* three fetch pages of 1,000, one empty sync */
+
+    /* A cursor mdmlink did not write, and a NULL with a length. */
+    mdmlink_bytes untouched = {(uint8_t *)&cursor_len, 7}, untouched2 = {(uint8_t *)&cursor_len, 7};
+    CHECK_STATUS(mdmlink_dep_sync_step(c, (const uint8_t *)"garbage", 7, 0, &untouched, &untouched2, &err),
+                 MDMLINK_STATUS_DEP_CURSOR);
+    CHECK_ERR(err, MDMLINK_STATUS_DEP_CURSOR);
+    CHECK(untouched.ptr == (uint8_t *)&cursor_len && untouched.len == 7);
+    CHECK_STATUS(mdmlink_dep_sync_step(c, NULL, 3, 0, &untouched, &untouched2, NULL), MDMLINK_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(mdmlink_dep_sync_step(NULL, NULL, 0, 0, &untouched, &untouched2, NULL), MDMLINK_STATUS_NULL_ARGUMENT);
+    free(cursor);
+
+    /* Define a profile, then assign it. */
+    const char *profile = "{\"profile_name\":\"Lab\",\"url\":\"https://mdm.example.com/enroll\",\"is_supervised\":true}";
+    mdmlink_bytes defined = {0};
+    CHECK_STATUS(mdmlink_dep_profile_define(c, (const uint8_t *)profile, strlen(profile), &defined, &err),
+                 MDMLINK_STATUS_OK);
+    char uuid[128] = {0};
+    if (defined.ptr != NULL) {
+        const char *key = "\"profile_uuid\":\"";
+        for (size_t i = 0; i + strlen(key) < defined.len; i++) {
+            if (memcmp(defined.ptr + i, key, strlen(key)) == 0) {
+                size_t start = i + strlen(key), end = start;
+                while (end < defined.len && defined.ptr[end] != '"' && end - start < sizeof uuid - 1) {
+                    end++;
+                }
+                memcpy(uuid, defined.ptr + start, end - start);
+                break;
+            }
+        }
+    }
+    mdmlink_bytes_free(&defined);
+    CHECK(strlen(uuid) > 0);
+    const char *serials[] = {"S00300000000", "S00300000001", "NOTMINE00001"};
+    mdmlink_bytes assigned = {0};
+    CHECK_STATUS(mdmlink_dep_profile_assign(c, uuid, serials, 3, &assigned, &err), MDMLINK_STATUS_OK);
+    CHECK(count_in(assigned.ptr, assigned.len, "\"SUCCESS\"") == 2);
+    CHECK(count_in(assigned.ptr, assigned.len, "\"NOTMINE00001\":\"NOT_ACCESSIBLE\"") == 1);
+    CHECK(count_in(assigned.ptr, assigned.len, "\"requests\":1") == 1);
+    mdmlink_bytes_free(&assigned);
+
+    CHECK_STATUS(mdmlink_dep_profile_assign(c, "0000-NONE", serials, 1, &assigned, &err),
+                 MDMLINK_STATUS_DEP_PROFILE_NOT_FOUND);
+    CHECK_ERR(err, MDMLINK_STATUS_DEP_PROFILE_NOT_FOUND);
+    CHECK_STATUS(mdmlink_dep_profile_assign(c, uuid, serials, 0, &assigned, &err), MDMLINK_STATUS_INVALID_ARGUMENT);
+    CHECK_ERR(err, MDMLINK_STATUS_INVALID_ARGUMENT);
+    const char *with_null[] = {"S00300000000", NULL};
+    CHECK_STATUS(mdmlink_dep_profile_assign(c, uuid, with_null, 2, &assigned, NULL), MDMLINK_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(mdmlink_dep_profile_define(c, (const uint8_t *)"{}", 2, &defined, &err),
+                 MDMLINK_STATUS_INVALID_ARGUMENT);
+    CHECK_ERR(err, MDMLINK_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(mdmlink_dep_client_new(NULL, base_url, NULL, &c, NULL), MDMLINK_STATUS_NULL_ARGUMENT);
+    mdmlink_dep_client_free(c);
+    mdmlink_dep_client_free(NULL);
+    printf("dep: tested against %s\n", base_url);
+}
+
 int main(int argc, char **argv) {
-    if (argc != 4) {
-        fprintf(stderr, "usage: %s FIXTURE_DIR CARGO_VERSION EXPECTED_EXPIRY_UNIX\n", argv[0]);
+    if (argc != 4 && argc != 5) {
+        fprintf(stderr, "usage: %s FIXTURE_DIR CARGO_VERSION EXPECTED_EXPIRY_UNIX [SIMULATOR_URL]\n", argv[0]);
         return 2;
     }
     snprintf(fixture_dir, sizeof fixture_dir, "%s", argv[1]);
@@ -1118,6 +1248,9 @@ int main(int argc, char **argv) {
     test_panic_hook();
     test_threads();
     test_session();
+    if (argc == 5) {
+        test_dep(argv[4]);
+    }
     mdmlink_keypair_free(generated);
 
     free(key_pem);

@@ -96,7 +96,7 @@ int main(int argc, char **argv) {
         master[i] = (uint8_t)(i * 7 + 1);
         other[i] = (uint8_t)(i * 7 + 2);
     }
-    const int64_t now = 1768647741; /* 2026-01-17 */
+    const int64_t now = 1740000000; /* 2025-02-19, before the Apple token expires */
 
     /* Arguments. */
     mdmlink_store *store = NULL;

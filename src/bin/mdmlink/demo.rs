@@ -60,6 +60,7 @@ fn add_args(name: &str, dir: &Path) -> AddArgs {
         bits: 2048,
         cert_out: Some(dir.join(format!("{}.pem", files::safe_file_stem(name)))),
         der: false,
+        force: false,
         now: None,
     }
 }
@@ -142,8 +143,9 @@ pub fn run(a: &DemoArgs) -> Result<u8, Failure> {
     );
     for name in [main_name, cafe_name] {
         let cert_path = dir.join(format!("{}.pem", files::safe_file_stem(name)));
-        let cert = ServerCertificate::from_pem_or_der(&files::read(&cert_path)?)
-            .map_err(|e| Failure::file(&cert_path, e))?;
+        let cert =
+            ServerCertificate::from_pem_or_der(&files::read(&cert_path, files::Kind::Certificate)?)
+                .map_err(|e| Failure::file(&cert_path, e))?;
         let t = ServerToken::new(
             credential("CK_")?,
             credential("CS_")?,

@@ -10,14 +10,118 @@ pub const PRIVATE: u32 = 0o600;
 /// Mode of certificates (public).
 pub const PUBLIC: u32 = 0o644;
 
-/// Reads a file, naming it in the error.
-pub fn read(path: &Path) -> Result<Vec<u8>, Failure> {
-    std::fs::read(path).map_err(|e| Failure::file(path, format!("cannot read: {e}")))
+/// What a file read by the CLI holds, and the most bytes it may have.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    /// A server token file (`*_smime.p7m`): 1 MiB, as `token::open` allows.
+    Token,
+    /// A private key: 64 KiB.
+    Key,
+    /// A certificate: 64 KiB.
+    Certificate,
+    /// A token's JSON: 64 KiB.
+    TokenJson,
 }
 
-/// Reads a UTF-8 file.
-pub fn read_text(path: &Path) -> Result<zeroize::Zeroizing<String>, Failure> {
-    let bytes = zeroize::Zeroizing::new(read(path)?);
+impl Kind {
+    /// The size limit in bytes.
+    pub fn limit(self) -> u64 {
+        match self {
+            Kind::Token => mdmlink::token::smime::MAX_TOKEN_FILE_BYTES as u64,
+            Kind::Key | Kind::Certificate | Kind::TokenJson => 64 * 1024,
+        }
+    }
+
+    fn noun(self) -> &'static str {
+        match self {
+            Kind::Token => "token file",
+            Kind::Key => "private key file",
+            Kind::Certificate => "certificate file",
+            Kind::TokenJson => "token JSON file",
+        }
+    }
+}
+
+/// Reads a file of `kind` in bounded time and memory: only a regular file
+/// (a FIFO, device or directory is refused before it is opened, so nothing
+/// blocks), at most `kind.limit()` bytes by its metadata, and a read that
+/// stops one byte past the limit (a file that grows meanwhile is refused too).
+pub fn read(path: &Path, kind: Kind) -> Result<Vec<u8>, Failure> {
+    use std::io::Read as _;
+    let limit = kind.limit();
+    let cannot = |e: std::io::Error| Failure::file(path, format!("cannot read: {e}"));
+    let check = |meta: &std::fs::Metadata| -> Result<(), Failure> {
+        if !meta.is_file() {
+            return Err(Failure::file(
+                path,
+                format!(
+                    "is {}, not a regular file; give the {} itself",
+                    file_type_name(meta),
+                    kind.noun()
+                ),
+            ));
+        }
+        if meta.len() > limit {
+            return Err(too_large(path, kind, Some(meta.len())));
+        }
+        Ok(())
+    };
+    check(&std::fs::metadata(path).map_err(cannot)?)?;
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    check(&file.metadata().map_err(cannot)?)?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > limit {
+        zeroize::Zeroize::zeroize(&mut bytes);
+        return Err(too_large(path, kind, None));
+    }
+    Ok(bytes)
+}
+
+fn too_large(path: &Path, kind: Kind, len: Option<u64>) -> Failure {
+    let size = len.map_or_else(|| "too large".to_owned(), |n| format!("{n} bytes"));
+    Failure::file(
+        path,
+        format!(
+            "is {size}; a {} is at most {} KiB",
+            kind.noun(),
+            kind.limit() / 1024
+        ),
+    )
+}
+
+/// "a directory", "a FIFO", ... for messages.
+pub fn file_type_name(meta: &std::fs::Metadata) -> &'static str {
+    let t = meta.file_type();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        if t.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if t.is_char_device() || t.is_block_device() {
+            return "a device";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_file() {
+        "a regular file"
+    } else {
+        "a special file"
+    }
+}
+
+/// Reads a UTF-8 file of `kind` (bounded as [`read`]).
+pub fn read_text(path: &Path, kind: Kind) -> Result<zeroize::Zeroizing<String>, Failure> {
+    let bytes = zeroize::Zeroizing::new(read(path, kind)?);
     std::str::from_utf8(&bytes)
         .map(|s| zeroize::Zeroizing::new(s.to_owned()))
         .map_err(|_| Failure::file(path, "not UTF-8 text"))
@@ -90,19 +194,63 @@ pub fn write(path: &Path, bytes: &[u8], mode: u32, force: bool) -> Result<(), Fa
     result
 }
 
-/// Creates `dir` (and parents) and makes the last one owner-only.
+/// Creates `dir` and any missing parents, each one owner-only (0700)
+/// whatever the umask; directories that exist already are left alone.
 pub fn create_private_dir(dir: &Path) -> Result<(), Failure> {
-    if dir.is_dir() {
-        return Ok(());
+    let missing: Vec<&Path> = dir
+        .ancestors()
+        .take_while(|d| !d.as_os_str().is_empty() && std::fs::symlink_metadata(d).is_err())
+        .collect();
+    for d in missing.into_iter().rev() {
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        match builder.create(d) {
+            Ok(()) => {}
+            // Another process made it meanwhile: theirs to keep.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(Failure::file(d, format!("cannot create: {e}"))),
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| Failure::file(d, format!("cannot set the mode: {e}")))?;
+        }
     }
-    std::fs::create_dir_all(dir).map_err(|e| Failure::file(dir, format!("cannot create: {e}")))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| Failure::file(dir, format!("cannot set the mode: {e}")))?;
+    if !dir.is_dir() {
+        return Err(Failure::file(dir, "is not a directory"));
     }
     Ok(())
+}
+
+/// `s` with every character that could forge output escaped as `\u{XXXX}`:
+/// controls (newlines, escape sequences), line separators, bidirectional
+/// controls (Trojan Source), and invisible characters. For any label the
+/// CLI prints that came from a user or a file.
+pub fn escape_label(s: &str) -> std::borrow::Cow<'_, str> {
+    fn unsafe_char(c: char) -> bool {
+        c.is_control()
+            || matches!(c,
+                '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{FEFF}'
+                | '\u{FFF9}'..='\u{FFFB}')
+    }
+    if !s.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if unsafe_char(c) {
+            out.push_str(&format!("\\u{{{:04X}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// A file name made from a server name: letters, digits, `-` and `_` kept,

@@ -22,7 +22,7 @@ pub struct JwtArgs {
 /// Prints the compact JWT (RS256; `iss` = the server's UUID, `iat`, `jti`,
 /// `service_type` = `com.apple.maid`) on stdout.
 pub fn run(g: &Globals, a: &JwtArgs) -> Result<u8, Failure> {
-    let now = now_or(a.now.as_deref())?;
+    let now = now_or(a.now.as_deref(), "--now")?;
     let mut rng = mdmlink::SystemRng::default();
     let jti = match &a.jti {
         Some(j) => j.clone(),

@@ -89,10 +89,16 @@ pub struct StatusArgs {
     )]
     key: Option<PathBuf>,
     /// An opened token's JSON instead of a key and token file.
-    #[arg(long, value_name = "FILE", required_unless_present = "key")]
+    #[arg(long, value_name = "FILE")]
     json_token: Option<PathBuf>,
     /// The token file (with --key).
     token: Option<PathBuf>,
+}
+
+/// The expiry policy for `--warn-days N`, or a usage error naming the flag.
+pub fn policy(warn_days: u32) -> Result<ExpiryPolicy, Failure> {
+    ExpiryPolicy::warn_days(warn_days)
+        .map_err(|e| Failure::new(format!("--warn-days {warn_days}: {e}")).with_code(2))
 }
 
 /// `2048`, `3072` or `4096`; anything else is a usage error.
@@ -165,7 +171,7 @@ pub fn read_keypair(
     key: &Path,
     cert: Option<&Path>,
 ) -> Result<ServerKeypair, Failure> {
-    let bytes = zeroize::Zeroizing::new(files::read(key)?);
+    let bytes = zeroize::Zeroizing::new(files::read(key, files::Kind::Key)?);
     let password = g.password()?;
     let mut keypair = ServerKeypair::from_pem_or_der(
         &bytes,
@@ -176,10 +182,14 @@ pub fn read_keypair(
             key,
             "the private key is encrypted; pass --password-env VAR with the password in VAR",
         ),
+        _ if ServerCertificate::from_pem_or_der(&bytes).is_ok() => Failure::file(
+            key,
+            "this is a certificate, not a private key; give the private key file (the one keygen or server add kept)",
+        ),
         e => Failure::file(key, e),
     })?;
     if let Some(cert) = cert {
-        let c = ServerCertificate::from_pem_or_der(&files::read(cert)?)
+        let c = ServerCertificate::from_pem_or_der(&files::read(cert, files::Kind::Certificate)?)
             .map_err(|e| Failure::file(cert, e))?;
         keypair
             .attach_certificate(c)
@@ -195,12 +205,12 @@ fn open_token(
     file: &Path,
 ) -> Result<ServerToken, Failure> {
     let keypair = read_keypair(g, key, cert)?;
-    let data = files::read(file)?;
+    let data = files::read(file, files::Kind::Token)?;
     token::open(&data, &keypair).map_err(|e| Failure::file(file, e))
 }
 
 pub fn open(g: &Globals, a: &OpenArgs) -> Result<u8, Failure> {
-    let now = now_or(a.now.as_deref())?;
+    let now = now_or(a.now.as_deref(), "--now")?;
     let t = open_token(g, &a.key, a.cert.as_deref(), &a.token)?;
     if a.json {
         println!("{}", t.to_json().as_str());
@@ -238,9 +248,9 @@ pub fn format_time(t: time::OffsetDateTime) -> String {
 }
 
 pub fn seal(_g: &Globals, a: &SealArgs) -> Result<u8, Failure> {
-    let cert = ServerCertificate::from_pem_or_der(&files::read(&a.cert)?)
+    let cert = ServerCertificate::from_pem_or_der(&files::read(&a.cert, files::Kind::Certificate)?)
         .map_err(|e| Failure::file(&a.cert, e))?;
-    let json = files::read_text(&a.input)?;
+    let json = files::read_text(&a.input, files::Kind::TokenJson)?;
     let t = ServerToken::from_json(&json).map_err(|e| Failure::file(&a.input, e))?;
     let sealed = token::seal(
         &t,
@@ -260,20 +270,20 @@ pub fn seal(_g: &Globals, a: &SealArgs) -> Result<u8, Failure> {
 
 pub fn status(g: &Globals, a: &StatusArgs) -> Result<u8, Failure> {
     // Anything that stops us from telling is exit 3 (monitoring convention).
-    let now = now_or(a.now.as_deref()).map_err(|f| f.with_code(3))?;
+    let now = now_or(a.now.as_deref(), "--now").map_err(|f| f.with_code(3))?;
+    let policy = policy(a.warn_days).map_err(|f| f.with_code(3))?;
     let t = match (&a.key, &a.token, &a.json_token) {
         (Some(key), Some(file), None) => open_token(g, key, None, file),
-        (None, None, Some(json)) => files::read_text(json)
+        (None, None, Some(json)) => files::read_text(json, files::Kind::TokenJson)
             .and_then(|text| ServerToken::from_json(&text).map_err(|e| Failure::file(json, e))),
         _ => Err(Failure::new(
-            "give either --key FILE TOKEN or --json-token FILE",
+            "give a token: either `mdmlink status --key KEY.pem TOKEN.p7m` or `mdmlink status --json-token TOKEN.json`",
         )),
     }
     .map_err(|f| f.with_code(3))?;
-    let health = ExpiryPolicy::warn_days(a.warn_days).evaluate(t.access_token_expiry(), now);
+    let health = policy.evaluate(t.access_token_expiry(), now);
     println!(
-        "{}: {health} (expires {})",
-        health.label(),
+        "{health} (expires {})",
         format_time(t.access_token_expiry())
     );
     Ok(health.exit_code() as u8)

@@ -6,10 +6,12 @@
 //! `Registry` over the SQLite store; `org.rs` the `org` and `store` commands; `keys.rs` holds `keygen`, `open`,
 //! `seal` and `status`; `server.rs` the `server` commands and `check`; `jwt.rs` Access
 //! Management JWTs;
+//! `devices.rs` the device assignment service (`devices`, `profile`);
 //! `demo.rs` the end-to-end demo.
 #![deny(unsafe_code)]
 
 mod demo;
+mod devices;
 mod files;
 mod jwt;
 mod keys;
@@ -17,6 +19,7 @@ mod org;
 mod server;
 mod state;
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -83,6 +86,12 @@ enum Command {
     Check(server::CheckArgs),
     /// Sign an Access Management JWT (`com.apple.maid`) with a server's current key.
     Jwt(jwt::JwtArgs),
+    /// The devices assigned to a server (fetch/sync, list).
+    #[command(subcommand)]
+    Devices(devices::DevicesCommand),
+    /// Enrollment profiles: define, assign to serial numbers.
+    #[command(subcommand)]
+    Profile(devices::ProfileCommand),
     /// The whole link, end to end, in a temporary store.
     Demo(demo::DemoArgs),
 }
@@ -114,6 +123,12 @@ impl Failure {
     pub fn with_code(mut self, code: u8) -> Self {
         self.code = code;
         self
+    }
+}
+
+impl From<mdmlink::store::StoreError> for Failure {
+    fn from(e: mdmlink::store::StoreError) -> Self {
+        Failure::new(e.to_string())
     }
 }
 
@@ -169,12 +184,28 @@ impl Globals {
     pub fn store_location(&self) -> Result<mdmlink::store::StoreLocation, Failure> {
         match &self.store {
             Some(p) => Ok(mdmlink::store::StoreLocation::parse(p.as_os_str())),
-            None => self.store_path().map(mdmlink::store::StoreLocation::Sqlite),
+            None => self
+                .default_store_path()
+                .map(mdmlink::store::StoreLocation::Sqlite),
         }
     }
 
+    /// The SQLite store's path: `--store`, `$MDMLINK_STORE`, or the user's
+    /// data dir. A PostgreSQL URL there is refused: the caller needs a file.
+    pub fn store_path(&self) -> Result<PathBuf, Failure> {
+        if let Some(p) = &self.store {
+            return match mdmlink::store::StoreLocation::parse(p.as_os_str()) {
+                mdmlink::store::StoreLocation::Sqlite(path) => Ok(path),
+                _ => Err(Failure::new(
+                    "this command needs a SQLite store (--store PATH); the PostgreSQL store does not support it yet",
+                )),
+            };
+        }
+        self.default_store_path()
+    }
+
     /// The default store's path: the user's data dir.
-    fn store_path(&self) -> Result<PathBuf, Failure> {
+    fn default_store_path(&self) -> Result<PathBuf, Failure> {
         let base = std::env::var_os("XDG_DATA_HOME")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
@@ -226,13 +257,14 @@ pub fn read_env_secret(var: &str) -> Result<mdmlink::SecretString, Failure> {
     }
 }
 
-/// Parses `--now` (RFC 3339) or returns the current time.
-pub fn now_or(now: Option<&str>) -> Result<time::OffsetDateTime, Failure> {
+/// Parses the time given to `flag` (`--now`, `--at`; RFC 3339) or returns
+/// the current time.
+pub fn now_or(now: Option<&str>, flag: &str) -> Result<time::OffsetDateTime, Failure> {
     match now {
         Some(s) => time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
             .map_err(|e| {
                 Failure::new(format!(
-                    "--now {s:?} is not an RFC 3339 time such as 2026-01-17T11:02:21Z ({e})"
+                    "{flag} {s:?} is not an RFC 3339 time such as 2026-01-17T11:02:21Z ({e})"
                 ))
                 .with_code(2)
             }),
@@ -240,8 +272,45 @@ pub fn now_or(now: Option<&str>) -> Result<time::OffsetDateTime, Failure> {
     }
 }
 
+/// Exit code of `status` and `check` when they cannot tell (monitoring
+/// convention: 3 is UNKNOWN).
+const CANNOT_TELL: u8 = 3;
+
+/// Whether the command line asks for `status` or `check`, whose every
+/// failure (usage, internal, closed output) must be "could not tell" (3).
+fn is_monitoring_command(args: &[std::ffi::OsString]) -> bool {
+    let mut rest = args.iter().skip(1);
+    while let Some(arg) = rest.next() {
+        let Some(a) = arg.to_str() else { return false };
+        match a {
+            // Global options that take a value in the next argument.
+            "--store" | "--password-env" | "--master-key-file" | "--org" => {
+                rest.next();
+            }
+            _ if a.starts_with('-') => {}
+            _ => return a == "status" || a == "check",
+        }
+    }
+    false
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let monitoring = is_monitoring_command(&args);
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp
+                | clap::error::ErrorKind::DisplayVersion
+                | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 0,
+                _ if monitoring => CANNOT_TELL,
+                _ => 2,
+            };
+            return ExitCode::from(code);
+        }
+    };
     let globals = Globals {
         store: cli.store,
         password_env: cli.password_env,
@@ -262,19 +331,28 @@ fn main() -> ExitCode {
         Command::Store(c) => org::store(&globals, &c),
         Command::Check(a) => server::check(&globals, &a),
         Command::Jwt(a) => jwt::run(&globals, &a),
+        Command::Devices(c) => devices::run(&globals, &c),
+        Command::Profile(c) => devices::run_profile(&globals, &c),
         Command::Demo(a) => demo::run(&a),
     });
     let result = std::panic::catch_unwind(dispatch).unwrap_or_else(|_| {
-        Err(Failure::new(
+        let failure = Failure::new(
             "internal error or closed output; nothing was left half-written in the store",
-        ))
+        );
+        Err(if monitoring {
+            failure.with_code(CANNOT_TELL)
+        } else {
+            failure
+        })
     });
     match result {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
-            // One line: a message from a lower layer never spans lines here.
+            // One line, and nothing in it (a file name, a label) can forge
+            // output: controls and bidi overrides are escaped.
             let line = f.message.replace(['\n', '\r'], " ");
-            eprintln!("mdmlink: {line}");
+            // A closed stderr is not worth a panic: the exit code still tells.
+            let _ = writeln!(std::io::stderr(), "mdmlink: {}", files::escape_label(&line));
             ExitCode::from(f.code)
         }
     }

@@ -111,7 +111,7 @@ pub fn run(g: &Globals, c: &OrgCommand) -> Result<u8, Failure> {
     let mut st = state::open(g)?;
     match c {
         OrgCommand::Add(a) => {
-            let now = now_or(None)?;
+            let now = now_or(None, "--now")?;
             let org = st
                 .registry
                 .add_organization(&a.name, a.portal, a.customer.as_deref(), now)

@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand, ValueEnum};
 use mdmlink::{
     Portal, ServerKeypair,
-    expiry::{ExpiryPolicy, ReplacementReason},
+    expiry::ReplacementReason,
     keypair::{CertificateParams, KeySize, common_name_for},
     name::ServerName,
-    organization::{InstallOptions, InstallOutcome, ServerOptions},
+    organization::{InstallOptions, InstallOutcome, OrganizationError, ServerOptions},
     store::registry::{RegistryError, ServerListing},
 };
 
@@ -96,9 +96,12 @@ pub struct AddArgs {
     /// Where to write the certificate to upload (default: NAME.pem here).
     #[arg(long, value_name = "FILE")]
     pub cert_out: Option<PathBuf>,
-    /// Write the certificate as DER.
+    /// Write the certificate as DER (default file NAME.der).
     #[arg(long)]
     pub der: bool,
+    /// Replace an existing --cert-out file.
+    #[arg(long)]
+    pub force: bool,
     /// Add the server at this time (RFC 3339) instead of now.
     #[arg(long, value_name = "RFC3339")]
     pub now: Option<String>,
@@ -150,6 +153,9 @@ pub struct ExportCertArgs {
     /// Write DER instead of PEM.
     #[arg(long)]
     pub der: bool,
+    /// Replace an existing file.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `server list`.
@@ -195,9 +201,12 @@ pub struct RotateArgs {
     /// Where to write the new certificate to upload (default: NAME-new.pem here).
     #[arg(long, value_name = "FILE")]
     pub cert_out: Option<PathBuf>,
-    /// Write the certificate as DER.
+    /// Write the certificate as DER (default file NAME-new.der).
     #[arg(long)]
     pub der: bool,
+    /// Replace a keypair already staged, and an existing --cert-out file.
+    #[arg(long)]
+    pub force: bool,
     /// Stage at this time (RFC 3339) instead of now.
     #[arg(long, value_name = "RFC3339")]
     pub now: Option<String>,
@@ -278,7 +287,8 @@ fn generate(name: &str, bits: u32, now: time::OffsetDateTime) -> Result<ServerKe
 }
 
 fn default_cert_path(name: &ServerName, suffix: &str, der: bool) -> PathBuf {
-    let ext = if der { "cer" } else { "pem" };
+    // The portals take a public key certificate file ending in .pem or .der.
+    let ext = if der { "der" } else { "pem" };
     PathBuf::from(format!(
         "{}{suffix}.{ext}",
         files::safe_file_stem(name.as_str())
@@ -286,7 +296,7 @@ fn default_cert_path(name: &ServerName, suffix: &str, der: bool) -> PathBuf {
 }
 
 pub fn add(g: &Globals, a: &AddArgs) -> Result<u8, Failure> {
-    let now = now_or(a.now.as_deref())?;
+    let now = now_or(a.now.as_deref(), "--now")?;
     let name = ServerName::parse(&a.name).map_err(|e| Failure::new(e.to_string()))?;
     let mut st = state::open(g)?;
     // A store without organizations gets one from --portal (and --org).
@@ -337,7 +347,9 @@ pub fn add(g: &Globals, a: &AddArgs) -> Result<u8, Failure> {
         .clone()
         .unwrap_or_else(|| default_cert_path(&name, "", a.der));
     // Refuse to overwrite before anything is stored.
-    files::check_absent(&cert_out)?;
+    if !a.force {
+        files::check_absent(&cert_out)?;
+    }
     let options = ServerOptions {
         release_devices: a.release_devices,
         customer: a.customer.clone(),
@@ -348,7 +360,7 @@ pub fn add(g: &Globals, a: &AddArgs) -> Result<u8, Failure> {
         .add_server(Some(&org.name), &a.name, keypair, options, now)
         .map_err(|e| st.fail(e))?;
     warn_unencrypted(&mut st);
-    files::write(&cert_out, &cert, files::PUBLIC, false)?;
+    files::write(&cert_out, &cert, files::PUBLIC, a.force)?;
     let portal = org.portal;
     println!("added \"{name}\" to \"{}\" ({portal})", org.name);
     println!(
@@ -363,6 +375,10 @@ pub fn add(g: &Globals, a: &AddArgs) -> Result<u8, Failure> {
     Ok(0)
 }
 
+fn label(s: &str) -> String {
+    files::escape_label(s).into_owned()
+}
+
 /// One warning line when secrets go into a store without a master key.
 fn warn_unencrypted(st: &mut state::Opened) {
     if let Ok(false) = st.registry.is_encrypted() {
@@ -374,15 +390,23 @@ fn warn_unencrypted(st: &mut state::Opened) {
 }
 
 pub fn import(g: &Globals, a: &ImportArgs) -> Result<u8, Failure> {
-    let now = now_or(a.now.as_deref())?;
-    let key = zeroize::Zeroizing::new(files::read(&a.key)?);
+    let now = now_or(a.now.as_deref(), "--now")?;
+    let key = zeroize::Zeroizing::new(files::read(&a.key, files::Kind::Key)?);
     let password = a
         .key_password_env
         .as_deref()
         .map(crate::read_env_secret)
         .transpose()?;
-    let cert = a.cert.as_deref().map(files::read).transpose()?;
-    let token = a.token.as_deref().map(files::read).transpose()?;
+    let cert = a
+        .cert
+        .as_deref()
+        .map(|p| files::read(p, files::Kind::Certificate))
+        .transpose()?;
+    let token = a
+        .token
+        .as_deref()
+        .map(|p| files::read(p, files::Kind::Token))
+        .transpose()?;
     let token_name = a
         .token
         .as_ref()
@@ -429,11 +453,11 @@ pub fn export_cert(g: &Globals, a: &ExportCertArgs) -> Result<u8, Failure> {
         .ok_or_else(|| {
             Failure::file(
                 &st.path,
-                format!(
-                    "\"{}\" has no {} certificate",
-                    a.name,
-                    if a.staged { "staged" } else { "current" }
-                ),
+                if a.staged {
+                    format!("server \"{}\" has no staged keypair", a.name)
+                } else {
+                    format!("server \"{}\" has no certificate", a.name)
+                },
             )
         })?;
     let cert = mdmlink::ServerCertificate::from_pem(pem.as_bytes())
@@ -443,16 +467,23 @@ pub fn export_cert(g: &Globals, a: &ExportCertArgs) -> Result<u8, Failure> {
     } else {
         pem.into_bytes()
     };
-    files::write(&a.out, &bytes, files::PUBLIC, false)?;
+    files::write(&a.out, &bytes, files::PUBLIC, a.force)?;
     println!("wrote {} (serial {})", a.out.display(), cert.serial_hex());
     Ok(0)
 }
 
 pub fn list(g: &Globals, a: &ListArgs) -> Result<u8, Failure> {
-    let now = now_or(a.now.as_deref())?;
-    let mut st = state::open(g)?;
+    let now = now_or(a.now.as_deref(), "--now")?;
+    let policy = crate::keys::policy(a.warn_days)?;
+    let Some(mut st) = state::open_existing(g)? else {
+        if a.json {
+            println!("[]");
+        } else {
+            println!("no servers yet; add one with `mdmlink server add NAME --portal ...`");
+        }
+        return Ok(0);
+    };
     st.verify_key(g)?;
-    let policy = ExpiryPolicy::warn_days(a.warn_days);
     let rows = st
         .registry
         .servers(g.org(), &policy, now)
@@ -493,18 +524,16 @@ pub fn print_table(listings: &[ServerListing]) {
             (None, Some(site)) => format!("-/{site}"),
             _ => "-".into(),
         };
-        let mut health = match l.status.token {
-            Some(h) => h.label().to_owned(),
-            None => "no token".to_owned(),
-        };
+        // The same health `check` reports: the worst of token and certificate.
+        let mut health = l.status.worst().label().to_owned();
         if l.status.staging_pending_since.is_some() {
             health.push_str(" (new key staged)");
         }
         rows.push([
-            crate::label(&l.organization),
-            crate::label(&s.name),
+            label(&l.organization),
+            label(&s.name),
             l.portal.slug().to_owned(),
-            crate::label(&cs),
+            label(&cs),
             s.token_expires_at
                 .map(|t| t.date().to_string())
                 .unwrap_or_else(|| "-".into()),
@@ -539,8 +568,8 @@ pub fn print_table(listings: &[ServerListing]) {
 }
 
 pub fn install_token(g: &Globals, a: &InstallArgs) -> Result<u8, Failure> {
-    let now = now_or(a.now.as_deref())?;
-    let data = files::read(&a.file)?;
+    let now = now_or(a.now.as_deref(), "--now")?;
+    let data = files::read(&a.file, files::Kind::Token)?;
     // Apple names the file `<server>_Token_<time>_smime.p7m`: a name that
     // points at another server gets a warning, not a refusal.
     let file_name = a
@@ -587,16 +616,20 @@ pub fn install_token(g: &Globals, a: &InstallArgs) -> Result<u8, Failure> {
 }
 
 pub fn rotate_key(g: &Globals, a: &RotateArgs) -> Result<u8, Failure> {
-    let now = now_or(a.now.as_deref())?;
+    let now = now_or(a.now.as_deref(), "--now")?;
     let mut st = state::open(g)?;
-    // The server must exist before the (slow) key generation.
+    // The server must exist, and have no staged key unless --force, before
+    // the (slow) key generation; the transaction checks again.
     let org = st.registry.organization(g.org()).map_err(|e| st.fail(e))?;
-    let name = st
-        .registry
-        .certificate_pem(Some(&org.name), &a.name, false)
-        .map(|_| ServerName::parse(&a.name))
-        .map_err(|e| st.fail(e))?
-        .map_err(|e| Failure::new(e.to_string()))?;
+    let stored = if a.force {
+        st.registry
+            .certificate_pem(Some(&org.name), &a.name, false)
+            .map(|_| a.name.clone())
+    } else {
+        st.registry.check_stage(Some(&org.name), &a.name)
+    }
+    .map_err(|e| with_force_hint(&st, e))?;
+    let name = ServerName::parse(&stored).map_err(|e| Failure::new(e.to_string()))?;
     let keypair = generate(name.as_str(), a.bits, now)?;
     let cert = certificate_bytes(&keypair, a.der).map_err(Failure::new)?;
     let serial = keypair
@@ -607,11 +640,13 @@ pub fn rotate_key(g: &Globals, a: &RotateArgs) -> Result<u8, Failure> {
         .cert_out
         .clone()
         .unwrap_or_else(|| default_cert_path(&name, "-new", a.der));
-    files::check_absent(&cert_out)?;
+    if !a.force {
+        files::check_absent(&cert_out)?;
+    }
     st.registry
-        .stage_keypair(Some(&org.name), &a.name, keypair, now)
-        .map_err(|e| st.fail(e))?;
-    files::write(&cert_out, &cert, files::PUBLIC, false)?;
+        .stage_keypair(Some(&org.name), &a.name, keypair, a.force, now)
+        .map_err(|e| with_force_hint(&st, e))?;
+    files::write(&cert_out, &cert, files::PUBLIC, a.force)?;
     println!("\"{name}\": staged a new keypair; the current key and token keep working");
     println!(
         "wrote {} (new certificate to upload, serial {serial})",
@@ -622,6 +657,16 @@ pub fn rotate_key(g: &Globals, a: &RotateArgs) -> Result<u8, Failure> {
         org.portal.product_name()
     );
     Ok(0)
+}
+
+/// A refusal to replace a staged keypair names the option that overrides it.
+fn with_force_hint(st: &state::Opened, e: RegistryError) -> Failure {
+    match e {
+        RegistryError::Organization(e @ OrganizationError::AlreadyStaged { .. }) => {
+            Failure::file(&st.path, format!("{e} (mdmlink server rotate-key --force)"))
+        }
+        e => st.fail(e),
+    }
 }
 
 pub fn discard_staging(g: &Globals, a: &NameArg) -> Result<u8, Failure> {
@@ -649,7 +694,7 @@ pub fn remove(g: &Globals, a: &NameArg) -> Result<u8, Failure> {
 }
 
 pub fn events(g: &Globals, a: &EventArgs) -> Result<u8, Failure> {
-    let at = now_or(a.at.as_deref())?;
+    let at = now_or(a.at.as_deref(), "--at")?;
     let reason = match a.event {
         Event::PasswordChanged => ReplacementReason::DownloaderPasswordChanged,
         Event::UserLeft => ReplacementReason::DownloaderLeftOrganization,
@@ -716,13 +761,21 @@ pub fn fetch_account(g: &Globals, a: &FetchAccountArgs) -> Result<u8, Failure> {
 }
 
 pub fn check(g: &Globals, a: &CheckArgs) -> Result<u8, Failure> {
-    let now = now_or(a.now.as_deref()).map_err(|f| f.with_code(3))?;
-    let mut st = state::open(g).map_err(|f| f.with_code(3))?;
+    let now = now_or(a.now.as_deref(), "--now").map_err(|f| f.with_code(3))?;
+    let policy = crate::keys::policy(a.warn_days).map_err(|f| f.with_code(3))?;
+    let Some(mut st) = state::open_existing(g).map_err(|f| f.with_code(3))? else {
+        let path = match g.store_location().map_err(|f| f.with_code(3))? {
+            mdmlink::store::StoreLocation::Sqlite(path) => path,
+            _ => PathBuf::from("store"),
+        };
+        return Err(
+            Failure::file(&path, "no store here: the store has no servers to check").with_code(3),
+        );
+    };
     st.verify_key(g).map_err(|f| f.with_code(3))?;
-    let policy = ExpiryPolicy::warn_days(a.warn_days);
-    let listings = st
+    let (listings, items) = st
         .registry
-        .servers(g.org(), &policy, now)
+        .health_report(g.org(), &policy, now)
         .map_err(|e| st.fail(e).with_code(3))?;
     if listings.is_empty() {
         return Err(Failure::file(&st.path, "the store has no servers to check").with_code(3));
@@ -732,10 +785,6 @@ pub fn check(g: &Globals, a: &CheckArgs) -> Result<u8, Failure> {
         .map(|l| l.status.worst().exit_code())
         .max()
         .unwrap_or(0);
-    let items = st
-        .registry
-        .needs_action(g.org(), &policy, now)
-        .map_err(|e| st.fail(e).with_code(3))?;
     if a.json {
         println!(
             "{}",
@@ -747,7 +796,7 @@ pub fn check(g: &Globals, a: &CheckArgs) -> Result<u8, Failure> {
         println!(
             "OK: all {} server(s) valid for more than {} days",
             listings.len(),
-            policy.warning_window.whole_days()
+            policy.warning_window().whole_days()
         );
     }
     let many = listings
@@ -755,14 +804,14 @@ pub fn check(g: &Globals, a: &CheckArgs) -> Result<u8, Failure> {
         .any(|l| l.organization != listings[0].organization);
     for i in items {
         let org = if many {
-            format!("[{}] ", crate::label(&i.organization))
+            format!("[{}] ", label(&i.organization))
         } else {
             String::new()
         };
         println!(
             "{}: {org}\"{}\": {}; {}",
             i.item.health.label().to_uppercase(),
-            crate::label(&i.item.server),
+            label(&i.item.server),
             i.item.health,
             i.item.advice
         );

@@ -58,14 +58,91 @@ impl Opened {
     }
 }
 
+/// What is at the store's path, checked before anything opens or changes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorePath {
+    /// Nothing: a command that writes creates the store there.
+    Missing,
+    /// An mdmlink store (an SQLite database, or an empty file only we
+    /// could have made: owner-only).
+    Store {
+        /// Its permission bits.
+        mode: u32,
+    },
+}
+
+/// Checks `path` before the store is opened: a symbolic link, a directory,
+/// a device, a FIFO or a regular file that is not an SQLite database is
+/// refused, and nothing about it (mode, content) is changed.
+pub fn check_store_path(path: &Path) -> Result<StorePath, Failure> {
+    use std::io::Read as _;
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(StorePath::Missing),
+        Err(e) => return Err(Failure::file(path, format!("cannot read: {e}"))),
+    };
+    let not_a_store = |what: &str| {
+        Failure::file(
+            path,
+            format!(
+                "{what}, not an mdmlink store; nothing was changed (give the path of a store, or a new file)"
+            ),
+        )
+    };
+    if !meta.is_file() {
+        return Err(not_a_store(&format!("is {}", files::file_type_name(&meta))));
+    }
+    #[cfg(unix)]
+    let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777;
+    #[cfg(not(unix))]
+    let mode = 0o600;
+    if meta.len() == 0 {
+        if mode & 0o077 != 0 {
+            return Err(not_a_store("is an empty file readable by others"));
+        }
+        return Ok(StorePath::Store { mode });
+    }
+    let mut header = [0u8; 16];
+    let mut file =
+        std::fs::File::open(path).map_err(|e| Failure::file(path, format!("cannot read: {e}")))?;
+    let read = file.read_exact(&mut header).is_ok();
+    if !read || &header != b"SQLite format 3\0" {
+        return Err(not_a_store("is not an SQLite database"));
+    }
+    Ok(StorePath::Store { mode })
+}
+
 /// `path: error`.
 pub fn fail(path: &Path, e: RegistryError) -> Failure {
     Failure::file(path, e)
 }
 
+/// Opens the store for a command that only reads: a path with nothing at it
+/// gives `None` and creates nothing.
+pub fn open_existing(g: &Globals) -> Result<Option<Opened>, Failure> {
+    // A database is always there to read; only a file can be missing.
+    if let StoreLocation::Sqlite(path) = g.store_location()?
+        && check_store_path(&path)? == StorePath::Missing
+    {
+        return Ok(None);
+    }
+    open(g).map(Some)
+}
+
 /// Opens the store (creating it), converting a 0.1.0 store on first use.
 pub fn open(g: &Globals) -> Result<Opened, Failure> {
-    let (store, path) = open_store(&g.store_location()?)?;
+    let location = g.store_location()?;
+    if let StoreLocation::Sqlite(path) = &location
+        && let StorePath::Store { mode } = check_store_path(path)?
+        && mode & 0o177 != 0
+    {
+        eprintln!(
+            "warning: {}: mode {mode:04o} lets others read the store's keys; narrowing it to {:04o}",
+            files::escape_label(&path.display().to_string()),
+            mode & 0o600
+        );
+    }
+    let (store, path) = open_store(&location)?;
     let source = g.master_key_source()?;
     // Only a SQLite file can be a store of mdmlink 0.1.0.
     let store = match store {
@@ -95,7 +172,7 @@ pub fn open(g: &Globals) -> Result<Opened, Failure> {
 
 /// Reads a master key file (at most 4 KiB, a regular file).
 pub fn read_key_file(path: &Path) -> Result<MasterKeySource, Failure> {
-    let bytes = zeroize::Zeroizing::new(files::read(path)?);
+    let bytes = zeroize::Zeroizing::new(files::read(path, files::Kind::Key)?);
     MasterKey::parse(&bytes, &path.display().to_string())
         .map(MasterKeySource::Key)
         .map_err(|e| Failure::new(e.to_string()))

@@ -39,7 +39,8 @@ impl ServerListing {
     /// | `consumer_key` | string or null: the first 12 characters of the token's consumer key |
     /// | `expires`, `certificate_expires`, `staging_pending_since`, `token_installed_at` | RFC 3339 string or null |
     /// | `days_left` | integer or null |
-    /// | `health` | `valid`, `renew-soon`, `expired`, `must-replace` or `no-token` |
+    /// | `health` | the worst of `token_health` and `certificate_health`: `valid`, `renew-soon`, `expired`, `must-replace` or `no-token` |
+    /// | `token_health`, `certificate_health` | the same labels (`certificate_health` null without a certificate) |
     /// | `certificate_serial`, `staged_certificate_serial`, `server_uuid`, `downloaded_by` | string or null |
     /// | `replacement` | null or `new-keypair`, `new-token-generated`, `downloader-password-changed`, `downloader-left-organization` |
     pub fn to_json(&self) -> serde_json::Value {
@@ -55,7 +56,9 @@ impl ServerListing {
             "consumer_key": s.token_consumer_key_hint,
             "expires": t(s.token_expires_at),
             "days_left": self.status.token.and_then(|h| h.days_left()),
-            "health": self.status.token.map(|h| h.label()).unwrap_or("no-token"),
+            "health": self.status.worst().label(),
+            "token_health": self.status.token_health().label(),
+            "certificate_health": self.status.certificate.map(|h| h.label()),
             "certificate_serial": s.certificate_serial,
             "certificate_expires": t(s.certificate_not_after),
             "staged_certificate_serial": s.staged_certificate_serial,
@@ -89,6 +92,7 @@ pub fn status(summary: &ServerSummary, policy: &ExpiryPolicy, now: OffsetDateTim
             .certificate_not_after
             .map(|not_after| policy.evaluate(not_after, now)),
         staging_pending_since: summary.staged_at,
+        added_at: summary.created_at.unwrap_or(OffsetDateTime::UNIX_EPOCH),
     }
 }
 
@@ -118,6 +122,19 @@ pub fn action(
         };
     }
     let advice = match (&worst, status.token) {
+        _ if status.certificate_needs_rotation().is_some() => {
+            let when = match status.certificate {
+                Some(Health::Expired { since }) => format!("expired on {}", since.date()),
+                Some(h) => format!("expires on {}", h.deadline().date()),
+                None => String::new(),
+            };
+            format!(
+                "the uploaded certificate {when}: rotate the key (stage a new keypair), upload the new certificate in {} ({}) and download a new {} for it",
+                portal.product_name(),
+                portal.settings_path(),
+                portal.token_noun()
+            )
+        }
         (_, None) => format!(
             "upload the certificate in {} ({}) and download the {}",
             portal.product_name(),
@@ -155,16 +172,25 @@ pub fn needs_action(
     policy: &ExpiryPolicy,
     now: OffsetDateTime,
 ) -> Vec<OrganizationActionItem> {
+    let by_id: std::collections::HashMap<_, _> = organizations.iter().map(|o| (o.id, o)).collect();
     let mut items: Vec<OrganizationActionItem> = servers
         .iter()
         .filter_map(|s| {
-            let org = organizations.iter().find(|o| o.id == s.organization_id)?;
+            let org = by_id.get(&s.organization_id)?;
             action(s, org.portal, policy, now).map(|item| OrganizationActionItem {
                 organization: org.name.clone(),
                 item,
             })
         })
         .collect();
-    items.sort_by_key(|i| (2 - i.item.health.exit_code(), i.item.health.deadline()));
+    // Most urgent first; among those that cannot work, a server that never
+    // had a token comes first (it has never worked at all).
+    items.sort_by_key(|i| {
+        (
+            2 - i.item.health.exit_code(),
+            !matches!(i.item.health, Health::NoToken { .. }),
+            i.item.health.deadline(),
+        )
+    });
     items
 }

@@ -348,19 +348,7 @@ impl<S: Store> Registry<S> {
         now: OffsetDateTime,
     ) -> Result<Vec<ServerListing>, RegistryError> {
         let (orgs, servers) = self.snapshot(organization)?;
-        Ok(servers
-            .into_iter()
-            .filter_map(|summary| {
-                let org = orgs.iter().find(|o| o.id == summary.organization_id)?;
-                Some(ServerListing {
-                    organization: org.name.clone(),
-                    portal: org.portal,
-                    customer: org.customer.clone(),
-                    status: health::status(&summary, policy, now),
-                    summary,
-                })
-            })
-            .collect())
+        Ok(listings(&orgs, servers, policy, now))
     }
 
     /// What needs action across organizations (or in one), most urgent first.
@@ -372,6 +360,20 @@ impl<S: Store> Registry<S> {
     ) -> Result<Vec<OrganizationActionItem>, RegistryError> {
         let (orgs, servers) = self.snapshot(organization)?;
         Ok(health::needs_action(&orgs, &servers, policy, now))
+    }
+
+    /// [`Self::servers`] and [`Self::needs_action`] from one read (what
+    /// `mdmlink check` needs: every server's health and the actions).
+    pub fn health_report(
+        &mut self,
+        organization: Option<&str>,
+        policy: &ExpiryPolicy,
+        now: OffsetDateTime,
+    ) -> Result<(Vec<ServerListing>, Vec<OrganizationActionItem>), RegistryError> {
+        let (orgs, servers) = self.snapshot(organization)?;
+        let items = health::needs_action(&orgs, &servers, policy, now);
+        let listings = listings(&orgs, servers, policy, now);
+        Ok((listings, items))
     }
 
     fn snapshot(
@@ -390,6 +392,32 @@ impl<S: Store> Registry<S> {
     }
 
     // ---- one server ----
+
+    /// Refuses, before a slow key generation, to stage a keypair for a
+    /// server that has one staged already (unless it is to be replaced).
+    pub fn check_stage(
+        &mut self,
+        organization: Option<&str>,
+        name: &str,
+    ) -> Result<String, RegistryError> {
+        let row = self.row(organization, name)?;
+        if row.summary.staged_at.is_some() {
+            return Err(OrganizationError::AlreadyStaged {
+                server: row.summary.name,
+                serial: row
+                    .summary
+                    .staged_certificate_serial
+                    .unwrap_or_else(|| "-".into()),
+                since: row
+                    .summary
+                    .staged_at
+                    .map(super::columns::time_to_text)
+                    .unwrap_or_default(),
+            }
+            .into());
+        }
+        Ok(row.summary.name)
+    }
 
     /// Checks that `name` is free in the organization (before spending time
     /// on key generation); returns the name as it will be stored.
@@ -614,12 +642,15 @@ impl<S: Store> Registry<S> {
     }
 
     /// Stages `keypair` for the server (a key rotation's first step).
-    /// Returns the organization.
+    /// A keypair already staged is refused
+    /// ([`OrganizationError::AlreadyStaged`]) unless `replace`. Returns the
+    /// organization.
     pub fn stage_keypair(
         &mut self,
         organization: Option<&str>,
         name: &str,
         keypair: ServerKeypair,
+        replace: bool,
         now: OffsetDateTime,
     ) -> Result<OrganizationRow, RegistryError> {
         let mut keypair = Some(keypair);
@@ -628,6 +659,9 @@ impl<S: Store> Registry<S> {
                 server: stored.to_owned(),
                 reason: "retried after staging".into(),
             })?;
+            if replace && model.server(stored).is_some_and(|s| s.staged().is_some()) {
+                model.discard_staged(stored)?;
+            }
             model.stage_keypair(stored, k, now)?;
             Ok(())
         })?;
@@ -831,6 +865,28 @@ impl<S: Store> Registry<S> {
             other => other,
         }
     }
+}
+
+fn listings(
+    orgs: &[OrganizationRow],
+    servers: Vec<super::ServerSummary>,
+    policy: &ExpiryPolicy,
+    now: OffsetDateTime,
+) -> Vec<ServerListing> {
+    let by_id: std::collections::HashMap<_, _> = orgs.iter().map(|o| (o.id, o)).collect();
+    servers
+        .into_iter()
+        .filter_map(|summary| {
+            let org = by_id.get(&summary.organization_id)?;
+            Some(ServerListing {
+                organization: org.name.clone(),
+                portal: org.portal,
+                customer: org.customer.clone(),
+                status: health::status(&summary, policy, now),
+                summary,
+            })
+        })
+        .collect()
 }
 
 /// The organization named `name`, or the only one.

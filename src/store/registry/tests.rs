@@ -286,7 +286,8 @@ fn rotation_stages_promotes_and_discards() {
     )
     .unwrap();
     let new = keypair("Main");
-    r.stage_keypair(None, "Main", new.clone(), NOW).unwrap();
+    r.stage_keypair(None, "Main", new.clone(), false, NOW)
+        .unwrap();
     let listed = r.servers(None, &ExpiryPolicy::default(), NOW).unwrap();
     assert_eq!(listed[0].summary.staged_at, Some(NOW));
     assert_eq!(
@@ -298,7 +299,23 @@ fn rotation_stages_promotes_and_discards() {
         new.certificate().map(|c| c.serial_hex())
     );
     assert!(r.discard_staged(None, "Main").is_err());
-    r.stage_keypair(None, "Main", new.clone(), NOW).unwrap();
+    r.stage_keypair(None, "Main", new.clone(), false, NOW)
+        .unwrap();
+    // A second staging is refused unless it replaces the first.
+    assert!(matches!(
+        r.stage_keypair(None, "Main", new.clone(), false, NOW),
+        Err(RegistryError::Organization(
+            OrganizationError::AlreadyStaged { .. }
+        ))
+    ));
+    assert!(matches!(
+        r.check_stage(None, "Main"),
+        Err(RegistryError::Organization(
+            OrganizationError::AlreadyStaged { .. }
+        ))
+    ));
+    r.stage_keypair(None, "Main", new.clone(), true, NOW)
+        .unwrap();
     let out = r
         .install_token(
             None,

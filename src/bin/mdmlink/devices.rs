@@ -1,0 +1,268 @@
+//! `devices sync|list` and `profile define|assign`: the device assignment
+//! service for a server in the store.
+//!
+//! The cursor and the devices (with tombstones for deleted ones) are kept in
+//! the SQLite store's own tables (`SqliteStore::dep_*`); each page is stored
+//! with its cursor in one transaction.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use mdmlink::{
+    ServerToken,
+    dep::{
+        ProfileDefinition,
+        client::DepClient,
+        syncer::{Restart, SyncCursor, SyncError, Syncer},
+    },
+    store::SqliteStore,
+};
+
+use crate::{Failure, Globals, state};
+
+/// `mdmlink devices ...`.
+#[derive(Subcommand, Debug)]
+pub enum DevicesCommand {
+    /// Fetch (first time) or sync (after) the devices assigned to a server,
+    /// and print what changed.
+    Sync(SyncArgs),
+    /// The devices stored for a server (deleted ones left out).
+    List(ListArgs),
+}
+
+/// `mdmlink profile ...`.
+#[derive(Subcommand, Debug)]
+pub enum ProfileCommand {
+    /// Define an enrollment profile from a JSON file; prints its UUID.
+    Define(DefineArgs),
+    /// Assign a profile to serial numbers; prints each serial's status.
+    Assign(AssignArgs),
+}
+
+/// `devices sync`.
+#[derive(Args, Debug)]
+pub struct SyncArgs {
+    /// The server.
+    pub name: String,
+    /// Forget the saved cursor and fetch every device again.
+    #[arg(long)]
+    pub full: bool,
+    /// The device assignment service (Apple's by default; a simulator's URL for tests).
+    #[arg(long, value_name = "URL", default_value = mdmlink::session::DEFAULT_BASE_URL)]
+    pub base_url: String,
+}
+
+/// `devices list`.
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// The server.
+    pub name: String,
+    /// Print JSON (one array of device records) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `profile define`.
+#[derive(Args, Debug)]
+pub struct DefineArgs {
+    /// The server.
+    pub name: String,
+    /// The profile (JSON with at least "profile_name").
+    #[arg(long, value_name = "FILE")]
+    pub file: PathBuf,
+    /// The device assignment service.
+    #[arg(long, value_name = "URL", default_value = mdmlink::session::DEFAULT_BASE_URL)]
+    pub base_url: String,
+}
+
+/// `profile assign`.
+#[derive(Args, Debug)]
+pub struct AssignArgs {
+    /// The server.
+    pub name: String,
+    /// The profile's UUID (from `profile define`).
+    pub uuid: String,
+    /// Serial numbers.
+    pub serials: Vec<String>,
+    /// A file with more serial numbers, one per line.
+    #[arg(long, value_name = "FILE")]
+    pub serials_file: Option<PathBuf>,
+    /// The device assignment service.
+    #[arg(long, value_name = "URL", default_value = mdmlink::session::DEFAULT_BASE_URL)]
+    pub base_url: String,
+}
+
+fn token_of(g: &Globals, name: &str) -> Result<ServerToken, Failure> {
+    let mut st = state::open(g)?;
+    st.registry
+        .token(g.org(), name)
+        .map_err(|e| st.fail(e))?
+        .ok_or_else(|| {
+            Failure::file(
+                &st.path,
+                format!("\"{name}\" has no token installed; run `mdmlink server install-token`"),
+            )
+        })
+}
+
+fn client(g: &Globals, name: &str, base_url: &str) -> Result<DepClient, Failure> {
+    DepClient::new(token_of(g, name)?, base_url)
+        .map_err(|e| Failure::new(format!("{base_url}: {e}")))
+}
+
+/// `mdmlink devices ...`.
+pub fn run(g: &Globals, c: &DevicesCommand) -> Result<u8, Failure> {
+    match c {
+        DevicesCommand::Sync(a) => sync(g, a),
+        DevicesCommand::List(a) => list(g, a),
+    }
+}
+
+/// `mdmlink profile ...`.
+pub fn run_profile(g: &Globals, c: &ProfileCommand) -> Result<u8, Failure> {
+    match c {
+        ProfileCommand::Define(a) => define(g, a),
+        ProfileCommand::Assign(a) => assign(g, a),
+    }
+}
+
+fn sync(g: &Globals, a: &SyncArgs) -> Result<u8, Failure> {
+    let client = client(g, &a.name, &a.base_url)?;
+    let mut store = SqliteStore::open(g.store_path()?)?;
+    let saved = if a.full {
+        None
+    } else {
+        store
+            .dep_cursor(&a.name)?
+            .and_then(|c| SyncCursor::parse(&c))
+    };
+    let mut fetched = 0usize;
+    let (mut added, mut modified, mut deleted) = (0usize, 0usize, 0usize);
+    let result = Syncer::new().run(&client, saved, time::OffsetDateTime::now_utc, |step| {
+        let outcome = store.dep_apply_page(&a.name, &step.page.devices, &step.cursor.to_saved())?;
+        if let Some(why) = step.restart {
+            let why = match why {
+                Restart::NoCursor => "no saved cursor",
+                Restart::CursorTooOld => "the saved cursor is older than 7 days",
+                Restart::ExpiredCursor => "the service says the cursor expired",
+                _ => "the service does not know the cursor",
+            };
+            println!("fetching every device ({why})");
+        }
+        if step.phase == mdmlink::dep::SyncPhase::Fetch {
+            fetched += step.page.devices.len();
+        }
+        for s in &outcome.added {
+            println!("added {s}");
+        }
+        for s in &outcome.modified {
+            println!("modified {s}");
+        }
+        for s in &outcome.deleted {
+            println!("deleted {s}");
+        }
+        added += outcome.added.len();
+        modified += outcome.modified.len();
+        deleted += outcome.deleted.len();
+        Ok::<_, mdmlink::store::StoreError>(())
+    });
+    match result {
+        Ok(_) => {
+            println!(
+                "\"{}\": {fetched} fetched; {added} added, {modified} modified, {deleted} deleted",
+                a.name
+            );
+            Ok(0)
+        }
+        Err(SyncError::Rejected(e)) => Err(Failure::new(format!(
+            "storing the page: {e}; the cursor was not advanced"
+        ))),
+        Err(e) => Err(Failure::new(format!("{}: {e}", a.base_url))),
+    }
+}
+
+fn list(g: &Globals, a: &ListArgs) -> Result<u8, Failure> {
+    let mut store = SqliteStore::open(g.store_path()?)?;
+    let devices: Vec<_> = store
+        .dep_devices(&a.name)?
+        .into_iter()
+        .filter(|d| !d.deleted)
+        .map(|d| d.device)
+        .collect();
+    if a.json {
+        let text =
+            serde_json::to_string_pretty(&devices).map_err(|e| Failure::new(e.to_string()))?;
+        println!("{text}");
+        return Ok(0);
+    }
+    println!(
+        "{:<14} {:<10} {:<9} {:<10} MODEL",
+        "SERIAL", "FAMILY", "OS", "PROFILE"
+    );
+    for d in &devices {
+        let s = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        println!(
+            "{:<14} {:<10} {:<9} {:<10} {}",
+            d.serial_number,
+            s(&d.device_family),
+            s(&d.os),
+            s(&d.profile_status),
+            s(&d.model)
+        );
+    }
+    println!("{} devices", devices.len());
+    Ok(0)
+}
+
+fn define(g: &Globals, a: &DefineArgs) -> Result<u8, Failure> {
+    let bytes = std::fs::read(&a.file).map_err(|e| Failure::file(&a.file, e))?;
+    let profile = ProfileDefinition::from_json(&bytes).map_err(|e| Failure::file(&a.file, e))?;
+    let defined = client(g, &a.name, &a.base_url)?
+        .define_profile(&profile)
+        .map_err(|e| Failure::new(format!("{}: {e}", a.base_url)))?;
+    println!("{}", defined.profile_uuid);
+    for (serial, status) in &defined.devices {
+        println!("{serial} {status}");
+    }
+    Ok(0)
+}
+
+fn assign(g: &Globals, a: &AssignArgs) -> Result<u8, Failure> {
+    let mut serials = a.serials.clone();
+    if let Some(file) = &a.serials_file {
+        let text = std::fs::read_to_string(file).map_err(|e| Failure::file(file, e))?;
+        serials.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned),
+        );
+    }
+    if serials.is_empty() {
+        return Err(Failure::new(
+            "give serial numbers (arguments or --serials-file FILE)",
+        ));
+    }
+    let result = client(g, &a.name, &a.base_url)?
+        .assign_profile(&a.uuid, &serials)
+        .map_err(|e| Failure::new(format!("{}: {e}", a.base_url)))?;
+    for serial in &serials {
+        let status = result.devices.get(serial).map_or("MISSING", |s| s.as_str());
+        println!("{serial} {status}");
+    }
+    let failed = result.devices.values().filter(|s| !s.is_success()).count();
+    if failed > 0 {
+        let throttled = result.throttled().count();
+        eprintln!(
+            "mdmlink: {failed} of {} serials were not assigned{}",
+            serials.len(),
+            if throttled > 0 {
+                format!(" ({throttled} THROTTLED: retry them later)")
+            } else {
+                String::new()
+            }
+        );
+        return Ok(1);
+    }
+    Ok(0)
+}

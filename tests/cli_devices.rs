@@ -1,0 +1,206 @@
+//! `mdmlink devices sync|list` and `mdmlink profile define|assign` against
+//! the simulator: the real binary, a real store, real exit codes.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use mdmlink::session::simulator::{SimulatedAccount, Simulator};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mdmlink");
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .env("MDMLINK_STORE", self.path("store.sqlite"))
+            .env_remove("MDMLINK_PASSPHRASE")
+            .current_dir(self.dir.path())
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "mdmlink {args:?} failed ({:?}): {}{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+/// A server "Main MDM" with a token installed, and a simulator that knows
+/// the token, with `devices` devices.
+fn linked(devices: u32) -> (Env, Simulator, mdmlink::ServerToken) {
+    let env = Env {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let cert = env.path("main.crt");
+    env.ok(&[
+        "server",
+        "add",
+        "Main MDM",
+        "--portal",
+        "business-manager",
+        "--cert-out",
+        cert.to_str().unwrap(),
+    ]);
+    let json = env.path("t.json");
+    std::fs::write(
+        &json,
+        r#"{"consumer_key":"CK_cli","consumer_secret":"CS_cli","access_token":"AT_cli","access_secret":"AS_cli","access_token_expiry":"2030-06-01T00:00:00Z"}"#,
+    )
+    .unwrap();
+    let file = env.path("t.p7m");
+    env.ok(&[
+        "seal",
+        "--cert",
+        cert.to_str().unwrap(),
+        "--in",
+        json.to_str().unwrap(),
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    env.ok(&[
+        "server",
+        "install-token",
+        "Main MDM",
+        file.to_str().unwrap(),
+    ]);
+    let token = mdmlink::ServerToken::from_json(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let sim = Simulator::start(vec![
+        SimulatedAccount::new(token.clone(), "Org").with_devices(devices, 9),
+    ])
+    .unwrap();
+    (env, sim, token)
+}
+
+#[test]
+fn devices_sync_then_list_then_changes() {
+    let (env, sim, token) = linked(1_200);
+    let base = sim.base_url();
+    let out = env.ok(&["devices", "sync", "Main MDM", "--base-url", &base]);
+    assert!(
+        out.contains("fetching every device (no saved cursor)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("1200 fetched; 1200 added, 0 modified, 0 deleted"),
+        "{out}"
+    );
+    let list = env.ok(&["devices", "list", "Main MDM", "--json"]);
+    let devices: Vec<serde_json::Value> = serde_json::from_str(&list).unwrap();
+    assert_eq!(devices.len(), 1_200);
+    assert!(devices[0]["device_family"].is_string());
+
+    let ck = token.consumer_key();
+    let serials = sim.seeded_serials(ck, 2);
+    sim.delete_devices(ck, &serials[..1]);
+    sim.modify_devices(ck, &serials[1..2]);
+    let added = sim.add_devices(ck, 1);
+    let out = env.ok(&["devices", "sync", "Main MDM", "--base-url", &base]);
+    assert!(out.contains(&format!("deleted {}", serials[0])), "{out}");
+    assert!(out.contains(&format!("modified {}", serials[1])), "{out}");
+    assert!(out.contains(&format!("added {}", added[0])), "{out}");
+    assert!(
+        out.contains("0 fetched; 1 added, 1 modified, 1 deleted"),
+        "{out}"
+    );
+    let table = env.ok(&["devices", "list", "Main MDM"]);
+    assert!(table.contains("1200 devices"), "{table}");
+    assert!(
+        !table.contains(&serials[0]),
+        "deleted devices are not listed"
+    );
+
+    // --full fetches everything again; nothing new is reported as added.
+    let out = env.ok(&["devices", "sync", "Main MDM", "--full", "--base-url", &base]);
+    assert!(
+        out.contains("1200 fetched; 0 added, 1200 modified"),
+        "{out}"
+    );
+}
+
+#[test]
+fn profile_define_and_assign() {
+    let (env, sim, token) = linked(10);
+    let base = sim.base_url();
+    let profile = env.path("profile.json");
+    std::fs::write(
+        &profile,
+        r#"{"profile_name":"Lab","url":"https://mdm.example.com/enroll"}"#,
+    )
+    .unwrap();
+    let uuid = env.ok(&[
+        "profile",
+        "define",
+        "Main MDM",
+        "--file",
+        profile.to_str().unwrap(),
+        "--base-url",
+        &base,
+    ]);
+    let uuid = uuid.trim();
+    assert!(!uuid.is_empty());
+    let serials = sim.seeded_serials(token.consumer_key(), 3);
+    let list = env.path("serials.txt");
+    std::fs::write(&list, format!("{}\n\n{}\n", serials[1], serials[2])).unwrap();
+    let out = env.ok(&[
+        "profile",
+        "assign",
+        "Main MDM",
+        uuid,
+        &serials[0],
+        "--serials-file",
+        list.to_str().unwrap(),
+        "--base-url",
+        &base,
+    ]);
+    for s in &serials {
+        assert!(out.contains(&format!("{s} SUCCESS")), "{out}");
+    }
+    // A serial the server does not have: its status, exit 1, a clear line.
+    sim.throttle_serials(token.consumer_key(), &serials[..1]);
+    let out = env.run(&[
+        "profile",
+        "assign",
+        "Main MDM",
+        uuid,
+        &serials[0],
+        "NOTMINE00001",
+        "--base-url",
+        &base,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("NOTMINE00001 NOT_ACCESSIBLE"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("{} THROTTLED", serials[0])),
+        "{stdout}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("retry them later"));
+    // A bad profile file names the file.
+    std::fs::write(&profile, "{}").unwrap();
+    let out = env.run(&[
+        "profile",
+        "define",
+        "Main MDM",
+        "--file",
+        profile.to_str().unwrap(),
+        "--base-url",
+        &base,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("profile_name"));
+}
