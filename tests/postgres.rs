@@ -95,13 +95,14 @@ impl Env {
         String::from_utf8(out.stdout).unwrap()
     }
 
-    /// A token sealed to `cert` the way the portal does; returns its file.
+    /// A token sealed to `cert` the way the portal does (its access token
+    /// named after `file`, so each file is a new token); returns its file.
     fn token_for(&self, cert: &Path, consumer_key: &str, file: &str) -> PathBuf {
         let json = self.path(&format!("{file}.json"));
         std::fs::write(
             &json,
             format!(
-                r#"{{"consumer_key":"{consumer_key}","consumer_secret":"CS_secret","access_token":"AT_token","access_secret":"AS_secret","access_token_expiry":"{EXPIRY}"}}"#
+                r#"{{"consumer_key":"{consumer_key}","consumer_secret":"CS_secret","access_token":"AT_{file}","access_secret":"AS_secret","access_token_expiry":"{EXPIRY}"}}"#
             ),
         )
         .unwrap();
