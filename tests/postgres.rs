@@ -512,7 +512,8 @@ fn a_sqlite_store_copies_into_postgres_with_nothing_lost() {
         serde_json::from_str::<serde_json::Value>(&after).unwrap(),
         "server list --json is the same before and after"
     );
-    // The keys moved too: the copied server opens a new token sealed to it.
+    // The keys moved too: the copied server opens another token sealed to
+    // it (--force: it expires no later than the installed one).
     let again = env.token_for(&certs[0], "CK_contoso", "contoso-2.p7m");
     env.ok(&[
         "server",
@@ -520,6 +521,7 @@ fn a_sqlite_store_copies_into_postgres_with_nothing_lost() {
         "Main MDM",
         "--org",
         "Contoso",
+        "--force",
         again.to_str().unwrap(),
     ]);
     // A second copy into the now non-empty database is refused.
