@@ -30,10 +30,7 @@ fn token_benches(c: &mut Criterion) {
         OffsetDateTime::now_utc() + Duration::days(365),
     )
     .expect("token");
-    let seal_with = |cipher| SealOptions {
-        cipher,
-        ..SealOptions::default()
-    };
+    let seal_with = |cipher| SealOptions::default().with_cipher(cipher);
     let aes256 = token::seal(
         &issued,
         &cert,

@@ -16,6 +16,7 @@
 #define MDMLINK_VERSION_MINOR 1
 #define MDMLINK_VERSION_PATCH 0
 #define MDMLINK_VERSION "0.1.0"
+#define MDMLINK_ABI_VERSION 1
 
 /**
  * The outcome of a call. `MDMLINK_STATUS_OK` (0) is success; every other
@@ -44,6 +45,11 @@ enum mdmlink_status
      * outside years 1..9999, an index past the end.
      */
     MDMLINK_STATUS_INVALID_ARGUMENT = 3,
+    /**
+     * `*err` was not NULL on entry (an earlier error not freed and reset, or
+     * an uninitialised variable): the call did nothing and left `*err` alone.
+     */
+    MDMLINK_STATUS_ERROR_NOT_NULL = 4,
     /**
      * A server name breaks a naming rule.
      */
@@ -532,24 +538,27 @@ typedef struct mdmlink_token mdmlink_token;
  * A byte buffer owned by the caller once a function returns it: certificate
  * PEM or DER, private key PEM, a sealed token. Release it with
  * `mdmlink_bytes_free`, which zeroes the bytes first (they may be key
- * material). Text outputs (PEM) are not NUL-terminated: use `len`.
+ * material). A NUL byte always follows the `len` bytes (not counted in
+ * `len`), so a text output (PEM, JSON, a header value) is also a C string.
  */
-typedef struct {
+typedef struct mdmlink_bytes {
     /**
-     * The first byte; NULL for an empty or freed buffer.
+     * The first byte; never NULL in a filled-in buffer (an empty one points
+     * to its NUL), NULL once freed.
      */
     uint8_t *ptr;
     /**
-     * The number of bytes.
+     * The number of bytes, not counting the trailing NUL.
      */
     size_t len;
 } mdmlink_bytes;
 
 /**
  * How a token or certificate stands at one moment. Plain data: owns
- * nothing, needs no free.
+ * nothing, needs no free. `reserved` keeps room for fields added later
+ * without changing the struct's size (the library writes zeros there).
  */
-typedef struct {
+typedef struct mdmlink_health {
     /**
      * The state.
      */
@@ -573,12 +582,18 @@ typedef struct {
      * `"must-replace"`, `"no-token"` or `"no-certificate"`. Never free it.
      */
     const char *label;
+    /**
+     * Room to grow: zero today; later versions may give these words a meaning.
+     */
+    uint64_t reserved[4];
 } mdmlink_health;
 
 /**
  * A server's status at one moment. Plain data: owns nothing, needs no free.
+ * `reserved` keeps room for fields added later without changing the
+ * struct's size (the library writes zeros there).
  */
-typedef struct {
+typedef struct mdmlink_server_status {
     /**
      * Whether a token is installed (`token` is meaningful only then).
      */
@@ -586,7 +601,7 @@ typedef struct {
     /**
      * The token's health (`NO_TOKEN` when none is installed).
      */
-    mdmlink_health token;
+    struct mdmlink_health token;
     /**
      * Whether the server has a certificate (`certificate` is meaningful only then).
      */
@@ -595,11 +610,11 @@ typedef struct {
      * The certificate's health (its notAfter against the same policy);
      * `NO_CERTIFICATE` when the server has none.
      */
-    mdmlink_health certificate;
+    struct mdmlink_health certificate;
     /**
      * The most urgent of the two; a server without a token is `NO_TOKEN`.
      */
-    mdmlink_health worst;
+    struct mdmlink_health worst;
     /**
      * Whether a staged keypair is waiting for its token.
      */
@@ -608,6 +623,10 @@ typedef struct {
      * When the staged keypair was made (Unix seconds), 0 when none.
      */
     int64_t staging_since_unix;
+    /**
+     * Room to grow: zero today; later versions may give these words a meaning.
+     */
+    uint64_t reserved[8];
 } mdmlink_server_status;
 
 #ifdef __cplusplus
@@ -620,7 +639,16 @@ extern "C" {
  */
 const char *mdmlink_version(void);
 
-#if (defined(MDMLINK_FFI_TEST_HOOKS) || defined(MDMLINK_FFI_TEST_HOOKS))
+/**
+ * The ABI version: the number in the shared library's SONAME. For 0.x it is
+ * the minor version (`libmdmlink.so.0.<minor>`: any 0.x minor release may
+ * break the ABI); from 1.0 on it is `1000 * major`. Equals the header's
+ * `MDMLINK_ABI_VERSION`; a program can compare the two at start-up to
+ * detect a library swapped under it.
+ */
+uint32_t mdmlink_abi_version(void);
+
+#if defined(MDMLINK_FFI_TEST_HOOKS)
 /**
  * Forces a panic inside the FFI boundary, to prove it becomes
  * `MDMLINK_STATUS_PANIC`. Test-only: exported by debug builds and by builds
@@ -630,7 +658,7 @@ const char *mdmlink_version(void);
  * # Safety
  * `err` as for every function: NULL or a valid `mdmlink_error **`.
  */
-mdmlink_status mdmlink_test_panic(mdmlink_error **err);
+mdmlink_status mdmlink_test_panic(struct mdmlink_error **err);
 #endif
 
 /**
@@ -642,7 +670,7 @@ mdmlink_status mdmlink_test_panic(mdmlink_error **err);
  * `bytes` is NULL or points to a `mdmlink_bytes` that this library filled
  * in (or one whose `ptr` is NULL).
  */
-void mdmlink_bytes_free(mdmlink_bytes *bytes);
+void mdmlink_bytes_free(struct mdmlink_bytes *bytes);
 
 /**
  * A client for `token` at `base_url` (`"https://mdmenrollment.apple.com"`,
@@ -655,11 +683,11 @@ void mdmlink_bytes_free(mdmlink_bytes *bytes);
  * `token` is NULL or a live token; the strings are NULL or NUL-terminated;
  * `out` is NULL or writable; `err` is NULL or a valid `mdmlink_error **`.
  */
-mdmlink_status mdmlink_dep_client_new(const mdmlink_token *token,
+mdmlink_status mdmlink_dep_client_new(const struct mdmlink_token *token,
                                       const char *base_url,
                                       const char *protocol_version,
-                                      mdmlink_dep_client **out,
-                                      mdmlink_error **err);
+                                      struct mdmlink_dep_client **out,
+                                      struct mdmlink_error **err);
 
 /**
  * One step of fetch/sync: the next page after `cursor` (the saved cursor
@@ -684,13 +712,13 @@ mdmlink_status mdmlink_dep_client_new(const mdmlink_token *token,
  * `cursor_len` 0) or readable for `cursor_len` bytes; the outputs are NULL
  * or writable; `err` is NULL or a valid `mdmlink_error **`.
  */
-mdmlink_status mdmlink_dep_sync_step(const mdmlink_dep_client *client,
+mdmlink_status mdmlink_dep_sync_step(const struct mdmlink_dep_client *client,
                                      const uint8_t *cursor,
                                      size_t cursor_len,
                                      int64_t now_unix,
-                                     mdmlink_bytes *out_page,
-                                     mdmlink_bytes *out_cursor,
-                                     mdmlink_error **err);
+                                     struct mdmlink_bytes *out_page,
+                                     struct mdmlink_bytes *out_cursor,
+                                     struct mdmlink_error **err);
 
 /**
  * Defines a profile from its JSON (`profile_json_len` bytes: an object with
@@ -704,11 +732,11 @@ mdmlink_status mdmlink_dep_sync_step(const mdmlink_dep_client *client,
  * `profile_json_len` bytes; `out_json` is NULL or writable; `err` is NULL or
  * a valid `mdmlink_error **`.
  */
-mdmlink_status mdmlink_dep_profile_define(const mdmlink_dep_client *client,
+mdmlink_status mdmlink_dep_profile_define(const struct mdmlink_dep_client *client,
                                           const uint8_t *profile_json,
                                           size_t profile_json_len,
-                                          mdmlink_bytes *out_json,
-                                          mdmlink_error **err);
+                                          struct mdmlink_bytes *out_json,
+                                          struct mdmlink_error **err);
 
 /**
  * Assigns the profile `profile_uuid` to `serial_count` serial numbers
@@ -724,12 +752,12 @@ mdmlink_status mdmlink_dep_profile_define(const mdmlink_dep_client *client,
  * NUL-terminated strings; `out_json` is NULL or writable; `err` is NULL or
  * a valid `mdmlink_error **`.
  */
-mdmlink_status mdmlink_dep_profile_assign(const mdmlink_dep_client *client,
+mdmlink_status mdmlink_dep_profile_assign(const struct mdmlink_dep_client *client,
                                           const char *profile_uuid,
                                           const char *const *serials,
                                           size_t serial_count,
-                                          mdmlink_bytes *out_json,
-                                          mdmlink_error **err);
+                                          struct mdmlink_bytes *out_json,
+                                          struct mdmlink_error **err);
 
 /**
  * Frees a client (and its sessions). NULL is a no-op.
@@ -737,7 +765,7 @@ mdmlink_status mdmlink_dep_profile_assign(const mdmlink_dep_client *client,
  * # Safety
  * `client` is NULL or a client from this library, not yet freed.
  */
-void mdmlink_dep_client_free(mdmlink_dep_client *client);
+void mdmlink_dep_client_free(struct mdmlink_dep_client *client);
 
 /**
  * The error's message: UTF-8, NUL-terminated, never containing key material
@@ -747,7 +775,7 @@ void mdmlink_dep_client_free(mdmlink_dep_client *client);
  * # Safety
  * `err` is NULL or an error returned by this library and not yet freed.
  */
-const char *mdmlink_error_message(const mdmlink_error *err);
+const char *mdmlink_error_message(const struct mdmlink_error *err);
 
 /**
  * The error's status; `MDMLINK_STATUS_NULL_ARGUMENT` when `err` is NULL.
@@ -756,7 +784,7 @@ const char *mdmlink_error_message(const mdmlink_error *err);
  * # Safety
  * `err` is NULL or an error returned by this library and not yet freed.
  */
-mdmlink_status mdmlink_error_status(const mdmlink_error *err);
+mdmlink_status mdmlink_error_status(const struct mdmlink_error *err);
 
 /**
  * Frees an error. NULL is a no-op.
@@ -764,7 +792,7 @@ mdmlink_status mdmlink_error_status(const mdmlink_error *err);
  * # Safety
  * `err` is NULL or an error returned by this library and not yet freed.
  */
-void mdmlink_error_free(mdmlink_error *err);
+void mdmlink_error_free(struct mdmlink_error *err);
 
 /**
  * A policy that warns `warn_days` days before expiry (the default policy
@@ -776,8 +804,8 @@ void mdmlink_error_free(mdmlink_error *err);
  * `out` is NULL or writable; `err` is NULL or a valid `mdmlink_error **`.
  */
 mdmlink_status mdmlink_expiry_policy_new(uint32_t warn_days,
-                                         mdmlink_expiry_policy **out,
-                                         mdmlink_error **err);
+                                         struct mdmlink_expiry_policy **out,
+                                         struct mdmlink_error **err);
 
 /**
  * The health at `now_unix` of something that stops working at
@@ -789,11 +817,11 @@ mdmlink_status mdmlink_expiry_policy_new(uint32_t warn_days,
  * `policy` is NULL or a live policy; `out` is NULL or writable; `err` is
  * NULL or a valid `mdmlink_error **`.
  */
-mdmlink_status mdmlink_expiry_policy_evaluate(const mdmlink_expiry_policy *policy,
+mdmlink_status mdmlink_expiry_policy_evaluate(const struct mdmlink_expiry_policy *policy,
                                               int64_t expires_unix,
                                               int64_t now_unix,
-                                              mdmlink_health *out,
-                                              mdmlink_error **err);
+                                              struct mdmlink_health *out,
+                                              struct mdmlink_error **err);
 
 /**
  * Like `mdmlink_expiry_policy_evaluate`, but a replacement event (`reason`,
@@ -805,13 +833,13 @@ mdmlink_status mdmlink_expiry_policy_evaluate(const mdmlink_expiry_policy *polic
  * # Safety
  * As for `mdmlink_expiry_policy_evaluate`.
  */
-mdmlink_status mdmlink_expiry_policy_evaluate_with_event(const mdmlink_expiry_policy *policy,
+mdmlink_status mdmlink_expiry_policy_evaluate_with_event(const struct mdmlink_expiry_policy *policy,
                                                          int64_t expires_unix,
                                                          uint32_t reason,
                                                          int64_t event_unix,
                                                          int64_t now_unix,
-                                                         mdmlink_health *out,
-                                                         mdmlink_error **err);
+                                                         struct mdmlink_health *out,
+                                                         struct mdmlink_error **err);
 
 /**
  * Frees a policy. NULL is a no-op.
@@ -820,7 +848,7 @@ mdmlink_status mdmlink_expiry_policy_evaluate_with_event(const mdmlink_expiry_po
  * `policy` is NULL or a policy from this library, not yet freed and not in
  * use by another thread.
  */
-void mdmlink_expiry_policy_free(mdmlink_expiry_policy *policy);
+void mdmlink_expiry_policy_free(struct mdmlink_expiry_policy *policy);
 
 /**
  * Generates an RSA key of `bits` (2048, 3072 or 4096) and a self-signed
@@ -837,8 +865,8 @@ void mdmlink_expiry_policy_free(mdmlink_expiry_policy *policy);
  */
 mdmlink_status mdmlink_keypair_generate(uint32_t bits,
                                         const char *common_name,
-                                        mdmlink_keypair **out,
-                                        mdmlink_error **err);
+                                        struct mdmlink_keypair **out,
+                                        struct mdmlink_error **err);
 
 /**
  * Reads a private key from `pem_len` bytes of PEM text: `PRIVATE KEY`,
@@ -858,8 +886,8 @@ mdmlink_status mdmlink_keypair_generate(uint32_t bits,
 mdmlink_status mdmlink_keypair_from_pem(const uint8_t *pem,
                                         size_t pem_len,
                                         const char *password,
-                                        mdmlink_keypair **out,
-                                        mdmlink_error **err);
+                                        struct mdmlink_keypair **out,
+                                        struct mdmlink_error **err);
 
 /**
  * Reads a DER private key: PKCS#8, encrypted PKCS#8 (`password` required)
@@ -874,8 +902,8 @@ mdmlink_status mdmlink_keypair_from_pem(const uint8_t *pem,
 mdmlink_status mdmlink_keypair_from_der(const uint8_t *der,
                                         size_t der_len,
                                         const char *password,
-                                        mdmlink_keypair **out,
-                                        mdmlink_error **err);
+                                        struct mdmlink_keypair **out,
+                                        struct mdmlink_error **err);
 
 /**
  * The certificate as PEM (`-----BEGIN CERTIFICATE-----`), the file the admin
@@ -889,9 +917,9 @@ mdmlink_status mdmlink_keypair_from_der(const uint8_t *der,
  * `keypair` is NULL or a live keypair; `out` is NULL or writable; `err` is
  * NULL or a valid `mdmlink_error **`.
  */
-mdmlink_status mdmlink_keypair_certificate_pem(const mdmlink_keypair *keypair,
-                                               mdmlink_bytes *out,
-                                               mdmlink_error **err);
+mdmlink_status mdmlink_keypair_certificate_pem(const struct mdmlink_keypair *keypair,
+                                               struct mdmlink_bytes *out,
+                                               struct mdmlink_error **err);
 
 /**
  * The certificate as DER. Otherwise as `mdmlink_keypair_certificate_pem`;
@@ -900,9 +928,9 @@ mdmlink_status mdmlink_keypair_certificate_pem(const mdmlink_keypair *keypair,
  * # Safety
  * As for `mdmlink_keypair_certificate_pem`.
  */
-mdmlink_status mdmlink_keypair_certificate_der(const mdmlink_keypair *keypair,
-                                               mdmlink_bytes *out,
-                                               mdmlink_error **err);
+mdmlink_status mdmlink_keypair_certificate_der(const struct mdmlink_keypair *keypair,
+                                               struct mdmlink_bytes *out,
+                                               struct mdmlink_error **err);
 
 /**
  * The private key as PKCS#8 PEM: unencrypted (`BEGIN PRIVATE KEY`) when
@@ -917,10 +945,10 @@ mdmlink_status mdmlink_keypair_certificate_der(const mdmlink_keypair *keypair,
  * `keypair` is NULL or a live keypair; `password` is NULL or NUL-terminated;
  * `out` is NULL or writable; `err` is NULL or a valid `mdmlink_error **`.
  */
-mdmlink_status mdmlink_keypair_private_key_pem(const mdmlink_keypair *keypair,
+mdmlink_status mdmlink_keypair_private_key_pem(const struct mdmlink_keypair *keypair,
                                                const char *password,
-                                               mdmlink_bytes *out,
-                                               mdmlink_error **err);
+                                               struct mdmlink_bytes *out,
+                                               struct mdmlink_error **err);
 
 /**
  * The RSA modulus size in bits; 0 when `keypair` is NULL. Takes no
@@ -929,7 +957,7 @@ mdmlink_status mdmlink_keypair_private_key_pem(const mdmlink_keypair *keypair,
  * # Safety
  * `keypair` is NULL or a live keypair.
  */
-uint32_t mdmlink_keypair_bits(const mdmlink_keypair *keypair);
+uint32_t mdmlink_keypair_bits(const struct mdmlink_keypair *keypair);
 
 /**
  * Frees a keypair (its private key is zeroed). NULL is a no-op.
@@ -938,7 +966,7 @@ uint32_t mdmlink_keypair_bits(const mdmlink_keypair *keypair);
  * `keypair` is NULL or a keypair from this library, not yet freed and not
  * in use by another thread.
  */
-void mdmlink_keypair_free(mdmlink_keypair *keypair);
+void mdmlink_keypair_free(struct mdmlink_keypair *keypair);
 
 /**
  * Checks a server name against the portal's rules (trimmed, NFC, not empty,
@@ -951,7 +979,21 @@ void mdmlink_keypair_free(mdmlink_keypair *keypair);
  * `name` is NULL or a NUL-terminated string; `err` is NULL or a valid
  * `mdmlink_error **` (see `mdmlink_error`).
  */
-mdmlink_status mdmlink_server_name_check(const char *name, mdmlink_error **err);
+mdmlink_status mdmlink_server_name_check(const char *name, struct mdmlink_error **err);
+
+#if defined(MDMLINK_FFI_TEST_HOOKS)
+/**
+ * Panics while holding `org`'s lock, to prove the call returns
+ * `MDMLINK_STATUS_PANIC` and the organization stays usable. Test-only, like
+ * `mdmlink_test_panic`.
+ *
+ * # Safety
+ * `org` is NULL or a live organization; `err` is NULL or a valid
+ * `mdmlink_error **`.
+ */
+mdmlink_status mdmlink_test_panic_holding_organization(struct mdmlink_organization *org,
+                                                       struct mdmlink_error **err);
+#endif
 
 /**
  * A new organization named `name` in `portal` (a `mdmlink_portal`), with no
@@ -964,8 +1006,8 @@ mdmlink_status mdmlink_server_name_check(const char *name, mdmlink_error **err);
  */
 mdmlink_status mdmlink_organization_new(const char *name,
                                         uint32_t portal,
-                                        mdmlink_organization **out,
-                                        mdmlink_error **err);
+                                        struct mdmlink_organization **out,
+                                        struct mdmlink_error **err);
 
 /**
  * The number of servers; 0 when `org` is NULL. Takes no ownership of `org`.
@@ -973,7 +1015,7 @@ mdmlink_status mdmlink_organization_new(const char *name,
  * # Safety
  * `org` is NULL or a live organization.
  */
-size_t mdmlink_organization_server_count(const mdmlink_organization *org);
+size_t mdmlink_organization_server_count(const struct mdmlink_organization *org);
 
 /**
  * Checks that `name` is a valid server name that no server of `org` uses
@@ -985,9 +1027,9 @@ size_t mdmlink_organization_server_count(const mdmlink_organization *org);
  * `org` is NULL or a live organization; `name` is NULL or NUL-terminated;
  * `err` is NULL or a valid `mdmlink_error **`.
  */
-mdmlink_status mdmlink_organization_check_name(const mdmlink_organization *org,
+mdmlink_status mdmlink_organization_check_name(const struct mdmlink_organization *org,
                                                const char *name,
-                                               mdmlink_error **err);
+                                               struct mdmlink_error **err);
 
 /**
  * Adds a server named `name` with a copy of `keypair` (whose certificate the
@@ -998,11 +1040,11 @@ mdmlink_status mdmlink_organization_check_name(const mdmlink_organization *org,
  * `org` and `keypair` are NULL or live handles; `name` is NULL or
  * NUL-terminated; `err` is NULL or a valid `mdmlink_error **`.
  */
-mdmlink_status mdmlink_organization_add_server(const mdmlink_organization *org,
+mdmlink_status mdmlink_organization_add_server(struct mdmlink_organization *org,
                                                const char *name,
-                                               const mdmlink_keypair *keypair,
+                                               const struct mdmlink_keypair *keypair,
                                                int64_t now_unix,
-                                               mdmlink_error **err);
+                                               struct mdmlink_error **err);
 
 /**
  * Adds a server named `name` with a newly generated keypair of `bits` (2048,
@@ -1019,12 +1061,12 @@ mdmlink_status mdmlink_organization_add_server(const mdmlink_organization *org,
  * `keypair_out` is NULL or writable; `err` is NULL or a valid
  * `mdmlink_error **`.
  */
-mdmlink_status mdmlink_organization_add_server_generated(const mdmlink_organization *org,
+mdmlink_status mdmlink_organization_add_server_generated(struct mdmlink_organization *org,
                                                          const char *name,
                                                          uint32_t bits,
                                                          int64_t now_unix,
-                                                         mdmlink_keypair **keypair_out,
-                                                         mdmlink_error **err);
+                                                         struct mdmlink_keypair **keypair_out,
+                                                         struct mdmlink_error **err);
 
 /**
  * Removes the server named `name`. Takes no ownership of its arguments.
@@ -1033,9 +1075,9 @@ mdmlink_status mdmlink_organization_add_server_generated(const mdmlink_organizat
  * `org` is NULL or a live organization; `name` is NULL or NUL-terminated;
  * `err` is NULL or a valid `mdmlink_error **`.
  */
-mdmlink_status mdmlink_organization_remove_server(const mdmlink_organization *org,
+mdmlink_status mdmlink_organization_remove_server(struct mdmlink_organization *org,
                                                   const char *name,
-                                                  mdmlink_error **err);
+                                                  struct mdmlink_error **err);
 
 /**
  * Stages a copy of `keypair` as the server's next keypair (a rotation): the
@@ -1048,11 +1090,11 @@ mdmlink_status mdmlink_organization_remove_server(const mdmlink_organization *or
  * `org` and `keypair` are NULL or live handles; `name` is NULL or
  * NUL-terminated; `err` is NULL or a valid `mdmlink_error **`.
  */
-mdmlink_status mdmlink_organization_stage_keypair(const mdmlink_organization *org,
+mdmlink_status mdmlink_organization_stage_keypair(struct mdmlink_organization *org,
                                                   const char *name,
-                                                  const mdmlink_keypair *keypair,
+                                                  const struct mdmlink_keypair *keypair,
                                                   int64_t now_unix,
-                                                  mdmlink_error **err);
+                                                  struct mdmlink_error **err);
 
 /**
  * Generates a keypair of `bits` (2048, 3072 or 4096) for the server named
@@ -1072,12 +1114,12 @@ mdmlink_status mdmlink_organization_stage_keypair(const mdmlink_organization *or
  * `keypair_out` is NULL or writable; `err` is NULL or a valid
  * `mdmlink_error **`.
  */
-mdmlink_status mdmlink_organization_stage_generated(const mdmlink_organization *org,
+mdmlink_status mdmlink_organization_stage_generated(struct mdmlink_organization *org,
                                                     const char *name,
                                                     uint32_t bits,
                                                     int64_t now_unix,
-                                                    mdmlink_keypair **keypair_out,
-                                                    mdmlink_error **err);
+                                                    struct mdmlink_keypair **keypair_out,
+                                                    struct mdmlink_error **err);
 
 /**
  * Discards the staged keypair of the server named `name` (the rotation is
@@ -1089,9 +1131,9 @@ mdmlink_status mdmlink_organization_stage_generated(const mdmlink_organization *
  * `org` is NULL or a live organization; `name` is NULL or NUL-terminated;
  * `err` is NULL or a valid `mdmlink_error **`.
  */
-mdmlink_status mdmlink_organization_discard_staging(const mdmlink_organization *org,
+mdmlink_status mdmlink_organization_discard_staging(struct mdmlink_organization *org,
                                                     const char *name,
-                                                    mdmlink_error **err);
+                                                    struct mdmlink_error **err);
 
 /**
  * Records Apple's identifier for the server named `name`: the
@@ -1104,10 +1146,10 @@ mdmlink_status mdmlink_organization_discard_staging(const mdmlink_organization *
  * `org` is NULL or a live organization; `name` and `uuid` are NULL or
  * NUL-terminated; `err` is NULL or a valid `mdmlink_error **`.
  */
-mdmlink_status mdmlink_organization_set_server_uuid(const mdmlink_organization *org,
+mdmlink_status mdmlink_organization_set_server_uuid(struct mdmlink_organization *org,
                                                     const char *name,
                                                     const char *uuid,
-                                                    mdmlink_error **err);
+                                                    struct mdmlink_error **err);
 
 /**
  * Signs an Access Management JWT (the `com.apple.maid` token a `GetToken`
@@ -1118,8 +1160,8 @@ mdmlink_status mdmlink_organization_set_server_uuid(const mdmlink_organization *
  * `service_type` = `com.apple.maid`. Uses the operating system's random
  * number generator (for `jti` and RSA blinding).
  *
- * On success `*out` receives the compact JWT as ASCII (not NUL-terminated:
- * use `len`): free it with `mdmlink_bytes_free`. Takes no ownership of its
+ * On success `*out` receives the compact JWT as ASCII (NUL-terminated, like
+ * every `mdmlink_bytes`): free it with `mdmlink_bytes_free`. Takes no ownership of its
  * arguments.
  *
  * # Safety
@@ -1127,12 +1169,12 @@ mdmlink_status mdmlink_organization_set_server_uuid(const mdmlink_organization *
  * `jti` is NULL or NUL-terminated; `out` is NULL or writable; `err` is NULL
  * or a valid `mdmlink_error **`.
  */
-mdmlink_status mdmlink_organization_access_management_jwt(const mdmlink_organization *org,
+mdmlink_status mdmlink_organization_access_management_jwt(const struct mdmlink_organization *org,
                                                           const char *name,
                                                           int64_t now_unix,
                                                           const char *jti,
-                                                          mdmlink_bytes *out,
-                                                          mdmlink_error **err);
+                                                          struct mdmlink_bytes *out,
+                                                          struct mdmlink_error **err);
 
 /**
  * Like `mdmlink_organization_install_token`, and also reads `file_name`
@@ -1146,7 +1188,7 @@ mdmlink_status mdmlink_organization_access_management_jwt(const mdmlink_organiza
  * As for `mdmlink_organization_install_token`; `file_name` is NULL or
  * NUL-terminated; `warning_out` is NULL or writable.
  */
-mdmlink_status mdmlink_organization_install_token_file(const mdmlink_organization *org,
+mdmlink_status mdmlink_organization_install_token_file(struct mdmlink_organization *org,
                                                        const char *name,
                                                        const char *file_name,
                                                        const uint8_t *data,
@@ -1155,8 +1197,8 @@ mdmlink_status mdmlink_organization_install_token_file(const mdmlink_organizatio
                                                        bool force,
                                                        int64_t now_unix,
                                                        mdmlink_install_outcome *outcome,
-                                                       mdmlink_bytes *warning_out,
-                                                       mdmlink_error **err);
+                                                       struct mdmlink_bytes *warning_out,
+                                                       struct mdmlink_error **err);
 
 /**
  * Opens the token file `data` with the server's staged or current key and
@@ -1171,7 +1213,7 @@ mdmlink_status mdmlink_organization_install_token_file(const mdmlink_organizatio
  * or NUL-terminated; `data` is NULL or readable for `data_len` bytes;
  * `outcome` is NULL or writable; `err` is NULL or a valid `mdmlink_error **`.
  */
-mdmlink_status mdmlink_organization_install_token(const mdmlink_organization *org,
+mdmlink_status mdmlink_organization_install_token(struct mdmlink_organization *org,
                                                   const char *name,
                                                   const uint8_t *data,
                                                   size_t data_len,
@@ -1179,7 +1221,7 @@ mdmlink_status mdmlink_organization_install_token(const mdmlink_organization *or
                                                   bool force,
                                                   int64_t now_unix,
                                                   mdmlink_install_outcome *outcome,
-                                                  mdmlink_error **err);
+                                                  struct mdmlink_error **err);
 
 /**
  * A copy of the token installed on the server named `name`
@@ -1191,10 +1233,10 @@ mdmlink_status mdmlink_organization_install_token(const mdmlink_organization *or
  * `org` is NULL or a live organization; `name` is NULL or NUL-terminated;
  * `out` is NULL or writable; `err` is NULL or a valid `mdmlink_error **`.
  */
-mdmlink_status mdmlink_organization_server_token(const mdmlink_organization *org,
+mdmlink_status mdmlink_organization_server_token(const struct mdmlink_organization *org,
                                                  const char *name,
-                                                 mdmlink_token **out,
-                                                 mdmlink_error **err);
+                                                 struct mdmlink_token **out,
+                                                 struct mdmlink_error **err);
 
 /**
  * Records an event that invalidates the token of the server named `name`:
@@ -1206,11 +1248,11 @@ mdmlink_status mdmlink_organization_server_token(const mdmlink_organization *org
  * `org` is NULL or a live organization; `name` is NULL or NUL-terminated;
  * `err` is NULL or a valid `mdmlink_error **`.
  */
-mdmlink_status mdmlink_organization_record_event(const mdmlink_organization *org,
+mdmlink_status mdmlink_organization_record_event(struct mdmlink_organization *org,
                                                  const char *name,
                                                  uint32_t reason,
                                                  int64_t at_unix,
-                                                 mdmlink_error **err);
+                                                 struct mdmlink_error **err);
 
 /**
  * A portal user changed their Managed Apple Account password or left
@@ -1223,12 +1265,12 @@ mdmlink_status mdmlink_organization_record_event(const mdmlink_organization *org
  * `org` is NULL or a live organization; `user` is NULL or NUL-terminated;
  * `affected` is NULL or writable; `err` is NULL or a valid `mdmlink_error **`.
  */
-mdmlink_status mdmlink_organization_record_user_event(const mdmlink_organization *org,
+mdmlink_status mdmlink_organization_record_user_event(struct mdmlink_organization *org,
                                                       const char *user,
                                                       uint32_t reason,
                                                       int64_t at_unix,
                                                       size_t *affected,
-                                                      mdmlink_error **err);
+                                                      struct mdmlink_error **err);
 
 /**
  * The status at `now_unix` under `policy` of the server named `name`. On
@@ -1240,12 +1282,12 @@ mdmlink_status mdmlink_organization_record_user_event(const mdmlink_organization
  * NUL-terminated; `out` is NULL or writable; `err` is NULL or a valid
  * `mdmlink_error **`.
  */
-mdmlink_status mdmlink_organization_server_status(const mdmlink_organization *org,
+mdmlink_status mdmlink_organization_server_status(const struct mdmlink_organization *org,
                                                   const char *name,
-                                                  const mdmlink_expiry_policy *policy,
+                                                  const struct mdmlink_expiry_policy *policy,
                                                   int64_t now_unix,
-                                                  mdmlink_server_status *out,
-                                                  mdmlink_error **err);
+                                                  struct mdmlink_server_status *out,
+                                                  struct mdmlink_error **err);
 
 /**
  * The servers that need action at `now_unix` under `policy`, most urgent
@@ -1260,11 +1302,11 @@ mdmlink_status mdmlink_organization_server_status(const mdmlink_organization *or
  * `org` and `policy` are NULL or live handles; `out` is NULL or writable;
  * `err` is NULL or a valid `mdmlink_error **`.
  */
-mdmlink_status mdmlink_organization_needs_action(const mdmlink_organization *org,
-                                                 const mdmlink_expiry_policy *policy,
+mdmlink_status mdmlink_organization_needs_action(const struct mdmlink_organization *org,
+                                                 const struct mdmlink_expiry_policy *policy,
                                                  int64_t now_unix,
-                                                 mdmlink_action_list **out,
-                                                 mdmlink_error **err);
+                                                 struct mdmlink_action_list **out,
+                                                 struct mdmlink_error **err);
 
 /**
  * Frees an organization (zeroing its private keys and token secrets). NULL
@@ -1274,7 +1316,7 @@ mdmlink_status mdmlink_organization_needs_action(const mdmlink_organization *org
  * `org` is NULL or an organization from this library, not yet freed and not
  * in use by another thread.
  */
-void mdmlink_organization_free(mdmlink_organization *org);
+void mdmlink_organization_free(struct mdmlink_organization *org);
 
 /**
  * The number of items; 0 when `list` is NULL. Takes no ownership of `list`.
@@ -1282,7 +1324,7 @@ void mdmlink_organization_free(mdmlink_organization *org);
  * # Safety
  * `list` is NULL or a live action list.
  */
-size_t mdmlink_action_list_len(const mdmlink_action_list *list);
+size_t mdmlink_action_list_len(const struct mdmlink_action_list *list);
 
 /**
  * The server name of item `index`, valid until `mdmlink_action_list_free`;
@@ -1291,7 +1333,7 @@ size_t mdmlink_action_list_len(const mdmlink_action_list *list);
  * # Safety
  * `list` is NULL or a live action list.
  */
-const char *mdmlink_action_list_server(const mdmlink_action_list *list, size_t index);
+const char *mdmlink_action_list_server(const struct mdmlink_action_list *list, size_t index);
 
 /**
  * What to do for item `index` (e.g. "download a new server token ..."),
@@ -1301,7 +1343,7 @@ const char *mdmlink_action_list_server(const mdmlink_action_list *list, size_t i
  * # Safety
  * `list` is NULL or a live action list.
  */
-const char *mdmlink_action_list_advice(const mdmlink_action_list *list, size_t index);
+const char *mdmlink_action_list_advice(const struct mdmlink_action_list *list, size_t index);
 
 /**
  * The health of item `index`; `MDMLINK_STATUS_INVALID_ARGUMENT` when
@@ -1312,10 +1354,10 @@ const char *mdmlink_action_list_advice(const mdmlink_action_list *list, size_t i
  * `list` is NULL or a live action list; `out` is NULL or writable; `err` is
  * NULL or a valid `mdmlink_error **`.
  */
-mdmlink_status mdmlink_action_list_health(const mdmlink_action_list *list,
+mdmlink_status mdmlink_action_list_health(const struct mdmlink_action_list *list,
                                           size_t index,
-                                          mdmlink_health *out,
-                                          mdmlink_error **err);
+                                          struct mdmlink_health *out,
+                                          struct mdmlink_error **err);
 
 /**
  * When the staged keypair of item `index`'s server was made (Unix seconds),
@@ -1325,7 +1367,7 @@ mdmlink_status mdmlink_action_list_health(const mdmlink_action_list *list,
  * # Safety
  * `list` is NULL or a live action list.
  */
-int64_t mdmlink_action_list_staging_since(const mdmlink_action_list *list, size_t index);
+int64_t mdmlink_action_list_staging_since(const struct mdmlink_action_list *list, size_t index);
 
 /**
  * Frees an action list. NULL is a no-op.
@@ -1334,7 +1376,7 @@ int64_t mdmlink_action_list_staging_since(const mdmlink_action_list *list, size_
  * `list` is NULL or an action list from this library, not yet freed and not
  * in use by another thread.
  */
-void mdmlink_action_list_free(mdmlink_action_list *list);
+void mdmlink_action_list_free(struct mdmlink_action_list *list);
 
 /**
  * Signs a `GET` of `url` (usually the base URL + `/session`, e.g.
@@ -1343,7 +1385,7 @@ void mdmlink_action_list_free(mdmlink_action_list *list);
  * seconds) with `nonce` (1 to 256 bytes; NULL: 32 random hex digits from the
  * operating system). Query parameters of `url` are signed too.
  *
- * On success `*out` holds the `Authorization` header value, not
+ * On success `*out` holds the `Authorization` header value,
  * NUL-terminated: `OAuth realm="ADM", oauth_consumer_key="...", ...`. It
  * carries the access token: free it with `mdmlink_bytes_free`, which zeroes
  * it. Takes no ownership of the inputs.
@@ -1353,12 +1395,12 @@ void mdmlink_action_list_free(mdmlink_action_list *list);
  * is NULL or NUL-terminated; `out` is NULL or writable; `err` is NULL or a
  * valid `mdmlink_error **`.
  */
-mdmlink_status mdmlink_session_authorization_header(const mdmlink_token *token,
+mdmlink_status mdmlink_session_authorization_header(const struct mdmlink_token *token,
                                                     const char *url,
                                                     int64_t now_unix,
                                                     const char *nonce,
-                                                    mdmlink_bytes *out,
-                                                    mdmlink_error **err);
+                                                    struct mdmlink_bytes *out,
+                                                    struct mdmlink_error **err);
 
 /**
  * Parses the reply to `GET /session`: HTTP status `http_status` and `body`
@@ -1383,8 +1425,8 @@ mdmlink_status mdmlink_session_parse_response(uint16_t http_status,
                                               const uint8_t *body,
                                               size_t body_len,
                                               const char *base_url,
-                                              mdmlink_session **out,
-                                              mdmlink_error **err);
+                                              struct mdmlink_session **out,
+                                              struct mdmlink_error **err);
 
 /**
  * Checks the reply of a service endpoint (`/account`, `/devices`, ...):
@@ -1399,7 +1441,7 @@ mdmlink_status mdmlink_session_parse_response(uint16_t http_status,
 mdmlink_status mdmlink_session_check_response(uint16_t http_status,
                                               const uint8_t *body,
                                               size_t body_len,
-                                              mdmlink_error **err);
+                                              struct mdmlink_error **err);
 
 /**
  * A session from an `X-ADM-Auth-Session` token the service sent (a reply to
@@ -1413,8 +1455,8 @@ mdmlink_status mdmlink_session_check_response(uint16_t http_status,
  */
 mdmlink_status mdmlink_session_new(const char *auth_session_token,
                                    const char *base_url,
-                                   mdmlink_session **out,
-                                   mdmlink_error **err);
+                                   struct mdmlink_session **out,
+                                   struct mdmlink_error **err);
 
 /**
  * The session's `X-ADM-Auth-Session` value, NUL-terminated: send it with
@@ -1425,7 +1467,7 @@ mdmlink_status mdmlink_session_new(const char *auth_session_token,
  * # Safety
  * `session` is NULL or a live session.
  */
-const char *mdmlink_session_auth_token(const mdmlink_session *session);
+const char *mdmlink_session_auth_token(const struct mdmlink_session *session);
 
 /**
  * The service's base URL the session belongs to (no trailing `/`),
@@ -1434,7 +1476,7 @@ const char *mdmlink_session_auth_token(const mdmlink_session *session);
  * # Safety
  * `session` is NULL or a live session.
  */
-const char *mdmlink_session_base_url(const mdmlink_session *session);
+const char *mdmlink_session_base_url(const struct mdmlink_session *session);
 
 /**
  * The default `X-Server-Protocol-Version` value to send (`"10"`, the core's
@@ -1449,7 +1491,7 @@ const char *mdmlink_session_protocol_version(void);
  * # Safety
  * `session` is NULL or a session from this library, not yet freed.
  */
-void mdmlink_session_free(mdmlink_session *session);
+void mdmlink_session_free(struct mdmlink_session *session);
 
 /**
  * The C name of `status` (e.g. `"MDMLINK_STATUS_TOKEN_DECRYPT"`), or NULL
@@ -1480,8 +1522,8 @@ mdmlink_status mdmlink_store_open(const char *path,
                                   const uint8_t *key,
                                   size_t key_len,
                                   const char *passphrase,
-                                  mdmlink_store **out,
-                                  mdmlink_error **err);
+                                  struct mdmlink_store **out,
+                                  struct mdmlink_error **err);
 #endif
 
 #if defined(MDMLINK_STORE)
@@ -1491,7 +1533,7 @@ mdmlink_status mdmlink_store_open(const char *path,
  * # Safety
  * `store` is NULL or a handle from `mdmlink_store_open`, not yet freed.
  */
-void mdmlink_store_free(mdmlink_store *store);
+void mdmlink_store_free(struct mdmlink_store *store);
 #endif
 
 #if defined(MDMLINK_STORE)
@@ -1502,11 +1544,11 @@ void mdmlink_store_free(mdmlink_store *store);
  * # Safety
  * `store` is NULL or live; strings NULL or NUL-terminated; `err` as usual.
  */
-mdmlink_status mdmlink_store_org_add(const mdmlink_store *store,
+mdmlink_status mdmlink_store_org_add(const struct mdmlink_store *store,
                                      const char *name,
                                      uint32_t portal,
                                      const char *customer,
-                                     mdmlink_error **err);
+                                     struct mdmlink_error **err);
 #endif
 
 #if defined(MDMLINK_STORE)
@@ -1517,10 +1559,10 @@ mdmlink_status mdmlink_store_org_add(const mdmlink_store *store,
  * # Safety
  * As for `mdmlink_store_org_add`.
  */
-mdmlink_status mdmlink_store_org_remove(const mdmlink_store *store,
+mdmlink_status mdmlink_store_org_remove(const struct mdmlink_store *store,
                                         const char *name,
                                         bool with_servers,
-                                        mdmlink_error **err);
+                                        struct mdmlink_error **err);
 #endif
 
 #if defined(MDMLINK_STORE)
@@ -1532,9 +1574,9 @@ mdmlink_status mdmlink_store_org_remove(const mdmlink_store *store,
  * # Safety
  * `store` is NULL or live; `out` is NULL or writable; `err` as usual.
  */
-mdmlink_status mdmlink_store_orgs_json(const mdmlink_store *store,
-                                       mdmlink_bytes *out,
-                                       mdmlink_error **err);
+mdmlink_status mdmlink_store_orgs_json(const struct mdmlink_store *store,
+                                       struct mdmlink_bytes *out,
+                                       struct mdmlink_error **err);
 #endif
 
 #if defined(MDMLINK_STORE)
@@ -1554,12 +1596,12 @@ mdmlink_status mdmlink_store_orgs_json(const mdmlink_store *store,
  * `store` is NULL or live; `org` is NULL or NUL-terminated; `out` is NULL
  * or writable; `err` as usual.
  */
-mdmlink_status mdmlink_store_servers_json(const mdmlink_store *store,
+mdmlink_status mdmlink_store_servers_json(const struct mdmlink_store *store,
                                           const char *org,
                                           uint32_t warn_days,
                                           int64_t now_unix,
-                                          mdmlink_bytes *out,
-                                          mdmlink_error **err);
+                                          struct mdmlink_bytes *out,
+                                          struct mdmlink_error **err);
 #endif
 
 #if defined(MDMLINK_STORE)
@@ -1572,12 +1614,12 @@ mdmlink_status mdmlink_store_servers_json(const mdmlink_store *store,
  * # Safety
  * As for `mdmlink_store_servers_json`.
  */
-mdmlink_status mdmlink_store_needs_action_json(const mdmlink_store *store,
+mdmlink_status mdmlink_store_needs_action_json(const struct mdmlink_store *store,
                                                const char *org,
                                                uint32_t warn_days,
                                                int64_t now_unix,
-                                               mdmlink_bytes *out,
-                                               mdmlink_error **err);
+                                               struct mdmlink_bytes *out,
+                                               struct mdmlink_error **err);
 #endif
 
 #if defined(MDMLINK_STORE)
@@ -1591,13 +1633,13 @@ mdmlink_status mdmlink_store_needs_action_json(const mdmlink_store *store,
  * `store` is NULL or live; `org` NULL or NUL-terminated; `name` NULL or
  * NUL-terminated; `cert_pem` NULL or writable; `err` as usual.
  */
-mdmlink_status mdmlink_store_server_add_generated(const mdmlink_store *store,
+mdmlink_status mdmlink_store_server_add_generated(const struct mdmlink_store *store,
                                                   const char *org,
                                                   const char *name,
                                                   uint32_t bits,
                                                   int64_t now_unix,
-                                                  mdmlink_bytes *cert_pem,
-                                                  mdmlink_error **err);
+                                                  struct mdmlink_bytes *cert_pem,
+                                                  struct mdmlink_error **err);
 #endif
 
 #if defined(MDMLINK_STORE)
@@ -1611,7 +1653,7 @@ mdmlink_status mdmlink_store_server_add_generated(const mdmlink_store *store,
  * # Safety
  * Pointers NULL or valid for their lengths; strings NUL-terminated.
  */
-mdmlink_status mdmlink_store_server_import(const mdmlink_store *store,
+mdmlink_status mdmlink_store_server_import(const struct mdmlink_store *store,
                                            const char *org,
                                            const char *name,
                                            const uint8_t *key,
@@ -1622,7 +1664,7 @@ mdmlink_status mdmlink_store_server_import(const mdmlink_store *store,
                                            const uint8_t *token,
                                            size_t token_len,
                                            int64_t now_unix,
-                                           mdmlink_error **err);
+                                           struct mdmlink_error **err);
 #endif
 
 #if defined(MDMLINK_STORE)
@@ -1637,7 +1679,7 @@ mdmlink_status mdmlink_store_server_import(const mdmlink_store *store,
  * # Safety
  * Pointers NULL or valid; strings NUL-terminated; `data` readable for `len`.
  */
-mdmlink_status mdmlink_store_server_install_token(const mdmlink_store *store,
+mdmlink_status mdmlink_store_server_install_token(const struct mdmlink_store *store,
                                                   const char *org,
                                                   const char *name,
                                                   const char *file_name,
@@ -1646,7 +1688,7 @@ mdmlink_status mdmlink_store_server_install_token(const mdmlink_store *store,
                                                   bool force,
                                                   int64_t now_unix,
                                                   mdmlink_install_outcome *outcome,
-                                                  mdmlink_error **err);
+                                                  struct mdmlink_error **err);
 #endif
 
 #if defined(MDMLINK_STORE)
@@ -1658,13 +1700,13 @@ mdmlink_status mdmlink_store_server_install_token(const mdmlink_store *store,
  * # Safety
  * As for `mdmlink_store_server_add_generated`.
  */
-mdmlink_status mdmlink_store_server_stage_generated(const mdmlink_store *store,
+mdmlink_status mdmlink_store_server_stage_generated(const struct mdmlink_store *store,
                                                     const char *org,
                                                     const char *name,
                                                     uint32_t bits,
                                                     int64_t now_unix,
-                                                    mdmlink_bytes *cert_pem,
-                                                    mdmlink_error **err);
+                                                    struct mdmlink_bytes *cert_pem,
+                                                    struct mdmlink_error **err);
 #endif
 
 #if defined(MDMLINK_STORE)
@@ -1674,10 +1716,10 @@ mdmlink_status mdmlink_store_server_stage_generated(const mdmlink_store *store,
  * # Safety
  * As for `mdmlink_store_org_add`.
  */
-mdmlink_status mdmlink_store_server_discard_staging(const mdmlink_store *store,
+mdmlink_status mdmlink_store_server_discard_staging(const struct mdmlink_store *store,
                                                     const char *org,
                                                     const char *name,
-                                                    mdmlink_error **err);
+                                                    struct mdmlink_error **err);
 #endif
 
 #if defined(MDMLINK_STORE)
@@ -1688,12 +1730,12 @@ mdmlink_status mdmlink_store_server_discard_staging(const mdmlink_store *store,
  * # Safety
  * As for `mdmlink_store_org_add`.
  */
-mdmlink_status mdmlink_store_server_record_event(const mdmlink_store *store,
+mdmlink_status mdmlink_store_server_record_event(const struct mdmlink_store *store,
                                                  const char *org,
                                                  const char *name,
                                                  uint32_t reason,
                                                  int64_t at_unix,
-                                                 mdmlink_error **err);
+                                                 struct mdmlink_error **err);
 #endif
 
 #if defined(MDMLINK_STORE)
@@ -1703,11 +1745,11 @@ mdmlink_status mdmlink_store_server_record_event(const mdmlink_store *store,
  * # Safety
  * As for `mdmlink_store_org_add`; `uuid` NULL or NUL-terminated.
  */
-mdmlink_status mdmlink_store_server_set_uuid(const mdmlink_store *store,
+mdmlink_status mdmlink_store_server_set_uuid(const struct mdmlink_store *store,
                                              const char *org,
                                              const char *name,
                                              const char *uuid,
-                                             mdmlink_error **err);
+                                             struct mdmlink_error **err);
 #endif
 
 #if defined(MDMLINK_STORE)
@@ -1720,13 +1762,13 @@ mdmlink_status mdmlink_store_server_set_uuid(const mdmlink_store *store,
  * As for `mdmlink_store_org_add`; `jti` NULL or NUL-terminated; `out` NULL
  * or writable.
  */
-mdmlink_status mdmlink_store_server_jwt(const mdmlink_store *store,
+mdmlink_status mdmlink_store_server_jwt(const struct mdmlink_store *store,
                                         const char *org,
                                         const char *name,
                                         int64_t now_unix,
                                         const char *jti,
-                                        mdmlink_bytes *out,
-                                        mdmlink_error **err);
+                                        struct mdmlink_bytes *out,
+                                        struct mdmlink_error **err);
 #endif
 
 #if defined(MDMLINK_STORE)
@@ -1737,11 +1779,11 @@ mdmlink_status mdmlink_store_server_jwt(const mdmlink_store *store,
  * # Safety
  * As for `mdmlink_store_org_add`; `out` NULL or writable.
  */
-mdmlink_status mdmlink_store_server_token(const mdmlink_store *store,
+mdmlink_status mdmlink_store_server_token(const struct mdmlink_store *store,
                                           const char *org,
                                           const char *name,
-                                          mdmlink_token **out,
-                                          mdmlink_error **err);
+                                          struct mdmlink_token **out,
+                                          struct mdmlink_error **err);
 #endif
 
 #if defined(MDMLINK_STORE)
@@ -1751,10 +1793,10 @@ mdmlink_status mdmlink_store_server_token(const mdmlink_store *store,
  * # Safety
  * As for `mdmlink_store_org_add`.
  */
-mdmlink_status mdmlink_store_server_remove(const mdmlink_store *store,
+mdmlink_status mdmlink_store_server_remove(const struct mdmlink_store *store,
                                            const char *org,
                                            const char *name,
-                                           mdmlink_error **err);
+                                           struct mdmlink_error **err);
 #endif
 
 #if defined(MDMLINK_STORE)
@@ -1765,11 +1807,11 @@ mdmlink_status mdmlink_store_server_remove(const mdmlink_store *store,
  * # Safety
  * As for `mdmlink_store_open`'s key arguments.
  */
-mdmlink_status mdmlink_store_rekey(const mdmlink_store *store,
+mdmlink_status mdmlink_store_rekey(const struct mdmlink_store *store,
                                    const uint8_t *key,
                                    size_t key_len,
                                    const char *passphrase,
-                                   mdmlink_error **err);
+                                   struct mdmlink_error **err);
 #endif
 
 /**
@@ -1787,11 +1829,11 @@ mdmlink_status mdmlink_store_rekey(const mdmlink_store *store,
  * `data_len` bytes; `out` is NULL or writable; `err` is NULL or a valid
  * `mdmlink_error **`.
  */
-mdmlink_status mdmlink_token_open(const mdmlink_keypair *keypair,
+mdmlink_status mdmlink_token_open(const struct mdmlink_keypair *keypair,
                                   const uint8_t *data,
                                   size_t data_len,
-                                  mdmlink_token **out,
-                                  mdmlink_error **err);
+                                  struct mdmlink_token **out,
+                                  struct mdmlink_error **err);
 
 /**
  * Builds a token from its parts (each non-empty printable ASCII) and its
@@ -1808,8 +1850,8 @@ mdmlink_status mdmlink_token_new(const char *consumer_key,
                                  const char *access_token,
                                  const char *access_secret,
                                  int64_t expiry_unix,
-                                 mdmlink_token **out,
-                                 mdmlink_error **err);
+                                 struct mdmlink_token **out,
+                                 struct mdmlink_error **err);
 
 /**
  * Seals `token` to a certificate (`certificate_len` bytes of PEM or DER) the
@@ -1825,11 +1867,11 @@ mdmlink_status mdmlink_token_new(const char *consumer_key,
  * `certificate_len` bytes; `out` is NULL or writable; `err` is NULL or a
  * valid `mdmlink_error **`.
  */
-mdmlink_status mdmlink_token_seal(const mdmlink_token *token,
+mdmlink_status mdmlink_token_seal(const struct mdmlink_token *token,
                                   const uint8_t *certificate,
                                   size_t certificate_len,
-                                  mdmlink_bytes *out,
-                                  mdmlink_error **err);
+                                  struct mdmlink_bytes *out,
+                                  struct mdmlink_error **err);
 
 /**
  * The consumer key (`CK_...`): identifies the server's link; it changes
@@ -1843,7 +1885,7 @@ mdmlink_status mdmlink_token_seal(const mdmlink_token *token,
  * # Safety
  * `token` is NULL or a live token.
  */
-const char *mdmlink_token_consumer_key(const mdmlink_token *token);
+const char *mdmlink_token_consumer_key(const struct mdmlink_token *token);
 
 /**
  * The consumer secret (`CS_...`). Secret.
@@ -1856,7 +1898,7 @@ const char *mdmlink_token_consumer_key(const mdmlink_token *token);
  * # Safety
  * `token` is NULL or a live token.
  */
-const char *mdmlink_token_consumer_secret(const mdmlink_token *token);
+const char *mdmlink_token_consumer_secret(const struct mdmlink_token *token);
 
 /**
  * The access token (`AT_...`). Secret.
@@ -1869,7 +1911,7 @@ const char *mdmlink_token_consumer_secret(const mdmlink_token *token);
  * # Safety
  * `token` is NULL or a live token.
  */
-const char *mdmlink_token_access_token(const mdmlink_token *token);
+const char *mdmlink_token_access_token(const struct mdmlink_token *token);
 
 /**
  * The access secret (`AS_...`). Secret.
@@ -1882,7 +1924,7 @@ const char *mdmlink_token_access_token(const mdmlink_token *token);
  * # Safety
  * `token` is NULL or a live token.
  */
-const char *mdmlink_token_access_secret(const mdmlink_token *token);
+const char *mdmlink_token_access_secret(const struct mdmlink_token *token);
 
 /**
  * When the access token expires, in Unix seconds (UTC); 0 when `token` is
@@ -1891,7 +1933,7 @@ const char *mdmlink_token_access_secret(const mdmlink_token *token);
  * # Safety
  * `token` is NULL or a live token.
  */
-int64_t mdmlink_token_expiry_unix(const mdmlink_token *token);
+int64_t mdmlink_token_expiry_unix(const struct mdmlink_token *token);
 
 /**
  * The token's health at `now_unix` under `policy` (see
@@ -1902,11 +1944,11 @@ int64_t mdmlink_token_expiry_unix(const mdmlink_token *token);
  * `token` and `policy` are NULL or live handles; `out` is NULL or writable;
  * `err` is NULL or a valid `mdmlink_error **`.
  */
-mdmlink_status mdmlink_token_health(const mdmlink_token *token,
-                                    const mdmlink_expiry_policy *policy,
+mdmlink_status mdmlink_token_health(const struct mdmlink_token *token,
+                                    const struct mdmlink_expiry_policy *policy,
                                     int64_t now_unix,
-                                    mdmlink_health *out,
-                                    mdmlink_error **err);
+                                    struct mdmlink_health *out,
+                                    struct mdmlink_error **err);
 
 /**
  * The token as Apple's JSON (`consumer_key`, `consumer_secret`,
@@ -1918,9 +1960,9 @@ mdmlink_status mdmlink_token_health(const mdmlink_token *token,
  * `token` is NULL or a live token; `out` is NULL or writable; `err` is NULL
  * or a valid `mdmlink_error **`.
  */
-mdmlink_status mdmlink_token_json(const mdmlink_token *token,
-                                  mdmlink_bytes *out,
-                                  mdmlink_error **err);
+mdmlink_status mdmlink_token_json(const struct mdmlink_token *token,
+                                  struct mdmlink_bytes *out,
+                                  struct mdmlink_error **err);
 
 /**
  * Frees a token, zeroing its secrets. NULL is a no-op.
@@ -1929,7 +1971,7 @@ mdmlink_status mdmlink_token_json(const mdmlink_token *token,
  * `token` is NULL or a token from this library, not yet freed and not in
  * use by another thread.
  */
-void mdmlink_token_free(mdmlink_token *token);
+void mdmlink_token_free(struct mdmlink_token *token);
 
 /**
  * Parses a token file name as the portal writes it,
@@ -1938,8 +1980,8 @@ void mdmlink_token_free(mdmlink_token *token);
  * and when the token was downloaded. `MDMLINK_STATUS_TOKEN_FILE_NAME` when
  * the name has another form.
  *
- * On success `*server_name_out` receives the server name as UTF-8 (not
- * NUL-terminated: use `len`; free it with `mdmlink_bytes_free`) and, when
+ * On success `*server_name_out` receives the server name as UTF-8
+ * (NUL-terminated; free it with `mdmlink_bytes_free`) and, when
  * `downloaded_at_unix_out` is not NULL, `*downloaded_at_unix_out` the
  * download time (Unix seconds, UTC). Takes no ownership of `file_name`.
  *
@@ -1949,9 +1991,9 @@ void mdmlink_token_free(mdmlink_token *token);
  * valid `mdmlink_error **`.
  */
 mdmlink_status mdmlink_token_file_name_parse(const char *file_name,
-                                             mdmlink_bytes *server_name_out,
+                                             struct mdmlink_bytes *server_name_out,
                                              int64_t *downloaded_at_unix_out,
-                                             mdmlink_error **err);
+                                             struct mdmlink_error **err);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -6,10 +6,28 @@
 //! [`OrganizationError`](crate::organization::OrganizationError)). [`Error`] wraps
 //! them for callers that want a single type. No variant ever carries key material,
 //! content keys or token secrets.
+//!
+//! Messages follow the std convention: an error whose cause is another error
+//! returns it from `source()` and does not repeat its text, so a chain prints
+//! each cause once. [`report`] prints the whole chain on one line.
+//!
+//! [`Error`] covers every error a public mdmlink function returns, except
+//! three that belong to lower layers and are reported through a variant here
+//! when they reach the public API: [`crate::hazmat::cipher::CipherError`] (the
+//! cipher primitive), [`crate::hazmat::oauth::AuthorizationParseError`] (the
+//! OAuth header parser, for service implementations and tests) and
+//! [`crate::keypair::KeyOperationError`] (returned by a [`crate::keypair::ServerKey`]
+//! implementation to mdmlink, which reports it as a `TokenError` or `JwtError`).
 
 use crate::{
-    jwt::JwtError, keypair::KeyError, name::NameError, organization::OrganizationError,
-    portal::RoleError, token::TokenError,
+    jwt::JwtError,
+    keypair::KeyError,
+    name::NameError,
+    organization::OrganizationError,
+    portal::{ParseError, RoleError},
+    session::SessionError,
+    store::StoreError,
+    token::{TokenError, filename::FileNameError},
 };
 
 /// Any error mdmlink reports.
@@ -34,6 +52,46 @@ pub enum Error {
     /// An Access Management JWT could not be made.
     #[error(transparent)]
     Jwt(#[from] JwtError),
+    /// A token file name is not of the portal's form.
+    #[error(transparent)]
+    FileName(#[from] FileNameError),
+    /// An unknown portal or role identifier.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// The device assignment service or a session with it failed.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    /// A store could not load or save.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// `error` and its causes (`source()` chain) on one line, separated by
+/// `": "`, each cause once, the way `anyhow` prints `{:#}`.
+///
+/// ```
+/// let e = mdmlink::organization::OrganizationError::Token {
+///     server: "Main MDM".into(),
+///     source: mdmlink::token::TokenError::Decrypt,
+/// };
+/// let line = mdmlink::error::report(&e);
+/// assert!(line.starts_with("server \"Main MDM\": cannot install the token: "));
+/// assert!(line.ends_with(&mdmlink::token::TokenError::Decrypt.to_string()));
+/// ```
+pub fn report(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        let text = e.to_string();
+        // A wrapper that still prints its cause (another crate's, say) must
+        // not make the line say it twice.
+        if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cause = e.source();
+    }
+    line
 }
 
 /// `Result` with [`Error`] as the error type.

@@ -31,18 +31,16 @@
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use rand_core::TryCryptoRng;
-use rsa::signature::{RandomizedSigner, SignatureEncoding};
 use serde::Serialize;
-use sha2::Sha256;
 use time::OffsetDateTime;
 
-use crate::keypair::ServerKeypair;
+use crate::keypair::ServerKey;
 
 /// The `service_type` claim (and the `TokenServiceType` Apple sends).
 pub const MAID_SERVICE_TYPE: &str = "com.apple.maid";
 
 /// The JOSE header mdmlink writes.
-pub const HEADER_JSON: &str = r#"{"alg":"RS256","typ":"JWT"}"#;
+pub(crate) const HEADER_JSON: &str = r#"{"alg":"RS256","typ":"JWT"}"#;
 
 /// The longest `iss` or `jti` accepted (Apple's are 32 to 36 characters).
 pub const MAX_CLAIM_LEN: usize = 256;
@@ -128,22 +126,22 @@ pub fn claims_json(claims: &MaidClaims<'_>) -> Result<String, JwtError> {
 /// assert_eq!(token.split('.').count(), 3);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn sign_maid_jwt<R: TryCryptoRng + ?Sized>(
-    keypair: &ServerKeypair,
+pub fn sign_maid_jwt<K: ServerKey, R: TryCryptoRng + ?Sized>(
+    keypair: &K,
     claims: &MaidClaims<'_>,
     rng: &mut R,
 ) -> Result<String, JwtError> {
     let claims = claims_json(claims)?;
-    let mut out = String::with_capacity(64 + claims.len() * 4 / 3 + keypair.bits() / 6 * 4 / 3);
+    let bits = rsa::traits::PublicKeyParts::n(keypair.public_key()).bit_width() as usize;
+    let mut out = String::with_capacity(64 + claims.len() * 4 / 3 + bits / 6 * 4 / 3);
     URL_SAFE_NO_PAD.encode_string(HEADER_JSON, &mut out);
     out.push('.');
     URL_SAFE_NO_PAD.encode_string(claims, &mut out);
-    let signer = rsa::pkcs1v15::SigningKey::<Sha256>::new(keypair.private_key().clone());
-    let signature = signer
-        .try_sign_with_rng(rng, out.as_bytes())
+    let signature = keypair
+        .sign_rs256(rng, out.as_bytes())
         .map_err(|_| JwtError::Sign)?;
     out.push('.');
-    URL_SAFE_NO_PAD.encode_string(signature.to_bytes(), &mut out);
+    URL_SAFE_NO_PAD.encode_string(signature, &mut out);
     Ok(out)
 }
 
@@ -172,8 +170,9 @@ pub(crate) fn hyphenated(b: &[u8; 16]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keypair::{CertificateParams, KeySize};
+    use crate::keypair::{CertificateParams, KeySize, ServerKeypair};
     use rsa::signature::Verifier;
+    use sha2::Sha256;
     use time::macros::datetime;
 
     const NOW: OffsetDateTime = datetime!(2026-11-25 10:00:00 UTC);

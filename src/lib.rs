@@ -6,7 +6,8 @@
 //! and an organization model for one account or a whole MSP.
 //!
 //! The core is pure Rust with no global state: the caller passes in time,
-//! randomness and keys. A C API lives in `ffi` (see `include/mdmlink.h`).
+//! randomness and keys. A C API lives in `ffi` (see `include/mdmlink.h`),
+//! compiled only with the `capi` feature.
 //!
 //! ```
 //! use mdmlink::{expiry::ExpiryPolicy, keypair::*, organization::*, portal::Portal, token::*};
@@ -37,9 +38,12 @@
 #![warn(missing_docs)]
 
 pub mod dep;
+mod encoding;
 pub mod error;
 pub mod expiry;
+#[cfg(feature = "capi")]
 pub mod ffi;
+pub mod hazmat;
 pub mod jwt;
 pub mod keypair;
 pub mod name;

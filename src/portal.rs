@@ -54,10 +54,10 @@ pub enum Action {
 
 /// A role may not perform an action in a portal.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 #[error(
     "the {role} role may not {action} in {portal}; ask a user with one of these roles: {allowed}"
 )]
-#[non_exhaustive]
 pub struct RoleError {
     /// The role that was refused.
     pub role: Role,
@@ -173,8 +173,8 @@ impl fmt::Display for Portal {
 
 /// An unknown portal or role identifier.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {kind} \"{given}\"; expected one of: {expected}")]
 #[non_exhaustive]
+#[error("unknown {kind} \"{given}\"; expected one of: {expected}")]
 pub struct ParseError {
     kind: &'static str,
     given: String,

@@ -6,8 +6,9 @@ mod common;
 use common::*;
 use mdmlink::{
     expiry::{ExpiryPolicy, Health},
+    hazmat::{envelope, smime},
     keypair::{KeyError, ServerCertificate, ServerKeypair},
-    token::{self, TokenError, envelope, smime},
+    token::{self, TokenError},
 };
 use time::macros::datetime;
 

@@ -175,13 +175,24 @@ fn c_tests_static() {
     run(&program);
 }
 
+/// The SONAME build.rs gives the library: `libmdmlink.so.0.<minor>` for 0.x
+/// (every 0.x minor release may break the ABI), `libmdmlink.so.<major>` after.
+fn soname() -> String {
+    let major = env!("CARGO_PKG_VERSION_MAJOR");
+    if major == "0" {
+        format!("libmdmlink.so.0.{}", env!("CARGO_PKG_VERSION_MINOR"))
+    } else {
+        format!("libmdmlink.so.{major}")
+    }
+}
+
 #[test]
 fn c_tests_shared_with_soname() {
     let lib = library_dir();
     let dir = out_dir("shared");
-    // The SONAME the linker records is libmdmlink.so.0: provide that file the
-    // way an install does (scripts/install.sh), beside the program.
-    let so = dir.join("libmdmlink.so.0");
+    // The linker records the SONAME: provide that file the way an install
+    // does (scripts/install.sh), beside the program.
+    let so = dir.join(soname());
     let _ = std::fs::remove_file(&so);
     std::fs::copy(lib.join("libmdmlink.so"), &so).expect("copy libmdmlink.so");
     let program = dir.join("test_capi");
@@ -203,8 +214,9 @@ fn c_tests_shared_with_soname() {
         .expect("readelf (binutils)");
     let needed = String::from_utf8_lossy(&needed.stdout);
     assert!(
-        needed.contains("Shared library: [libmdmlink.so.0]"),
-        "the program should need libmdmlink.so.0:\n{needed}"
+        needed.contains(&format!("Shared library: [{}]", soname())),
+        "the program should need {}:\n{needed}",
+        soname()
     );
     run(&program);
 }
@@ -265,16 +277,15 @@ fn c_store_tests() {
 }
 
 #[test]
-fn shared_library_soname_is_abi_major() {
+fn shared_library_soname_is_abi_version() {
     let out = Command::new("readelf")
         .args(["-d"])
         .arg(library_dir().join("libmdmlink.so"))
         .output()
         .expect("readelf (binutils)");
     let text = String::from_utf8_lossy(&out.stdout);
-    let major = env!("CARGO_PKG_VERSION_MAJOR");
     assert!(
-        text.contains(&format!("Library soname: [libmdmlink.so.{major}]")),
+        text.contains(&format!("Library soname: [{}]", soname())),
         "{text}"
     );
 }

@@ -16,8 +16,12 @@ fn generate() -> String {
     let mut config =
         cbindgen::Config::from_file(root.join("cbindgen.toml")).expect("cbindgen.toml parses");
     let version = env!("CARGO_PKG_VERSION");
+    // The SONAME's number (build.rs): the minor version for 0.x, 1000 * major after.
+    let major: u32 = env!("CARGO_PKG_VERSION_MAJOR").parse().expect("major");
+    let minor: u32 = env!("CARGO_PKG_VERSION_MINOR").parse().expect("minor");
+    let abi = if major == 0 { minor } else { 1000 * major };
     config.after_includes = Some(format!(
-        "\n#define MDMLINK_VERSION_MAJOR {}\n#define MDMLINK_VERSION_MINOR {}\n#define MDMLINK_VERSION_PATCH {}\n#define MDMLINK_VERSION \"{version}\"",
+        "\n#define MDMLINK_VERSION_MAJOR {}\n#define MDMLINK_VERSION_MINOR {}\n#define MDMLINK_VERSION_PATCH {}\n#define MDMLINK_VERSION \"{version}\"\n#define MDMLINK_ABI_VERSION {abi}",
         env!("CARGO_PKG_VERSION_MAJOR"),
         env!("CARGO_PKG_VERSION_MINOR"),
         env!("CARGO_PKG_VERSION_PATCH"),
@@ -68,6 +72,12 @@ fn version_macros_match_cargo_toml() {
         assert!(header.contains(&line), "header lacks `{}`", line.trim());
     }
     assert!(header.contains(&format!("#define MDMLINK_VERSION \"{version}\"\n")));
+    let abi = if parts[0] == "0" {
+        parts[1].to_owned()
+    } else {
+        format!("{}000", parts[0])
+    };
+    assert!(header.contains(&format!("#define MDMLINK_ABI_VERSION {abi}\n")));
     assert!(header.contains("DO NOT EDIT"));
 }
 

@@ -26,8 +26,9 @@ use cms::content_info::ContentInfo;
 use cms::enveloped_data::{EnvelopedData, RecipientIdentifier, RecipientInfo, RecipientInfos};
 use der::asn1::{Any, OctetString, SetOfVec};
 use der::{Decode, Encode};
+use mdmlink::hazmat::smime;
 use mdmlink::keypair::{CertificateParams, KeySize, ServerCertificate, ServerKeypair};
-use mdmlink::token::{self, SealOptions, ServerToken, TokenError, smime};
+use mdmlink::token::{self, SealOptions, ServerToken, TokenError};
 use x509_cert::serial_number::SerialNumber;
 
 mod common;
@@ -742,14 +743,21 @@ fn write_fuzz_seeds() {
             token::SealFormat::Pem,
             token::SealFormat::Der,
         ] {
-            let sealed =
-                token::seal(&token, &cert, SealOptions { cipher, format }, &mut rng).unwrap();
+            let sealed = token::seal(
+                &token,
+                &cert,
+                SealOptions::default()
+                    .with_cipher(cipher)
+                    .with_format(format),
+                &mut rng,
+            )
+            .unwrap();
             assert_eq!(token::open(&sealed, &keypair).unwrap(), token);
             let name = format!("mdmlink-{}-{format:?}", cipher.name()).to_lowercase();
             std::fs::write(dir.join(name), sealed).unwrap();
         }
     }
-    let payload = token::payload::render(&token);
+    let payload = mdmlink::hazmat::payload::render(&token);
     std::fs::write(dir.join("payload.txt"), payload.as_slice()).unwrap();
 }
 
@@ -761,9 +769,9 @@ fn payload_with_fractional_second_expiry_round_trips() {
     // payload_parse: "2025-01-17T11:02:01.1Z" parsed with its tenth of a
     // second, but rendered without it, so render -> parse gave another token.
     let json = r#"{"consumer_key":"CK_1","consumer_secret":"CS_2","access_token":"AT_3","access_secret":"AS_4","access_token_expiry":"2025-01-17T11:02:01.1Z"}"#;
-    let token = token::payload::parse(json.as_bytes()).unwrap();
+    let token = mdmlink::hazmat::payload::parse(json.as_bytes()).unwrap();
     assert_eq!(token.access_token_expiry().nanosecond(), 0);
-    let again = token::payload::parse(&token::payload::render(&token)).unwrap();
+    let again = mdmlink::hazmat::payload::parse(&mdmlink::hazmat::payload::render(&token)).unwrap();
     assert_eq!(again, token);
     assert_eq!(ServerToken::from_json(&token.to_json()).unwrap(), token);
 }

@@ -6,8 +6,9 @@ mod common;
 
 use common::*;
 use mdmlink::{
+    hazmat::payload,
     keypair::{CertificateParams, KeySize, ServerKeypair},
-    token::{self, ContentCipher, SealFormat, SealOptions, ServerToken, payload},
+    token::{self, ContentCipher, SealFormat, SealOptions, ServerToken},
 };
 use std::path::Path;
 use time::{OffsetDateTime, macros::datetime};
@@ -153,7 +154,9 @@ fn openssl_opens_what_seal_makes() {
             let sealed = token::seal(
                 &sample_token(),
                 kp.certificate().unwrap(),
-                SealOptions { cipher, format },
+                SealOptions::default()
+                    .with_cipher(cipher)
+                    .with_format(format),
                 &mut rng,
             )
             .unwrap();

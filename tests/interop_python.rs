@@ -5,8 +5,9 @@ mod common;
 
 use common::*;
 use mdmlink::{
+    hazmat::payload,
     keypair::{CertificateParams, KeySize, ServerKeypair},
-    token::{self, ContentCipher, SealFormat, SealOptions, ServerToken, payload},
+    token::{self, ContentCipher, SealFormat, SealOptions, ServerToken},
 };
 use std::path::{Path, PathBuf};
 use time::macros::datetime;
@@ -85,7 +86,9 @@ fn python_opens_what_seal_makes() {
             let sealed = token::seal(
                 &sample(),
                 kp.certificate().unwrap(),
-                SealOptions { cipher, format },
+                SealOptions::default()
+                    .with_cipher(cipher)
+                    .with_format(format),
                 &mut rng,
             )
             .unwrap();

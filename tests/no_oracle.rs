@@ -46,10 +46,7 @@ fn sentinel_token() -> ServerToken {
 }
 
 fn seal_der(token: &ServerToken, to: &ServerKeypair) -> Vec<u8> {
-    let options = SealOptions {
-        format: SealFormat::Der,
-        ..SealOptions::default()
-    };
+    let options = SealOptions::default().with_format(SealFormat::Der);
     token::seal(
         token,
         to.certificate().unwrap(),
@@ -151,7 +148,7 @@ fn every_private_key_failure_is_the_same_error() {
     let em = block(k, |_| {});
     let rewrapped = with_enc_key(&der, &raw_rsa(&ours, &em));
     let private = rsa::PrivateKey::from_pkcs8_der(&ours.private_key_der().unwrap()).unwrap();
-    let unwrapped = mdmlink::token::envelope::unwrap_content_key(
+    let unwrapped = mdmlink::hazmat::envelope::unwrap_content_key(
         &private,
         &mut mdmlink::SystemRng::default(),
         &raw_rsa(&ours, &em),
@@ -381,7 +378,7 @@ fn sentinel_secrets_never_shown() {
         ),
     ];
     for (i, d) in damaged.iter().enumerate() {
-        let e = token::payload::parse(d.as_bytes()).expect_err("damaged payload refused");
+        let e = mdmlink::hazmat::payload::parse(d.as_bytes()).expect_err("damaged payload refused");
         check_error(&format!("payload damage {i}"), &e);
         check_error(
             &format!("payload damage {i} as TokenError"),

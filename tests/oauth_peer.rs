@@ -86,7 +86,9 @@ fn signatures_match_python_oauthlib() {
         let now = time::OffsetDateTime::from_unix_timestamp(*ts).unwrap();
         let uri: http::Uri = url.parse().unwrap();
         let auth = session::authorization(&token, &http::Method::GET, &uri, now, nonce).unwrap();
-        ours.push(session::oauth::parse_authorization(auth.header_value().expose()).unwrap());
+        ours.push(
+            mdmlink::hazmat::oauth::parse_authorization(auth.header_value().expose()).unwrap(),
+        );
         if i > 0 {
             json.push(',');
         }

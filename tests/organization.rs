@@ -96,11 +96,10 @@ fn tokens_bind_to_the_server_whose_key_opens_them() {
     org.add_server(
         "B",
         b,
-        ServerOptions {
-            release_devices: true,
-            customer: Some("Acme".into()),
-            site: Some("HQ".into()),
-        },
+        ServerOptions::default()
+            .with_release_devices(true)
+            .with_customer("Acme")
+            .with_site("HQ"),
         NOW,
     )
     .unwrap();
@@ -123,10 +122,7 @@ fn tokens_bind_to_the_server_whose_key_opens_them() {
         org.install_token(
             "A",
             &file_a,
-            InstallOptions {
-                downloaded_by: Some("admin@example.com".into()),
-                force: false
-            },
+            InstallOptions::default().with_downloaded_by("admin@example.com"),
             NOW
         )
         .unwrap(),
@@ -165,10 +161,7 @@ fn tokens_bind_to_the_server_whose_key_opens_them() {
     org.install_token(
         "A",
         &changed,
-        InstallOptions {
-            force: true,
-            ..Default::default()
-        },
+        InstallOptions::default().with_force(true),
         NOW,
     )
     .unwrap();
@@ -207,10 +200,9 @@ fn needs_action_soonest_first() {
             name,
             t(name, days),
             // Forced: some of these tokens are already expired on purpose.
-            InstallOptions {
-                downloaded_by: Some(user.into()),
-                force: true,
-            },
+            InstallOptions::default()
+                .with_downloaded_by(user)
+                .with_force(true),
             NOW,
         )
         .unwrap();
@@ -273,11 +265,9 @@ fn serializes_without_private_keys_unless_asked() {
     org.add_server(
         "Main",
         kp.clone(),
-        ServerOptions {
-            release_devices: true,
-            customer: None,
-            site: Some("Campus".into()),
-        },
+        ServerOptions::default()
+            .with_release_devices(true)
+            .with_site("Campus"),
         NOW,
     )
     .unwrap();
@@ -401,10 +391,7 @@ fn a_token_that_cannot_be_right_is_refused_unless_forced() {
         Err(OrganizationError::TokenExpired { .. })
     ));
     assert!(fresh.server("Main").unwrap().token().is_none());
-    let force = InstallOptions {
-        force: true,
-        ..InstallOptions::default()
-    };
+    let force = InstallOptions::default().with_force(true);
     assert_eq!(
         org.install_token("Main", &older, force.clone(), NOW)
             .unwrap(),
@@ -423,10 +410,7 @@ fn an_event_is_cleared_only_by_a_token_issued_after_it() {
     let event = NOW + Duration::days(30);
     org.record_event("Main", ReplacementReason::DownloaderLeftOrganization, event)
         .unwrap();
-    let force = InstallOptions {
-        force: true,
-        ..InstallOptions::default()
-    };
+    let force = InstallOptions::default().with_force(true);
     // The installed token again, forced: the event stays.
     let same = org.server("Main").unwrap().token().unwrap().token.clone();
     org.install_opened_token("Main", same, force.clone(), event + Duration::days(1))

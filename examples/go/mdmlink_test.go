@@ -19,6 +19,12 @@ import (
 
 var fixtures = filepath.Join("..", "..", "tests", "fixtures", "apple-token-1")
 
+func TestABIVersionMatchesHeader(t *testing.T) {
+	if ABIVersion() != HeaderABIVersion {
+		t.Fatalf("library ABI %d, header ABI %d", ABIVersion(), HeaderABIVersion)
+	}
+}
+
 func readFixture(t *testing.T, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(fixtures, name))
@@ -90,7 +96,9 @@ func TestErrors(t *testing.T) {
 	if _, err := KeypairFromPEM([]byte("garbage"), ""); !errors.As(err, &e) || e.Status != StatusKeyMalformed {
 		t.Errorf("garbage key gave %v", err)
 	}
-	if _, err := KeypairFromPEM(nil, ""); !errors.As(err, &e) || e.Status != StatusNullArgument {
+	// An empty slice is passed as NULL with length 0: the empty input, which
+	// holds no key (one rule for every byte input).
+	if _, err := KeypairFromPEM(nil, ""); !errors.As(err, &e) || e.Status != StatusKeyMalformed {
 		t.Errorf("empty key gave %v", err)
 	}
 	if err := CheckServerName("Unassigned"); !errors.As(err, &e) || e.Status != StatusInvalidName {

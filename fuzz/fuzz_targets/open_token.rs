@@ -34,9 +34,9 @@ fuzz_target!(|data: &[u8]| {
     // as long as the token has no more recipients than are tried blindly.
     if let Ok(t) = &with_cert {
         let _ = format!("{t:?}");
-        let cms = token::smime::unarmor(data).expect("it opened");
-        let count = token::envelope::recipients(&cms).expect("it opened").len();
-        if count <= token::envelope::MAX_BLIND_RECIPIENTS {
+        let cms = mdmlink::hazmat::smime::unarmor(data).expect("it opened");
+        let count = mdmlink::hazmat::envelope::recipients(&cms).expect("it opened").len();
+        if count <= mdmlink::hazmat::envelope::MAX_BLIND_RECIPIENTS {
             let bare = token::open(data, &BARE).expect("opened with the certificate, not without");
             assert_eq!(&bare, t);
         }

@@ -1,10 +1,10 @@
-//! The decrypted-payload parser (`token::payload::parse`): inner MIME,
+//! The decrypted-payload parser (`hazmat::payload::parse`): inner MIME,
 //! MESSAGE armor, JSON. A parsed token must survive rendering and parsing
 //! again unchanged.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mdmlink::token::payload;
+use mdmlink::hazmat::payload;
 
 fuzz_target!(|data: &[u8]| {
     match payload::parse(data) {

@@ -5,8 +5,10 @@
 #   2. the header compiled as C99 and C++ with -Wall -Wextra -Werror;
 #   3. scripts/install.sh + pkg-config, static and shared, with the SONAME;
 #   4. examples/c with make, on the real Apple token;
-#   5. examples/go with `go test` (Debian's golang-go, standard library only),
-#      including the device service against target/debug/mdmlink-simulator.
+#   5. examples/go with `go test` against the installed copy (pkg-config, as a
+#      Go program outside this checkout links it), then once in-tree
+#      (`-tags mdmlink_intree`); Debian's golang-go, standard library only.
+#      The device service tests run against target/debug/mdmlink-simulator.
 # Expected time after scripts/test.sh: about 1.5 minutes (valgrind ~30 s,
 # installing golang-go ~30 s); everything reuses the debug build.
 set -euo pipefail
@@ -45,11 +47,15 @@ g++ -std=c++11 -Wall -Wextra -Werror -pedantic -Iinclude -c "$work/h.cpp" -o "$w
 echo "-- install + pkg-config (static and shared)"
 MDMLINK_PROFILE=debug bash scripts/install.sh "$work/prefix" >/dev/null
 export PKG_CONFIG_PATH=$work/prefix/lib/pkgconfig
-readelf -d "$work/prefix/lib/libmdmlink.so" | grep -q 'Library soname: \[libmdmlink.so.0\]'
+version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
+minor=${version#*.}; minor=${minor%%.*}
+soname=libmdmlink.so.0.$minor   # 0.x: every minor release may break the ABI (build.rs)
+readelf -d "$work/prefix/lib/libmdmlink.so" | grep -qF "Library soname: [$soname]"
+test -L "$work/prefix/lib/$soname"
 # shellcheck disable=SC2046
 gcc -std=c99 -Wall -Wextra -Werror -o "$work/shared" examples/c/link_server.c $(pkg-config --cflags --libs mdmlink) \
   -Wl,-rpath,"$work/prefix/lib"
-readelf -d "$work/shared" | grep -q 'NEEDED.*\[libmdmlink.so.0\]'
+readelf -d "$work/shared" | grep -qF "Shared library: [$soname]"
 # shellcheck disable=SC2046
 gcc -std=c99 -Wall -Wextra -Werror -o "$work/static" examples/c/link_server.c $(pkg-config --cflags mdmlink) \
   "$work/prefix/lib/libmdmlink.a" $(pkg-config --static --libs-only-l mdmlink | sed 's/-lmdmlink//')
@@ -67,11 +73,20 @@ grep -q '^days to expiry: ' "$work/example.out"
 openssl x509 -in examples/c/server-cert.pem -noout -subject | grep -q 'Main MDM'
 make -s -C examples/c clean
 
-echo "-- examples/go (go test, the store, the device service against mdmlink-simulator)"
-# The Go package wraps the store API too (feature sqlite); install.sh built the lib without it.
-cargo build --quiet --lib --features sqlite
+echo "-- examples/go (go test against the installed copy, through pkg-config; the store; the device service against mdmlink-simulator)"
 cargo build --quiet --all-features --bin mdmlink-simulator
 export MDMLINK_SIMULATOR=$root/target/debug/mdmlink-simulator CI=true
 export GOPATH=$root/target/go/path GOCACHE=$root/target/go/cache GOPROXY=off GOFLAGS=-mod=mod GO111MODULE=on
-(cd examples/go && test -z "$(gofmt -l .)" && go vet ./... && go test -count=1 ./...)
+(
+  cd examples/go
+  test -z "$(gofmt -l .)"
+  go vet ./...
+  # The test binary must need the installed library by its SONAME.
+  go test -c -o "$work/go.test" .
+  readelf -d "$work/go.test" | grep -qF "Shared library: [$soname]"
+  LD_LIBRARY_PATH=$work/prefix/lib go test -count=1 ./...
+  echo "-- examples/go (go test -tags mdmlink_intree: the in-tree static library)"
+  go vet -tags mdmlink_intree ./...
+  go test -count=1 -tags mdmlink_intree ./...
+)
 echo "-- C API checks passed"

@@ -10,9 +10,11 @@
 # 2. deny: installs cargo-deny if missing, copies ../shared/advisory-db into a
 #    temporary git repository where cargo-deny looks for it, and runs
 #    `cargo deny --offline check` (advisories, licenses, bans, sources).
-# 3. miri: when a nightly toolchain with Miri is installed, runs the fast,
-#    FFI-free unit tests under `cargo +nightly miri test`; otherwise says it
-#    was skipped. (The C tests under valgrind belong to the C API script.)
+# 3. miri: installs nightly with Miri if missing (once), then runs the FFI
+#    layer's own unit tests (`ffi::tests`, its unsafe code) and the fast
+#    parser tests under `cargo +nightly miri test`; when no nightly with Miri
+#    can be installed it prints "Miri: NOT RUN" and why, without failing.
+#    (The C tests under valgrind belong to the C API script.)
 #
 # Expected time on 2 cores, fresh machine: about 5-6 minutes, most of it
 # compiling cargo-deny (~4 min CPU), which runs in the background while the
@@ -121,16 +123,24 @@ run_deny() {
 }
 
 run_miri() {
-    if rustup toolchain list 2>/dev/null | grep -q nightly &&
-        cargo +nightly miri --version >/dev/null 2>&1; then
-        say "Miri: fast, FFI-free unit tests"
-        # Unit tests of the parsers and small types; crypto-heavy tests are
-        # #[cfg_attr(miri, ignore)] or filtered out here.
-        MIRIFLAGS="${MIRIFLAGS:--Zmiri-disable-isolation}" \
-            cargo +nightly miri test --lib -- name:: portal:: secret:: token::smime:: token::payload::
-    else
-        say "Miri: skipped (no nightly toolchain with the miri component; install with \`rustup +nightly component add miri rust-src\`)"
+    # Installs nightly with Miri once if it is missing; when that is impossible
+    # here (no network to the toolchain server, no nightly for this host) the
+    # step says so plainly and does not fail: Miri is a bonus, not a gate.
+    if ! cargo +nightly miri --version >/dev/null 2>&1; then
+        say "Miri: installing nightly with miri and rust-src (once)"
+        if ! rustup toolchain install nightly --profile minimal --component miri --component rust-src >"$logdir/miri-install.log" 2>&1 ||
+            ! cargo +nightly miri --version >/dev/null 2>&1; then
+            tail -n 5 "$logdir/miri-install.log" || true
+            say "Miri: NOT RUN - no nightly toolchain with Miri could be installed on this machine (see above)"
+            return 0
+        fi
     fi
+    say "Miri: the FFI layer's unit tests (its unsafe code) and the fast, FFI-free unit tests"
+    # Unit tests of the parsers and small types; crypto-heavy tests are
+    # #[cfg_attr(miri, ignore)] or filtered out here. `ffi::tests` avoids RSA.
+    MIRIFLAGS="${MIRIFLAGS:--Zmiri-disable-isolation}" \
+        cargo +nightly miri test --lib --features capi -- ffi::tests:: name:: portal:: secret:: token::smime:: token::payload:: --skip token::filename::
+    say "Miri: passed"
 }
 
 status=0

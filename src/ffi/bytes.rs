@@ -7,40 +7,31 @@ use super::macros::ffi;
 /// A byte buffer owned by the caller once a function returns it: certificate
 /// PEM or DER, private key PEM, a sealed token. Release it with
 /// `mdmlink_bytes_free`, which zeroes the bytes first (they may be key
-/// material). Text outputs (PEM) are not NUL-terminated: use `len`.
+/// material). A NUL byte always follows the `len` bytes (not counted in
+/// `len`), so a text output (PEM, JSON, a header value) is also a C string.
 #[allow(non_camel_case_types)]
 #[repr(C)]
 #[derive(Debug)]
 pub struct mdmlink_bytes {
-    /// The first byte; NULL for an empty or freed buffer.
+    /// The first byte; never NULL in a filled-in buffer (an empty one points
+    /// to its NUL), NULL once freed.
     pub ptr: *mut u8,
-    /// The number of bytes.
+    /// The number of bytes, not counting the trailing NUL.
     pub len: usize,
 }
 
 impl mdmlink_bytes {
-    /// Moves `data` into a buffer for C.
+    /// Moves `data` into a buffer for C, followed by a NUL.
     pub(crate) fn from_vec(data: Vec<u8>) -> Self {
-        if data.is_empty() {
-            return Self {
-                ptr: core::ptr::null_mut(),
-                len: 0,
-            };
-        }
-        // `into_boxed_slice` may reallocate when capacity > len; shrink first
-        // and zero the old allocation ourselves so no copy of a secret is left.
-        let mut data = data;
-        if data.capacity() != data.len() {
-            let exact = data.as_slice().to_vec().into_boxed_slice();
-            data.zeroize();
-            return Self::from_box(exact);
-        }
-        Self::from_box(data.into_boxed_slice())
-    }
-
-    fn from_box(data: Box<[u8]>) -> Self {
         let len = data.len();
-        let ptr = Box::into_raw(data).cast::<u8>();
+        // One exact allocation of `len + 1` bytes; the old one is zeroed here
+        // so no copy of a secret is left behind.
+        let mut data = data;
+        let mut exact = Vec::with_capacity(len + 1);
+        exact.extend_from_slice(&data);
+        exact.push(0);
+        data.zeroize();
+        let ptr = Box::into_raw(exact.into_boxed_slice()).cast::<u8>();
         Self { ptr, len }
     }
 }
@@ -55,12 +46,12 @@ impl mdmlink_bytes {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mdmlink_bytes_free(bytes: *mut mdmlink_bytes) {
     ffi!(free bytes; {
-        // SAFETY: the caller guarantees `bytes` is ours; `ptr`/`len` came from
-        // a `Box<[u8]>` made by `from_box`.
+        // SAFETY: the caller guarantees `bytes` is ours; `ptr`/`len + 1` came
+        // from a `Box<[u8]>` made by `from_vec`.
         unsafe {
             let b = &mut *bytes;
             if !b.ptr.is_null() {
-                let slice = core::ptr::slice_from_raw_parts_mut(b.ptr, b.len);
+                let slice = core::ptr::slice_from_raw_parts_mut(b.ptr, b.len + 1);
                 let mut owned = Box::from_raw(slice);
                 owned.zeroize();
                 drop(owned);

@@ -15,7 +15,7 @@ use super::macros::ffi;
 use super::status::mdmlink_status;
 use super::token::mdmlink_token;
 #[cfg(feature = "http")]
-use super::{handle, opt_str_arg, slice_arg, str_arg, time_arg, write, write_handle};
+use super::{bytes_arg, handle, opt_str_arg, str_arg, time_arg, write, write_handle};
 
 /// A client for one server at one service URL: the token, the protocol
 /// version and the session cache (renewed by itself, one re-authentication
@@ -25,20 +25,6 @@ use super::{handle, opt_str_arg, slice_arg, str_arg, time_arg, write, write_hand
 pub struct mdmlink_dep_client {
     #[cfg(feature = "http")]
     inner: crate::dep::client::DepClient,
-}
-
-/// Reads `len` bytes at `p`; NULL is allowed only with `len` 0.
-///
-/// # Safety
-/// `p` is NULL or readable for `len` bytes.
-#[cfg(feature = "http")]
-unsafe fn bytes_arg<'a>(p: *const u8, len: usize, what: &str) -> Result<&'a [u8], FfiError> {
-    match (p.is_null(), len) {
-        (true, 0) => Ok(&[]),
-        (true, _) => Err(FfiError::null(what)),
-        // SAFETY: guaranteed by the caller.
-        (false, _) => Ok(unsafe { slice_arg(p, len) }),
-    }
 }
 
 #[cfg(feature = "http")]
@@ -190,11 +176,11 @@ pub unsafe extern "C" fn mdmlink_dep_profile_define(
     out_json: *mut mdmlink_bytes,
     err: *mut *mut mdmlink_error,
 ) -> mdmlink_status {
-    ffi!(status err; [client, profile_json, out_json]; {
+    ffi!(status err; [client, out_json]; {
         #[cfg(feature = "http")]
         {
             // SAFETY: per the contract.
-            let (client, json) = unsafe { (handle(client), slice_arg(profile_json, profile_json_len)) };
+            let (client, json) = unsafe { (handle(client), bytes_arg(profile_json, profile_json_len, "profile_json")?) };
             let profile = crate::dep::ProfileDefinition::from_json(json)?;
             let defined = client.inner.define_profile(&profile)?;
             let out = json_out(&defined)?;
@@ -204,7 +190,7 @@ pub unsafe extern "C" fn mdmlink_dep_profile_define(
         }
         #[cfg(not(feature = "http"))]
         {
-            let _ = profile_json_len;
+            let _ = (profile_json, profile_json_len);
             Err(FfiError::invalid("mdmlink was built without the `http` feature"))
         }
     })

@@ -1,9 +1,12 @@
 //! `mdmlink_error`: the detailed error beside a status.
 //!
-//! Every fallible function takes `mdmlink_error **err` last. When the call
-//! fails and `err` is not NULL, `*err` receives a new error object (any error
-//! already in `*err` is freed first, so one variable can serve many calls).
-//! On success `*err` is left as it was. There is no thread-local "last error".
+//! Every fallible function takes `mdmlink_error **err` last. `err` may be
+//! NULL (no details wanted); otherwise `*err` must be NULL on entry, or the
+//! call does nothing and returns `MDMLINK_STATUS_ERROR_NOT_NULL` (`*err` is
+//! never freed or overwritten implicitly). When the call fails, `*err`
+//! receives a new error object, which the caller frees with
+//! `mdmlink_error_free` and sets back to NULL before reusing the variable.
+//! On success `*err` stays NULL. There is no thread-local "last error".
 
 use core::ffi::c_char;
 use std::ffi::CString;
@@ -52,7 +55,7 @@ impl FfiError {
     pub(crate) fn panic() -> Self {
         Self::new(
             mdmlink_status::Panic,
-            "mdmlink panicked (a bug, please report it); the call had no effect",
+            "mdmlink panicked (a bug, please report it); no output was written, and a change the call was making to an organization may be incomplete",
         )
     }
 
@@ -65,7 +68,8 @@ macro_rules! from_core {
     ($($ty:ty => $f:ident),* $(,)?) => {$(
         impl From<$ty> for FfiError {
             fn from(e: $ty) -> Self {
-                Self::new(mdmlink_status::$f(&e), e.to_string())
+                // The whole cause chain: C callers see one message.
+                Self::new(mdmlink_status::$f(&e), crate::error::report(&e))
             }
         }
     )*};
@@ -91,6 +95,13 @@ impl From<Error> for FfiError {
             Error::Token(e) => e.into(),
             Error::Organization(e) => e.into(),
             Error::Jwt(e) => e.into(),
+            Error::Session(e) => e.into(),
+            Error::FileName(e) => Self::new(mdmlink_status::TokenFileName, e.to_string()),
+            Error::Parse(e) => Self::invalid(e.to_string()),
+            // No C function reaches a store yet.
+            Error::Store(e) => Self::new(mdmlink_status::InvalidRecord, crate::error::report(&e)),
+            // `Error` is non-exhaustive for callers, not for this crate; a new
+            // variant must be mapped here.
         }
     }
 }
@@ -101,11 +112,11 @@ impl From<crate::token::payload::PayloadError> for FfiError {
     }
 }
 
-/// Stores `e` through `err`: frees an error already there, then writes the new one.
+/// Stores `e` through `err` (which [`super::macros::run_status`] has checked
+/// holds NULL).
 ///
 /// # Safety
-/// `err` is NULL or points to a writable `mdmlink_error *` that is NULL or
-/// came from this library.
+/// `err` is NULL or points to a writable `mdmlink_error *`.
 pub(crate) unsafe fn set_error(err: *mut *mut mdmlink_error, e: FfiError) {
     if err.is_null() {
         return;
@@ -115,14 +126,8 @@ pub(crate) unsafe fn set_error(err: *mut *mut mdmlink_error, e: FfiError) {
         status: e.status,
         message,
     }));
-    // SAFETY: the caller guarantees `err` is valid and `*err` is NULL or ours.
-    unsafe {
-        let old = *err;
-        if !old.is_null() {
-            drop(Box::from_raw(old));
-        }
-        *err = boxed;
-    }
+    // SAFETY: the caller guarantees `err` is valid and writable.
+    unsafe { err.write(boxed) }
 }
 
 /// The error's message: UTF-8, NUL-terminated, never containing key material

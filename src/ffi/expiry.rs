@@ -86,7 +86,8 @@ pub(crate) fn reason_arg(reason: u32) -> Result<ReplacementReason, FfiError> {
 }
 
 /// How a token or certificate stands at one moment. Plain data: owns
-/// nothing, needs no free.
+/// nothing, needs no free. `reserved` keeps room for fields added later
+/// without changing the struct's size (the library writes zeros there).
 #[allow(non_camel_case_types)]
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
@@ -104,6 +105,8 @@ pub struct mdmlink_health {
     /// A static label: `"valid"`, `"renew-soon"`, `"expired"`,
     /// `"must-replace"`, `"no-token"` or `"no-certificate"`. Never free it.
     pub label: *const c_char,
+    /// Room to grow: zero today; later versions may give these words a meaning.
+    pub reserved: [u64; 4],
 }
 
 impl mdmlink_health {
@@ -114,6 +117,7 @@ impl mdmlink_health {
         deadline_unix: 0,
         reason: mdmlink_replacement_reason::None,
         label: c"no-certificate".as_ptr(),
+        reserved: [0; 4],
     };
 }
 
@@ -144,6 +148,7 @@ impl From<Health> for mdmlink_health {
                 mdmlink_replacement_reason::from_core,
             ),
             label: label.as_ptr(),
+            reserved: [0; 4],
         }
     }
 }

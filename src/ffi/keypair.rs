@@ -8,7 +8,7 @@ use super::bytes::mdmlink_bytes;
 use super::error::mdmlink_error;
 use super::macros::ffi;
 use super::status::mdmlink_status;
-use super::{free_handle, handle, opt_str_arg, slice_arg, str_arg, write, write_handle};
+use super::{bytes_arg, free_handle, handle, opt_str_arg, str_arg, write, write_handle};
 use crate::SystemRng;
 use crate::keypair::{CertificateParams, KeySize, ServerKeypair};
 
@@ -71,9 +71,9 @@ pub unsafe extern "C" fn mdmlink_keypair_from_pem(
     out: *mut *mut mdmlink_keypair,
     err: *mut *mut mdmlink_error,
 ) -> mdmlink_status {
-    ffi!(status err; [pem, out]; {
+    ffi!(status err; [out]; {
         // SAFETY: per the contract.
-        let (pem, password) = unsafe { (slice_arg(pem, pem_len), opt_str_arg(password, "password")?) };
+        let (pem, password) = unsafe { (bytes_arg(pem, pem_len, "pem")?, opt_str_arg(password, "password")?) };
         let inner = ServerKeypair::from_pem(pem, password.map(str::as_bytes))?;
         // SAFETY: `out` is non-NULL and writable.
         unsafe { write_handle(out, mdmlink_keypair { inner }) };
@@ -97,9 +97,9 @@ pub unsafe extern "C" fn mdmlink_keypair_from_der(
     out: *mut *mut mdmlink_keypair,
     err: *mut *mut mdmlink_error,
 ) -> mdmlink_status {
-    ffi!(status err; [der, out]; {
+    ffi!(status err; [out]; {
         // SAFETY: per the contract.
-        let (der, password) = unsafe { (slice_arg(der, der_len), opt_str_arg(password, "password")?) };
+        let (der, password) = unsafe { (bytes_arg(der, der_len, "der")?, opt_str_arg(password, "password")?) };
         let inner = ServerKeypair::from_der(der, password.map(str::as_bytes))?;
         // SAFETY: `out` is non-NULL and writable.
         unsafe { write_handle(out, mdmlink_keypair { inner }) };

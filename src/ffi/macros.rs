@@ -48,18 +48,27 @@ macro_rules! ffi {
 pub(crate) use ffi;
 
 /// Runs `body`, catching panics, and reports its outcome as a status.
+///
+/// `*err` must be NULL on entry: a call whose `*err` already holds something
+/// (an error the caller did not free, or an uninitialised variable) is
+/// refused with `MDMLINK_STATUS_ERROR_NOT_NULL` before anything runs, and
+/// `*err` is left alone (never freed: it may not be ours).
 pub(crate) fn run_status<F>(err: *mut *mut mdmlink_error, body: F) -> mdmlink_status
 where
     F: FnOnce() -> Result<(), FfiError>,
 {
+    // SAFETY: every exported function documents that `err` is NULL or a
+    // readable and writable `mdmlink_error **`.
+    if !err.is_null() && !unsafe { err.read() }.is_null() {
+        return mdmlink_status::ErrorNotNull;
+    }
     let outcome = match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => return mdmlink_status::Ok,
         Ok(Err(e)) => e,
         Err(_) => FfiError::panic(),
     };
     let status = outcome.status();
-    // SAFETY: every exported function documents that `err` is NULL or points to
-    // a `mdmlink_error *` that is NULL or was returned by this library.
+    // SAFETY: `err` is NULL or writable, and `*err` was NULL (checked above).
     unsafe { set_error(err, outcome) };
     status
 }

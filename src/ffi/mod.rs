@@ -30,6 +30,9 @@ pub mod status;
 pub mod store;
 pub mod token;
 
+#[cfg(test)]
+mod tests;
+
 use core::ffi::{CStr, c_char};
 
 use time::OffsetDateTime;
@@ -49,6 +52,38 @@ pub extern "C" fn mdmlink_version() -> *const c_char {
     ffi!(value VERSION.as_ptr(); []; { VERSION.as_ptr() })
 }
 
+/// The ABI version: the number in the shared library's SONAME. For 0.x it is
+/// the minor version (`libmdmlink.so.0.<minor>`: any 0.x minor release may
+/// break the ABI); from 1.0 on it is `1000 * major`. Equals the header's
+/// `MDMLINK_ABI_VERSION`; a program can compare the two at start-up to
+/// detect a library swapped under it.
+#[unsafe(no_mangle)]
+pub extern "C" fn mdmlink_abi_version() -> u32 {
+    ffi!(value ABI_VERSION; []; { ABI_VERSION })
+}
+
+/// See [`mdmlink_abi_version`].
+const ABI_VERSION: u32 = {
+    let major = parse_u32(env!("CARGO_PKG_VERSION_MAJOR"));
+    let minor = parse_u32(env!("CARGO_PKG_VERSION_MINOR"));
+    if major == 0 { minor } else { 1000 * major }
+};
+
+const fn parse_u32(s: &str) -> u32 {
+    let bytes = s.as_bytes();
+    let mut value = 0u32;
+    let mut i = 0;
+    while i < bytes.len() {
+        assert!(
+            bytes[i].is_ascii_digit(),
+            "version component is not a number"
+        );
+        value = value * 10 + (bytes[i] - b'0') as u32;
+        i += 1;
+    }
+    value
+}
+
 /// Forces a panic inside the FFI boundary, to prove it becomes
 /// `MDMLINK_STATUS_PANIC`. Test-only: exported by debug builds and by builds
 /// with the `ffi-test-hooks` feature, never by a release build without it.
@@ -56,7 +91,7 @@ pub extern "C" fn mdmlink_version() -> *const c_char {
 ///
 /// # Safety
 /// `err` as for every function: NULL or a valid `mdmlink_error **`.
-#[cfg(any(feature = "ffi-test-hooks", debug_assertions))]
+#[cfg(mdmlink_test_hooks)]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mdmlink_test_panic(
     err: *mut *mut error::mdmlink_error,
@@ -92,13 +127,23 @@ pub(crate) unsafe fn opt_str_arg<'a>(
     unsafe { str_arg(p, what) }.map(Some)
 }
 
-/// Borrows `len` bytes at `p`.
+/// Borrows the byte input `(p, len)`. The one rule for every byte input:
+/// NULL with length 0 is the empty input; NULL with a non-zero length is
+/// `MDMLINK_STATUS_NULL_ARGUMENT`.
 ///
 /// # Safety
-/// `p` is non-NULL and valid for reading `len` bytes for `'a`.
-pub(crate) unsafe fn slice_arg<'a>(p: *const u8, len: usize) -> &'a [u8] {
-    // SAFETY: guaranteed by the caller.
-    unsafe { core::slice::from_raw_parts(p, len) }
+/// `p` is NULL or valid for reading `len` bytes for `'a`.
+pub(crate) unsafe fn bytes_arg<'a>(
+    p: *const u8,
+    len: usize,
+    what: &str,
+) -> Result<&'a [u8], FfiError> {
+    match (p.is_null(), len) {
+        (true, 0) => Ok(&[]),
+        (true, _) => Err(FfiError::null(what)),
+        // SAFETY: guaranteed by the caller.
+        (false, _) => Ok(unsafe { core::slice::from_raw_parts(p, len) }),
+    }
 }
 
 /// Borrows a handle.

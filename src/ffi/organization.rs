@@ -12,7 +12,7 @@ use super::keypair::mdmlink_keypair;
 use super::macros::ffi;
 use super::status::mdmlink_status;
 use super::token::mdmlink_token;
-use super::{free_handle, handle, opt_str_arg, slice_arg, str_arg, time_arg, write, write_handle};
+use super::{bytes_arg, free_handle, handle, opt_str_arg, str_arg, time_arg, write, write_handle};
 use crate::SystemRng;
 use crate::keypair::{KeySize, ServerKeypair};
 use crate::organization::{
@@ -30,14 +30,36 @@ pub struct mdmlink_organization {
 }
 
 impl mdmlink_organization {
+    /// Locks the organization. A call that panicked while holding the lock
+    /// returned `MDMLINK_STATUS_PANIC` and poisoned it; the next call takes
+    /// the lock back, so the handle stays usable. (The panicking call's own
+    /// change may be incomplete; its status said so.)
     fn lock(&self) -> Result<MutexGuard<'_, Organization>, FfiError> {
-        self.inner.lock().map_err(|_| {
-            FfiError::new(
-                mdmlink_status::Panic,
-                "an earlier call panicked while changing this organization; free it and load it again",
-            )
-        })
+        Ok(self.inner.lock().unwrap_or_else(|poisoned| {
+            self.inner.clear_poison();
+            poisoned.into_inner()
+        }))
     }
+}
+
+/// Panics while holding `org`'s lock, to prove the call returns
+/// `MDMLINK_STATUS_PANIC` and the organization stays usable. Test-only, like
+/// `mdmlink_test_panic`.
+///
+/// # Safety
+/// `org` is NULL or a live organization; `err` is NULL or a valid
+/// `mdmlink_error **`.
+#[cfg(mdmlink_test_hooks)]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_test_panic_holding_organization(
+    org: *mut mdmlink_organization,
+    err: *mut *mut mdmlink_error,
+) -> mdmlink_status {
+    ffi!(status err; [org]; {
+        // SAFETY: per the contract.
+        let _guard = unsafe { handle(org) }.lock()?;
+        panic!("mdmlink_test_panic_holding_organization: forced panic")
+    })
 }
 
 /// The Apple portal an organization uses. Functions take it as a `uint32_t`;
@@ -68,6 +90,8 @@ pub enum mdmlink_install_outcome {
 }
 
 /// A server's status at one moment. Plain data: owns nothing, needs no free.
+/// `reserved` keeps room for fields added later without changing the
+/// struct's size (the library writes zeros there).
 #[allow(non_camel_case_types)]
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
@@ -87,6 +111,8 @@ pub struct mdmlink_server_status {
     pub staging_pending: bool,
     /// When the staged keypair was made (Unix seconds), 0 when none.
     pub staging_since_unix: i64,
+    /// Room to grow: zero today; later versions may give these words a meaning.
+    pub reserved: [u64; 8],
 }
 
 /// The servers that need action, most urgent first. Immutable: safe to read
@@ -183,7 +209,7 @@ pub unsafe extern "C" fn mdmlink_organization_check_name(
 /// NUL-terminated; `err` is NULL or a valid `mdmlink_error **`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mdmlink_organization_add_server(
-    org: *const mdmlink_organization,
+    org: *mut mdmlink_organization,
     name: *const c_char,
     keypair: *const mdmlink_keypair,
     now_unix: i64,
@@ -214,7 +240,7 @@ pub unsafe extern "C" fn mdmlink_organization_add_server(
 /// `mdmlink_error **`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mdmlink_organization_add_server_generated(
-    org: *const mdmlink_organization,
+    org: *mut mdmlink_organization,
     name: *const c_char,
     bits: u32,
     now_unix: i64,
@@ -258,7 +284,7 @@ unsafe fn write_copy(out: *mut *mut mdmlink_keypair, copy: Option<ServerKeypair>
 /// `err` is NULL or a valid `mdmlink_error **`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mdmlink_organization_remove_server(
-    org: *const mdmlink_organization,
+    org: *mut mdmlink_organization,
     name: *const c_char,
     err: *mut *mut mdmlink_error,
 ) -> mdmlink_status {
@@ -281,7 +307,7 @@ pub unsafe extern "C" fn mdmlink_organization_remove_server(
 /// NUL-terminated; `err` is NULL or a valid `mdmlink_error **`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mdmlink_organization_stage_keypair(
-    org: *const mdmlink_organization,
+    org: *mut mdmlink_organization,
     name: *const c_char,
     keypair: *const mdmlink_keypair,
     now_unix: i64,
@@ -314,7 +340,7 @@ pub unsafe extern "C" fn mdmlink_organization_stage_keypair(
 /// `mdmlink_error **`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mdmlink_organization_stage_generated(
-    org: *const mdmlink_organization,
+    org: *mut mdmlink_organization,
     name: *const c_char,
     bits: u32,
     now_unix: i64,
@@ -344,7 +370,7 @@ pub unsafe extern "C" fn mdmlink_organization_stage_generated(
 /// `err` is NULL or a valid `mdmlink_error **`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mdmlink_organization_discard_staging(
-    org: *const mdmlink_organization,
+    org: *mut mdmlink_organization,
     name: *const c_char,
     err: *mut *mut mdmlink_error,
 ) -> mdmlink_status {
@@ -367,7 +393,7 @@ pub unsafe extern "C" fn mdmlink_organization_discard_staging(
 /// NUL-terminated; `err` is NULL or a valid `mdmlink_error **`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mdmlink_organization_set_server_uuid(
-    org: *const mdmlink_organization,
+    org: *mut mdmlink_organization,
     name: *const c_char,
     uuid: *const c_char,
     err: *mut *mut mdmlink_error,
@@ -388,8 +414,8 @@ pub unsafe extern "C" fn mdmlink_organization_set_server_uuid(
 /// `service_type` = `com.apple.maid`. Uses the operating system's random
 /// number generator (for `jti` and RSA blinding).
 ///
-/// On success `*out` receives the compact JWT as ASCII (not NUL-terminated:
-/// use `len`): free it with `mdmlink_bytes_free`. Takes no ownership of its
+/// On success `*out` receives the compact JWT as ASCII (NUL-terminated, like
+/// every `mdmlink_bytes`): free it with `mdmlink_bytes_free`. Takes no ownership of its
 /// arguments.
 ///
 /// # Safety
@@ -434,7 +460,7 @@ pub unsafe extern "C" fn mdmlink_organization_access_management_jwt(
 #[unsafe(no_mangle)]
 #[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn mdmlink_organization_install_token_file(
-    org: *const mdmlink_organization,
+    org: *mut mdmlink_organization,
     name: *const c_char,
     file_name: *const c_char,
     data: *const u8,
@@ -446,22 +472,20 @@ pub unsafe extern "C" fn mdmlink_organization_install_token_file(
     warning_out: *mut mdmlink_bytes,
     err: *mut *mut mdmlink_error,
 ) -> mdmlink_status {
-    ffi!(status err; [org, name, file_name, data]; {
+    ffi!(status err; [org, name, file_name]; {
         // SAFETY: per the contract.
         let (org, name, file_name, data, downloaded_by) = unsafe {
             (
                 handle(org),
                 str_arg(name, "name")?,
                 str_arg(file_name, "file_name")?,
-                slice_arg(data, data_len),
+                bytes_arg(data, data_len, "data")?,
                 opt_str_arg(downloaded_by, "downloaded_by")?,
             )
         };
         let now = time_arg(now_unix, "now_unix")?;
-        let options = InstallOptions {
-            downloaded_by: downloaded_by.map(str::to_owned),
-            force,
-        };
+        let mut options = InstallOptions::default().with_force(force);
+        options.downloaded_by = downloaded_by.map(str::to_owned);
         let report = org.lock()?.install_token_file(name, file_name, data, options, now)?;
         if !outcome.is_null() {
             // SAFETY: non-NULL and writable.
@@ -498,7 +522,7 @@ fn outcome_of(outcome: InstallOutcome) -> mdmlink_install_outcome {
 #[unsafe(no_mangle)]
 #[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn mdmlink_organization_install_token(
-    org: *const mdmlink_organization,
+    org: *mut mdmlink_organization,
     name: *const c_char,
     data: *const u8,
     data_len: usize,
@@ -508,21 +532,19 @@ pub unsafe extern "C" fn mdmlink_organization_install_token(
     outcome: *mut mdmlink_install_outcome,
     err: *mut *mut mdmlink_error,
 ) -> mdmlink_status {
-    ffi!(status err; [org, name, data]; {
+    ffi!(status err; [org, name]; {
         // SAFETY: per the contract.
         let (org, name, data, downloaded_by) = unsafe {
             (
                 handle(org),
                 str_arg(name, "name")?,
-                slice_arg(data, data_len),
+                bytes_arg(data, data_len, "data")?,
                 opt_str_arg(downloaded_by, "downloaded_by")?,
             )
         };
         let now = time_arg(now_unix, "now_unix")?;
-        let options = InstallOptions {
-            downloaded_by: downloaded_by.map(str::to_owned),
-            force,
-        };
+        let mut options = InstallOptions::default().with_force(force);
+        options.downloaded_by = downloaded_by.map(str::to_owned);
         let result = org.lock()?.install_token(name, data, options, now)?;
         if !outcome.is_null() {
             // SAFETY: non-NULL and writable.
@@ -568,7 +590,7 @@ pub unsafe extern "C" fn mdmlink_organization_server_token(
 /// `err` is NULL or a valid `mdmlink_error **`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mdmlink_organization_record_event(
-    org: *const mdmlink_organization,
+    org: *mut mdmlink_organization,
     name: *const c_char,
     reason: u32,
     at_unix: i64,
@@ -595,7 +617,7 @@ pub unsafe extern "C" fn mdmlink_organization_record_event(
 /// `affected` is NULL or writable; `err` is NULL or a valid `mdmlink_error **`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mdmlink_organization_record_user_event(
-    org: *const mdmlink_organization,
+    org: *mut mdmlink_organization,
     user: *const c_char,
     reason: u32,
     at_unix: i64,
@@ -654,6 +676,7 @@ pub unsafe extern "C" fn mdmlink_organization_server_status(
             worst: mdmlink_health::from(status.worst()),
             staging_pending: status.staging_pending_since.is_some(),
             staging_since_unix: status.staging_pending_since.map_or(0, |t| t.unix_timestamp()),
+            reserved: [0; 8],
         };
         // SAFETY: `out` is non-NULL and writable.
         unsafe { write(out, value) };

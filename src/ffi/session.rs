@@ -15,7 +15,7 @@ use super::error::{FfiError, mdmlink_error};
 use super::macros::ffi;
 use super::status::mdmlink_status;
 use super::token::mdmlink_token;
-use super::{free_handle, handle, opt_str_arg, slice_arg, str_arg, time_arg, write, write_handle};
+use super::{bytes_arg, free_handle, handle, opt_str_arg, str_arg, time_arg, write, write_handle};
 use crate::SystemRng;
 use crate::session::{self, Session};
 
@@ -56,26 +56,13 @@ fn response(http_status: u16, body: &[u8]) -> Result<Response<Vec<u8>>, FfiError
     Ok(response)
 }
 
-/// Borrows a body that may be NULL when empty.
-///
-/// # Safety
-/// `body` is NULL or readable for `body_len` bytes.
-unsafe fn body_arg<'a>(body: *const u8, body_len: usize) -> Result<&'a [u8], FfiError> {
-    match (body.is_null(), body_len) {
-        (true, 0) => Ok(&[]),
-        (true, _) => Err(FfiError::null("body")),
-        // SAFETY: guaranteed by the caller.
-        (false, _) => Ok(unsafe { slice_arg(body, body_len) }),
-    }
-}
-
 /// Signs a `GET` of `url` (usually the base URL + `/session`, e.g.
 /// `"https://mdmenrollment.apple.com/session"`) with `token`, per RFC 5849
 /// (`HMAC-SHA1`, key `consumer_secret&access_secret`), at `now_unix` (Unix
 /// seconds) with `nonce` (1 to 256 bytes; NULL: 32 random hex digits from the
 /// operating system). Query parameters of `url` are signed too.
 ///
-/// On success `*out` holds the `Authorization` header value, not
+/// On success `*out` holds the `Authorization` header value,
 /// NUL-terminated: `OAuth realm="ADM", oauth_consumer_key="...", ...`. It
 /// carries the access token: free it with `mdmlink_bytes_free`, which zeroes
 /// it. Takes no ownership of the inputs.
@@ -144,7 +131,7 @@ pub unsafe extern "C" fn mdmlink_session_parse_response(
 ) -> mdmlink_status {
     ffi!(status err; [base_url, out]; {
         // SAFETY: per the contract.
-        let (body, base_url) = unsafe { (body_arg(body, body_len)?, str_arg(base_url, "base_url")?) };
+        let (body, base_url) = unsafe { (bytes_arg(body, body_len, "body")?, str_arg(base_url, "base_url")?) };
         let reply = response(http_status, body)?;
         let parsed = session::parse_session_response(&reply, base_url);
         // The copy of the body holds the session token.
@@ -173,7 +160,7 @@ pub unsafe extern "C" fn mdmlink_session_check_response(
 ) -> mdmlink_status {
     ffi!(status err; []; {
         // SAFETY: per the contract.
-        let body = unsafe { body_arg(body, body_len)? };
+        let body = unsafe { bytes_arg(body, body_len, "body")? };
         session::check_response(&response(http_status, body)?)?;
         Ok(())
     })

@@ -35,7 +35,10 @@ pub enum mdmlink_status {
     /// An argument is out of range: not UTF-8, an unknown enum number, a time
     /// outside years 1..9999, an index past the end.
     InvalidArgument = 3,
-    // 4..=9: reserved for general statuses.
+    /// `*err` was not NULL on entry (an earlier error not freed and reset, or
+    /// an uninitialised variable): the call did nothing and left `*err` alone.
+    ErrorNotNull = 4,
+    // 5..=9: reserved for general statuses.
     /// A server name breaks a naming rule.
     InvalidName = 10,
     /// A portal role may not perform the action.
@@ -186,6 +189,7 @@ impl mdmlink_status {
             S::NullArgument => c"MDMLINK_STATUS_NULL_ARGUMENT",
             S::Panic => c"MDMLINK_STATUS_PANIC",
             S::InvalidArgument => c"MDMLINK_STATUS_INVALID_ARGUMENT",
+            S::ErrorNotNull => c"MDMLINK_STATUS_ERROR_NOT_NULL",
             S::InvalidName => c"MDMLINK_STATUS_INVALID_NAME",
             S::RoleNotAllowed => c"MDMLINK_STATUS_ROLE_NOT_ALLOWED",
             S::KeyUnsupportedSize => c"MDMLINK_STATUS_KEY_UNSUPPORTED_SIZE",
@@ -255,13 +259,14 @@ impl mdmlink_status {
     }
 
     /// Every status, for [`mdmlink_status_name`].
-    const ALL: [mdmlink_status; 69] = {
+    const ALL: [mdmlink_status; 70] = {
         use mdmlink_status as S;
         [
             S::Ok,
             S::NullArgument,
             S::Panic,
             S::InvalidArgument,
+            S::ErrorNotNull,
             S::InvalidName,
             S::RoleNotAllowed,
             S::KeyUnsupportedSize,
@@ -412,7 +417,9 @@ impl mdmlink_status {
     pub(crate) fn of_session(e: &SessionError) -> Self {
         match e {
             SessionError::InvalidUrl { .. } => Self::SessionInvalidUrl,
-            SessionError::InvalidTime | SessionError::InvalidNonce => Self::InvalidArgument,
+            SessionError::InvalidTime
+            | SessionError::InvalidNonce
+            | SessionError::InvalidHeader { .. } => Self::InvalidArgument,
             SessionError::Random => Self::RandomFailed,
             SessionError::BadRequest { .. } => Self::SessionBadRequest,
             SessionError::Unauthorized { .. } => Self::SessionUnauthorized,

@@ -16,7 +16,7 @@ use super::macros::ffi;
 use super::organization::{mdmlink_install_outcome, portal_arg};
 use super::status::mdmlink_status;
 use super::token::mdmlink_token;
-use super::{free_handle, handle, opt_str_arg, slice_arg, str_arg, time_arg, write, write_handle};
+use super::{bytes_arg, free_handle, handle, opt_str_arg, str_arg, time_arg, write, write_handle};
 use crate::SecretString;
 use crate::expiry::ExpiryPolicy;
 use crate::keypair::{CertificateParams, KeySize, ServerKeypair, common_name_for};
@@ -116,7 +116,7 @@ unsafe fn key_source(
                 )));
             }
             // SAFETY: non-NULL, `key_len` readable bytes.
-            let bytes = unsafe { slice_arg(key, key_len) };
+            let bytes = unsafe { bytes_arg(key, key_len, "key") }?;
             let mut k = zeroize::Zeroizing::new([0u8; 32]);
             k.copy_from_slice(bytes);
             Ok(Some(MasterKeySource::Key(MasterKey::from_bytes(*k))))
@@ -408,14 +408,14 @@ pub unsafe extern "C" fn mdmlink_store_server_import(
                 handle(store),
                 opt_str_arg(org, "org")?,
                 str_arg(name, "name")?,
-                slice_arg(key, key_len),
+                bytes_arg(key, key_len, "key")?,
                 opt_str_arg(key_password, "key_password")?,
             )
         };
         // SAFETY: per the contract.
-        let cert = (!cert.is_null()).then(|| unsafe { slice_arg(cert, cert_len) });
+        let cert = if cert.is_null() { None } else { Some(unsafe { bytes_arg(cert, cert_len, "cert") }?) };
         // SAFETY: per the contract.
-        let token = (!token.is_null()).then(|| unsafe { slice_arg(token, token_len) });
+        let token = if token.is_null() { None } else { Some(unsafe { bytes_arg(token, token_len, "token") }?) };
         let now = time_arg(now_unix, "now_unix")?;
         store.lock()?.import_server(
             org,
@@ -463,7 +463,7 @@ pub unsafe extern "C" fn mdmlink_store_server_install_token(
                 opt_str_arg(org, "org")?,
                 str_arg(name, "name")?,
                 opt_str_arg(file_name, "file_name")?,
-                slice_arg(data, len),
+                bytes_arg(data, len, "data")?,
             )
         };
         let now = time_arg(now_unix, "now_unix")?;

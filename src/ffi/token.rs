@@ -10,7 +10,7 @@ use super::expiry::{mdmlink_expiry_policy, mdmlink_health};
 use super::keypair::mdmlink_keypair;
 use super::macros::ffi;
 use super::status::mdmlink_status;
-use super::{free_handle, handle, slice_arg, str_arg, time_arg, write, write_handle};
+use super::{bytes_arg, free_handle, handle, str_arg, time_arg, write, write_handle};
 use crate::SystemRng;
 use crate::keypair::ServerCertificate;
 use crate::token::{self, SealOptions, ServerToken};
@@ -69,9 +69,9 @@ pub unsafe extern "C" fn mdmlink_token_open(
     out: *mut *mut mdmlink_token,
     err: *mut *mut mdmlink_error,
 ) -> mdmlink_status {
-    ffi!(status err; [keypair, data, out]; {
+    ffi!(status err; [keypair, out]; {
         // SAFETY: per the contract.
-        let (keypair, data) = unsafe { (handle(keypair), slice_arg(data, data_len)) };
+        let (keypair, data) = unsafe { (handle(keypair), bytes_arg(data, data_len, "data")?) };
         let inner = token::open(data, &keypair.inner)?;
         // SAFETY: `out` is non-NULL and writable.
         unsafe { write_handle(out, mdmlink_token::new(inner)) };
@@ -135,9 +135,9 @@ pub unsafe extern "C" fn mdmlink_token_seal(
     out: *mut mdmlink_bytes,
     err: *mut *mut mdmlink_error,
 ) -> mdmlink_status {
-    ffi!(status err; [token, certificate, out]; {
+    ffi!(status err; [token, out]; {
         // SAFETY: per the contract.
-        let (token, certificate) = unsafe { (handle(token), slice_arg(certificate, certificate_len)) };
+        let (token, certificate) = unsafe { (handle(token), bytes_arg(certificate, certificate_len, "certificate")?) };
         let certificate = ServerCertificate::from_pem_or_der(certificate)?;
         let file = token::seal(&token.inner, &certificate, SealOptions::default(), &mut SystemRng::default())?;
         // SAFETY: `out` is non-NULL and writable.
@@ -298,8 +298,8 @@ pub unsafe extern "C" fn mdmlink_token_free(token: *mut mdmlink_token) {
 /// and when the token was downloaded. `MDMLINK_STATUS_TOKEN_FILE_NAME` when
 /// the name has another form.
 ///
-/// On success `*server_name_out` receives the server name as UTF-8 (not
-/// NUL-terminated: use `len`; free it with `mdmlink_bytes_free`) and, when
+/// On success `*server_name_out` receives the server name as UTF-8
+/// (NUL-terminated; free it with `mdmlink_bytes_free`) and, when
 /// `downloaded_at_unix_out` is not NULL, `*downloaded_at_unix_out` the
 /// download time (Unix seconds, UTC). Takes no ownership of `file_name`.
 ///

@@ -42,7 +42,7 @@ pub enum OrganizationError {
     #[error(transparent)]
     Role(#[from] RoleError),
     /// The token could not be opened with the server's key(s).
-    #[error("server \"{server}\": {source}")]
+    #[error("server \"{server}\": cannot install the token")]
     Token {
         /// The server.
         server: String,
@@ -166,7 +166,7 @@ pub enum OrganizationError {
         value: String,
     },
     /// An Access Management JWT could not be made.
-    #[error("server \"{server}\": {source}")]
+    #[error("server \"{server}\": cannot make the Access Management JWT")]
     Jwt {
         /// The server.
         server: String,
@@ -174,7 +174,7 @@ pub enum OrganizationError {
         source: JwtError,
     },
     /// A keypair for the server could not be generated.
-    #[error("server \"{server}\": {source}")]
+    #[error("server \"{server}\": cannot generate a keypair")]
     Key {
         /// The server.
         server: String,
@@ -182,7 +182,7 @@ pub enum OrganizationError {
         source: KeyError,
     },
     /// A stored record could not be restored.
-    #[error("stored server \"{server}\" is invalid: {source}")]
+    #[error("stored server \"{server}\" is invalid")]
     Record {
         /// The server.
         server: String,

@@ -30,8 +30,10 @@ pub enum InstallOutcome {
     KeyPromoted,
 }
 
-/// What to record with an installed token.
+/// What to record with an installed token. Start from `Default` and add
+/// what you know: `InstallOptions::default().with_downloaded_by("a@example.com")`.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct InstallOptions {
     /// Who downloaded the token from the portal.
     pub downloaded_by: Option<String>,
@@ -40,6 +42,20 @@ pub struct InstallOptions {
     /// installed token, or the installed token itself. A replacement event is
     /// still cleared only by a token issued after it.
     pub force: bool,
+}
+
+impl InstallOptions {
+    /// Records who downloaded the token from the portal.
+    pub fn with_downloaded_by(mut self, user: impl Into<String>) -> Self {
+        self.downloaded_by = Some(user.into());
+        self
+    }
+
+    /// Accepts (`true`) a token that would otherwise be refused (see `force`).
+    pub fn with_force(mut self, force: bool) -> Self {
+        self.force = force;
+        self
+    }
 }
 
 /// Something about an installed token worth telling the user, though the

@@ -79,12 +79,12 @@ impl fmt::Display for CertificateDescription {
     }
 }
 
-fn hex_upper(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02X}")).collect()
-}
+use crate::encoding::hex_upper;
 
-/// Optional labels and settings for a new server.
+/// Optional labels and settings for a new server. Start from `Default`:
+/// `ServerOptions::default().with_customer("Acme")`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ServerOptions {
     /// Whether the server may release devices from the organization.
     pub release_devices: bool,
@@ -92,6 +92,26 @@ pub struct ServerOptions {
     pub customer: Option<String>,
     /// For managed service providers: the customer's site.
     pub site: Option<String>,
+}
+
+impl ServerOptions {
+    /// Whether the server may release devices from the organization.
+    pub fn with_release_devices(mut self, release_devices: bool) -> Self {
+        self.release_devices = release_devices;
+        self
+    }
+
+    /// For managed service providers: the customer this server belongs to.
+    pub fn with_customer(mut self, customer: impl Into<String>) -> Self {
+        self.customer = Some(customer.into());
+        self
+    }
+
+    /// For managed service providers: the customer's site.
+    pub fn with_site(mut self, site: impl Into<String>) -> Self {
+        self.site = Some(site.into());
+        self
+    }
 }
 
 /// A token bound to a server, with who downloaded it and when.

@@ -29,7 +29,7 @@
 //! network. The `http` feature adds [`client`] (a blocking HTTPS client) and the
 //! `simulator` feature adds [`simulator`] (a local stand-in for Apple's service).
 
-pub mod oauth;
+pub(crate) mod oauth;
 
 #[cfg(feature = "http")]
 pub mod client;
@@ -161,6 +161,13 @@ pub enum SessionError {
     #[error("unexpected response from the device assignment service: {reason}")]
     Malformed {
         /// What was wrong.
+        reason: String,
+    },
+    /// A request header could not be built from the given values (a token
+    /// or protocol version holding characters a header cannot carry).
+    #[error("cannot build the request: {reason}")]
+    InvalidHeader {
+        /// Which header, without its value (it may be a secret).
         reason: String,
     },
     /// The HTTP exchange itself failed (`http` feature).
@@ -337,7 +344,7 @@ pub fn session_request(
     let url = endpoint_url(base_url, SESSION_PATH)?;
     let auth = authorization(token, &Method::GET, &url, now, nonce)?;
     let mut value = HeaderValue::from_str(auth.header_value().expose()).map_err(|_| {
-        SessionError::Malformed {
+        SessionError::InvalidHeader {
             reason: "the Authorization header is not a valid header value".into(),
         }
     })?;
@@ -361,7 +368,7 @@ pub fn new_nonce<R: TryCryptoRng + ?Sized>(rng: &mut R) -> Result<String, Sessio
     let mut bytes = [0u8; 16];
     rng.try_fill_bytes(&mut bytes)
         .map_err(|_| SessionError::Random)?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(crate::encoding::hex_lower(&bytes))
 }
 
 /// What a response body says: a JSON `code` (`{"code": "T_C_NOT_SIGNED"}`),
@@ -551,15 +558,17 @@ impl Session {
     /// Adds `X-ADM-Auth-Session` (marked sensitive) and
     /// `X-Server-Protocol-Version` to `request`, replacing earlier values.
     pub fn authorize<B>(&self, request: &mut Request<B>) -> Result<(), SessionError> {
-        let mut token =
-            HeaderValue::from_str(self.token.expose()).map_err(|_| SessionError::Malformed {
+        let mut token = HeaderValue::from_str(self.token.expose()).map_err(|_| {
+            SessionError::InvalidHeader {
                 reason: "the session token is not a header value".into(),
-            })?;
+            }
+        })?;
         token.set_sensitive(true);
-        let version =
-            HeaderValue::from_str(&self.protocol_version).map_err(|_| SessionError::Malformed {
+        let version = HeaderValue::from_str(&self.protocol_version).map_err(|_| {
+            SessionError::InvalidHeader {
                 reason: "the protocol version is not a header value".into(),
-            })?;
+            }
+        })?;
         let headers = request.headers_mut();
         headers.insert(AUTH_SESSION_HEADER, token);
         headers.insert(PROTOCOL_VERSION_HEADER, version);

@@ -185,7 +185,20 @@ pub fn hmac_sha1_raw(base_string: &str, consumer_secret: &str, token_secret: &st
 /// values percent-decoded. `realm` is returned like any other parameter.
 /// A duplicated parameter is an error (RFC 5849 §3.5: each parameter MUST
 /// NOT appear more than once).
-pub fn parse_authorization(header: &str) -> Result<Vec<(String, String)>, String> {
+pub fn parse_authorization(header: &str) -> Result<Vec<(String, String)>, AuthorizationParseError> {
+    parse_authorization_params(header).map_err(|reason| AuthorizationParseError { reason })
+}
+
+/// An `Authorization` header that is not a well-formed OAuth header
+/// (RFC 5849 §3.5.1). The message names the problem, never a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+#[error("{reason}")]
+pub struct AuthorizationParseError {
+    reason: String,
+}
+
+fn parse_authorization_params(header: &str) -> Result<Vec<(String, String)>, String> {
     let rest = header
         .strip_prefix("OAuth ")
         .or_else(|| header.strip_prefix("oauth "))

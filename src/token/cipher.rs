@@ -11,13 +11,13 @@ use des::TdesEde3;
 use zeroize::Zeroizing;
 
 /// AES-128-CBC, RFC 3565 §4.1.
-pub const AES_128_CBC: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.1.2");
+pub const AES_128_CBC: ObjectIdentifier = const_oid::db::rfc5911::ID_AES_128_CBC;
 /// AES-192-CBC, RFC 3565 §4.1.
-pub const AES_192_CBC: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.1.22");
+pub const AES_192_CBC: ObjectIdentifier = const_oid::db::rfc5911::ID_AES_192_CBC;
 /// AES-256-CBC, RFC 3565 §4.1.
-pub const AES_256_CBC: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.1.42");
+pub const AES_256_CBC: ObjectIdentifier = const_oid::db::rfc5911::ID_AES_256_CBC;
 /// DES-EDE3-CBC, RFC 3370 §5.1.
-pub const DES_EDE3_CBC: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.3.7");
+pub const DES_EDE3_CBC: ObjectIdentifier = const_oid::db::rfc5911::DES_EDE_3_CBC;
 
 /// A content-encryption algorithm mdmlink opens and seals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -37,8 +37,8 @@ pub enum ContentCipher {
 /// The cipher failed: wrong key length, wrong IV length, or bad padding.
 /// Deliberately carries no detail (see [`super::TokenError::Decrypt`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the content cipher failed")]
 #[non_exhaustive]
+#[error("the content cipher failed (wrong key or IV length, or bad padding)")]
 pub struct CipherError;
 
 impl ContentCipher {

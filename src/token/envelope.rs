@@ -27,15 +27,15 @@ use spki::AlgorithmIdentifierOwned;
 use zeroize::Zeroizing;
 
 use super::{RecipientDescription, TokenError, cipher::ContentCipher};
-use crate::keypair::{ServerCertificate, ServerKeypair, hex_upper};
+use crate::encoding::hex_upper;
+use crate::keypair::{ServerCertificate, ServerKey};
 
 /// `id-envelopedData`, RFC 5652 §6.1.
-pub const ID_ENVELOPED_DATA: ObjectIdentifier =
-    ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.3");
+pub const ID_ENVELOPED_DATA: ObjectIdentifier = const_oid::db::rfc5911::ID_ENVELOPED_DATA;
 /// `id-data`, RFC 5652 §4.
-pub const ID_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
+pub const ID_DATA: ObjectIdentifier = const_oid::db::rfc5911::ID_DATA;
 /// `rsaEncryption`, RFC 8017 Appendix A.1 (PKCS #1 v1.5 key transport, RFC 3370 §4.2.1).
-pub const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+pub const RSA_ENCRYPTION: ObjectIdentifier = const_oid::db::rfc5912::RSA_ENCRYPTION;
 
 /// How many key-transport recipients are tried when the keypair has no
 /// certificate to match against. Apple issues tokens to exactly one.
@@ -161,13 +161,15 @@ pub fn unwrap_content_key<R: TryCryptoRng + ?Sized>(
         .map_err(|_| TokenError::Decrypt)
 }
 
-fn try_recipient<R: TryCryptoRng + ?Sized>(
+fn try_recipient<K: ServerKey, R: TryCryptoRng + ?Sized>(
     parsed: &Parsed,
     ktri: &KeyTransRecipientInfo,
-    key: &RsaPrivateKey,
+    key: &K,
     rng: &mut R,
 ) -> Result<Zeroizing<Vec<u8>>, TokenError> {
-    let cek = unwrap_content_key(key, rng, ktri.enc_key.as_bytes())?;
+    let cek = key
+        .decrypt_pkcs1v15(rng, ktri.enc_key.as_bytes())
+        .map_err(|_| TokenError::Decrypt)?;
     if cek.len() != parsed.cipher.key_len() {
         return Err(TokenError::Decrypt);
     }
@@ -177,20 +179,21 @@ fn try_recipient<R: TryCryptoRng + ?Sized>(
         .map_err(|_| TokenError::Decrypt)
 }
 
-/// Decrypts a CMS EnvelopedData (DER or BER) addressed to `keypair` and
+/// Decrypts a CMS EnvelopedData (DER or BER) addressed to `keypair` (a
+/// [`ServerKey`]: a [`crate::ServerKeypair`] or a key held elsewhere) and
 /// returns the plaintext content.
 ///
 /// With a certificate, the recipient must name it (issuer and serial, or
 /// subject key identifier), or the error is [`TokenError::WrongRecipient`],
 /// decided before any private-key operation. Without one, up to
 /// [`MAX_BLIND_RECIPIENTS`] RSA recipients are tried.
-pub fn open<R: TryCryptoRng + ?Sized>(
+pub fn open<K: ServerKey, R: TryCryptoRng + ?Sized>(
     cms: &[u8],
-    keypair: &ServerKeypair,
+    keypair: &K,
     rng: &mut R,
 ) -> Result<Zeroizing<Vec<u8>>, TokenError> {
     let parsed = parse(cms)?;
-    let key = keypair.private_key();
+    let key = keypair;
     let rsa_recipients = || {
         parsed
             .recipients

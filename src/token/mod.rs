@@ -7,11 +7,12 @@
 //! [`payload::parse`] (plaintext → [`ServerToken`]).
 //! Sealing runs the same stages backwards.
 
-pub mod cipher;
-pub mod envelope;
+// The pipeline's stages: private, reachable through `crate::hazmat`.
+pub(crate) mod cipher;
+pub(crate) mod envelope;
 pub mod filename;
-pub mod payload;
-pub mod smime;
+pub(crate) mod payload;
+pub(crate) mod smime;
 
 use core::fmt;
 
@@ -22,10 +23,11 @@ use zeroize::Zeroizing;
 
 pub use cipher::ContentCipher;
 pub use payload::PayloadError;
+pub use smime::MAX_TOKEN_FILE_BYTES;
 
 use crate::{
     SystemRng,
-    keypair::{ServerCertificate, ServerKeypair},
+    keypair::{ServerCertificate, ServerKey},
     secret::SecretString,
 };
 
@@ -218,37 +220,27 @@ impl ServerToken {
     }
 
     /// The token's JSON, exactly as Apple formats it (compact, Apple's field
-    /// order), in a buffer zeroized on drop.
+    /// order: the [`Serialize`] impl, written by `serde_json`), in a buffer
+    /// zeroized on drop.
     pub fn to_json(&self) -> Zeroizing<String> {
-        let fields = [
+        // Room for the whole text up front, so the buffer never reallocates
+        // and leaves a copy of a secret behind.
+        let capacity = [
             self.consumer_key.expose(),
             self.consumer_secret.expose(),
             self.access_token.expose(),
             self.access_secret.expose(),
-        ];
-        let expiry = payload::format_expiry(self.access_token_expiry);
-        let mut out = Zeroizing::new(String::with_capacity(
-            fields.iter().map(|f| f.len()).sum::<usize>() + expiry.len() + 128,
-        ));
-        out.push('{');
-        for (i, value) in fields.iter().chain([&expiry.as_str()]).enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push('"');
-            out.push_str(payload::FIELDS[i]);
-            out.push_str("\":\"");
-            // Values are printable ASCII; only `"` and `\` need escaping.
-            for c in value.chars() {
-                if c == '"' || c == '\\' {
-                    out.push('\\');
-                }
-                out.push(c);
-            }
-            out.push('"');
+        ]
+        .iter()
+        .map(|f| 2 * f.len())
+        .sum::<usize>()
+            + 160;
+        let mut bytes = Zeroizing::new(Vec::with_capacity(capacity));
+        if serde_json::to_writer(&mut *bytes, self).is_err() {
+            return Zeroizing::new(String::new());
         }
-        out.push('}');
-        out
+        // serde_json writes UTF-8; the fallback is never taken.
+        Zeroizing::new(String::from_utf8(core::mem::take(&mut *bytes)).unwrap_or_default())
     }
 
     /// Parses the token JSON (Apple's five fields), as [`payload::parse`] does.
@@ -322,16 +314,17 @@ impl<'de> Deserialize<'de> for ServerToken {
 /// println!("consumer key {}, expires {}", token.consumer_key(), token.access_token_expiry());
 /// # Ok(()) }
 /// ```
-pub fn open(data: &[u8], keypair: &ServerKeypair) -> Result<ServerToken, TokenError> {
+pub fn open<K: ServerKey>(data: &[u8], keypair: &K) -> Result<ServerToken, TokenError> {
     open_with_rng(data, keypair, &mut SystemRng::default())
 }
 
 /// Opens a token file: any of the forms [`smime::unarmor`] accepts, CMS
 /// EnvelopedData addressed to `keypair` ([`envelope::open`]), and a valid
-/// payload ([`payload::parse`]). `rng` blinds the RSA operation.
-pub fn open_with_rng<R: TryCryptoRng + ?Sized>(
+/// payload ([`payload::parse`]). `rng` blinds the RSA operation. `keypair`
+/// is any [`ServerKey`]: a [`ServerKeypair`] or a key in an HSM or KMS.
+pub fn open_with_rng<K: ServerKey, R: TryCryptoRng + ?Sized>(
     data: &[u8],
-    keypair: &ServerKeypair,
+    keypair: &K,
     rng: &mut R,
 ) -> Result<ServerToken, TokenError> {
     let cms = smime::unarmor(data)?;
@@ -356,13 +349,29 @@ pub enum SealFormat {
     Der,
 }
 
-/// Options for [`seal`].
+/// Options for [`seal`]: `SealOptions::default()` seals as Apple does;
+/// `.with_cipher(..)` and `.with_format(..)` change one choice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct SealOptions {
     /// Content cipher; Apple uses AES-128-CBC.
     pub cipher: ContentCipher,
     /// Outer form; Apple serves S/MIME.
     pub format: SealFormat,
+}
+
+impl SealOptions {
+    /// The content cipher.
+    pub fn with_cipher(mut self, cipher: ContentCipher) -> Self {
+        self.cipher = cipher;
+        self
+    }
+
+    /// The outer form.
+    pub fn with_format(mut self, format: SealFormat) -> Self {
+        self.format = format;
+        self
+    }
 }
 
 /// Seals `token` to `certificate` the way the portal does (the other side of

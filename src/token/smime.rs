@@ -7,7 +7,7 @@ use base64::{
 };
 
 use super::TokenError;
-use crate::keypair::{find, pem_blocks};
+use crate::encoding::{find, pem_blocks};
 
 /// The largest token file accepted. Apple's are about 1.5 KiB; the limit
 /// bounds the memory and time any input can cost.

@@ -1,6 +1,6 @@
 /*
  * C tests of the mdmlink C API: every entry point, every NULL argument,
- * wrong keys, garbage input, reuse of one `err` variable, panics.
+ * wrong keys, garbage input, the `*err` rule, panics.
  *
  * Driven by tests/capi.rs (cargo test), which compiles this file with
  * -std=c11 -Wall -Wextra -Wpedantic -Werror and runs it, under valgrind in CI:
@@ -111,6 +111,9 @@ static void test_version(const char *cargo_version) {
     snprintf(macros, sizeof macros, "%d.%d.%d", MDMLINK_VERSION_MAJOR, MDMLINK_VERSION_MINOR,
              MDMLINK_VERSION_PATCH);
     CHECK(strcmp(macros, cargo_version) == 0);
+    /* The ABI version is the SONAME's number: the minor version for 0.x. */
+    CHECK(mdmlink_abi_version() == MDMLINK_ABI_VERSION);
+    CHECK(MDMLINK_VERSION_MAJOR != 0 || MDMLINK_ABI_VERSION == MDMLINK_VERSION_MINOR);
 }
 
 static void test_status_numbers(void) {
@@ -125,6 +128,7 @@ static void test_status_numbers(void) {
     CHECK(MDMLINK_STATUS_DEP_REJECTED == 97);
     CHECK(MDMLINK_STATUS_PANIC == 2);
     CHECK(MDMLINK_STATUS_INVALID_ARGUMENT == 3);
+    CHECK(MDMLINK_STATUS_ERROR_NOT_NULL == 4);
     CHECK(MDMLINK_STATUS_INVALID_NAME == 10);
     CHECK(MDMLINK_STATUS_ROLE_NOT_ALLOWED == 11);
     CHECK(MDMLINK_STATUS_KEY_UNSUPPORTED_SIZE == 20);
@@ -179,7 +183,8 @@ static void test_status_numbers(void) {
     CHECK(strcmp(mdmlink_status_name(MDMLINK_STATUS_OK), "MDMLINK_STATUS_OK") == 0);
     CHECK(strcmp(mdmlink_status_name(MDMLINK_STATUS_TOKEN_DECRYPT), "MDMLINK_STATUS_TOKEN_DECRYPT") == 0);
     CHECK(strcmp(mdmlink_status_name(MDMLINK_STATUS_NO_TOKEN), "MDMLINK_STATUS_NO_TOKEN") == 0);
-    CHECK(mdmlink_status_name(4) == NULL);
+    CHECK(strcmp(mdmlink_status_name(MDMLINK_STATUS_ERROR_NOT_NULL), "MDMLINK_STATUS_ERROR_NOT_NULL") == 0);
+    CHECK(mdmlink_status_name(5) == NULL);
     CHECK(mdmlink_status_name(0xFFFFFFFFu) == NULL);
 }
 
@@ -202,24 +207,35 @@ static void test_server_names(void) {
     CHECK_STATUS(mdmlink_server_name_check(NULL, NULL), MDMLINK_STATUS_NULL_ARGUMENT);
 }
 
-static void test_error_reuse(void) {
-    /* One `err` variable across calls: a second error replaces the first
-       (the first is freed: valgrind sees no leak), a success leaves it alone. */
+static void test_error_not_null(void) {
+    /* `*err` must be NULL on entry. A call given a non-NULL `*err` (an error
+       not freed and reset, or an uninitialised variable) does nothing, returns
+       MDMLINK_STATUS_ERROR_NOT_NULL and leaves `*err` alone: never freed
+       (valgrind would see a double free below), never overwritten. */
     mdmlink_error *err = NULL;
     CHECK_STATUS(mdmlink_server_name_check("Reassigned", &err), MDMLINK_STATUS_INVALID_NAME);
     CHECK(err != NULL);
-    const mdmlink_error *first = err;
-    (void)first;
-    CHECK_STATUS(mdmlink_server_name_check(NULL, &err), MDMLINK_STATUS_NULL_ARGUMENT);
-    CHECK(mdmlink_error_status(err) == MDMLINK_STATUS_NULL_ARGUMENT);
+    mdmlink_error *first = err;
+    CHECK_STATUS(mdmlink_server_name_check(NULL, &err), MDMLINK_STATUS_ERROR_NOT_NULL);
+    CHECK(err == first && mdmlink_error_status(err) == MDMLINK_STATUS_INVALID_NAME);
     mdmlink_keypair *kp = NULL;
+    CHECK_STATUS(mdmlink_keypair_from_pem(key_pem, key_pem_len, NULL, &kp, &err), MDMLINK_STATUS_ERROR_NOT_NULL);
+    CHECK(kp == NULL && err == first);
+    CHECK_STATUS(mdmlink_server_name_check("Fine", &err), MDMLINK_STATUS_ERROR_NOT_NULL);
+    CHECK(err == first);
+    mdmlink_error_free(err);
+    err = NULL;
+    /* A pointer that is not ours (standing in for an uninitialised variable)
+       is refused the same way, and not touched. */
+    mdmlink_error *garbage = (mdmlink_error *)&sentinel_byte;
+    CHECK_STATUS(mdmlink_server_name_check("Main MDM", &garbage), MDMLINK_STATUS_ERROR_NOT_NULL);
+    CHECK(garbage == (mdmlink_error *)&sentinel_byte);
+    /* Freed and reset, the variable serves the next call. */
     CHECK_STATUS(mdmlink_keypair_from_pem((const uint8_t *)"junk", 4, NULL, &kp, &err),
                  MDMLINK_STATUS_KEY_MALFORMED);
-    CHECK(kp == NULL);
-    CHECK(mdmlink_error_status(err) == MDMLINK_STATUS_KEY_MALFORMED);
+    CHECK_ERR(err, MDMLINK_STATUS_KEY_MALFORMED);
     CHECK_STATUS(mdmlink_server_name_check("Fine", &err), MDMLINK_STATUS_OK);
-    CHECK(err != NULL && mdmlink_error_status(err) == MDMLINK_STATUS_KEY_MALFORMED);
-    mdmlink_error_free(err);
+    CHECK(err == NULL);
     /* The error accessors and free accept NULL. */
     CHECK(mdmlink_error_message(NULL) == NULL);
     CHECK(mdmlink_error_status(NULL) == MDMLINK_STATUS_NULL_ARGUMENT);
@@ -231,6 +247,52 @@ static void test_bytes_free(void) {
     mdmlink_bytes_free(NULL);
     mdmlink_bytes_free(&empty);
     CHECK(empty.ptr == NULL && empty.len == 0);
+}
+
+/* Every mdmlink_bytes output is followed by a NUL not counted in `len`. */
+static int nul_terminated(const mdmlink_bytes *b) {
+    return b->ptr != NULL && b->ptr[b->len] == 0 && strlen((const char *)b->ptr) == b->len;
+}
+
+static mdmlink_keypair *apple_keypair(void);
+
+/* One rule for every byte input: NULL with length 0 is the empty input,
+   judged like any other empty input (a pointer with length 0 gives the same
+   status); NULL with a length is MDMLINK_STATUS_NULL_ARGUMENT. */
+static void test_empty_byte_inputs(void) {
+    const uint8_t d[1] = {0};
+    mdmlink_keypair *k = NULL;
+    mdmlink_error *err = NULL;
+    CHECK_STATUS(mdmlink_keypair_from_pem(NULL, 0, NULL, &k, &err), MDMLINK_STATUS_KEY_MALFORMED);
+    CHECK_ERR(err, MDMLINK_STATUS_KEY_MALFORMED);
+    CHECK_STATUS(mdmlink_keypair_from_pem(d, 0, NULL, &k, NULL), MDMLINK_STATUS_KEY_MALFORMED);
+    CHECK_STATUS(mdmlink_keypair_from_der(NULL, 0, NULL, &k, NULL), MDMLINK_STATUS_KEY_MALFORMED);
+    CHECK_STATUS(mdmlink_keypair_from_der(d, 0, NULL, &k, NULL), MDMLINK_STATUS_KEY_MALFORMED);
+    CHECK_STATUS(mdmlink_keypair_from_der(NULL, 1, NULL, &k, NULL), MDMLINK_STATUS_NULL_ARGUMENT);
+    CHECK(k == NULL);
+    mdmlink_keypair *kp = apple_keypair();
+    mdmlink_token *t = NULL;
+    CHECK_STATUS(mdmlink_token_open(kp, NULL, 0, &t, NULL), MDMLINK_STATUS_TOKEN_FORMAT);
+    CHECK_STATUS(mdmlink_token_open(kp, d, 0, &t, NULL), MDMLINK_STATUS_TOKEN_FORMAT);
+    CHECK(t == NULL);
+    CHECK_STATUS(mdmlink_token_new("CK", "CS", "AT", "AS", 1795536000, &t, NULL), MDMLINK_STATUS_OK);
+    mdmlink_bytes sealed = {NULL, 0};
+    CHECK_STATUS(mdmlink_token_seal(t, NULL, 0, &sealed, NULL), MDMLINK_STATUS_CERTIFICATE_INVALID);
+    CHECK_STATUS(mdmlink_token_seal(t, d, 0, &sealed, NULL), MDMLINK_STATUS_CERTIFICATE_INVALID);
+    CHECK(sealed.ptr == NULL);
+    mdmlink_organization *o = NULL;
+    CHECK_STATUS(mdmlink_organization_new("Org", MDMLINK_PORTAL_BUSINESS_MANAGER, &o, NULL), MDMLINK_STATUS_OK);
+    CHECK_STATUS(mdmlink_organization_add_server(o, "Main MDM", kp, 0, NULL), MDMLINK_STATUS_OK);
+    CHECK_STATUS(mdmlink_organization_install_token(o, "Main MDM", NULL, 0, NULL, false, 0, NULL, NULL),
+                 MDMLINK_STATUS_TOKEN_FORMAT);
+    CHECK_STATUS(mdmlink_organization_install_token_file(o, "Main MDM", "Main MDM_Token_2025-01-17T11-02-21Z_smime.p7m",
+                     NULL, 0, NULL, false, 0, NULL, NULL, NULL), MDMLINK_STATUS_TOKEN_FORMAT);
+    CHECK_STATUS(mdmlink_session_check_response(200, NULL, 0, NULL), MDMLINK_STATUS_OK);
+    CHECK_STATUS(mdmlink_session_check_response(200, d, 0, NULL), MDMLINK_STATUS_OK);
+    CHECK_STATUS(mdmlink_session_check_response(200, NULL, 2, NULL), MDMLINK_STATUS_NULL_ARGUMENT);
+    mdmlink_organization_free(o);
+    mdmlink_token_free(t);
+    mdmlink_keypair_free(kp);
 }
 
 static mdmlink_keypair *apple_keypair(void) {
@@ -271,6 +333,7 @@ static void test_open_apple_token(void) {
         size_t n = expected_json_len;
         while (n > 0 && (expected_json[n - 1] == '\n' || expected_json[n - 1] == '\r')) n--;
         CHECK(json.len == n && memcmp(json.ptr, expected_json, n) == 0);
+        CHECK(nul_terminated(&json));
         mdmlink_bytes_free(&json);
         CHECK(json.ptr == NULL && json.len == 0);
         mdmlink_bytes_free(&json); /* twice is harmless */
@@ -401,8 +464,9 @@ static void test_generate_and_export(mdmlink_keypair **generated_out) {
     mdmlink_bytes pem = {NULL, 0}, der = {NULL, 0};
     CHECK_STATUS(mdmlink_keypair_certificate_pem(kp, &pem, &err), MDMLINK_STATUS_OK);
     CHECK(starts_with(&pem, "-----BEGIN CERTIFICATE-----"));
+    CHECK(nul_terminated(&pem));
     CHECK_STATUS(mdmlink_keypair_certificate_der(kp, &der, &err), MDMLINK_STATUS_OK);
-    CHECK(der.len > 100 && der.ptr[0] == 0x30);
+    CHECK(der.len > 100 && der.ptr[0] == 0x30 && der.ptr[der.len] == 0);
 
     /* Encrypted private key: needs the password, refuses a wrong one. */
     mdmlink_bytes enc = {NULL, 0};
@@ -477,7 +541,10 @@ static void test_expiry(void) {
     CHECK_STATUS(mdmlink_expiry_policy_new(30, &policy, &err), MDMLINK_STATUS_OK);
     const int64_t day = 86400, now = 1800000000;
     mdmlink_health h;
+    memset(&h, 0xFF, sizeof h);
     CHECK_STATUS(mdmlink_expiry_policy_evaluate(policy, now + 100 * day, now, &h, &err), MDMLINK_STATUS_OK);
+    /* Room to grow: the reserved words are written, as zeros. */
+    for (size_t i = 0; i < sizeof h.reserved / sizeof h.reserved[0]; i++) CHECK(h.reserved[i] == 0);
     CHECK(h.state == MDMLINK_HEALTH_STATE_VALID && h.days_left == 100 && h.deadline_unix == now + 100 * day);
     CHECK(strcmp(h.label, "valid") == 0 && h.reason == MDMLINK_REPLACEMENT_REASON_NONE);
     CHECK_STATUS(mdmlink_expiry_policy_evaluate(policy, now + 10 * day, now, &h, &err), MDMLINK_STATUS_OK);
@@ -683,7 +750,8 @@ static void test_rotation(const mdmlink_keypair *generated) {
     CHECK_STATUS(mdmlink_organization_install_token_file(org, "Apple Test", "/tmp/apple test_Token_2025-01-17T11-02-21Z_smime.p7m",
                      token_file, token_file_len, NULL, false, now, &outcome, &warning, &err), MDMLINK_STATUS_OK);
     CHECK(outcome == MDMLINK_INSTALL_OUTCOME_FIRST);
-    CHECK(warning.ptr == NULL && warning.len == 0);
+    CHECK(warning.ptr != NULL && warning.len == 0 && warning.ptr[0] == 0);
+    mdmlink_bytes_free(&warning);
     /* Another server's name: installed all the same, with a warning. */
     CHECK_STATUS(mdmlink_organization_install_token_file(org, "Apple Test", "Other Server_Token_2025-01-17T11-02-21Z_smime.p7m",
                      token_file, token_file_len, NULL, true, now, &outcome, &warning, &err), MDMLINK_STATUS_OK);
@@ -814,7 +882,7 @@ static void test_null_arguments(const mdmlink_keypair *kp) {
     CHECK_ERR(err, N);
     CHECK_STATUS(mdmlink_keypair_generate(2048, "x", NULL, &err), N);
     CHECK_ERR(err, N);
-    CHECK_STATUS(mdmlink_keypair_from_pem(NULL, 0, NULL, &k, &err), N);
+    CHECK_STATUS(mdmlink_keypair_from_pem(NULL, 5, NULL, &k, &err), N);
     CHECK_ERR(err, N);
     CHECK_STATUS(mdmlink_keypair_from_pem(key_pem, key_pem_len, NULL, NULL, &err), N);
     CHECK_ERR(err, N);
@@ -952,6 +1020,24 @@ static void test_panic_hook(void) {
     CHECK_STATUS(mdmlink_test_panic(NULL), MDMLINK_STATUS_PANIC);
     /* The library still works after a panic. */
     CHECK_STATUS(mdmlink_server_name_check("After Panic", &err), MDMLINK_STATUS_OK);
+    /* A panic while a call holds an organization's lock: reported, and the
+       organization stays usable (its lock is taken back, nothing is lost). */
+    mdmlink_organization *org = NULL;
+    mdmlink_keypair *kp = apple_keypair();
+    CHECK_STATUS(mdmlink_organization_new("Panics", MDMLINK_PORTAL_BUSINESS_MANAGER, &org, NULL), MDMLINK_STATUS_OK);
+    CHECK_STATUS(mdmlink_organization_add_server(org, "Before", kp, 0, NULL), MDMLINK_STATUS_OK);
+    CHECK_STATUS(mdmlink_test_panic_holding_organization(org, &err), MDMLINK_STATUS_PANIC);
+    CHECK(contains(mdmlink_error_message(err), "panicked"));
+    CHECK_ERR(err, MDMLINK_STATUS_PANIC);
+    CHECK_STATUS(mdmlink_test_panic_holding_organization(NULL, NULL), MDMLINK_STATUS_NULL_ARGUMENT);
+    CHECK(mdmlink_organization_server_count(org) == 1);
+    CHECK_STATUS(mdmlink_organization_add_server(org, "After", kp, 0, &err), MDMLINK_STATUS_OK);
+    CHECK(err == NULL);
+    CHECK_STATUS(mdmlink_organization_check_name(org, "Before", &err), MDMLINK_STATUS_DUPLICATE_NAME);
+    CHECK_ERR(err, MDMLINK_STATUS_DUPLICATE_NAME);
+    CHECK(mdmlink_organization_server_count(org) == 2);
+    mdmlink_organization_free(org);
+    mdmlink_keypair_free(kp);
     printf("panic hook: tested\n");
 #else
     printf("panic hook: not built (enable the ffi-test-hooks feature)\n");
@@ -1015,6 +1101,7 @@ static void test_session(void) {
     mdmlink_bytes header = {NULL, 0};
     CHECK_STATUS(mdmlink_session_authorization_header(t, url, 1764000000, "c0ffee42", &header, &err),
                  MDMLINK_STATUS_OK);
+    CHECK(nul_terminated(&header));
     char *text = calloc(1, header.len + 1);
     if (text && header.ptr) memcpy(text, header.ptr, header.len);
     CHECK(text && strncmp(text, "OAuth realm=\"ADM\", ", 19) == 0);
@@ -1236,7 +1323,8 @@ int main(int argc, char **argv) {
     test_version(argv[2]);
     test_status_numbers();
     test_server_names();
-    test_error_reuse();
+    test_error_not_null();
+    test_empty_byte_inputs();
     test_bytes_free();
     test_open_apple_token();
     test_generate_and_export(&generated);

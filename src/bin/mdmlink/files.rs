@@ -27,7 +27,7 @@ impl Kind {
     /// The size limit in bytes.
     pub fn limit(self) -> u64 {
         match self {
-            Kind::Token => mdmlink::token::smime::MAX_TOKEN_FILE_BYTES as u64,
+            Kind::Token => mdmlink::token::MAX_TOKEN_FILE_BYTES as u64,
             Kind::Key | Kind::Certificate | Kind::TokenJson => 64 * 1024,
         }
     }

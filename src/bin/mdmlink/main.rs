@@ -128,7 +128,8 @@ impl Failure {
 
 impl From<mdmlink::store::StoreError> for Failure {
     fn from(e: mdmlink::store::StoreError) -> Self {
-        Failure::new(e.to_string())
+        // The cause chain too: causes are not repeated in messages.
+        Failure::new(mdmlink::error::report(&e))
     }
 }
 

@@ -350,11 +350,13 @@ pub fn add(g: &Globals, a: &AddArgs) -> Result<u8, Failure> {
     if !a.force {
         files::check_absent(&cert_out)?;
     }
-    let options = ServerOptions {
-        release_devices: a.release_devices,
-        customer: a.customer.clone(),
-        site: a.site.clone(),
-    };
+    let mut options = ServerOptions::default().with_release_devices(a.release_devices);
+    if let Some(c) = &a.customer {
+        options = options.with_customer(c.clone());
+    }
+    if let Some(s) = &a.site {
+        options = options.with_site(s.clone());
+    }
     let org = st
         .registry
         .add_server(Some(&org.name), &a.name, keypair, options, now)
@@ -414,11 +416,10 @@ pub fn import(g: &Globals, a: &ImportArgs) -> Result<u8, Failure> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let mut st = state::open(g)?;
-    let options = ServerOptions {
-        release_devices: a.release_devices,
-        customer: None,
-        site: a.site.clone(),
-    };
+    let mut options = ServerOptions::default().with_release_devices(a.release_devices);
+    if let Some(s) = &a.site {
+        options = options.with_site(s.clone());
+    }
     let (org, installed) = st
         .registry
         .import_server(
@@ -585,9 +586,12 @@ pub fn install_token(g: &Globals, a: &InstallArgs) -> Result<u8, Failure> {
             &a.name,
             &file_name,
             &data,
-            InstallOptions {
-                downloaded_by: a.downloaded_by.clone(),
-                force: a.force,
+            {
+                let o = InstallOptions::default().with_force(a.force);
+                match &a.downloaded_by {
+                    Some(user) => o.with_downloaded_by(user.clone()),
+                    None => o,
+                }
             },
             now,
         )
