@@ -517,7 +517,8 @@ typedef struct mdmlink_session mdmlink_session;
 
 #if defined(MDMLINK_STORE)
 /**
- * An open store: a SQLite file of organizations and servers. Every call
+ * An open store: a SQLite file (or a PostgreSQL database) of organizations
+ * and servers. Every call
  * locks a mutex inside the handle, so it may be shared across threads
  * (calls on one handle run one at a time; several handles, or processes,
  * on one file are safe too). Free it with `mdmlink_store_free`.
@@ -1501,7 +1502,10 @@ const char *mdmlink_status_name(uint32_t status);
 
 #if defined(MDMLINK_STORE)
 /**
- * Opens (creating it, mode 0600) the store at `path`, with its master key:
+ * Opens (creating it, mode 0600) the store at `path` (a file path or
+ * `sqlite:PATH`; with feature `postgres`, also a
+ * `postgres://USER:PASSWORD@HOST/DB?sslmode=require` URL shared by several
+ * processes, which needs a master key to store secrets), with its master key:
  * either `key` (`key_len` = 32 random bytes) or `passphrase` (a UTF-8
  * string, stretched with scrypt once per handle), or neither (secrets are
  * then kept unencrypted in the owner-only file). A store of mdmlink 0.1.0

@@ -9,4 +9,12 @@ if ! python3 -m pip install --quiet --disable-pip-version-check -r tests/require
 fi
 cargo fmt --all -- --check
 cargo clippy --all-targets --all-features -- -D warnings
-cargo test --all-features
+# The PostgreSQL store's tests need a server: scripts/ci/30-postgres.sh starts
+# a throwaway one where PostgreSQL is installed (or must be: CI). Elsewhere
+# they say how to run them and pass.
+if [ -z "${MDMLINK_TEST_POSTGRES_URL:-}" ] &&
+  { [ "${CI:-}" = true ] || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; }; then
+  bash scripts/ci/30-postgres.sh cargo test --all-features
+else
+  cargo test --all-features
+fi

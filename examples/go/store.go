@@ -34,6 +34,9 @@ type Store struct {
 
 // OpenStore opens (creating) the store at path with a 32-byte master key,
 // or a passphrase, or neither (secrets then unencrypted in the 0600 file).
+// With a library built with the postgres feature, path may also be a
+// postgres://USER:PASSWORD@HOST/DB?sslmode=require URL shared by several
+// instances (a master key is then required to store secrets).
 func OpenStore(path string, key []byte, passphrase string) (*Store, error) {
 	cpath := C.CString(path)
 	defer C.free(unsafe.Pointer(cpath))

@@ -1,6 +1,7 @@
 //! The store-backed API (`crate::store::registry::Registry` over an SQLite
-//! file): organizations and servers that persist, secrets under a master
-//! key. Feature `sqlite`; declared in the header under `MDMLINK_STORE`.
+//! file, or a PostgreSQL database with feature `postgres`): organizations
+//! and servers that persist, secrets under a master key. Feature `sqlite`;
+//! declared in the header under `MDMLINK_STORE`.
 //!
 //! Lists come back as JSON (`mdmlink_bytes`, freed with
 //! `mdmlink_bytes_free`) with the schemas documented on each function.
@@ -22,19 +23,20 @@ use crate::keypair::{CertificateParams, KeySize, ServerKeypair, common_name_for}
 use crate::organization::{InstallOptions, InstallOutcome, ServerOptions};
 use crate::store::master_key::{MasterKey, MasterKeyError, MasterKeySource};
 use crate::store::registry::{Registry, RegistryError};
-use crate::store::{SqliteStore, StoreError};
+use crate::store::{AnyStore, StoreError, StoreLocation};
 
-/// An open store: a SQLite file of organizations and servers. Every call
+/// An open store: a SQLite file (or a PostgreSQL database) of organizations
+/// and servers. Every call
 /// locks a mutex inside the handle, so it may be shared across threads
 /// (calls on one handle run one at a time; several handles, or processes,
 /// on one file are safe too). Free it with `mdmlink_store_free`.
 #[allow(non_camel_case_types)]
 pub struct mdmlink_store {
-    inner: Mutex<Registry<SqliteStore>>,
+    inner: Mutex<Registry<AnyStore>>,
 }
 
 impl mdmlink_store {
-    fn lock(&self) -> Result<MutexGuard<'_, Registry<SqliteStore>>, FfiError> {
+    fn lock(&self) -> Result<MutexGuard<'_, Registry<AnyStore>>, FfiError> {
         self.inner.lock().map_err(|_| {
             FfiError::new(
                 mdmlink_status::Panic,
@@ -126,7 +128,10 @@ unsafe fn key_source(
     }
 }
 
-/// Opens (creating it, mode 0600) the store at `path`, with its master key:
+/// Opens (creating it, mode 0600) the store at `path` (a file path or
+/// `sqlite:PATH`; with feature `postgres`, also a
+/// `postgres://USER:PASSWORD@HOST/DB?sslmode=require` URL shared by several
+/// processes, which needs a master key to store secrets), with its master key:
 /// either `key` (`key_len` = 32 random bytes) or `passphrase` (a UTF-8
 /// string, stretched with scrypt once per handle), or neither (secrets are
 /// then kept unencrypted in the owner-only file). A store of mdmlink 0.1.0
@@ -156,11 +161,16 @@ pub unsafe extern "C" fn mdmlink_store_open(
             Some(MasterKeySource::Passphrase(p)) => Some(p.clone()),
             _ => None,
         };
-        let store = SqliteStore::open(path)?;
-        let mut registry = Registry::new(store, source);
-        if registry.store_mut().has_legacy()? {
-            registry.migrate_legacy(legacy.as_ref(), time::OffsetDateTime::now_utc())?;
-        }
+        let store = match AnyStore::open(&StoreLocation::parse(std::ffi::OsStr::new(path)))? {
+            // Only a SQLite file can be a store of mdmlink 0.1.0.
+            AnyStore::Sqlite(sqlite) if sqlite.has_legacy()? => {
+                let mut registry = Registry::new(sqlite, source.clone());
+                registry.migrate_legacy(legacy.as_ref(), time::OffsetDateTime::now_utc())?;
+                AnyStore::Sqlite(registry.into_store())
+            }
+            other => other,
+        };
+        let registry = Registry::new(store, source);
         // SAFETY: `out` is non-NULL and writable.
         unsafe { write_handle(out, mdmlink_store { inner: Mutex::new(registry) }) };
         Ok(())

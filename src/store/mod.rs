@@ -63,18 +63,30 @@ use crate::{
 
 pub use crate::organization::MAX_CERTIFICATES;
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod any;
 #[cfg(any(test, feature = "store-conformance"))]
 pub mod conformance;
+pub mod copy;
 pub mod legacy;
 pub mod master_key;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 pub mod registry;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 #[cfg(feature = "sqlite")]
 mod sqlite_dep;
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use any::{AnyStore, StoreLocation};
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::{
+    MAX_ATTEMPTS as POSTGRES_MAX_ATTEMPTS, MIGRATIONS as POSTGRES_MIGRATIONS,
+    POSTGRES_SCHEMA_VERSION, PostgresStore, PostgresUrl, UrlError,
+};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{MIGRATIONS, SCHEMA_VERSION, SqliteStore};
 #[cfg(feature = "sqlite")]
@@ -418,6 +430,17 @@ pub enum StoreError {
     ReadOnly {
         /// The store.
         store: String,
+    },
+    /// A networked store (PostgreSQL) was asked to keep a secret in
+    /// plaintext form: it holds secrets only sealed under a master key.
+    #[error(
+        "store {store} is a shared database and never holds a plaintext {field}: set a master key (MDMLINK_MASTER_KEY, a key file, or a passphrase) and try again"
+    )]
+    PlaintextSecret {
+        /// The store.
+        store: String,
+        /// Which secret.
+        field: SecretField,
     },
     /// The transaction's body failed with the caller's own error; nothing
     /// was written. [`StoreExt::read`] and [`StoreExt::write`] turn it back

@@ -30,9 +30,17 @@ use clap::{Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(name = "mdmlink", version, about, long_about = None)]
 pub struct Cli {
-    /// The store (SQLite file); default: $XDG_DATA_HOME/mdmlink/store.sqlite
-    /// or ~/.local/share/mdmlink/store.sqlite.
-    #[arg(long, global = true, env = "MDMLINK_STORE", value_name = "PATH")]
+    /// The store: a SQLite file (PATH or sqlite:PATH), or a PostgreSQL
+    /// database (postgres://USER:PASSWORD@HOST/DB?sslmode=require) shared by
+    /// several instances; default: $XDG_DATA_HOME/mdmlink/store.sqlite or
+    /// ~/.local/share/mdmlink/store.sqlite.
+    #[arg(
+        long,
+        global = true,
+        env = "MDMLINK_STORE",
+        value_name = "PATH|URL",
+        hide_env_values = true
+    )]
     store: Option<PathBuf>,
 
     /// Read the password for private keys from this environment variable
@@ -173,11 +181,32 @@ impl Globals {
         Ok(self.store_passphrase()?.map(MasterKeySource::Passphrase))
     }
 
-    /// The store's path: `--store`, `$MDMLINK_STORE`, or the user's data dir.
+    /// Where the store is: `--store`, `$MDMLINK_STORE`, or the user's data dir.
+    pub fn store_location(&self) -> Result<mdmlink::store::StoreLocation, Failure> {
+        match &self.store {
+            Some(p) => Ok(mdmlink::store::StoreLocation::parse(p.as_os_str())),
+            None => self
+                .default_store_path()
+                .map(mdmlink::store::StoreLocation::Sqlite),
+        }
+    }
+
+    /// The SQLite store's path: `--store`, `$MDMLINK_STORE`, or the user's
+    /// data dir. A PostgreSQL URL there is refused: the caller needs a file.
     pub fn store_path(&self) -> Result<PathBuf, Failure> {
         if let Some(p) = &self.store {
-            return Ok(p.clone());
+            return match mdmlink::store::StoreLocation::parse(p.as_os_str()) {
+                mdmlink::store::StoreLocation::Sqlite(path) => Ok(path),
+                _ => Err(Failure::new(
+                    "this command needs a SQLite store (--store PATH); the PostgreSQL store does not support it yet",
+                )),
+            };
         }
+        self.default_store_path()
+    }
+
+    /// The default store's path: the user's data dir.
+    fn default_store_path(&self) -> Result<PathBuf, Failure> {
         let base = std::env::var_os("XDG_DATA_HOME")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)

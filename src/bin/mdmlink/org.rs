@@ -63,6 +63,22 @@ pub enum StoreCommand {
     /// MDMLINK_NEW_MASTER_KEY, or the passphrase in --new-passphrase-env VAR),
     /// or store them unencrypted with --decrypt.
     Rekey(RekeyArgs),
+    /// Copy everything (organizations, servers, keys, tokens, device state)
+    /// into a new, empty store: for example from a SQLite file into the
+    /// PostgreSQL database several instances share. Secrets are re-sealed for
+    /// the target under the same master key (the usual options).
+    Copy(CopyArgs),
+}
+
+/// `store copy`.
+#[derive(Args, Debug)]
+pub struct CopyArgs {
+    /// The store to read: sqlite:PATH, a path, or postgres://...
+    #[arg(long, value_name = "STORE")]
+    pub from: std::ffi::OsString,
+    /// The empty store to fill: postgres://..., sqlite:PATH or a path.
+    #[arg(long, value_name = "STORE")]
+    pub to: std::ffi::OsString,
 }
 
 /// `store keygen`.
@@ -153,6 +169,24 @@ pub fn run(g: &Globals, c: &OrgCommand) -> Result<u8, Failure> {
 
 pub fn store(g: &Globals, c: &StoreCommand) -> Result<u8, Failure> {
     match c {
+        StoreCommand::Copy(a) => {
+            let (mut from, from_name) =
+                state::open_store(&mdmlink::store::StoreLocation::parse(&a.from))?;
+            let (mut to, to_name) =
+                state::open_store(&mdmlink::store::StoreLocation::parse(&a.to))?;
+            let source = g.master_key_source()?;
+            let report = mdmlink::store::copy::copy(&mut from, &mut to, source.as_ref())
+                .map_err(|e| Failure::new(e.to_string()))?;
+            println!(
+                "copied {} organization(s), {} server(s) and {} secret(s) from {} to {}",
+                report.organizations,
+                report.servers,
+                report.secrets,
+                from_name.display(),
+                to_name.display()
+            );
+            Ok(0)
+        }
         StoreCommand::Keygen(a) => {
             let key = MasterKey::generate().map_err(|e| Failure::new(e.to_string()))?;
             let hex = key.to_hex();

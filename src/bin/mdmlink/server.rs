@@ -768,7 +768,10 @@ pub fn check(g: &Globals, a: &CheckArgs) -> Result<u8, Failure> {
     let now = now_or(a.now.as_deref(), "--now").map_err(|f| f.with_code(3))?;
     let policy = crate::keys::policy(a.warn_days).map_err(|f| f.with_code(3))?;
     let Some(mut st) = state::open_existing(g).map_err(|f| f.with_code(3))? else {
-        let path = g.store_path().map_err(|f| f.with_code(3))?;
+        let path = match g.store_location().map_err(|f| f.with_code(3))? {
+            mdmlink::store::StoreLocation::Sqlite(path) => path,
+            _ => PathBuf::from("store"),
+        };
         return Err(
             Failure::file(&path, "no store here: the store has no servers to check").with_code(3),
         );

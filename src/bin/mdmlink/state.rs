@@ -1,5 +1,6 @@
-//! The store as the commands see it: a [`Registry`] over the SQLite file,
-//! with the master key from the environment. Every command makes one
+//! The store as the commands see it: a [`Registry`] over the SQLite file or
+//! a PostgreSQL database (`--store postgres://...`), with the master key
+//! from the environment. Every command makes one
 //! registry call (one transaction); this file only opens it and words its
 //! errors.
 //!
@@ -11,18 +12,30 @@
 use std::path::{Path, PathBuf};
 
 use mdmlink::store::{
-    SqliteStore,
+    AnyStore, Store, StoreLocation,
     master_key::{MasterKey, MasterKeySource},
     registry::{Registry, RegistryError},
 };
 
 use crate::{Failure, Globals, files};
 
-/// The registry over the store file, and the file's path (for messages).
+/// Opens the store at `location` (a SQLite file is created when missing),
+/// with how messages name it (a PostgreSQL URL without its password).
+pub fn open_store(location: &StoreLocation) -> Result<(AnyStore, PathBuf), Failure> {
+    let store = AnyStore::open(location).map_err(|e| Failure::new(e.to_string()))?;
+    let shown = match location {
+        StoreLocation::Sqlite(path) => path.clone(),
+        _ => PathBuf::from(store.describe()),
+    };
+    Ok((store, shown))
+}
+
+/// The registry over the store, and where the store is (for messages; a
+/// PostgreSQL URL without its password).
 pub struct Opened {
     /// The registry.
-    pub registry: Registry<SqliteStore>,
-    /// The store file.
+    pub registry: Registry<AnyStore>,
+    /// The store file, or the database URL without password.
     pub path: PathBuf,
 }
 
@@ -107,8 +120,10 @@ pub fn fail(path: &Path, e: RegistryError) -> Failure {
 /// Opens the store for a command that only reads: a path with nothing at it
 /// gives `None` and creates nothing.
 pub fn open_existing(g: &Globals) -> Result<Option<Opened>, Failure> {
-    let path = g.store_path()?;
-    if check_store_path(&path)? == StorePath::Missing {
+    // A database is always there to read; only a file can be missing.
+    if let StoreLocation::Sqlite(path) = g.store_location()?
+        && check_store_path(&path)? == StorePath::Missing
+    {
         return Ok(None);
     }
     open(g).map(Some)
@@ -116,8 +131,9 @@ pub fn open_existing(g: &Globals) -> Result<Option<Opened>, Failure> {
 
 /// Opens the store (creating it), converting a 0.1.0 store on first use.
 pub fn open(g: &Globals) -> Result<Opened, Failure> {
-    let path = g.store_path()?;
-    if let StorePath::Store { mode } = check_store_path(&path)?
+    let location = g.store_location()?;
+    if let StoreLocation::Sqlite(path) = &location
+        && let StorePath::Store { mode } = check_store_path(path)?
         && mode & 0o177 != 0
     {
         eprintln!(
@@ -126,25 +142,31 @@ pub fn open(g: &Globals) -> Result<Opened, Failure> {
             mode & 0o600
         );
     }
-    let store = SqliteStore::open(&path).map_err(|e| Failure::new(e.to_string()))?;
+    let (store, path) = open_store(&location)?;
     let source = g.master_key_source()?;
-    let legacy_pass = g.store_passphrase()?;
-    let mut registry = Registry::new(store, source);
-    let needs_migration = registry
-        .store_mut()
-        .has_legacy()
-        .map_err(|e| Failure::new(e.to_string()))?;
-    if needs_migration {
-        let name = registry
-            .migrate_legacy(legacy_pass.as_ref(), time::OffsetDateTime::now_utc())
-            .map_err(|e| fail(&path, e))?;
-        if let Some(name) = name {
-            eprintln!(
-                "mdmlink: {}: converted the store of mdmlink 0.1.0 (organization \"{name}\")",
-                path.display()
-            );
+    // Only a SQLite file can be a store of mdmlink 0.1.0.
+    let store = match store {
+        AnyStore::Sqlite(sqlite)
+            if sqlite
+                .has_legacy()
+                .map_err(|e| Failure::new(e.to_string()))? =>
+        {
+            let legacy_pass = g.store_passphrase()?;
+            let mut registry = Registry::new(sqlite, source.clone());
+            let name = registry
+                .migrate_legacy(legacy_pass.as_ref(), time::OffsetDateTime::now_utc())
+                .map_err(|e| fail(&path, e))?;
+            if let Some(name) = name {
+                eprintln!(
+                    "mdmlink: {}: converted the store of mdmlink 0.1.0 (organization \"{name}\")",
+                    path.display()
+                );
+            }
+            AnyStore::Sqlite(registry.into_store())
         }
-    }
+        other => other,
+    };
+    let registry = Registry::new(store, source);
     Ok(Opened { registry, path })
 }
 
