@@ -852,9 +852,9 @@ void mdmlink_expiry_policy_free(struct mdmlink_expiry_policy *policy);
 
 /**
  * Generates an RSA key of `bits` (2048, 3072 or 4096) and a self-signed
- * certificate for it with the common name `common_name`, valid from now for
- * five years. Uses the operating system's random number generator and the
- * current time. Slow (RSA key generation: up to seconds).
+ * certificate for it with the common name `common_name`, valid for five
+ * years from one hour before `now_unix` (for clock skew). Uses the operating system's random number
+ * generator. Slow (RSA key generation: up to seconds).
  *
  * On success `*out` receives a new keypair: free it with
  * `mdmlink_keypair_free`. Takes no ownership of `common_name`.
@@ -865,6 +865,7 @@ void mdmlink_expiry_policy_free(struct mdmlink_expiry_policy *policy);
  */
 mdmlink_status mdmlink_keypair_generate(uint32_t bits,
                                         const char *common_name,
+                                        int64_t now_unix,
                                         struct mdmlink_keypair **out,
                                         struct mdmlink_error **err);
 

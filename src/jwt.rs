@@ -156,7 +156,7 @@ pub fn random_jti<R: TryCryptoRng + ?Sized>(rng: &mut R) -> Result<String, JwtEr
 
 /// 16 bytes in the 8-4-4-4-12 hexadecimal form of a UUID (lower case).
 pub(crate) fn hyphenated(b: &[u8; 16]) -> String {
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let hex = crate::encoding::hex_lower(b);
     format!(
         "{}-{}-{}-{}-{}",
         &hex[0..8],

@@ -50,7 +50,7 @@ int main(int argc, char **argv) {
 
     /* 1. A new server: keypair, and the certificate the admin uploads. */
     mdmlink_keypair *server = NULL;
-    if ((s = mdmlink_keypair_generate(2048, "Main MDM", &server, &err)) != MDMLINK_STATUS_OK)
+    if ((s = mdmlink_keypair_generate(2048, "Main MDM", (int64_t)time(NULL), &server, &err)) != MDMLINK_STATUS_OK)
         return fail("generating the keypair", s, err);
     mdmlink_bytes cert = {NULL, 0};
     if ((s = mdmlink_keypair_certificate_pem(server, &cert, &err)) != MDMLINK_STATUS_OK)

@@ -151,13 +151,13 @@ func (k *Keypair) Close() error {
 }
 
 // GenerateKeypair makes a new RSA key (2048, 3072 or 4096 bits) and its
-// self-signed certificate, using the OS random number generator and clock.
-func GenerateKeypair(bits int, commonName string) (*Keypair, error) {
+// self-signed certificate valid from now, using the OS random number generator.
+func GenerateKeypair(bits int, commonName string, now time.Time) (*Keypair, error) {
 	cn := cString(commonName, false)
 	defer C.free(unsafe.Pointer(cn))
 	var out *C.mdmlink_keypair
 	var cerr *C.mdmlink_error
-	if err := check(C.mdmlink_keypair_generate(C.uint32_t(bits), cn, &out, &cerr), cerr); err != nil {
+	if err := check(C.mdmlink_keypair_generate(C.uint32_t(bits), cn, C.int64_t(now.Unix()), &out, &cerr), cerr); err != nil {
 		return nil, err
 	}
 	return newKeypair(out), nil

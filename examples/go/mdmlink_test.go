@@ -76,7 +76,7 @@ func TestOpenAppleToken(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
-	generated, err := GenerateKeypair(2048, "Go Test")
+	generated, err := GenerateKeypair(2048, "Go Test", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

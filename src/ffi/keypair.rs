@@ -2,13 +2,11 @@
 
 use core::ffi::c_char;
 
-use time::OffsetDateTime;
-
 use super::bytes::mdmlink_bytes;
 use super::error::mdmlink_error;
 use super::macros::ffi;
 use super::status::mdmlink_status;
-use super::{bytes_arg, free_handle, handle, opt_str_arg, str_arg, write, write_handle};
+use super::{bytes_arg, free_handle, handle, opt_str_arg, str_arg, time_arg, write, write_handle};
 use crate::SystemRng;
 use crate::keypair::{CertificateParams, KeySize, ServerKeypair};
 
@@ -21,9 +19,9 @@ pub struct mdmlink_keypair {
 }
 
 /// Generates an RSA key of `bits` (2048, 3072 or 4096) and a self-signed
-/// certificate for it with the common name `common_name`, valid from now for
-/// five years. Uses the operating system's random number generator and the
-/// current time. Slow (RSA key generation: up to seconds).
+/// certificate for it with the common name `common_name`, valid for five
+/// years from one hour before `now_unix` (for clock skew). Uses the operating system's random number
+/// generator. Slow (RSA key generation: up to seconds).
 ///
 /// On success `*out` receives a new keypair: free it with
 /// `mdmlink_keypair_free`. Takes no ownership of `common_name`.
@@ -35,14 +33,16 @@ pub struct mdmlink_keypair {
 pub unsafe extern "C" fn mdmlink_keypair_generate(
     bits: u32,
     common_name: *const c_char,
+    now_unix: i64,
     out: *mut *mut mdmlink_keypair,
     err: *mut *mut mdmlink_error,
 ) -> mdmlink_status {
     ffi!(status err; [common_name, out]; {
         // SAFETY: non-NULL and NUL-terminated per the contract.
         let common_name = unsafe { str_arg(common_name, "common_name") }?;
+        let now = time_arg(now_unix, "now_unix")?;
         let size = KeySize::from_bits(bits)?;
-        let params = CertificateParams::new(common_name, OffsetDateTime::now_utc());
+        let params = CertificateParams::new(common_name, now);
         let inner = ServerKeypair::generate(&mut SystemRng::default(), size, &params)?;
         // SAFETY: `out` is non-NULL and writable.
         unsafe { write_handle(out, mdmlink_keypair { inner }) };
@@ -209,4 +209,45 @@ pub unsafe extern "C" fn mdmlink_keypair_free(keypair: *mut mdmlink_keypair) {
         // SAFETY: per the contract.
         unsafe { free_handle(keypair) }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generate_dates_the_certificate_from_now_unix() {
+        let now = 1_800_000_000;
+        let mut out: *mut mdmlink_keypair = core::ptr::null_mut();
+        let mut err: *mut mdmlink_error = core::ptr::null_mut();
+        // SAFETY: valid arguments.
+        let status = unsafe {
+            mdmlink_keypair_generate(2048, c"Main MDM".as_ptr(), now, &mut out, &mut err)
+        };
+        assert_eq!(status, mdmlink_status::Ok);
+        assert!(err.is_null());
+        // SAFETY: `out` is a live keypair from this library.
+        let certificate = unsafe { handle(out) }
+            .inner
+            .certificate()
+            .expect("a generated keypair has its certificate");
+        // Backdated one hour for clock skew (CertificateParams).
+        assert_eq!(certificate.not_before().unix_timestamp(), now - 3600);
+        // SAFETY: freed once.
+        unsafe { mdmlink_keypair_free(out) };
+    }
+
+    #[test]
+    fn generate_refuses_a_time_out_of_range() {
+        let mut out: *mut mdmlink_keypair = core::ptr::null_mut();
+        let mut err: *mut mdmlink_error = core::ptr::null_mut();
+        // SAFETY: valid arguments.
+        let status = unsafe {
+            mdmlink_keypair_generate(2048, c"Main MDM".as_ptr(), i64::MAX, &mut out, &mut err)
+        };
+        assert_eq!(status, mdmlink_status::InvalidArgument);
+        assert!(out.is_null(), "no output on failure");
+        // SAFETY: `err` is ours, freed once.
+        unsafe { super::super::error::mdmlink_error_free(err) };
+    }
 }

@@ -5,7 +5,10 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::{MdmServer, Organization, STAGING_REMINDER_AFTER};
-use crate::expiry::{ExpiryPolicy, Health};
+use crate::{
+    expiry::{ExpiryPolicy, Health},
+    portal::Portal,
+};
 
 /// A server's full status at one moment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -78,6 +81,92 @@ pub struct ActionItem {
     pub staging_pending_since: Option<OffsetDateTime>,
 }
 
+impl ServerStatus {
+    /// What the server needs at `now`, with advice in `portal`'s words, or
+    /// `None` when it needs nothing. The one source of the advice text, for
+    /// [`Organization::needs_action`] and the store's health checks alike.
+    ///
+    /// A server that needs action gets "; staging pending since <date>"
+    /// after its advice while a staged keypair waits for its token; a
+    /// healthy server is listed for that alone (with its `Valid` health)
+    /// once the staging is [`STAGING_REMINDER_AFTER`] old.
+    pub fn action(&self, portal: Portal, now: OffsetDateTime) -> Option<ActionItem> {
+        let worst = self.worst();
+        let staging_note = self.staging_message();
+        let stale_staging = self
+            .staging_pending_since
+            .is_some_and(|since| now - since >= STAGING_REMINDER_AFTER);
+        if !worst.needs_action() {
+            // A healthy server is listed only for a half-done rotation
+            // that has waited a while; it sorts after every other item.
+            return match (stale_staging, staging_note) {
+                (true, Some(note)) => Some(ActionItem {
+                    server: self.name.clone(),
+                    health: worst,
+                    advice: format!("finish the key rotation: {note}"),
+                    staging_pending_since: self.staging_pending_since,
+                }),
+                _ => None,
+            };
+        }
+        let advice = match (&worst, self.token) {
+            _ if self.certificate_needs_rotation().is_some() => {
+                let when = match self.certificate {
+                    Some(Health::Expired { since }) => format!("expired on {}", since.date()),
+                    Some(h) => format!("expires on {}", h.deadline().date()),
+                    None => String::new(),
+                };
+                format!(
+                    "the uploaded certificate {when}: rotate the key (stage a new keypair), upload the new certificate in {} ({}) and download a new {} for it",
+                    portal.product_name(),
+                    portal.settings_path(),
+                    portal.token_noun()
+                )
+            }
+            (_, None) => format!(
+                "upload the certificate in {} ({}) and download the {}",
+                portal.product_name(),
+                portal.settings_path(),
+                portal.token_noun()
+            ),
+            (Health::MustReplace { .. } | Health::Expired { .. }, _) => format!(
+                "download a new {} for this {} in {} and install it",
+                portal.token_noun(),
+                portal.server_noun(),
+                portal.product_name()
+            ),
+            _ => format!(
+                "renew: download a new {} in {} before it expires",
+                portal.token_noun(),
+                portal.product_name()
+            ),
+        };
+        let advice = match staging_note {
+            Some(note) => format!("{advice}; {note}"),
+            None => advice,
+        };
+        Some(ActionItem {
+            server: self.name.clone(),
+            health: worst,
+            advice,
+            staging_pending_since: self.staging_pending_since,
+        })
+    }
+}
+
+impl ActionItem {
+    /// The order of [`Organization::needs_action`]: most urgent first;
+    /// among those that cannot work, a server that never had a token comes
+    /// first (it has never worked at all).
+    pub(crate) fn urgency(&self) -> (i32, bool, OffsetDateTime) {
+        (
+            2 - self.health.exit_code(),
+            !matches!(self.health, Health::NoToken { .. }),
+            self.health.deadline(),
+        )
+    }
+}
+
 impl MdmServer {
     /// The server's status at `now`.
     pub fn status(&self, policy: &ExpiryPolicy, now: OffsetDateTime) -> ServerStatus {
@@ -112,80 +201,12 @@ impl Organization {
     /// the staging is [`STAGING_REMINDER_AFTER`] old (with its `Valid`
     /// health, after every other item).
     pub fn needs_action(&self, policy: &ExpiryPolicy, now: OffsetDateTime) -> Vec<ActionItem> {
-        let portal = self.portal;
-        let mut items: Vec<ActionItem> = Vec::new();
-        for s in &self.servers {
-            let status = s.status(policy, now);
-            let worst = status.worst();
-            let staging_note = status.staging_message();
-            let stale_staging = status
-                .staging_pending_since
-                .is_some_and(|since| now - since >= STAGING_REMINDER_AFTER);
-            if !worst.needs_action() {
-                // A healthy server is listed only for a half-done rotation
-                // that has waited a while; it sorts after every other item.
-                if let (true, Some(note)) = (stale_staging, staging_note) {
-                    items.push(ActionItem {
-                        server: s.name.to_string(),
-                        health: worst,
-                        advice: format!("finish the key rotation: {note}"),
-                        staging_pending_since: status.staging_pending_since,
-                    });
-                }
-                continue;
-            }
-            let advice = match (&worst, status.token) {
-                _ if status.certificate_needs_rotation().is_some() => {
-                    let when = match status.certificate {
-                        Some(Health::Expired { since }) => format!("expired on {}", since.date()),
-                        Some(h) => format!("expires on {}", h.deadline().date()),
-                        None => String::new(),
-                    };
-                    format!(
-                        "the uploaded certificate {when}: rotate the key (stage a new keypair), upload the new certificate in {} ({}) and download a new {} for it",
-                        portal.product_name(),
-                        portal.settings_path(),
-                        portal.token_noun()
-                    )
-                }
-                (_, None) => format!(
-                    "upload the certificate in {} ({}) and download the {}",
-                    portal.product_name(),
-                    portal.settings_path(),
-                    portal.token_noun()
-                ),
-                (Health::MustReplace { .. } | Health::Expired { .. }, _) => format!(
-                    "download a new {} for this {} in {} and install it",
-                    portal.token_noun(),
-                    portal.server_noun(),
-                    portal.product_name()
-                ),
-                _ => format!(
-                    "renew: download a new {} in {} before it expires",
-                    portal.token_noun(),
-                    portal.product_name()
-                ),
-            };
-            let advice = match staging_note {
-                Some(note) => format!("{advice}; {note}"),
-                None => advice,
-            };
-            items.push(ActionItem {
-                server: s.name.to_string(),
-                health: worst,
-                advice,
-                staging_pending_since: status.staging_pending_since,
-            });
-        }
-        // Most urgent first; among those that cannot work, a server that
-        // never had a token comes first (it has never worked at all).
-        items.sort_by_key(|i| {
-            (
-                2 - i.health.exit_code(),
-                !matches!(i.health, Health::NoToken { .. }),
-                i.health.deadline(),
-            )
-        });
+        let mut items: Vec<ActionItem> = self
+            .servers
+            .iter()
+            .filter_map(|s| s.status(policy, now).action(self.portal, now))
+            .collect();
+        items.sort_by_key(ActionItem::urgency);
         items
     }
 }

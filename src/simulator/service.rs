@@ -100,10 +100,7 @@ impl State {
     fn new_session(&mut self, consumer_key: &str) -> Option<SecretString> {
         let mut bytes = [0u8; 24];
         rand_core::TryRng::try_fill_bytes(&mut SystemRng::default(), &mut bytes).ok()?;
-        let token = format!(
-            "SIM{}",
-            bytes.iter().map(|b| format!("{b:02X}")).collect::<String>()
-        );
+        let token = format!("SIM{}", crate::encoding::hex_upper(&bytes));
         if self.session_order.len() >= SESSION_MEMORY
             && let Some(old) = self.session_order.pop_front()
         {

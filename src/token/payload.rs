@@ -12,7 +12,8 @@ use serde::de::{self, Deserializer as _, IgnoredAny, MapAccess, Visitor};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 use zeroize::Zeroizing;
 
-use super::{ServerToken, smime};
+use super::ServerToken;
+use crate::encoding::{MimeHeaders, header_value_parts, split_mime_text};
 use crate::secret::SecretString;
 
 /// The line before the JSON.
@@ -127,21 +128,20 @@ fn strip_headers(text: &str) -> Result<&str, PayloadError> {
     let bad = |reason: &str| PayloadError::Headers {
         reason: reason.to_owned(),
     };
-    let (head, body) = split_at_blank_line(text).ok_or_else(|| {
+    let (head, body) = split_mime_text(text).ok_or_else(|| {
         if text.contains(BEGIN_MESSAGE) {
             bad("no blank line between the headers and the message")
         } else {
             PayloadError::MissingArmor
         }
     })?;
-    let headers = smime::parse_headers(head.as_bytes()).map_err(|e| PayloadError::Headers {
+    let headers = MimeHeaders::parse(head.as_bytes()).map_err(|e| PayloadError::Headers {
         reason: e.to_string(),
     })?;
-    for (name, value) in &headers {
-        let value = value.to_ascii_lowercase();
+    for (name, value) in headers.iter() {
         if name.eq_ignore_ascii_case("content-type") {
-            let mut parts = value.split(';').map(str::trim);
-            if parts.next() != Some("text/plain") {
+            let mut parts = header_value_parts(value);
+            if parts.next().as_deref() != Some("text/plain") {
                 return Err(bad("Content-Type is not text/plain"));
             }
             for p in parts {
@@ -152,37 +152,19 @@ fn strip_headers(text: &str) -> Result<&str, PayloadError> {
                 }
             }
         } else if name.eq_ignore_ascii_case("content-transfer-encoding")
-            && !matches!(value.trim(), "7bit" | "8bit" | "binary")
+            && !matches!(
+                value.to_ascii_lowercase().as_str(),
+                "7bit" | "8bit" | "binary"
+            )
         {
             return Err(bad("Content-Transfer-Encoding is not 7bit, 8bit or binary"));
         }
     }
-    if !headers
-        .iter()
-        .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
-    {
+    if headers.get("content-type").is_none() {
         return Err(bad("there is no Content-Type header"));
     }
     // The body starts right after the blank line.
     Ok(body)
-}
-
-/// Splits at the first empty line, whatever the line endings (LF, CRLF, or
-/// a mix, e.g. LF header lines and a CRLF blank line).
-fn split_at_blank_line(text: &str) -> Option<(&str, &str)> {
-    let mut start = 0;
-    for line in text.split_inclusive('\n') {
-        let content = line.strip_suffix('\n').unwrap_or(line);
-        let content = content.strip_suffix('\r').unwrap_or(content);
-        if content.is_empty() && line.ends_with('\n') {
-            // The header block ends before this line (without its line break).
-            let head = text[..start].strip_suffix('\n').unwrap_or(&text[..start]);
-            let head = head.strip_suffix('\r').unwrap_or(head);
-            return Some((head, &text[start + line.len()..]));
-        }
-        start += line.len();
-    }
-    None
 }
 
 fn unarmor(body: &str) -> Result<&str, PayloadError> {

@@ -7,7 +7,9 @@ use base64::{
 };
 
 use super::TokenError;
-use crate::encoding::{find, pem_blocks};
+use crate::encoding::{
+    MimeHeaders, header_value_parts, pem_blocks, split_mime_message, starts_with_mime_header,
+};
 
 /// The largest token file accepted. Apple's are about 1.5 KiB; the limit
 /// bounds the memory and time any input can cost.
@@ -59,7 +61,7 @@ pub fn unarmor(data: &[u8]) -> Result<Vec<u8>, TokenError> {
     if data.starts_with(b"-----BEGIN ") {
         return unarmor_pem(data);
     }
-    if looks_like_header(data) {
+    if starts_with_mime_header(data) {
         return unarmor_mime(data);
     }
     decode_base64(data, "the file is neither CMS, PEM, S/MIME nor base64")
@@ -79,39 +81,21 @@ fn unarmor_pem(data: &[u8]) -> Result<Vec<u8>, TokenError> {
         .map_err(|_| format_error(format!("the {} PEM block is not valid base64", block.label)))
 }
 
-/// A MIME header line starts with a field name (RFC 5322 §2.2: printable
-/// ASCII except colon) followed by a colon.
-fn looks_like_header(data: &[u8]) -> bool {
-    let line_end = data.iter().position(|&b| b == b'\n').unwrap_or(data.len());
-    let line = &data[..line_end];
-    match line.iter().position(|&b| b == b':') {
-        Some(colon) if colon > 0 => line[..colon].iter().all(|&b| (33..=126).contains(&b)),
-        _ => false,
-    }
-}
-
 fn unarmor_mime(data: &[u8]) -> Result<Vec<u8>, TokenError> {
-    let (headers, body) = split_headers(data).ok_or_else(|| {
+    let (headers, body) = split_mime_message(data).ok_or_else(|| {
         format_error("the S/MIME headers are not followed by a blank line and a body")
     })?;
-    let headers = parse_headers(headers)?;
-    let get = |name: &str| {
-        headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.to_ascii_lowercase())
-    };
-    if let Some(ct) = get("content-type") {
-        let mime_type = ct.split(';').next().unwrap_or("").trim().to_owned();
+    let headers = MimeHeaders::parse(headers).map_err(|e| format_error(e.to_string()))?;
+    let get = |name: &str| headers.get(name).map(str::to_ascii_lowercase);
+    if let Some(ct) = headers.get("content-type") {
+        let mut parts = header_value_parts(ct);
+        let mime_type = parts.next().unwrap_or_default();
         if mime_type != "application/pkcs7-mime" && mime_type != "application/x-pkcs7-mime" {
             return Err(format_error(format!(
                 "the S/MIME Content-Type is {mime_type}, not application/pkcs7-mime"
             )));
         }
-        if let Some(st) = ct
-            .split(';')
-            .map(str::trim)
-            .find_map(|p| p.strip_prefix("smime-type="))
+        if let Some(st) = parts.find_map(|p| p.strip_prefix("smime-type=").map(str::to_owned))
             && st.trim_matches('"') != "enveloped-data"
         {
             return Err(format_error(format!(
@@ -132,51 +116,6 @@ fn unarmor_mime(data: &[u8]) -> Result<Vec<u8>, TokenError> {
             "the S/MIME Content-Transfer-Encoding {other} is not supported (expected base64)"
         ))),
     }
-}
-
-/// Splits at the first empty line (LF or CRLF).
-pub(crate) fn split_headers(data: &[u8]) -> Option<(&[u8], &[u8])> {
-    let lf = find(data, b"\n\n").map(|i| (i, 2));
-    let crlf = find(data, b"\r\n\r\n").map(|i| (i, 4));
-    let (at, sep) = match (lf, crlf) {
-        (Some(a), Some(b)) => {
-            if a.0 < b.0 {
-                a
-            } else {
-                b
-            }
-        }
-        (a, b) => a.or(b)?,
-    };
-    Some((&data[..at], &data[at + sep..]))
-}
-
-/// Parses header lines (with folded continuations) into name/value pairs.
-pub(crate) fn parse_headers(block: &[u8]) -> Result<Vec<(String, String)>, TokenError> {
-    let text =
-        core::str::from_utf8(block).map_err(|_| format_error("the MIME headers are not text"))?;
-    let mut out: Vec<(String, String)> = Vec::new();
-    for raw in text.split('\n') {
-        let line = raw.strip_suffix('\r').unwrap_or(raw);
-        if line.starts_with([' ', '\t']) {
-            let Some(last) = out.last_mut() else {
-                return Err(format_error(
-                    "the MIME headers start with a continuation line",
-                ));
-            };
-            last.1.push(' ');
-            last.1.push_str(line.trim());
-            continue;
-        }
-        let (name, value) = line
-            .split_once(':')
-            .ok_or_else(|| format_error("a MIME header line has no colon"))?;
-        if name.is_empty() || !name.bytes().all(|b| (33..=126).contains(&b)) {
-            return Err(format_error("a MIME header name is invalid"));
-        }
-        out.push((name.to_owned(), value.trim().to_owned()));
-    }
-    Ok(out)
 }
 
 fn decode_base64(text: &[u8], what: &'static str) -> Result<Vec<u8>, TokenError> {

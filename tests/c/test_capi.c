@@ -454,10 +454,13 @@ static void test_wrong_key_and_garbage(mdmlink_keypair *generated) {
 static void test_generate_and_export(mdmlink_keypair **generated_out) {
     mdmlink_error *err = NULL;
     mdmlink_keypair *kp = NULL;
-    CHECK_STATUS(mdmlink_keypair_generate(1024, "Main MDM", &kp, &err), MDMLINK_STATUS_KEY_UNSUPPORTED_SIZE);
+    CHECK_STATUS(mdmlink_keypair_generate(1024, "Main MDM", 1800000000, &kp, &err), MDMLINK_STATUS_KEY_UNSUPPORTED_SIZE);
     CHECK(kp == NULL);
     CHECK_ERR(err, MDMLINK_STATUS_KEY_UNSUPPORTED_SIZE);
-    CHECK_STATUS(mdmlink_keypair_generate(2048, "Main MDM", &kp, &err), MDMLINK_STATUS_OK);
+    CHECK_STATUS(mdmlink_keypair_generate(2048, "Main MDM", INT64_MAX, &kp, &err), MDMLINK_STATUS_INVALID_ARGUMENT);
+    CHECK(kp == NULL);
+    CHECK_ERR(err, MDMLINK_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(mdmlink_keypair_generate(2048, "Main MDM", (int64_t)time(NULL), &kp, &err), MDMLINK_STATUS_OK);
     CHECK(kp != NULL && err == NULL);
     CHECK(mdmlink_keypair_bits(kp) == 2048);
 
@@ -878,9 +881,9 @@ static void test_null_arguments(const mdmlink_keypair *kp) {
     CHECK_STATUS(mdmlink_token_open(apple, token_file, token_file_len, &t, NULL), MDMLINK_STATUS_OK);
     CHECK_STATUS(mdmlink_organization_needs_action(o, p, 0, &l, NULL), MDMLINK_STATUS_OK);
 
-    CHECK_STATUS(mdmlink_keypair_generate(2048, NULL, &k, &err), N);
+    CHECK_STATUS(mdmlink_keypair_generate(2048, NULL, 0, &k, &err), N);
     CHECK_ERR(err, N);
-    CHECK_STATUS(mdmlink_keypair_generate(2048, "x", NULL, &err), N);
+    CHECK_STATUS(mdmlink_keypair_generate(2048, "x", 0, NULL, &err), N);
     CHECK_ERR(err, N);
     CHECK_STATUS(mdmlink_keypair_from_pem(NULL, 5, NULL, &k, &err), N);
     CHECK_ERR(err, N);

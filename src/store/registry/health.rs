@@ -1,13 +1,14 @@
 //! Health and advice from a server's non-secret columns alone (no key, no
-//! token opened), with the same rules and words as
+//! token opened): the columns give a [`ServerStatus`], and
+//! [`ServerStatus::action`] gives the advice, as it does for
 //! [`crate::organization::Organization::needs_action`].
 
 use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::{
-    expiry::{ExpiryPolicy, Health},
-    organization::{ActionItem, STAGING_REMINDER_AFTER, ServerStatus},
+    expiry::ExpiryPolicy,
+    organization::{ActionItem, ServerStatus},
     portal::Portal,
     store::{OrganizationRow, ServerSummary},
 };
@@ -96,73 +97,15 @@ pub fn status(summary: &ServerSummary, policy: &ExpiryPolicy, now: OffsetDateTim
     }
 }
 
-/// What the server needs, if anything (see
-/// [`crate::organization::Organization::needs_action`]).
+/// What the server needs, if anything: [`ServerStatus::action`] on its
+/// columns' status.
 pub fn action(
     summary: &ServerSummary,
     portal: Portal,
     policy: &ExpiryPolicy,
     now: OffsetDateTime,
 ) -> Option<ActionItem> {
-    let status = status(summary, policy, now);
-    let worst = status.worst();
-    let staging_note = status.staging_message();
-    let stale_staging = status
-        .staging_pending_since
-        .is_some_and(|since| now - since >= STAGING_REMINDER_AFTER);
-    if !worst.needs_action() {
-        return match (stale_staging, staging_note) {
-            (true, Some(note)) => Some(ActionItem {
-                server: summary.name.clone(),
-                health: worst,
-                advice: format!("finish the key rotation: {note}"),
-                staging_pending_since: status.staging_pending_since,
-            }),
-            _ => None,
-        };
-    }
-    let advice = match (&worst, status.token) {
-        _ if status.certificate_needs_rotation().is_some() => {
-            let when = match status.certificate {
-                Some(Health::Expired { since }) => format!("expired on {}", since.date()),
-                Some(h) => format!("expires on {}", h.deadline().date()),
-                None => String::new(),
-            };
-            format!(
-                "the uploaded certificate {when}: rotate the key (stage a new keypair), upload the new certificate in {} ({}) and download a new {} for it",
-                portal.product_name(),
-                portal.settings_path(),
-                portal.token_noun()
-            )
-        }
-        (_, None) => format!(
-            "upload the certificate in {} ({}) and download the {}",
-            portal.product_name(),
-            portal.settings_path(),
-            portal.token_noun()
-        ),
-        (Health::MustReplace { .. } | Health::Expired { .. }, _) => format!(
-            "download a new {} for this {} in {} and install it",
-            portal.token_noun(),
-            portal.server_noun(),
-            portal.product_name()
-        ),
-        _ => format!(
-            "renew: download a new {} in {} before it expires",
-            portal.token_noun(),
-            portal.product_name()
-        ),
-    };
-    let advice = match staging_note {
-        Some(note) => format!("{advice}; {note}"),
-        None => advice,
-    };
-    Some(ActionItem {
-        server: summary.name.clone(),
-        health: worst,
-        advice,
-        staging_pending_since: status.staging_pending_since,
-    })
+    status(summary, policy, now).action(portal, now)
 }
 
 /// Every listed server's action, across organizations, most urgent first.
@@ -183,14 +126,6 @@ pub fn needs_action(
             })
         })
         .collect();
-    // Most urgent first; among those that cannot work, a server that never
-    // had a token comes first (it has never worked at all).
-    items.sort_by_key(|i| {
-        (
-            2 - i.item.health.exit_code(),
-            !matches!(i.item.health, Health::NoToken { .. }),
-            i.item.health.deadline(),
-        )
-    });
+    items.sort_by_key(|i| i.item.urgency());
     items
 }

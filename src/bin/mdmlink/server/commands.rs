@@ -1,264 +1,24 @@
-//! `server add|import|list|install-token|rotate-key|replace-key|discard-staging|remove|events|set-uuid|fetch-account|export-cert`
-//! and `check`: argument parsing, one [`mdmlink::store::registry::Registry`]
-//! call, output formatting.
+//! The `server` command handlers: read the arguments and files, make one
+//! [`Registry`](mdmlink::store::registry::Registry) call, hand the result
+//! to [`output`](super::output).
 
 use std::path::PathBuf;
 
-use clap::{Args, Subcommand, ValueEnum};
 use mdmlink::{
-    Portal, ServerKeypair,
+    ServerKeypair,
     expiry::ReplacementReason,
     keypair::{CertificateParams, KeySize, common_name_for},
     name::ServerName,
-    organization::{InstallOptions, InstallOutcome, OrganizationError, ServerOptions},
-    store::registry::{RegistryError, ServerListing},
+    organization::{InstallOptions, OrganizationError, ServerOptions},
+    store::registry::RegistryError,
 };
 
+use super::{args::*, output};
 use crate::{
     Failure, Globals, files,
-    keys::{bits_parser, certificate_bytes, format_time},
+    keys::{certificate_bytes, format_time},
     now_or, state,
 };
-
-/// `mdmlink server ...`.
-#[derive(Subcommand, Debug)]
-pub enum ServerCommand {
-    /// Add a server: check its name, generate its keypair, write the certificate to upload.
-    Add(AddArgs),
-    /// Bring in a server already linked by another MDM product: its key,
-    /// and optionally its certificate and current token (no new upload).
-    Import(ImportArgs),
-    /// Write a server's certificate (current, or the staged one) to a file.
-    ExportCert(ExportCertArgs),
-    /// A table of the servers (name, portal, customer/site, expiry, days left, health).
-    List(ListArgs),
-    /// Open a token file with the server's key and install it.
-    InstallToken(InstallArgs),
-    /// Stage a new keypair and write its certificate to upload; the current
-    /// key and token keep working until a token for the new certificate is installed.
-    RotateKey(RotateArgs),
-    /// The same as rotate-key.
-    ReplaceKey(RotateArgs),
-    /// Abandon a rotation: discard the staged keypair.
-    DiscardStaging(NameArg),
-    /// Remove a server (and its keys and token) from the store.
-    Remove(NameArg),
-    /// Record an event that means the server's token must be replaced.
-    Events(EventArgs),
-    /// Record the server's UUID in Apple's service (`server_uuid`, the
-    /// issuer of its Access Management JWTs).
-    SetUuid(SetUuidArgs),
-    /// Open a session with the device assignment service using the
-    /// server's token, fetch the account details and record the server's UUID.
-    FetchAccount(FetchAccountArgs),
-}
-
-/// `server set-uuid`.
-#[derive(Args, Debug)]
-pub struct SetUuidArgs {
-    /// The server.
-    pub name: String,
-    /// Its `server_uuid`, as Apple's account details give it.
-    pub uuid: String,
-}
-
-/// `server fetch-account`.
-#[derive(Args, Debug)]
-pub struct FetchAccountArgs {
-    /// The server.
-    pub name: String,
-    /// The device assignment service (Apple's by default; a simulator's URL for tests).
-    #[arg(long, value_name = "URL", default_value = mdmlink::session::DEFAULT_BASE_URL)]
-    pub base_url: String,
-}
-
-/// `server add`.
-#[derive(Args, Debug)]
-pub struct AddArgs {
-    /// The server's name, as it will appear in the portal.
-    pub name: String,
-    /// The portal: for a store without organizations, creates one (named
-    /// by --org, or "My organization"); otherwise must match the organization's.
-    #[arg(long, value_parser = parse_portal)]
-    pub portal: Option<Portal>,
-    /// For MSPs: the customer this server belongs to.
-    #[arg(long, value_name = "C", requires = "site")]
-    pub customer: Option<String>,
-    /// For MSPs: the customer's site.
-    #[arg(long, value_name = "S", requires = "customer")]
-    pub site: Option<String>,
-    /// The server may release devices from the organization.
-    #[arg(long)]
-    pub release_devices: bool,
-    /// RSA modulus size.
-    #[arg(long, default_value_t = 2048, value_parser = bits_parser())]
-    pub bits: u32,
-    /// Where to write the certificate to upload (default: NAME.pem here).
-    #[arg(long, value_name = "FILE")]
-    pub cert_out: Option<PathBuf>,
-    /// Write the certificate as DER (default file NAME.der).
-    #[arg(long)]
-    pub der: bool,
-    /// Replace an existing --cert-out file.
-    #[arg(long)]
-    pub force: bool,
-    /// Add the server at this time (RFC 3339) instead of now.
-    #[arg(long, value_name = "RFC3339")]
-    pub now: Option<String>,
-}
-
-/// `server import`.
-#[derive(Args, Debug)]
-pub struct ImportArgs {
-    /// The server's name, as in the portal.
-    pub name: String,
-    /// Its private key: PKCS#1 or PKCS#8, PEM or DER, encrypted (password
-    /// from --password-env) or not.
-    #[arg(long, value_name = "FILE")]
-    pub key: PathBuf,
-    /// Its current token file (`*_smime.p7m`), which must open with the key.
-    #[arg(long, value_name = "FILE")]
-    pub token: Option<PathBuf>,
-    /// Its certificate (PEM or DER), which must match the key.
-    #[arg(long, value_name = "FILE")]
-    pub cert: Option<PathBuf>,
-    /// Environment variable holding the key file's password.
-    #[arg(long, value_name = "VAR")]
-    pub key_password_env: Option<String>,
-    /// The portal user who downloaded the token, if known.
-    #[arg(long, value_name = "USER")]
-    pub downloaded_by: Option<String>,
-    /// The server may release devices from the organization.
-    #[arg(long)]
-    pub release_devices: bool,
-    /// For MSPs: the customer's site.
-    #[arg(long, value_name = "S")]
-    pub site: Option<String>,
-    /// Import at this time (RFC 3339) instead of now.
-    #[arg(long, value_name = "RFC3339")]
-    pub now: Option<String>,
-}
-
-/// `server export-cert`.
-#[derive(Args, Debug)]
-pub struct ExportCertArgs {
-    /// The server.
-    pub name: String,
-    /// Where to write it.
-    #[arg(long, value_name = "FILE")]
-    pub out: PathBuf,
-    /// The staged certificate (during a rotation) instead of the current one.
-    #[arg(long)]
-    pub staged: bool,
-    /// Write DER instead of PEM.
-    #[arg(long)]
-    pub der: bool,
-    /// Replace an existing file.
-    #[arg(long)]
-    pub force: bool,
-}
-
-/// `server list`.
-#[derive(Args, Debug)]
-pub struct ListArgs {
-    /// Print a JSON array instead of a table.
-    #[arg(long)]
-    pub json: bool,
-    /// Evaluate at this time (RFC 3339) instead of now.
-    #[arg(long, value_name = "RFC3339")]
-    pub now: Option<String>,
-    /// Warn this many days before expiry.
-    #[arg(long, value_name = "N", default_value_t = 30)]
-    pub warn_days: u32,
-}
-
-/// `server install-token`.
-#[derive(Args, Debug)]
-pub struct InstallArgs {
-    /// The server.
-    pub name: String,
-    /// The token file the portal served (`*_smime.p7m`).
-    pub file: PathBuf,
-    /// Accept a token whose consumer key differs from the installed one.
-    #[arg(long)]
-    pub force: bool,
-    /// The portal user (Managed Apple Account) who downloaded the token.
-    #[arg(long, value_name = "USER")]
-    pub downloaded_by: Option<String>,
-    /// Install at this time (RFC 3339) instead of now.
-    #[arg(long, value_name = "RFC3339")]
-    pub now: Option<String>,
-}
-
-/// `server rotate-key` / `replace-key`.
-#[derive(Args, Debug)]
-pub struct RotateArgs {
-    /// The server.
-    pub name: String,
-    /// RSA modulus size.
-    #[arg(long, default_value_t = 2048, value_parser = bits_parser())]
-    pub bits: u32,
-    /// Where to write the new certificate to upload (default: NAME-new.pem here).
-    #[arg(long, value_name = "FILE")]
-    pub cert_out: Option<PathBuf>,
-    /// Write the certificate as DER (default file NAME-new.der).
-    #[arg(long)]
-    pub der: bool,
-    /// Replace a keypair already staged, and an existing --cert-out file.
-    #[arg(long)]
-    pub force: bool,
-    /// Stage at this time (RFC 3339) instead of now.
-    #[arg(long, value_name = "RFC3339")]
-    pub now: Option<String>,
-}
-
-/// A server name.
-#[derive(Args, Debug)]
-pub struct NameArg {
-    /// The server.
-    pub name: String,
-}
-
-/// What happened.
-#[derive(ValueEnum, Clone, Copy, Debug)]
-pub enum Event {
-    /// The portal user who downloaded the token changed their password.
-    PasswordChanged,
-    /// The portal user who downloaded the token left the organization.
-    UserLeft,
-    /// A new token was generated for the server in the portal.
-    NewToken,
-}
-
-/// `server events`.
-#[derive(Args, Debug)]
-pub struct EventArgs {
-    /// The server.
-    pub name: String,
-    /// The event.
-    pub event: Event,
-    /// When it happened (RFC 3339; default now).
-    #[arg(long, value_name = "RFC3339")]
-    pub at: Option<String>,
-}
-
-/// `check`.
-#[derive(Args, Debug)]
-pub struct CheckArgs {
-    /// Print the servers that need action as a JSON array.
-    #[arg(long)]
-    pub json: bool,
-    /// Evaluate at this time (RFC 3339) instead of now.
-    #[arg(long, value_name = "RFC3339")]
-    pub now: Option<String>,
-    /// Warn this many days before expiry.
-    #[arg(long, value_name = "N", default_value_t = 30)]
-    pub warn_days: u32,
-}
-
-fn parse_portal(s: &str) -> Result<Portal, String> {
-    s.parse::<Portal>().map_err(|e| e.to_string())
-}
 
 pub fn run(g: &Globals, c: &ServerCommand) -> Result<u8, Failure> {
     match c {
@@ -361,7 +121,7 @@ pub fn add(g: &Globals, a: &AddArgs) -> Result<u8, Failure> {
         .registry
         .add_server(Some(&org.name), &a.name, keypair, options, now)
         .map_err(|e| st.fail(e))?;
-    warn_unencrypted(&mut st);
+    output::warn_unencrypted(&mut st);
     files::write(&cert_out, &cert, files::PUBLIC, a.force)?;
     let portal = org.portal;
     println!("added \"{name}\" to \"{}\" ({portal})", org.name);
@@ -375,20 +135,6 @@ pub fn add(g: &Globals, a: &AddArgs) -> Result<u8, Failure> {
         portal.settings_path()
     );
     Ok(0)
-}
-
-fn label(s: &str) -> String {
-    files::escape_label(s).into_owned()
-}
-
-/// One warning line when secrets go into a store without a master key.
-fn warn_unencrypted(st: &mut state::Opened) {
-    if let Ok(false) = st.registry.is_encrypted() {
-        eprintln!(
-            "warning: {}: private keys and tokens are stored unencrypted (protected by the file's mode 0600); set MDMLINK_PASSPHRASE or MDMLINK_MASTER_KEY and run `mdmlink store rekey` to encrypt them",
-            st.path.display()
-        );
-    }
 }
 
 pub fn import(g: &Globals, a: &ImportArgs) -> Result<u8, Failure> {
@@ -434,7 +180,7 @@ pub fn import(g: &Globals, a: &ImportArgs) -> Result<u8, Failure> {
             now,
         )
         .map_err(|e| st.fail(e))?;
-    warn_unencrypted(&mut st);
+    output::warn_unencrypted(&mut st);
     println!("imported \"{}\" into \"{}\"", a.name.trim(), org.name);
     if let Some(i) = installed {
         for warning in &i.report.warnings {
@@ -480,7 +226,7 @@ pub fn list(g: &Globals, a: &ListArgs) -> Result<u8, Failure> {
         if a.json {
             println!("[]");
         } else {
-            println!("no servers yet; add one with `mdmlink server add NAME --portal ...`");
+            output::print_no_servers();
         }
         return Ok(0);
     };
@@ -489,83 +235,8 @@ pub fn list(g: &Globals, a: &ListArgs) -> Result<u8, Failure> {
         .registry
         .servers(g.org(), &policy, now)
         .map_err(|e| st.fail(e))?;
-    if a.json {
-        println!(
-            "{}",
-            serde_json::Value::Array(rows.iter().map(ServerListing::to_json).collect())
-        );
-        return Ok(0);
-    }
-    if rows.is_empty() {
-        println!("no servers yet; add one with `mdmlink server add NAME --portal ...`");
-        return Ok(0);
-    }
-    print_table(&rows);
+    output::print_listings(&rows, a.json);
     Ok(0)
-}
-
-/// The servers as a table.
-pub fn print_table(listings: &[ServerListing]) {
-    let header = [
-        "ORG",
-        "NAME",
-        "PORTAL",
-        "CUSTOMER/SITE",
-        "EXPIRES",
-        "DAYS",
-        "HEALTH",
-    ];
-    let mut rows: Vec<[String; 7]> = Vec::new();
-    for l in listings {
-        let s = &l.summary;
-        let customer = s.options.customer.clone().or_else(|| l.customer.clone());
-        let cs = match (&customer, &s.options.site) {
-            (Some(c), Some(site)) => format!("{c}/{site}"),
-            (Some(c), None) => c.clone(),
-            (None, Some(site)) => format!("-/{site}"),
-            _ => "-".into(),
-        };
-        // The same health `check` reports: the worst of token and certificate.
-        let mut health = l.status.worst().label().to_owned();
-        if l.status.staging_pending_since.is_some() {
-            health.push_str(" (new key staged)");
-        }
-        rows.push([
-            label(&l.organization),
-            label(&s.name),
-            l.portal.slug().to_owned(),
-            label(&cs),
-            s.token_expires_at
-                .map(|t| t.date().to_string())
-                .unwrap_or_else(|| "-".into()),
-            l.status
-                .token
-                .and_then(|h| h.days_left())
-                .map(|d| d.to_string())
-                .unwrap_or_else(|| "-".into()),
-            health,
-        ]);
-    }
-    let mut widths = header.map(|h| h.chars().count());
-    for r in &rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let line = |cells: &[String]| {
-        let mut out = String::new();
-        for (i, (c, w)) in cells.iter().zip(widths).enumerate() {
-            out.push_str(c);
-            if i + 1 != cells.len() {
-                out.push_str(&" ".repeat(w - c.chars().count() + 2));
-            }
-        }
-        println!("{}", out.trim_end());
-    };
-    line(&header.map(String::from));
-    for r in &rows {
-        line(r);
-    }
 }
 
 pub fn install_token(g: &Globals, a: &InstallArgs) -> Result<u8, Failure> {
@@ -603,14 +274,7 @@ pub fn install_token(g: &Globals, a: &InstallArgs) -> Result<u8, Failure> {
     for warning in &installed.report.warnings {
         eprintln!("warning: {}: {warning}", a.file.display());
     }
-    let what = match installed.report.outcome {
-        InstallOutcome::First => "installed the first token",
-        InstallOutcome::Renewed => "renewed the token",
-        InstallOutcome::KeyPromoted => {
-            "installed the token for the new key; the new key is now current and the old one is retired"
-        }
-        _ => "installed the token",
-    };
+    let what = output::install_outcome(installed.report.outcome);
     println!(
         "\"{}\": {what} (expires {})",
         installed.server,
@@ -789,36 +453,11 @@ pub fn check(g: &Globals, a: &CheckArgs) -> Result<u8, Failure> {
         .map(|l| l.status.worst().exit_code())
         .max()
         .unwrap_or(0);
-    if a.json {
-        println!(
-            "{}",
-            serde_json::to_string(&items).unwrap_or_else(|_| "[]".into())
-        );
-        return Ok(code as u8);
-    }
-    if items.is_empty() {
-        println!(
-            "OK: all {} server(s) valid for more than {} days",
-            listings.len(),
-            policy.warning_window().whole_days()
-        );
-    }
-    let many = listings
-        .iter()
-        .any(|l| l.organization != listings[0].organization);
-    for i in items {
-        let org = if many {
-            format!("[{}] ", label(&i.organization))
-        } else {
-            String::new()
-        };
-        println!(
-            "{}: {org}\"{}\": {}; {}",
-            i.item.health.label().to_uppercase(),
-            label(&i.item.server),
-            i.item.health,
-            i.item.advice
-        );
-    }
+    output::print_check_report(
+        &listings,
+        &items,
+        policy.warning_window().whole_days(),
+        a.json,
+    );
     Ok(code as u8)
 }

@@ -1,0 +1,11 @@
+//! `server add|import|list|install-token|rotate-key|replace-key|discard-staging|remove|events|set-uuid|fetch-account|export-cert`
+//! and `check`: argument parsing ([`args`]), one
+//! [`mdmlink::store::registry::Registry`] call per command ([`commands`]),
+//! output formatting ([`output`]).
+
+mod args;
+mod commands;
+mod output;
+
+pub use args::*;
+pub use commands::*;
