@@ -7,8 +7,10 @@
 #   PREFIX/lib/pkgconfig/mdmlink.pc, PREFIX/include/mdmlink.h and
 #   PREFIX/include/module.modulemap (Swift).
 #
-# Builds with `cargo build --release --lib --features capi,sqlite` (the C API with
-# its store) unless MDMLINK_PROFILE=debug (then
+# Builds with `cargo build --release --lib --features capi,sqlite,http` (the C API
+# with its store and the device assignment service client; set
+# MDMLINK_FEATURES to choose others, e.g. capi,sqlite,http,postgres) unless
+# MDMLINK_PROFILE=debug (then
 # the debug build, which CI uses to avoid a second full build). Set
 # CARGO_TARGET_DIR if your target directory is elsewhere.
 set -euo pipefail
@@ -18,10 +20,11 @@ mkdir -p "$prefix"
 prefix=$(cd "$prefix" && pwd)
 profile=${MDMLINK_PROFILE:-release}
 target_dir=${CARGO_TARGET_DIR:-target}
+features=${MDMLINK_FEATURES:-capi,sqlite,http}
 if [ "$profile" = release ]; then
-  cargo build --quiet --release --lib --features capi,sqlite
+  cargo build --quiet --release --lib --features "$features"
 else
-  cargo build --quiet --lib --features capi,sqlite
+  cargo build --quiet --lib --features "$features"
 fi
 libdir="$target_dir/$profile"
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)

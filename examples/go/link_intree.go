@@ -3,7 +3,7 @@
 package mdmlink
 
 // The static library of this checkout's debug build
-// (`cargo build --lib --features capi,sqlite`), for `go test -tags mdmlink_intree`.
+// (`cargo build --lib --features capi,sqlite,http`), for `go test -tags mdmlink_intree`.
 
 // #cgo CFLAGS: -I${SRCDIR}/../../include
 // #cgo LDFLAGS: ${SRCDIR}/../../target/debug/libmdmlink.a -lpthread -ldl -lm
