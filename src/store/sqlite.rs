@@ -166,6 +166,7 @@ impl SqliteStore {
         let name = path.display().to_string();
         // Look before touching: a file that is not a store keeps its mode.
         check_header(&path, &name)?;
+        check_not_foreign(&path, &name)?;
         create_private(&path, &name)?;
         let conn = Connection::open_with_flags(
             &path,
@@ -986,6 +987,41 @@ fn create_private(path: &Path, name: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Refuses, before anything is changed (mode included), an SQLite database
+/// that belongs to another program: it has tables but no mdmlink schema
+/// version. Migrating it would add our tables to someone else's file.
+fn check_not_foreign(path: &Path, name: &str) -> Result<(), StoreError> {
+    if std::fs::metadata(path).map(|m| m.len()).unwrap_or(0) == 0 {
+        return Ok(());
+    }
+    // A read-only look; if even that cannot be had (a read-only directory
+    // for a WAL store), the real open below reports what is wrong.
+    let Ok(conn) = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    ) else {
+        return Ok(());
+    };
+    let look = || -> rusqlite::Result<(i64, i64)> {
+        let version = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let tables = conn.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok((version, tables))
+    };
+    match look() {
+        Ok((0, tables)) if tables > 0 => Err(StoreError::Corrupt {
+            store: name.to_owned(),
+            reason: format!(
+                "an SQLite database of another program ({tables} tables, no mdmlink schema version); nothing was changed"
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Refuses, before SQLite sees it, a non-empty file that is not an SQLite
 /// database or is shorter than its header claims.
 fn check_header(path: &Path, name: &str) -> Result<(), StoreError> {
@@ -1099,6 +1135,26 @@ mod tests {
     mod conformance {
         use super::SqliteFactory;
         crate::store_conformance_tests!(SqliteFactory::new());
+    }
+
+    #[test]
+    fn refuses_another_programs_database_without_changing_it() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notes.sqlite");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('x');")
+                .unwrap();
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let before = std::fs::read(&path).unwrap();
+        let err = SqliteStore::open(&path).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+        assert!(err.to_string().contains("another program"), "{err}");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644, "the mode of a foreign file is left alone");
+        assert_eq!(std::fs::read(&path).unwrap(), before, "its bytes too");
     }
 
     #[test]
