@@ -25,7 +25,7 @@ static WITH_CERT: LazyLock<ServerKeypair> = LazyLock::new(|| {
 });
 
 fuzz_target!(|data: &[u8]| {
-    let with_cert = token::open(data, &WITH_CERT);
+    let with_cert = token::open(data, &*WITH_CERT);
     if let Err(e) = &with_cert {
         // Errors render without panicking.
         let _ = e.to_string();
@@ -37,10 +37,10 @@ fuzz_target!(|data: &[u8]| {
         let cms = mdmlink::hazmat::smime::unarmor(data).expect("it opened");
         let count = mdmlink::hazmat::envelope::recipients(&cms).expect("it opened").len();
         if count <= mdmlink::hazmat::envelope::MAX_BLIND_RECIPIENTS {
-            let bare = token::open(data, &BARE).expect("opened with the certificate, not without");
+            let bare = token::open(data, &*BARE).expect("opened with the certificate, not without");
             assert_eq!(&bare, t);
         }
     } else if matches!(with_cert, Err(TokenError::WrongRecipient { .. })) {
-        let _ = token::open(data, &BARE);
+        let _ = token::open(data, &*BARE);
     }
 });
