@@ -1,6 +1,8 @@
 //! `mdmlink devices sync|list` and `mdmlink profile define|assign` against
 //! the simulator: the real binary, a real store, real exit codes.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -28,15 +30,7 @@ impl Env {
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "mdmlink {args:?} failed ({:?}): {}{}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        common::expect_success(args, self.run(args))
     }
 }
 

@@ -3,6 +3,8 @@
 //! binary, at once. Needs `MDMLINK_TEST_POSTGRES_URL` (scripts/ci/30-postgres.sh
 //! starts a throwaway server and sets it); each test works in a schema of its own.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -84,15 +86,7 @@ impl Env {
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "mdmlink {args:?} failed ({:?}): {}{}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        common::expect_success(args, self.run(args))
     }
 
     /// A token sealed to `cert` the way the portal does (its access token

@@ -93,3 +93,16 @@ pub fn sealed_token(
     )
     .unwrap()
 }
+
+/// The standard output of a `mdmlink` run that must have succeeded; on
+/// failure, the panic shows the arguments, the exit code and both streams.
+pub fn expect_success(args: &[&str], out: std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "mdmlink {args:?} failed ({:?}): {}{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("mdmlink prints UTF-8")
+}
