@@ -112,7 +112,9 @@ fn expiry(c: &mut Criterion) {
     let mut org = organization(n, now);
     for (i, &expires) in expiries.iter().enumerate() {
         let token = ServerToken::new("CK_x", "CS_x", "AT_x", "AS_x", expires).expect("token");
-        org.install_opened_token(&server_name(i), token, InstallOptions::default(), now)
+        // Some are expired on purpose, which the install policy refuses unless forced.
+        let forced = InstallOptions::default().with_force(true);
+        org.install_opened_token(&server_name(i), token, forced, now)
             .expect("install");
     }
 
