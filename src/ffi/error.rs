@@ -108,9 +108,8 @@ impl From<Error> for FfiError {
             }
             Error::Link(e) => {
                 Self::new(mdmlink_status::SessionHttpStatus, crate::error::report(&e))
-            }
-            // `Error` is non-exhaustive for callers, not for this crate; a new
-            // variant must be mapped here.
+            } // `Error` is non-exhaustive for callers, not for this crate; a new
+              // variant must be mapped here.
         }
     }
 }
