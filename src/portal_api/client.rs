@@ -27,16 +27,9 @@ use http::{HeaderValue, Method, Request, Response, header};
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
-use super::activities::{
-    ActivityAttributes, ActivityOutcome, ActivityRequest, FollowPolicy, activity_path,
-};
 use super::assertion::{AssertionOptions, client_assertion};
-use super::devices::{self, AppleCareCoverage, OrgDevice};
-use super::document::{
-    Linkage, LinkageDocument, ListDocument, ListQuery, Pager, SingleDocument, origin, parse,
-};
+use super::document::{origin, parse};
 use super::error::classify;
-use super::servers::{self, CreateServer, MdmServer, UpdateServer};
 use super::token::{self, AccessToken, TokenCache};
 use super::{ApiAccount, ApiScope, MAX_REPLY_BODY, PortalApiError, TOKEN_URL, USER_AGENT};
 

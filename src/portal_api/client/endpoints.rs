@@ -108,7 +108,9 @@ impl PortalApiClient {
     /// Every server (an organization has few: at most a few hundred).
     pub fn all_servers(&self) -> Result<Vec<MdmServer>, PortalApiError> {
         let mut out = Vec::new();
-        for page in self.servers(&ListQuery::default().with_limit(super::MAX_PAGE_LIMIT))? {
+        for page in
+            self.servers(&ListQuery::default().with_limit(crate::portal_api::MAX_PAGE_LIMIT))?
+        {
             out.extend(page?.data);
         }
         Ok(out)
@@ -192,7 +194,7 @@ impl PortalApiClient {
         let operation = format!("creating a {} activity", request.activity_type);
         let response = self.execute(
             Method::POST,
-            super::activities::PATH,
+            crate::portal_api::activities::PATH,
             Some(body),
             &operation,
         )?;
@@ -231,7 +233,7 @@ impl PortalApiClient {
                     });
                 }
                 return Err(PortalApiError::ActivityTimedOut {
-                    activity_id: super::error::printable(id),
+                    activity_id: crate::portal_api::error::printable(id),
                     status: last.status.as_str().to_owned(),
                     waited_seconds: elapsed.as_secs(),
                 });

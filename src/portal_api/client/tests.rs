@@ -7,7 +7,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::portal_api::activities::ActivityRequest;
-use crate::portal_api::servers::ServerCertificateUpload;
+use crate::portal_api::devices::OrgDevice;
+use crate::portal_api::document::ListQuery;
+use crate::portal_api::servers::{CreateServer, ServerCertificateUpload, UpdateServer};
 use crate::portal_api::{ApiKey, activities::FollowPolicy};
 
 type Reply = Result<Response<Vec<u8>>, PortalApiError>;
