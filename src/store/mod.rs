@@ -74,6 +74,9 @@ mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
 pub mod registry;
+mod rows;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod schema;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 #[cfg(feature = "sqlite")]
@@ -487,12 +490,40 @@ pub trait StoreTx {
     /// [`StoreError::NotFound`] when it does not exist.
     fn delete_organization(&mut self, id: OrganizationId) -> Result<(), StoreError>;
 
-    /// Servers' non-secret columns, of one organization or of all, ordered
-    /// by organization id then server id (the order they were added).
+    /// Hands `visit` servers' non-secret columns one at a time, of one
+    /// organization or of all, ordered by organization id then server id
+    /// (the order they were added). A store streams them from the database
+    /// (its memory does not grow with the number of servers); the first
+    /// error from `visit` ends the walk and is returned.
+    fn for_each_server(
+        &mut self,
+        organization: Option<OrganizationId>,
+        visit: &mut dyn FnMut(ServerSummary) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+
+    /// [`Self::for_each_server`], collected.
     fn list_servers(
         &mut self,
         organization: Option<OrganizationId>,
-    ) -> Result<Vec<ServerSummary>, StoreError>;
+    ) -> Result<Vec<ServerSummary>, StoreError> {
+        let mut out = Vec::new();
+        self.for_each_server(organization, &mut |s| {
+            out.push(s);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// How many servers there are (in one organization, or in all). A
+    /// database counts them without reading their rows.
+    fn count_servers(&mut self, organization: Option<OrganizationId>) -> Result<usize, StoreError> {
+        let mut n = 0;
+        self.for_each_server(organization, &mut |_| {
+            n += 1;
+            Ok(())
+        })?;
+        Ok(n)
+    }
 
     /// One server's whole row, without locking it.
     fn server(
