@@ -1,9 +1,13 @@
 //! Where organizations and their servers are kept between runs, row by row.
 //!
 //! [`Store`] is the seam a vendor implements for their own database; mdmlink
-//! ships [`MemoryStore`] (tests, embedding without persistence) and
-//! `SqliteStore` (feature `sqlite`). Every implementation passes the same
-//! conformance suite ([`conformance`], feature `store-conformance`).
+//! ships [`MemoryStore`] (tests, embedding without persistence),
+//! `SqliteStore` (feature `sqlite`: one file), `PostgresStore` (feature
+//! `postgres`: one database shared by several instances) and `AnyStore`
+//! (either, chosen from a path or URL). Every implementation passes the same
+//! conformance suite ([`conformance`], feature `store-conformance`); they
+//! share one row codec (the columns, their decoding and encoding, the
+//! certificate limit) and one migration runner.
 //!
 //! # Shape
 //! - A store holds **organizations** (one portal account each:
@@ -587,10 +591,15 @@ pub trait Store {
     /// rolls back and returns its error.
     ///
     /// A [`TxMode::Write`] transaction excludes other writers from what it
-    /// touches (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: row locks and
-    /// serializable isolation). When the database reports a serialization
-    /// failure the implementation rolls back and runs `body` again, a bounded
-    /// number of times, then returns [`StoreError::Conflict`].
+    /// touches (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: READ COMMITTED with
+    /// explicit row locks, `SELECT ... FOR UPDATE` on the server and on its
+    /// organization before a name or certificate is added). A
+    /// [`TxMode::Read`] transaction is one snapshot (PostgreSQL: REPEATABLE
+    /// READ, READ ONLY). When the database reports a serialization failure or
+    /// a deadlock the implementation rolls back and runs `body` again, a
+    /// bounded number of times, then returns [`StoreError::Conflict`]: a
+    /// body must not keep state from an attempt
+    /// (`conformance::FirstAttemptFails` tests that).
     fn transaction(
         &mut self,
         mode: TxMode,

@@ -601,6 +601,26 @@ fn import_takes_a_pkcs1_key_its_certificate_and_its_token(retry: bool) {
     );
 }
 
+#[test]
+fn every_write_runs_again_after_a_failed_commit() {
+    // What the `retried` half of this suite relies on: the wrapper really
+    // re-runs Registry write bodies, staging a keypair among them (which
+    // once moved the keypair out and failed "retried after staging").
+    let store = new_store(true);
+    let mut r = Registry::new(store.clone(), None).with_kdf_params(FAST);
+    r.add_organization("Contoso", Portal::BusinessManager, None, NOW)
+        .unwrap();
+    r.add_server(None, "A", keypair("A"), ServerOptions::default(), NOW)
+        .unwrap();
+    let before = store.retried();
+    r.stage_keypair(None, "A", keypair("A2"), false, NOW)
+        .unwrap();
+    assert_eq!(store.retried(), before + 1);
+    let listed = r.servers(None, &ExpiryPolicy::default(), NOW).unwrap();
+    assert!(listed[0].summary.staged_at.is_some());
+    assert_eq!(listed[0].summary.certificate_count(), 2);
+}
+
 /// One `#[test]` per name in `plain` (a memory store) and in `retried`
 /// (every write's first attempt fails and runs again).
 macro_rules! both_ways {
