@@ -95,7 +95,7 @@ pub enum LinkError {
         /// The portal's id of the server it created.
         portal_server_id: String,
         /// Why the store refused.
-        source: RegistryError,
+        source: Box<RegistryError>,
         /// Whether the portal's server was deleted again.
         rolled_back: bool,
     },
@@ -107,7 +107,7 @@ pub enum LinkError {
         /// The server.
         name: String,
         /// What failed.
-        source: PortalApiError,
+        source: Box<PortalApiError>,
     },
 }
 
@@ -234,7 +234,7 @@ pub fn add_server<S: Store, R: TryCryptoRng + ?Sized>(
             Err(LinkError::StoreRefusedAfterCreate {
                 name,
                 portal_server_id: portal_server.id,
-                source,
+                source: Box::new(source),
                 rolled_back,
             })
         }
@@ -311,7 +311,7 @@ pub fn rotate_key<S: Store, R: TryCryptoRng + ?Sized>(
         Err(e @ (PortalApiError::Uncertain { .. } | PortalApiError::Transport { .. })) => {
             Err(LinkError::RotationUncertain {
                 name: stored,
-                source: e,
+                source: Box::new(e),
             })
         }
         Err(e) => {

@@ -14,11 +14,14 @@ use crate::portal_api::{ApiKey, activities::FollowPolicy};
 
 type Reply = Result<Response<Vec<u8>>, PortalApiError>;
 
+/// A request as the transport saw it: method, URL, `Authorization`, body.
+type Seen = (Method, String, Option<String>, Vec<u8>);
+
 /// Token requests get `tokN`; API requests get the next scripted reply.
 #[derive(Default)]
 struct Scripted {
     replies: Mutex<VecDeque<Reply>>,
-    seen: Mutex<Vec<(Method, String, Option<String>, Vec<u8>)>>,
+    seen: Mutex<Vec<Seen>>,
     tokens: AtomicU32,
     token_delay_ms: u64,
 }
@@ -46,7 +49,7 @@ impl Scripted {
         })
     }
 
-    fn api_requests(&self) -> Vec<(Method, String, Option<String>, Vec<u8>)> {
+    fn api_requests(&self) -> Vec<Seen> {
         self.seen
             .lock()
             .unwrap()
