@@ -100,9 +100,33 @@ impl From<Error> for FfiError {
             Error::Parse(e) => Self::invalid(e.to_string()),
             // No C function reaches a store yet.
             Error::Store(e) => Self::new(mdmlink_status::InvalidRecord, crate::error::report(&e)),
-            // `Error` is non-exhaustive for callers, not for this crate; a new
-            // variant must be mapped here.
+            // No C function reaches Apple's School and Business Manager API
+            // yet; the nearest statuses until it has its own.
+            Error::PortalApi(e) => Self::of_portal_api(&e),
+            Error::ApiAccount(e) => {
+                Self::new(mdmlink_status::KeyMalformed, crate::error::report(&e))
+            }
+            Error::Link(e) => {
+                Self::new(mdmlink_status::SessionHttpStatus, crate::error::report(&e))
+            } // `Error` is non-exhaustive for callers, not for this crate; a new
+              // variant must be mapped here.
         }
+    }
+}
+
+impl FfiError {
+    fn of_portal_api(e: &crate::portal_api::PortalApiError) -> Self {
+        use crate::portal_api::PortalApiError as P;
+        let status = match e {
+            P::RateLimited { .. } => mdmlink_status::SessionRateLimited,
+            P::Transport { .. } => mdmlink_status::SessionTransport,
+            P::Malformed { .. } => mdmlink_status::SessionMalformedResponse,
+            P::InvalidArgument { .. } | P::BusinessOnly { .. } => mdmlink_status::InvalidArgument,
+            P::Account(_) => mdmlink_status::KeyMalformed,
+            P::Random => mdmlink_status::RandomFailed,
+            _ => mdmlink_status::SessionHttpStatus,
+        };
+        Self::new(status, crate::error::report(e))
     }
 }
 
