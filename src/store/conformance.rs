@@ -26,6 +26,9 @@ use crate::{
     expiry::ReplacementReason, name::ServerName, organization::ServerOptions, portal::Portal,
 };
 
+mod devices;
+pub use devices::{dep_lookup_by_serial, dep_snapshot};
+
 /// Makes connections to one fresh store under test.
 pub trait StoreFactory: Send + Sync {
     /// A new connection (handle) to the store under test; every call reaches
@@ -47,7 +50,7 @@ macro_rules! store_conformance_tests {
             store_id_and_meta, organizations, server_round_trip, names_unique_per_organization,
             certificate_limit, failed_body_writes_nothing, read_transaction_refuses_writes,
             racing_same_name, concurrent_adds_lose_nothing, read_modify_write_loses_nothing,
-            delete_leaves_no_secret, dep_state);
+            delete_leaves_no_secret, dep_state, dep_lookup_by_serial, dep_snapshot);
     };
     (@tests $factory:expr; $($name:ident),*) => {
         $(

@@ -76,8 +76,6 @@ mod postgres;
 pub mod registry;
 #[cfg(feature = "sqlite")]
 mod sqlite;
-#[cfg(feature = "sqlite")]
-mod sqlite_dep;
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use any::{AnyStore, StoreLocation};
@@ -89,8 +87,7 @@ pub use postgres::{
 };
 #[cfg(feature = "sqlite")]
 pub use sqlite::{MIGRATIONS, SCHEMA_VERSION, SqliteStore};
-#[cfg(feature = "sqlite")]
-pub use sqlite_dep::{DepPageOutcome, StoredDevice};
+pub use registry::{DevicePageOutcome, StoredDevice};
 
 /// A store's key for an organization (assigned by the store on insert).
 pub type OrganizationId = i64;
@@ -533,8 +530,9 @@ pub trait StoreTx {
     /// The server's device assignment cursor.
     fn dep_cursor(&mut self, server: ServerId) -> Result<Option<DepCursor>, StoreError>;
 
-    /// Writes a page of devices (inserted or replaced by serial) and the
-    /// cursor that follows it, together: a crash keeps both or neither.
+    /// Writes a page of devices (inserted or replaced by serial, no longer
+    /// pending: see [`Self::begin_dep_snapshot`]) and the cursor that follows
+    /// it, together: a crash keeps both or neither.
     fn put_dep_page(
         &mut self,
         server: ServerId,
@@ -547,6 +545,27 @@ pub trait StoreTx {
 
     /// Forgets the server's cursor and devices (the next sync starts over).
     fn clear_dep_state(&mut self, server: ServerId) -> Result<(), StoreError>;
+
+    /// The stored devices among `serials` (tombstones included), in any
+    /// order; serials not stored are left out. What one sync page reads: its
+    /// cost follows the page's length, not the number of stored devices.
+    fn dep_devices_by_serial(
+        &mut self,
+        server: ServerId,
+        serials: &[String],
+    ) -> Result<Vec<DeviceRow>, StoreError>;
+
+    /// Starts a full fetch (a snapshot) of the server's devices: every stored
+    /// device not deleted becomes *pending* until [`Self::put_dep_page`]
+    /// writes it again. Pending marks are kept at rest, so a fetch resumed
+    /// by another run still ends with [`Self::finish_dep_snapshot`].
+    fn begin_dep_snapshot(&mut self, server: ServerId) -> Result<(), StoreError>;
+
+    /// Ends a full fetch: every device still pending (the fetch did not
+    /// return it) becomes a tombstone (`deleted`, `op_type` `deleted`, its
+    /// `op_date` and JSON kept); returns their serials, sorted. Nothing is
+    /// pending (and nothing changes) when no snapshot was begun.
+    fn finish_dep_snapshot(&mut self, server: ServerId) -> Result<Vec<String>, StoreError>;
 }
 
 /// A place that keeps organizations and servers: the seam for a vendor's

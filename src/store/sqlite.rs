@@ -37,6 +37,8 @@ use super::{
 };
 use crate::portal::Portal;
 
+mod devices;
+
 /// The schema, one step per entry; entry `n` takes `user_version` from `n` to `n + 1`.
 pub const MIGRATIONS: &[&str] = &[
     // 1 (mdmlink 0.1.0): the organization and its servers, each server's record as JSON.
@@ -133,6 +135,8 @@ pub const MIGRATIONS: &[&str] = &[
          json TEXT NOT NULL,
          PRIMARY KEY (server_id, serial)
      ) WITHOUT ROWID;",
+    // 5: devices a full fetch in progress has not returned yet.
+    devices::MIGRATION_SNAPSHOT_PENDING,
 ];
 
 /// The schema version this build writes (`PRAGMA user_version`).
@@ -924,6 +928,22 @@ impl StoreTx for SqliteTx<'_> {
             })
             .map(|_| ())
             .map_err(|e| self.err(e))
+    }
+
+    fn dep_devices_by_serial(
+        &mut self,
+        server: ServerId,
+        serials: &[String],
+    ) -> Result<Vec<DeviceRow>, StoreError> {
+        self.devices_by_serial(server, serials)
+    }
+
+    fn begin_dep_snapshot(&mut self, server: ServerId) -> Result<(), StoreError> {
+        self.begin_snapshot(server)
+    }
+
+    fn finish_dep_snapshot(&mut self, server: ServerId) -> Result<Vec<String>, StoreError> {
+        self.finish_snapshot(server)
     }
 }
 

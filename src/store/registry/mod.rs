@@ -36,10 +36,12 @@ use crate::{
 };
 
 mod convert;
+pub mod devices;
 pub mod health;
 #[cfg(feature = "sqlite")]
 pub mod migrate;
 
+pub use devices::{DevicePageOutcome, DeviceSyncOptions, DeviceSyncReport, StoredDevice};
 pub use health::{OrganizationActionItem, ServerListing};
 
 /// Why a registry operation failed. Messages say what to do and never
@@ -134,6 +136,15 @@ pub enum RegistryError {
         server: String,
         /// Why.
         reason: String,
+    },
+    /// Another run syncing the same server's devices stored a page while
+    /// this one was fetching; this one stopped without storing its page.
+    #[error(
+        "server \"{server}\": another device sync of this server stored a page meanwhile; this one stopped without storing its page (the other goes on; sync again once it is done)"
+    )]
+    DeviceSyncRace {
+        /// The server.
+        server: String,
     },
 }
 
