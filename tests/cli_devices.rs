@@ -182,7 +182,10 @@ fn a_refetch_after_an_expired_cursor_lists_what_the_service_lists() {
     assert_eq!(listed.len(), sim.device_count(ck) as usize);
     assert_eq!(listed, want, "the list equals the service's");
     // --full after more silent deletions does the same.
-    sim.delete_devices(ck, &want[..3].iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    sim.delete_devices(
+        ck,
+        &want[..3].iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+    );
     let out = env.ok(&["devices", "sync", "Main MDM", "--full", "--base-url", &base]);
     assert!(out.contains(", 3 deleted,"), "{out}");
     let table = env.ok(&["devices", "list", "Main MDM"]);

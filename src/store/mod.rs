@@ -85,9 +85,9 @@ pub use postgres::{
     MAX_ATTEMPTS as POSTGRES_MAX_ATTEMPTS, MIGRATIONS as POSTGRES_MIGRATIONS,
     POSTGRES_SCHEMA_VERSION, PostgresStore, PostgresUrl, UrlError,
 };
+pub use registry::{DevicePageOutcome, StoredDevice};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{MIGRATIONS, SCHEMA_VERSION, SqliteStore};
-pub use registry::{DevicePageOutcome, StoredDevice};
 
 /// A store's key for an organization (assigned by the store on insert).
 pub type OrganizationId = i64;

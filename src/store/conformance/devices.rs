@@ -43,7 +43,11 @@ pub fn dep_lookup_by_serial(f: &dyn StoreFactory) {
         [page[1].clone(), page[2].clone()],
         "only the asked serials of this server, tombstones included"
     );
-    assert!(s.read(|tx| tx.dep_devices_by_serial(a, &[])).unwrap().is_empty());
+    assert!(
+        s.read(|tx| tx.dep_devices_by_serial(a, &[]))
+            .unwrap()
+            .is_empty()
+    );
 }
 
 pub fn dep_snapshot(f: &dyn StoreFactory) {
@@ -80,7 +84,11 @@ pub fn dep_snapshot(f: &dyn StoreFactory) {
     s.write(|tx| tx.put_dep_page(a, &[device("NEW", false)], &cursor("f2")))
         .unwrap();
     let gone = s.write(|tx| tx.finish_dep_snapshot(a)).unwrap();
-    assert_eq!(gone, ["GONE1", "GONE2"], "the devices the fetch did not return");
+    assert_eq!(
+        gone,
+        ["GONE1", "GONE2"],
+        "the devices the fetch did not return"
+    );
     let rows = s.read(|tx| tx.dep_devices(a)).unwrap();
     let state: Vec<_> = rows
         .iter()
@@ -97,7 +105,10 @@ pub fn dep_snapshot(f: &dyn StoreFactory) {
         ]
     );
     let gone1 = rows.iter().find(|d| d.serial == "GONE1").unwrap();
-    assert_eq!(gone1.op_date, page[1].op_date, "the tombstone keeps its op_date");
+    assert_eq!(
+        gone1.op_date, page[1].op_date,
+        "the tombstone keeps its op_date"
+    );
     assert_eq!(gone1.json, page[1].json, "and its record");
     // Finished: a second finish finds nothing; the other server is untouched.
     assert!(s.write(|tx| tx.finish_dep_snapshot(a)).unwrap().is_empty());
