@@ -16,15 +16,20 @@ use mdmlink::dep::client::DepClient;
 use mdmlink::dep::syncer::Syncer;
 use mdmlink::session::simulator::{SimulatedAccount, Simulator};
 use mdmlink::store::registry::{DeviceSyncOptions, Registry};
-use mdmlink::store::{
-    DepCursor, DeviceRow, SqliteStore, StoreExt, conformance::server_row,
-};
+use mdmlink::store::{DepCursor, DeviceRow, SqliteStore, StoreExt, conformance::server_row};
 use mdmlink::token::ServerToken;
 use time::OffsetDateTime;
 
 const CHUNK: u64 = 30_000;
 
-fn setup(devices: u32) -> (tempfile::TempDir, Registry<SqliteStore>, Simulator, DepClient) {
+fn setup(
+    devices: u32,
+) -> (
+    tempfile::TempDir,
+    Registry<SqliteStore>,
+    Simulator,
+    DepClient,
+) {
     let token = ServerToken::new(
         "CK_bench",
         "CS_bench",
@@ -150,7 +155,12 @@ fn main() {
     println!("device sync into a SQLite store (1,000 per page, loopback simulator):");
     let (_dir, mut registry, sim, client) = setup(300_000);
     run("300000 devices, first sync", &mut registry, &client, false);
-    run("300000 devices, --full resync", &mut registry, &client, true);
+    run(
+        "300000 devices, --full resync",
+        &mut registry,
+        &client,
+        true,
+    );
     sim.shutdown();
     run_reloading(100_000);
 }

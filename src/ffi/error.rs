@@ -100,6 +100,10 @@ impl From<Error> for FfiError {
             Error::Parse(e) => Self::invalid(e.to_string()),
             // No C function reaches a store yet.
             Error::Store(e) => Self::new(mdmlink_status::InvalidRecord, crate::error::report(&e)),
+            Error::Dep(e) => e.into(),
+            Error::Registry(e) => e.into(),
+            Error::MasterKey(e) => crate::store::registry::RegistryError::from(e).into(),
+            Error::Expiry(e) => Self::invalid(e.to_string()),
             // `Error` is non-exhaustive for callers, not for this crate; a new
             // variant must be mapped here.
         }

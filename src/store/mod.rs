@@ -431,7 +431,7 @@ pub enum StoreError {
     /// A networked store (PostgreSQL) was asked to keep a secret in
     /// plaintext form: it holds secrets only sealed under a master key.
     #[error(
-        "store {store} is a shared database and never holds a plaintext {field}: set a master key (MDMLINK_MASTER_KEY, a key file, or a passphrase) and try again"
+        "store {store} is a shared database and never holds a plaintext {field}: set a master key (a key or a passphrase) and try again"
     )]
     PlaintextSecret {
         /// The store.

@@ -40,9 +40,11 @@ pub mod devices;
 pub mod health;
 #[cfg(feature = "sqlite")]
 pub mod migrate;
+mod new_server;
 
 pub use devices::{DevicePageOutcome, DeviceSyncOptions, DeviceSyncReport, StoredDevice};
 pub use health::{OrganizationActionItem, ServerListing};
+pub use new_server::DEFAULT_ORGANIZATION_NAME;
 
 /// Why a registry operation failed. Messages say what to do and never
 /// carry a secret.
@@ -59,15 +61,13 @@ pub enum RegistryError {
     #[error(transparent)]
     Organization(#[from] OrganizationError),
     /// No organization has this name.
-    #[error("no organization named \"{0}\"; list them with `mdmlink org list`")]
+    #[error("no organization named \"{0}\"")]
     UnknownOrganization(String),
     /// The store holds no organization.
-    #[error(
-        "the store has no organization yet; add one with `mdmlink org add NAME --portal business-manager|school-manager|business-essentials`"
-    )]
+    #[error("the store has no organization yet; add one first")]
     NoOrganization,
     /// Several organizations, and none was named.
-    #[error("the store holds {} organizations ({}); say which with --org", .0.len(), .0.join(", "))]
+    #[error("the store holds {} organizations ({}); name the one to use", .0.len(), .0.join(", "))]
     OrganizationRequired(Vec<String>),
     /// No server has this name in the organization.
     #[error("no server named \"{name}\" in organization \"{organization}\"")]
@@ -79,7 +79,7 @@ pub enum RegistryError {
     },
     /// The organization still has servers.
     #[error(
-        "organization \"{name}\" still has {servers} server(s); remove them first, or remove the organization with its servers (--force)"
+        "organization \"{name}\" still has {servers} server(s); remove them first, or remove the organization with its servers"
     )]
     OrganizationNotEmpty {
         /// The organization.
@@ -114,14 +114,14 @@ pub enum RegistryError {
     /// The store holds servers whose secrets are not encrypted, and a master
     /// key was given: encrypting them is an explicit step.
     #[error(
-        "this store's secrets are not encrypted yet; run `mdmlink store rekey` with the new master key to encrypt them"
+        "this store's secrets are not encrypted yet; rekey the store with the new master key to encrypt them"
     )]
     NotEncrypted,
     /// A 0.1.0 store's private keys are encrypted and the passphrase is
     /// missing or wrong.
     #[error(
         "the 0.1.0 store's private key of server \"{server}\" is encrypted; {}",
-        if *.wrong { "the passphrase given does not decrypt it" } else { "set MDMLINK_PASSPHRASE to the passphrase it was saved with" }
+        if *.wrong { "the passphrase given does not decrypt it" } else { "give the passphrase it was saved with" }
     )]
     LegacyPassphrase {
         /// The server.
@@ -145,6 +145,16 @@ pub enum RegistryError {
     DeviceSyncRace {
         /// The server.
         server: String,
+    },
+    /// A new server was asked for in an organization of another portal.
+    #[error("organization \"{organization}\" uses {portal}, not {asked}")]
+    PortalMismatch {
+        /// The organization.
+        organization: String,
+        /// Its portal.
+        portal: Portal,
+        /// The portal asked for.
+        asked: Portal,
     },
 }
 
