@@ -2,19 +2,14 @@
 //! lookups by serial (what one sync page reads) and the pending marks of a
 //! full fetch ([`StoreTx::begin_dep_snapshot`](crate::store::StoreTx::begin_dep_snapshot)).
 //!
-//! Schema version 5 adds `dep_devices.snapshot_pending` with a partial index
-//! on the pending rows, so finishing a fetch reads only what it tombstones.
+//! Schema version 5 (`super::super::migrate`) adds `dep_devices.snapshot_pending`
+//! with a partial index on the pending rows, so finishing a fetch reads only
+//! what it tombstones.
 
 use rusqlite::params;
 
 use super::{SqliteTx, map_err, opt_time};
 use crate::store::{DeviceRow, ServerId, StoreError};
-
-/// Schema step 5: pending marks for full fetches.
-pub(super) const MIGRATION_SNAPSHOT_PENDING: &str =
-    "ALTER TABLE dep_devices ADD COLUMN snapshot_pending INTEGER NOT NULL DEFAULT 0
-         CHECK (snapshot_pending IN (0, 1));
-     CREATE INDEX dep_devices_pending ON dep_devices (server_id) WHERE snapshot_pending = 1;";
 
 impl SqliteTx<'_> {
     pub(super) fn devices_by_serial(
