@@ -11,22 +11,30 @@
 //! returns it from `source()` and does not repeat its text, so a chain prints
 //! each cause once. [`report`] prints the whole chain on one line.
 //!
-//! [`Error`] covers every error a public mdmlink function returns, except
-//! three that belong to lower layers and are reported through a variant here
-//! when they reach the public API: [`crate::hazmat::cipher::CipherError`] (the
+//! [`Error`] covers every error a public mdmlink function returns (the
+//! store-backed API's [`RegistryError`], the device service's [`DepError`],
+//! the master key's [`MasterKeyError`] included), except these, which are
+//! reported through a variant here when they reach the public API:
+//! [`crate::dep::syncer::SyncError`] (generic over the caller's own error:
+//! its `Service` case is a [`DepError`]), `store::legacy::StoreError` (the
+//! 0.1.0 tables, reported as a [`RegistryError`] by the conversion),
+//! [`crate::token::PayloadError`] (reported as a [`TokenError`]),
+//! and three that belong to lower layers: [`crate::hazmat::cipher::CipherError`] (the
 //! cipher primitive), [`crate::hazmat::oauth::AuthorizationParseError`] (the
 //! OAuth header parser, for service implementations and tests) and
 //! [`crate::keypair::KeyOperationError`] (returned by a [`crate::keypair::ServerKey`]
 //! implementation to mdmlink, which reports it as a `TokenError` or `JwtError`).
 
 use crate::{
+    dep::DepError,
+    expiry::ExpiryError,
     jwt::JwtError,
     keypair::KeyError,
     name::NameError,
     organization::OrganizationError,
     portal::{ParseError, RoleError},
     session::SessionError,
-    store::StoreError,
+    store::{StoreError, master_key::MasterKeyError, registry::RegistryError},
     token::{TokenError, filename::FileNameError},
 };
 
@@ -73,6 +81,18 @@ pub enum Error {
     /// Linking a server through the API failed.
     #[error(transparent)]
     Link(#[from] crate::portal_api::link::LinkError),
+    /// The device assignment service refused or failed a call.
+    #[error(transparent)]
+    Dep(#[from] DepError),
+    /// The store-backed API (organizations and servers in a store) failed.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// A store's master key is missing, wrong or malformed.
+    #[error(transparent)]
+    MasterKey(#[from] MasterKeyError),
+    /// An expiry policy is out of range.
+    #[error(transparent)]
+    Expiry(#[from] ExpiryError),
 }
 
 /// `error` and its causes (`source()` chain) on one line, separated by

@@ -90,9 +90,11 @@ fn devices_sync_then_list_then_changes() {
         "{out}"
     );
     assert!(
-        out.contains("1200 fetched; 1200 added, 0 modified, 0 deleted"),
+        out.contains("1200 fetched; 1200 added, 0 modified, 0 deleted, 0 unchanged"),
         "{out}"
     );
+    // Counts by default: no line per device.
+    assert_eq!(out.lines().count(), 2, "{out}");
     let list = env.ok(&["devices", "list", "Main MDM", "--json"]);
     let devices: Vec<serde_json::Value> = serde_json::from_str(&list).unwrap();
     assert_eq!(devices.len(), 1_200);
@@ -103,7 +105,14 @@ fn devices_sync_then_list_then_changes() {
     sim.delete_devices(ck, &serials[..1]);
     sim.modify_devices(ck, &serials[1..2]);
     let added = sim.add_devices(ck, 1);
-    let out = env.ok(&["devices", "sync", "Main MDM", "--base-url", &base]);
+    let out = env.ok(&[
+        "devices",
+        "sync",
+        "Main MDM",
+        "--verbose",
+        "--base-url",
+        &base,
+    ]);
     assert!(out.contains(&format!("deleted {}", serials[0])), "{out}");
     assert!(out.contains(&format!("modified {}", serials[1])), "{out}");
     assert!(out.contains(&format!("added {}", added[0])), "{out}");
@@ -118,11 +127,71 @@ fn devices_sync_then_list_then_changes() {
         "deleted devices are not listed"
     );
 
-    // --full fetches everything again; nothing new is reported as added.
+    // --full fetches everything again: unchanged devices are reported
+    // unchanged, not added or modified.
     let out = env.ok(&["devices", "sync", "Main MDM", "--full", "--base-url", &base]);
+    assert!(out.contains("fetching every device (--full)"), "{out}");
     assert!(
-        out.contains("1200 fetched; 0 added, 1200 modified"),
+        out.contains("1200 fetched; 0 added, 0 modified, 0 deleted, 1200 unchanged"),
         "{out}"
+    );
+}
+
+#[test]
+fn a_refetch_after_an_expired_cursor_lists_what_the_service_lists() {
+    let (env, sim, token) = linked(2_500);
+    let base = sim.base_url();
+    env.ok(&["devices", "sync", "Main MDM", "--base-url", &base]);
+    let ck = token.consumer_key();
+    let serials = sim.seeded_serials(ck, 2_500);
+    // Devices leave while the saved cursor expires: the refetch never sees
+    // their `deleted` events.
+    let gone: Vec<String> = serials.iter().step_by(7).cloned().collect();
+    assert_eq!(sim.delete_devices(ck, &gone), gone.len());
+    sim.expire_cursors(ck);
+    let out = env.ok(&[
+        "devices",
+        "sync",
+        "Main MDM",
+        "--verbose",
+        "--base-url",
+        &base,
+    ]);
+    assert!(out.contains("the service says the cursor expired"), "{out}");
+    let want = format!(
+        "{} fetched; 0 added, 0 modified, {} deleted, {} unchanged",
+        2_500 - gone.len(),
+        gone.len(),
+        2_500 - gone.len()
+    );
+    assert!(out.contains(&want), "{want}\n{out}");
+    assert!(out.contains(&format!("deleted {}", gone[1])), "{out}");
+    let list = env.ok(&["devices", "list", "Main MDM", "--json"]);
+    let listed: Vec<serde_json::Value> = serde_json::from_str(&list).unwrap();
+    let mut listed: Vec<&str> = listed
+        .iter()
+        .map(|d| d["serial_number"].as_str().unwrap())
+        .collect();
+    listed.sort_unstable();
+    let mut want: Vec<&str> = serials
+        .iter()
+        .filter(|s| !gone.contains(s))
+        .map(String::as_str)
+        .collect();
+    want.sort_unstable();
+    assert_eq!(listed.len(), sim.device_count(ck) as usize);
+    assert_eq!(listed, want, "the list equals the service's");
+    // --full after more silent deletions does the same.
+    sim.delete_devices(
+        ck,
+        &want[..3].iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+    );
+    let out = env.ok(&["devices", "sync", "Main MDM", "--full", "--base-url", &base]);
+    assert!(out.contains(", 3 deleted,"), "{out}");
+    let table = env.ok(&["devices", "list", "Main MDM"]);
+    assert!(
+        table.contains(&format!("{} devices", sim.device_count(ck))),
+        "{table}"
     );
 }
 

@@ -108,8 +108,13 @@ impl From<Error> for FfiError {
             }
             Error::Link(e) => {
                 Self::new(mdmlink_status::SessionHttpStatus, crate::error::report(&e))
-            } // `Error` is non-exhaustive for callers, not for this crate; a new
-              // variant must be mapped here.
+            }
+            Error::Dep(e) => e.into(),
+            Error::Registry(e) => e.into(),
+            Error::MasterKey(e) => crate::store::registry::RegistryError::from(e).into(),
+            Error::Expiry(e) => Self::invalid(e.to_string()),
+            // `Error` is non-exhaustive for callers, not for this crate; a new
+            // variant must be mapped here.
         }
     }
 }

@@ -19,7 +19,7 @@ use super::token::mdmlink_token;
 use super::{bytes_arg, free_handle, handle, opt_str_arg, str_arg, time_arg, write, write_handle};
 use crate::SecretString;
 use crate::expiry::ExpiryPolicy;
-use crate::keypair::{CertificateParams, KeySize, ServerKeypair, common_name_for};
+use crate::keypair::{KeySize, ServerKeypair};
 use crate::organization::{InstallOptions, InstallOutcome, ServerOptions};
 use crate::store::master_key::{MasterKey, MasterKeyError, MasterKeySource};
 use crate::store::registry::{Registry, RegistryError};
@@ -336,10 +336,11 @@ fn policy(warn_days: u32) -> Result<ExpiryPolicy, FfiError> {
 
 fn generate(name: &str, bits: u32, now: time::OffsetDateTime) -> Result<ServerKeypair, FfiError> {
     let size = KeySize::from_bits(bits)?;
-    Ok(ServerKeypair::generate(
+    Ok(ServerKeypair::generate_for_server(
         &mut crate::SystemRng::default(),
         size,
-        &CertificateParams::new(common_name_for(name), now),
+        name,
+        now,
     )?)
 }
 

@@ -37,4 +37,28 @@ impl ServerKeypair {
         keypair.certificate = Some(keypair.self_signed_certificate(rng, params)?);
         Ok(keypair)
     }
+
+    /// The keypair for a new server named `server` (or a new key for an
+    /// existing one): a fresh RSA key of `size` bits and its self-signed
+    /// certificate, with the server's name as common name (shortened by
+    /// [`common_name_for`](super::certificate::common_name_for)), valid from
+    /// `now`. What the command line, the C API and the organization model
+    /// all call, so their certificates cannot differ.
+    ///
+    /// ```
+    /// use mdmlink::keypair::{KeySize, ServerKeypair};
+    /// let now = time::OffsetDateTime::now_utc();
+    /// let kp = ServerKeypair::generate_for_server(&mut mdmlink::SystemRng::default(), KeySize::Rsa2048, "Main MDM", now)?;
+    /// assert!(kp.certificate().is_some());
+    /// # Ok::<(), mdmlink::keypair::KeyError>(())
+    /// ```
+    pub fn generate_for_server<R: TryCryptoRng + ?Sized>(
+        rng: &mut R,
+        size: KeySize,
+        server: &str,
+        now: time::OffsetDateTime,
+    ) -> Result<Self, KeyError> {
+        let params = CertificateParams::new(super::certificate::common_name_for(server), now);
+        Self::generate(rng, size, &params)
+    }
 }

@@ -85,6 +85,21 @@ pub trait ServerKey {
     ) -> Result<Vec<u8>, KeyOperationError>;
 }
 
+/// The plain RSA operation behind [`ServerKey::decrypt_pkcs1v15`] for a key
+/// held here: RSAES-PKCS1-v1_5 decryption (RFC 8017 §7.2.2) with blinding
+/// from `rng` and implicit rejection (a bad ciphertext yields a
+/// deterministic pseudo-random value, not an error). Knows nothing of CMS:
+/// [`crate::token::envelope::unwrap_content_key`] builds on it.
+pub fn rsa_decrypt_pkcs1v15<R: TryCryptoRng + ?Sized>(
+    key: &rsa::PrivateKey,
+    rng: &mut R,
+    ciphertext: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, KeyOperationError> {
+    key.pkcs1v15_decrypt_with_rng(rng, ciphertext)
+        .map(Zeroizing::new)
+        .map_err(|_| KeyOperationError::new())
+}
+
 impl ServerKey for ServerKeypair {
     fn public_key(&self) -> &RsaPublicKey {
         ServerKeypair::public_key(self)
@@ -100,8 +115,7 @@ impl ServerKey for ServerKeypair {
         ciphertext: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, KeyOperationError> {
         // The exact function the Wycheproof suite checks (implicit rejection).
-        crate::token::envelope::unwrap_content_key(self.private_key(), rng, ciphertext)
-            .map_err(|_| KeyOperationError::new())
+        rsa_decrypt_pkcs1v15(self.private_key(), rng, ciphertext)
     }
 
     fn sign_rs256<R: TryCryptoRng + ?Sized>(

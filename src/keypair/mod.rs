@@ -23,7 +23,7 @@ pub use import::{
     MAX_IMPORT_BITS, MAX_PBKDF2_ITERATIONS, MAX_SCRYPT_MEMORY_BYTES, MAX_SCRYPT_PARALLELIZATION,
     MIN_IMPORT_BITS,
 };
-pub use key::{KeyOperationError, ServerKey};
+pub use key::{KeyOperationError, ServerKey, rsa_decrypt_pkcs1v15};
 
 /// RSA modulus sizes mdmlink generates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::{
     expiry::ReplacementReason,
-    keypair::{CertificateParams, KeySize, ServerCertificate, ServerKeypair, common_name_for},
+    keypair::{KeySize, ServerCertificate, ServerKeypair},
     token::{self, RecipientDescription, ServerToken, TokenError, filename::TokenFileName},
 };
 
@@ -209,10 +209,11 @@ fn generate_for<R: TryCryptoRng + ?Sized>(
     rng: &mut R,
     now: OffsetDateTime,
 ) -> Result<ServerKeypair, OrganizationError> {
-    let params = CertificateParams::new(common_name_for(server), now);
-    ServerKeypair::generate(rng, size, &params).map_err(|source| OrganizationError::Key {
-        server: server.to_owned(),
-        source,
+    ServerKeypair::generate_for_server(rng, size, server, now).map_err(|source| {
+        OrganizationError::Key {
+            server: server.to_owned(),
+            source,
+        }
     })
 }
 

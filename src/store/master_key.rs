@@ -45,7 +45,7 @@ const CHECK_PLAINTEXT: &[u8] = b"mdmlink master key check v1";
 pub enum MasterKeyError {
     /// A key file or variable does not hold 32 bytes (raw, hex or base64).
     #[error(
-        "{source_name}: a master key is 32 random bytes, given raw (a 32-byte file) or as 64 hex digits or base64; generate one with `mdmlink store keygen`"
+        "{source_name}: a master key is 32 random bytes, given raw (a 32-byte file) or as 64 hex digits or base64"
     )]
     Format {
         /// Where it came from (a file or variable name).
@@ -55,9 +55,7 @@ pub enum MasterKeyError {
     #[error("the master key does not match this store (wrong passphrase or key file)")]
     Wrong,
     /// The store's secrets are encrypted and no master key was given.
-    #[error(
-        "this store's secrets are encrypted; give the master key (MDMLINK_PASSPHRASE, MDMLINK_MASTER_KEY or --master-key-file)"
-    )]
+    #[error("this store's secrets are encrypted; give its master key (the key, or the passphrase)")]
     Required,
     /// The stored KDF parameters are unknown or out of bounds.
     #[error("the store's master key parameters are invalid: {0}")]
@@ -254,12 +252,12 @@ pub fn unlock(
         (MasterKeySource::Key(k), "raw") => k.clone(),
         (MasterKeySource::Passphrase(_), "raw") => {
             return Err(MasterKeyError::Params(
-                "this store's master key is a key file or variable (MDMLINK_MASTER_KEY / --master-key-file), not a passphrase".into(),
+                "this store's master key is a 32-byte key, not a passphrase".into(),
             ));
         }
         (MasterKeySource::Key(_), "scrypt") => {
             return Err(MasterKeyError::Params(
-                "this store's master key comes from a passphrase (MDMLINK_PASSPHRASE), not a key file".into(),
+                "this store's master key comes from a passphrase, not a 32-byte key".into(),
             ));
         }
         (_, other) => return Err(MasterKeyError::Params(format!("unknown KDF {other:?}"))),

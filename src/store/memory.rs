@@ -18,6 +18,8 @@ struct Data {
     servers: BTreeMap<ServerId, ServerRow>,
     cursors: BTreeMap<ServerId, DepCursor>,
     devices: BTreeMap<(ServerId, String), DeviceRow>,
+    /// Devices a full fetch in progress has not returned yet.
+    pending: std::collections::BTreeSet<(ServerId, String)>,
 }
 
 /// A store in memory. Clones are handles to the same content (like two
@@ -290,9 +292,9 @@ impl StoreTx for MemoryTx<'_> {
             return Err(not_found("server", server));
         }
         for d in devices {
-            self.data
-                .devices
-                .insert((server, d.serial.clone()), d.clone());
+            let key = (server, d.serial.clone());
+            self.data.pending.remove(&key);
+            self.data.devices.insert(key, d.clone());
         }
         self.data.cursors.insert(server, cursor.clone());
         Ok(())
@@ -312,7 +314,57 @@ impl StoreTx for MemoryTx<'_> {
         self.check_writable()?;
         self.data.cursors.remove(&server);
         self.data.devices.retain(|(s, _), _| *s != server);
+        self.data.pending.retain(|(s, _)| *s != server);
         Ok(())
+    }
+
+    fn dep_devices_by_serial(
+        &mut self,
+        server: ServerId,
+        serials: &[String],
+    ) -> Result<Vec<DeviceRow>, StoreError> {
+        Ok(serials
+            .iter()
+            .filter_map(|s| self.data.devices.get(&(server, s.clone())).cloned())
+            .collect())
+    }
+
+    fn begin_dep_snapshot(&mut self, server: ServerId) -> Result<(), StoreError> {
+        self.check_writable()?;
+        if !self.data.servers.contains_key(&server) {
+            return Err(not_found("server", server));
+        }
+        let live: Vec<_> = self
+            .data
+            .devices
+            .range((server, String::new())..)
+            .take_while(|((s, _), _)| *s == server)
+            .filter(|(_, d)| !d.deleted)
+            .map(|(k, _)| k.clone())
+            .collect();
+        self.data.pending.extend(live);
+        Ok(())
+    }
+
+    fn finish_dep_snapshot(&mut self, server: ServerId) -> Result<Vec<String>, StoreError> {
+        self.check_writable()?;
+        let gone: Vec<_> = self
+            .data
+            .pending
+            .range((server, String::new())..)
+            .take_while(|(s, _)| *s == server)
+            .cloned()
+            .collect();
+        let mut serials = Vec::with_capacity(gone.len());
+        for key in gone {
+            self.data.pending.remove(&key);
+            if let Some(d) = self.data.devices.get_mut(&key) {
+                d.deleted = true;
+                d.op_type = Some("deleted".into());
+            }
+            serials.push(key.1);
+        }
+        Ok(serials)
     }
 }
 

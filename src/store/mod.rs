@@ -83,8 +83,6 @@ mod rows;
 mod schema;
 #[cfg(feature = "sqlite")]
 mod sqlite;
-#[cfg(feature = "sqlite")]
-mod sqlite_dep;
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use any::{AnyStore, StoreLocation};
@@ -94,10 +92,9 @@ pub use postgres::{
     MAX_ATTEMPTS as POSTGRES_MAX_ATTEMPTS, MIGRATIONS as POSTGRES_MIGRATIONS,
     POSTGRES_SCHEMA_VERSION, PostgresStore, PostgresUrl, UrlError,
 };
+pub use registry::{DevicePageOutcome, StoredDevice};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{MIGRATIONS, SCHEMA_VERSION, SqliteStore};
-#[cfg(feature = "sqlite")]
-pub use sqlite_dep::{DepPageOutcome, StoredDevice};
 
 /// A store's key for an organization (assigned by the store on insert).
 pub type OrganizationId = i64;
@@ -441,7 +438,7 @@ pub enum StoreError {
     /// A networked store (PostgreSQL) was asked to keep a secret in
     /// plaintext form: it holds secrets only sealed under a master key.
     #[error(
-        "store {store} is a shared database and never holds a plaintext {field}: set a master key (MDMLINK_MASTER_KEY, a key file, or a passphrase) and try again"
+        "store {store} is a shared database and never holds a plaintext {field}: set a master key (a key or a passphrase) and try again"
     )]
     PlaintextSecret {
         /// The store.
@@ -568,8 +565,9 @@ pub trait StoreTx {
     /// The server's device assignment cursor.
     fn dep_cursor(&mut self, server: ServerId) -> Result<Option<DepCursor>, StoreError>;
 
-    /// Writes a page of devices (inserted or replaced by serial) and the
-    /// cursor that follows it, together: a crash keeps both or neither.
+    /// Writes a page of devices (inserted or replaced by serial, no longer
+    /// pending: see [`Self::begin_dep_snapshot`]) and the cursor that follows
+    /// it, together: a crash keeps both or neither.
     fn put_dep_page(
         &mut self,
         server: ServerId,
@@ -582,6 +580,27 @@ pub trait StoreTx {
 
     /// Forgets the server's cursor and devices (the next sync starts over).
     fn clear_dep_state(&mut self, server: ServerId) -> Result<(), StoreError>;
+
+    /// The stored devices among `serials` (tombstones included), in any
+    /// order; serials not stored are left out. What one sync page reads: its
+    /// cost follows the page's length, not the number of stored devices.
+    fn dep_devices_by_serial(
+        &mut self,
+        server: ServerId,
+        serials: &[String],
+    ) -> Result<Vec<DeviceRow>, StoreError>;
+
+    /// Starts a full fetch (a snapshot) of the server's devices: every stored
+    /// device not deleted becomes *pending* until [`Self::put_dep_page`]
+    /// writes it again. Pending marks are kept at rest, so a fetch resumed
+    /// by another run still ends with [`Self::finish_dep_snapshot`].
+    fn begin_dep_snapshot(&mut self, server: ServerId) -> Result<(), StoreError>;
+
+    /// Ends a full fetch: every device still pending (the fetch did not
+    /// return it) becomes a tombstone (`deleted`, `op_type` `deleted`, its
+    /// `op_date` and JSON kept); returns their serials, sorted. Nothing is
+    /// pending (and nothing changes) when no snapshot was begun.
+    fn finish_dep_snapshot(&mut self, server: ServerId) -> Result<Vec<String>, StoreError>;
 }
 
 /// A place that keeps organizations and servers: the seam for a vendor's

@@ -156,9 +156,7 @@ pub fn unwrap_content_key<R: TryCryptoRng + ?Sized>(
     rng: &mut R,
     encrypted_key: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, TokenError> {
-    key.pkcs1v15_decrypt_with_rng(rng, encrypted_key)
-        .map(Zeroizing::new)
-        .map_err(|_| TokenError::Decrypt)
+    crate::keypair::rsa_decrypt_pkcs1v15(key, rng, encrypted_key).map_err(|_| TokenError::Decrypt)
 }
 
 fn try_recipient<K: ServerKey, R: TryCryptoRng + ?Sized>(

@@ -2,8 +2,9 @@
 //! service for a server in the store.
 //!
 //! The cursor and the devices (with tombstones for deleted ones) are kept in
-//! the SQLite store's own tables (`SqliteStore::dep_*`); each page is stored
-//! with its cursor in one transaction.
+//! the store, SQLite or PostgreSQL, through the library's `Registry`
+//! (`sync_devices`, `devices`); each page is stored with its cursor in one
+//! transaction.
 
 use std::path::PathBuf;
 
@@ -13,9 +14,9 @@ use mdmlink::{
     dep::{
         ProfileDefinition,
         client::DepClient,
-        syncer::{Restart, SyncCursor, SyncError, Syncer},
+        syncer::{Restart, SyncError},
     },
-    store::SqliteStore,
+    store::registry::{DevicePageOutcome, DeviceSyncOptions},
 };
 
 use crate::{Failure, Globals, state};
@@ -44,9 +45,14 @@ pub enum ProfileCommand {
 pub struct SyncArgs {
     /// The server.
     pub name: String,
-    /// Forget the saved cursor and fetch every device again.
+    /// Fetch every device again, ignoring the saved cursor; devices the
+    /// service no longer lists are marked deleted.
     #[arg(long)]
     pub full: bool,
+    /// Print the serial number of every device added, modified or deleted
+    /// (by default only the counts).
+    #[arg(long, short)]
+    pub verbose: bool,
     /// The device assignment service (Apple's by default; a simulator's URL for tests).
     #[arg(long, value_name = "URL", default_value = mdmlink::session::DEFAULT_BASE_URL)]
     pub base_url: String,
@@ -92,8 +98,7 @@ pub struct AssignArgs {
     pub base_url: String,
 }
 
-fn token_of(g: &Globals, name: &str) -> Result<ServerToken, Failure> {
-    let mut st = state::open(g)?;
+fn token_of(st: &mut state::Opened, g: &Globals, name: &str) -> Result<ServerToken, Failure> {
     st.registry
         .token(g.org(), name)
         .map_err(|e| st.fail(e))?
@@ -106,7 +111,8 @@ fn token_of(g: &Globals, name: &str) -> Result<ServerToken, Failure> {
 }
 
 fn client(g: &Globals, name: &str, base_url: &str) -> Result<DepClient, Failure> {
-    DepClient::new(token_of(g, name)?, base_url)
+    let mut st = state::open(g)?;
+    DepClient::new(token_of(&mut st, g, name)?, base_url)
         .map_err(|e| Failure::new(format!("{base_url}: {e}")))
 }
 
@@ -126,65 +132,70 @@ pub fn run_profile(g: &Globals, c: &ProfileCommand) -> Result<u8, Failure> {
     }
 }
 
+fn print_page(outcome: &DevicePageOutcome, a: &SyncArgs) {
+    if let Some(why) = outcome.restart {
+        let why = match why {
+            Restart::NoCursor if a.full => "--full",
+            Restart::NoCursor => "no saved cursor",
+            Restart::CursorTooOld => "the saved cursor is older than 7 days",
+            Restart::ExpiredCursor => "the service says the cursor expired",
+            _ => "the service does not know the cursor",
+        };
+        println!("fetching every device ({why})");
+    }
+    if a.verbose {
+        for (what, serials) in [
+            ("added", &outcome.added),
+            ("modified", &outcome.modified),
+            ("deleted", &outcome.deleted),
+        ] {
+            for s in serials {
+                println!("{what} {}", crate::label(s));
+            }
+        }
+    }
+}
+
 fn sync(g: &Globals, a: &SyncArgs) -> Result<u8, Failure> {
-    let client = client(g, &a.name, &a.base_url)?;
-    let mut store = SqliteStore::open(g.store_path()?)?;
-    let saved = if a.full {
-        None
-    } else {
-        store
-            .dep_cursor(&a.name)?
-            .and_then(|c| SyncCursor::parse(&c))
-    };
-    let mut fetched = 0usize;
-    let (mut added, mut modified, mut deleted) = (0usize, 0usize, 0usize);
-    let result = Syncer::new().run(&client, saved, time::OffsetDateTime::now_utc, |step| {
-        let outcome = store.dep_apply_page(&a.name, &step.page.devices, &step.cursor.to_saved())?;
-        if let Some(why) = step.restart {
-            let why = match why {
-                Restart::NoCursor => "no saved cursor",
-                Restart::CursorTooOld => "the saved cursor is older than 7 days",
-                Restart::ExpiredCursor => "the service says the cursor expired",
-                _ => "the service does not know the cursor",
-            };
-            println!("fetching every device ({why})");
-        }
-        if step.phase == mdmlink::dep::SyncPhase::Fetch {
-            fetched += step.page.devices.len();
-        }
-        for s in &outcome.added {
-            println!("added {s}");
-        }
-        for s in &outcome.modified {
-            println!("modified {s}");
-        }
-        for s in &outcome.deleted {
-            println!("deleted {s}");
-        }
-        added += outcome.added.len();
-        modified += outcome.modified.len();
-        deleted += outcome.deleted.len();
-        Ok::<_, mdmlink::store::StoreError>(())
-    });
+    let mut st = state::open(g)?;
+    let client = DepClient::new(token_of(&mut st, g, &a.name)?, &a.base_url)
+        .map_err(|e| Failure::new(format!("{}: {e}", a.base_url)))?;
+    let options = DeviceSyncOptions::default().full(a.full);
+    let result = st.registry.sync_devices(
+        g.org(),
+        &a.name,
+        &client,
+        &options,
+        time::OffsetDateTime::now_utc,
+        |outcome| print_page(outcome, a),
+    );
     match result {
-        Ok(_) => {
+        Ok(r) => {
             println!(
-                "\"{}\": {fetched} fetched; {added} added, {modified} modified, {deleted} deleted",
-                a.name
+                "\"{}\": {} fetched; {} added, {} modified, {} deleted, {} unchanged",
+                crate::label(&a.name),
+                r.fetched,
+                r.added,
+                r.modified,
+                r.deleted,
+                r.unchanged
             );
             Ok(0)
         }
-        Err(SyncError::Rejected(e)) => Err(Failure::new(format!(
-            "storing the page: {e}; the cursor was not advanced"
+        Err(SyncError::Rejected(e)) => Err(st.fail(e)),
+        Err(e) => Err(Failure::new(format!(
+            "{}: {e}; the pages stored so far are kept, the next sync goes on from there",
+            a.base_url
         ))),
-        Err(e) => Err(Failure::new(format!("{}: {e}", a.base_url))),
     }
 }
 
 fn list(g: &Globals, a: &ListArgs) -> Result<u8, Failure> {
-    let mut store = SqliteStore::open(g.store_path()?)?;
-    let devices: Vec<_> = store
-        .dep_devices(&a.name)?
+    let mut st = state::open(g)?;
+    let devices: Vec<_> = st
+        .registry
+        .devices(g.org(), &a.name)
+        .map_err(|e| st.fail(e))?
         .into_iter()
         .filter(|d| !d.deleted)
         .map(|d| d.device)
@@ -200,10 +211,10 @@ fn list(g: &Globals, a: &ListArgs) -> Result<u8, Failure> {
         "SERIAL", "FAMILY", "OS", "PROFILE"
     );
     for d in &devices {
-        let s = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        let s = |v: &Option<String>| crate::label(v.as_deref().unwrap_or("-"));
         println!(
             "{:<14} {:<10} {:<9} {:<10} {}",
-            d.serial_number,
+            crate::label(&d.serial_number),
             s(&d.device_family),
             s(&d.os),
             s(&d.profile_status),

@@ -40,7 +40,7 @@ pub fn run(g: &Globals, a: &JwtArgs) -> Result<u8, Failure> {
                     "; run `mdmlink server fetch-account \"{0}\"` or `mdmlink server set-uuid \"{0}\" UUID`",
                     a.name
                 ),
-                _ => String::new(),
+                _ => return st.fail(e),
             };
             Failure::file(&st.path, format!("{e}{hint}"))
         })?;

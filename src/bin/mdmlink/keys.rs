@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use mdmlink::{
     expiry::{ExpiryPolicy, Health},
-    keypair::{CertificateParams, KeySize, ServerCertificate, ServerKeypair, common_name_for},
+    keypair::{KeySize, ServerCertificate, ServerKeypair},
     name::ServerName,
     token::{self, SealOptions, ServerToken},
 };
@@ -114,12 +114,8 @@ pub fn keygen(g: &Globals, a: &KeygenArgs) -> Result<u8, Failure> {
     let password = g.password()?;
     let mut rng = mdmlink::SystemRng::default();
     let now = time::OffsetDateTime::now_utc();
-    let keypair = ServerKeypair::generate(
-        &mut rng,
-        size,
-        &CertificateParams::new(common_name_for(name.as_str()), now),
-    )
-    .map_err(|e| Failure::new(format!("key generation failed: {e}")))?;
+    let keypair = ServerKeypair::generate_for_server(&mut rng, size, name.as_str(), now)
+        .map_err(|e| Failure::new(format!("key generation failed: {e}")))?;
     let key = match &password {
         Some(p) => keypair.private_key_encrypted_pem(&mut rng, p.expose().as_bytes()),
         None => keypair.private_key_pem(),

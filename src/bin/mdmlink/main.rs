@@ -129,7 +129,11 @@ impl Failure {
 impl From<mdmlink::store::StoreError> for Failure {
     fn from(e: mdmlink::store::StoreError) -> Self {
         // The cause chain too: causes are not repeated in messages.
-        Failure::new(mdmlink::error::report(&e))
+        let text = mdmlink::error::report(&e);
+        match state::hint(&mdmlink::store::registry::RegistryError::Store(e)) {
+            Some(hint) => Failure::new(format!("{text} ({hint})")),
+            None => Failure::new(text),
+        }
     }
 }
 
@@ -176,7 +180,9 @@ impl Globals {
             let text = zeroize::Zeroizing::new(text);
             return MasterKey::parse(text.as_bytes(), "MDMLINK_MASTER_KEY")
                 .map(|k| Some(MasterKeySource::Key(k)))
-                .map_err(|e| Failure::new(e.to_string()));
+                .map_err(|e| {
+                    Failure::new(format!("{e} (generate one with `mdmlink store keygen`)"))
+                });
         }
         Ok(self.store_passphrase()?.map(MasterKeySource::Passphrase))
     }

@@ -112,9 +112,37 @@ pub fn check_store_path(path: &Path) -> Result<StorePath, Failure> {
     Ok(StorePath::Store { mode })
 }
 
-/// `path: error`.
+/// `path: error`, with what to type when the library's message leaves it
+/// to the caller (library messages never name commands, options or
+/// variables: a C program sees them too).
 pub fn fail(path: &Path, e: RegistryError) -> Failure {
-    Failure::file(path, e)
+    match hint(&e) {
+        Some(hint) => Failure::file(path, format!("{e} ({hint})")),
+        None => Failure::file(path, e),
+    }
+}
+
+/// The command line's words for an error the library words in its own.
+pub fn hint(e: &RegistryError) -> Option<&'static str> {
+    use mdmlink::store::{StoreError, master_key::MasterKeyError};
+    Some(match e {
+        RegistryError::UnknownOrganization(_) => "list them with `mdmlink org list`",
+        RegistryError::NoOrganization => {
+            "`mdmlink org add NAME --portal business-manager|school-manager|business-essentials`, or `server add` with --portal"
+        }
+        RegistryError::OrganizationRequired(_) => "say which with --org",
+        RegistryError::OrganizationNotEmpty { .. } => "--force removes it with its servers",
+        RegistryError::NotEncrypted => "run `mdmlink store rekey` with the new master key",
+        RegistryError::LegacyPassphrase { wrong: false, .. } => "set MDMLINK_PASSPHRASE",
+        RegistryError::MasterKey(MasterKeyError::Required)
+        | RegistryError::Store(StoreError::PlaintextSecret { .. }) => {
+            "MDMLINK_MASTER_KEY, --master-key-file, or MDMLINK_PASSPHRASE"
+        }
+        RegistryError::MasterKey(MasterKeyError::Format { .. }) => {
+            "generate one with `mdmlink store keygen`"
+        }
+        _ => return None,
+    })
 }
 
 /// Opens the store for a command that only reads: a path with nothing at it
@@ -175,5 +203,5 @@ pub fn read_key_file(path: &Path) -> Result<MasterKeySource, Failure> {
     let bytes = zeroize::Zeroizing::new(files::read(path, files::Kind::Key)?);
     MasterKey::parse(&bytes, &path.display().to_string())
         .map(MasterKeySource::Key)
-        .map_err(|e| Failure::new(e.to_string()))
+        .map_err(|e| Failure::new(format!("{e} (generate one with `mdmlink store keygen`)")))
 }

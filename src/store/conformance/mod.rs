@@ -30,6 +30,9 @@ use crate::{
     expiry::ReplacementReason, name::ServerName, organization::ServerOptions, portal::Portal,
 };
 
+mod devices;
+pub use devices::{dep_lookup_by_serial, dep_snapshot};
+
 /// Makes connections to one fresh store under test.
 pub trait StoreFactory: Send + Sync {
     /// A new connection (handle) to the store under test; every call reaches
@@ -51,7 +54,8 @@ macro_rules! store_conformance_tests {
             store_id_and_meta, organizations, server_round_trip, names_unique_per_organization,
             certificate_limit, failed_body_writes_nothing, read_transaction_refuses_writes,
             racing_same_name, concurrent_adds_lose_nothing, read_modify_write_loses_nothing,
-            delete_leaves_no_secret, dep_state, servers_stream_in_order);
+            delete_leaves_no_secret, dep_state, dep_lookup_by_serial, dep_snapshot,
+            servers_stream_in_order);
     };
     (@tests $factory:expr; $($name:ident),*) => {
         $(

@@ -35,7 +35,11 @@ use super::{Store, StoreError, StoreTx, TxMode};
 use config::ConnectError;
 
 /// The schema, one step per entry; entry `n` takes the version from `n` to `n + 1`.
-pub const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql")];
+pub const MIGRATIONS: &[&str] = &[
+    include_str!("schema_v1.sql"),
+    // Pending marks for full device fetches.
+    include_str!("schema_v2.sql"),
+];
 
 /// The schema version this build writes.
 pub const POSTGRES_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

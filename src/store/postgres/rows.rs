@@ -21,6 +21,8 @@ use time::OffsetDateTime;
 
 use super::txn;
 use crate::store::rows::{self, ColumnReader, Value, duplicate_server, not_found};
+
+mod devices;
 use crate::store::{
     DepCursor, DeviceRow, OrganizationId, OrganizationRow, SecretField, ServerId, ServerRow,
     ServerSummary, StoreError, StoreTx, columns,
@@ -572,44 +574,7 @@ impl StoreTx for PgTx<'_, '_> {
         devices: &[DeviceRow],
         cursor: &DepCursor,
     ) -> Result<(), StoreError> {
-        self.check_writable()?;
-        // Lock the server (it must exist, and stay until the commit).
-        if self
-            .query_opt(
-                "SELECT id FROM mdmlink_servers WHERE id = $1 FOR UPDATE",
-                &[&server],
-            )?
-            .is_none()
-        {
-            return Err(not_found("server", server));
-        }
-        for d in devices {
-            self.execute(
-                "INSERT INTO mdmlink_dep_devices (server_id, serial, op_type, op_date, deleted, json)
-                 VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (server_id, serial) DO UPDATE SET op_type = EXCLUDED.op_type,
-                     op_date = EXCLUDED.op_date, deleted = EXCLUDED.deleted, json = EXCLUDED.json",
-                &[
-                    &server,
-                    &d.serial,
-                    &d.op_type,
-                    &text(d.op_date),
-                    &d.deleted,
-                    &d.json,
-                ],
-            )?;
-        }
-        self.execute(
-            "INSERT INTO mdmlink_dep_cursors (server_id, cursor, issued_at) VALUES ($1, $2, $3)
-             ON CONFLICT (server_id) DO UPDATE SET cursor = EXCLUDED.cursor,
-                 issued_at = EXCLUDED.issued_at",
-            &[
-                &server,
-                &cursor.cursor,
-                &columns::time_to_text(cursor.issued_at),
-            ],
-        )?;
-        Ok(())
+        self.put_devices_page(server, devices, cursor)
     }
 
     fn dep_devices(&mut self, server: ServerId) -> Result<Vec<DeviceRow>, StoreError> {
@@ -641,6 +606,22 @@ impl StoreTx for PgTx<'_, '_> {
             &[&server],
         )?;
         Ok(())
+    }
+
+    fn dep_devices_by_serial(
+        &mut self,
+        server: ServerId,
+        serials: &[String],
+    ) -> Result<Vec<DeviceRow>, StoreError> {
+        self.devices_by_serial(server, serials)
+    }
+
+    fn begin_dep_snapshot(&mut self, server: ServerId) -> Result<(), StoreError> {
+        self.begin_snapshot(server)
+    }
+
+    fn finish_dep_snapshot(&mut self, server: ServerId) -> Result<Vec<String>, StoreError> {
+        self.finish_snapshot(server)
     }
 }
 

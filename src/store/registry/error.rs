@@ -3,6 +3,7 @@
 use crate::{
     keypair::KeyError,
     organization::OrganizationError,
+    portal::Portal,
     store::{OrganizationRow, StoreError, master_key::MasterKeyError},
     token::TokenError,
 };
@@ -22,15 +23,13 @@ pub enum RegistryError {
     #[error(transparent)]
     Organization(#[from] OrganizationError),
     /// No organization has this name.
-    #[error("no organization named \"{0}\"; list them with `mdmlink org list`")]
+    #[error("no organization named \"{0}\"")]
     UnknownOrganization(String),
     /// The store holds no organization.
-    #[error(
-        "the store has no organization yet; add one with `mdmlink org add NAME --portal business-manager|school-manager|business-essentials`"
-    )]
+    #[error("the store has no organization yet; add one first")]
     NoOrganization,
     /// Several organizations, and none was named.
-    #[error("the store holds {} organizations ({}); say which with --org", .0.len(), .0.join(", "))]
+    #[error("the store holds {} organizations ({}); name the one to use", .0.len(), .0.join(", "))]
     OrganizationRequired(Vec<String>),
     /// No server has this name in the organization.
     #[error("no server named \"{name}\" in organization \"{organization}\"")]
@@ -42,7 +41,7 @@ pub enum RegistryError {
     },
     /// The organization still has servers.
     #[error(
-        "organization \"{name}\" still has {servers} server(s); remove them first, or remove the organization with its servers (--force)"
+        "organization \"{name}\" still has {servers} server(s); remove them first, or remove the organization with its servers"
     )]
     OrganizationNotEmpty {
         /// The organization.
@@ -77,14 +76,14 @@ pub enum RegistryError {
     /// The store holds servers whose secrets are not encrypted, and a master
     /// key was given: encrypting them is an explicit step.
     #[error(
-        "this store's secrets are not encrypted yet; run `mdmlink store rekey` with the new master key to encrypt them"
+        "this store's secrets are not encrypted yet; rekey the store with the new master key to encrypt them"
     )]
     NotEncrypted,
     /// A 0.1.0 store's private keys are encrypted and the passphrase is
     /// missing or wrong.
     #[error(
         "the 0.1.0 store's private key of server \"{server}\" is encrypted; {}",
-        if *.wrong { "the passphrase given does not decrypt it" } else { "set MDMLINK_PASSPHRASE to the passphrase it was saved with" }
+        if *.wrong { "the passphrase given does not decrypt it" } else { "give the passphrase it was saved with" }
     )]
     LegacyPassphrase {
         /// The server.
@@ -99,6 +98,25 @@ pub enum RegistryError {
         server: String,
         /// Why.
         reason: String,
+    },
+    /// Another run syncing the same server's devices stored a page while
+    /// this one was fetching; this one stopped without storing its page.
+    #[error(
+        "server \"{server}\": another device sync of this server stored a page meanwhile; this one stopped without storing its page (the other goes on; sync again once it is done)"
+    )]
+    DeviceSyncRace {
+        /// The server.
+        server: String,
+    },
+    /// A new server was asked for in an organization of another portal.
+    #[error("organization \"{organization}\" uses {portal}, not {asked}")]
+    PortalMismatch {
+        /// The organization.
+        organization: String,
+        /// Its portal.
+        portal: Portal,
+        /// The portal asked for.
+        asked: Portal,
     },
 }
 

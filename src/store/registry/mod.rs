@@ -30,18 +30,22 @@ use crate::{
 };
 
 mod convert;
+pub mod devices;
 mod error;
 pub mod health;
 mod keys;
 mod listing;
 #[cfg(feature = "sqlite")]
 pub mod migrate;
+mod new_server;
 mod organizations;
 mod servers;
 
+pub use devices::{DevicePageOutcome, DeviceSyncOptions, DeviceSyncReport, StoredDevice};
 pub use error::RegistryError;
 pub use health::{OrganizationActionItem, ServerListing};
 pub use listing::HealthSummary;
+pub use new_server::DEFAULT_ORGANIZATION_NAME;
 
 /// What [`Registry::install_token`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -102,6 +102,11 @@ pub const MIGRATIONS: &[&str] = &[
          json TEXT NOT NULL,
          PRIMARY KEY (server_id, serial)
      ) WITHOUT ROWID;",
+    // 5: devices a full fetch in progress has not returned yet (tombstoned
+    // when the fetch completes: StoreTx::finish_dep_snapshot).
+    "ALTER TABLE dep_devices ADD COLUMN snapshot_pending INTEGER NOT NULL DEFAULT 0
+         CHECK (snapshot_pending IN (0, 1));
+     CREATE INDEX dep_devices_pending ON dep_devices (server_id) WHERE snapshot_pending = 1;",
 ];
 
 /// The schema version this build writes (`PRAGMA user_version`).

@@ -7,6 +7,8 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::map_err;
+
+mod devices;
 use crate::store::columns::{time_from_text, time_to_text};
 use crate::store::rows::{self, ColumnReader, Value};
 use crate::store::{
@@ -518,5 +520,21 @@ impl StoreTx for SqliteTx<'_> {
             })
             .map(|_| ())
             .map_err(|e| self.err(e))
+    }
+
+    fn dep_devices_by_serial(
+        &mut self,
+        server: ServerId,
+        serials: &[String],
+    ) -> Result<Vec<DeviceRow>, StoreError> {
+        self.devices_by_serial(server, serials)
+    }
+
+    fn begin_dep_snapshot(&mut self, server: ServerId) -> Result<(), StoreError> {
+        self.begin_snapshot(server)
+    }
+
+    fn finish_dep_snapshot(&mut self, server: ServerId) -> Result<Vec<String>, StoreError> {
+        self.finish_snapshot(server)
     }
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use mdmlink::{
     ServerKeypair,
     expiry::ReplacementReason,
-    keypair::{CertificateParams, KeySize, common_name_for},
+    keypair::KeySize,
     name::ServerName,
     organization::{InstallOptions, OrganizationError, ServerOptions},
     store::registry::RegistryError,
@@ -38,12 +38,8 @@ pub fn run(g: &Globals, c: &ServerCommand) -> Result<u8, Failure> {
 
 fn generate(name: &str, bits: u32, now: time::OffsetDateTime) -> Result<ServerKeypair, Failure> {
     let size = KeySize::from_bits(bits).map_err(|e| Failure::new(format!("--bits: {e}")))?;
-    ServerKeypair::generate(
-        &mut mdmlink::SystemRng::default(),
-        size,
-        &CertificateParams::new(common_name_for(name), now),
-    )
-    .map_err(|e| Failure::new(format!("key generation failed: {e}")))
+    ServerKeypair::generate_for_server(&mut mdmlink::SystemRng::default(), size, name, now)
+        .map_err(|e| Failure::new(format!("key generation failed: {e}")))
 }
 
 fn default_cert_path(name: &ServerName, suffix: &str, der: bool) -> PathBuf {
@@ -59,42 +55,12 @@ pub fn add(g: &Globals, a: &AddArgs) -> Result<u8, Failure> {
     let now = now_or(a.now.as_deref(), "--now")?;
     let name = ServerName::parse(&a.name).map_err(|e| Failure::new(e.to_string()))?;
     let mut st = state::open(g)?;
-    // A store without organizations gets one from --portal (and --org).
-    let org = match st.registry.check_new_server(g.org(), &a.name) {
-        Err(RegistryError::NoOrganization | RegistryError::UnknownOrganization(_))
-            if a.portal.is_some() =>
-        {
-            let portal = a
-                .portal
-                .ok_or_else(|| st.fail(RegistryError::NoOrganization))?;
-            let org_name = g.org().unwrap_or("My organization");
-            match st
-                .registry
-                .add_organization(org_name, portal, a.customer.as_deref(), now)
-            {
-                // Another process created it meanwhile: use theirs.
-                Ok(_)
-                | Err(RegistryError::Store(mdmlink::store::StoreError::DuplicateName { .. })) => {}
-                Err(e) => return Err(st.fail(e)),
-            }
-            st.registry
-                .check_new_server(Some(org_name), &a.name)
-                .map_err(|e| st.fail(e))?
-                .0
-        }
-        other => other.map_err(|e| st.fail(e))?.0,
-    };
-    if let Some(p) = a.portal
-        && p != org.portal
-    {
-        return Err(Failure::file(
-            &st.path,
-            format!(
-                "organization \"{}\" uses {}, not {}",
-                org.name, org.portal, p
-            ),
-        ));
-    }
+    // A store without organizations gets one from --portal (and --org):
+    // the library's policy.
+    let (org, _) = st
+        .registry
+        .organization_for_new_server(g.org(), &a.name, a.portal, a.customer.as_deref(), now)
+        .map_err(|e| st.fail(e))?;
     // Key generation is slow: it happens outside any transaction.
     let keypair = generate(name.as_str(), a.bits, now)?;
     let cert = certificate_bytes(&keypair, a.der).map_err(Failure::new)?;
