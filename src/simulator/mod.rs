@@ -25,6 +25,14 @@
 //!   repeated cursor, 403 `FORBIDDEN` after a restart, terms not accepted,
 //!   503s.
 //!
+//! - On the same address, Apple's School and Business Manager API
+//!   ([`portal_api`]): the token endpoint `/auth/oauth2/token` (ES256 client
+//!   assertions checked as Apple does) and `/v1/...` (devices, servers,
+//!   activities, JSON:API errors), with API accounts added by
+//!   [`Simulator::add_api_account`] and faults injected per test
+//!   ([`Simulator::api_throttle`], [`Simulator::api_fail_requests`],
+//!   [`Simulator::api_expire_access_tokens`]).
+//!
 //! The HTTP side (`transport`) is separate from the service logic
 //! (`service`, `inventory`) and deliberately small: one thread, one request
 //! per connection, bounded reads, 5 s socket timeouts.
