@@ -119,6 +119,11 @@ SELECT string_agg(column_name, ', ' ORDER BY ordinal_position) AS cols
  WHERE table_name = 'mdmlink_servers' AND table_schema = current_schema()
    AND is_generated = 'NEVER'
    AND column_name NOT IN ('id', 'organization_id', 'name', 'name_key') \\gset
+SELECT string_agg('t.' || column_name, ', ' ORDER BY ordinal_position) AS tcols
+  FROM information_schema.columns
+ WHERE table_name = 'mdmlink_servers' AND table_schema = current_schema()
+   AND is_generated = 'NEVER'
+   AND column_name NOT IN ('id', 'organization_id', 'name', 'name_key') \\gset
 INSERT INTO mdmlink_organizations (name, name_key, portal, customer, created_at)
 SELECT format('Org %s', lpad(i::text, 5, '0')), format('org %s', lpad(i::text, 5, '0')),
        portal, customer, created_at
@@ -126,10 +131,10 @@ SELECT format('Org %s', lpad(i::text, 5, '0')), format('org %s', lpad(i::text, 5
        (SELECT * FROM mdmlink_organizations WHERE name_key = 'org 00000') AS t;
 INSERT INTO mdmlink_servers (organization_id, name, name_key, :cols)
 SELECT o.id, format('Server %s', lpad(i::text, 7, '0')),
-       format('server %s', lpad(i::text, 7, '0')), :cols
+       format('server %s', lpad(i::text, 7, '0')), :tcols
   FROM generate_series(1, {n} - 1) AS i
   JOIN mdmlink_organizations o ON o.name_key = format('org %s', lpad((i / {per_org})::text, 5, '0')),
-       (SELECT :cols FROM mdmlink_servers WHERE name_key = 'server 0000000') AS t;
+       (SELECT * FROM mdmlink_servers WHERE name_key = 'server 0000000') AS t;
 COMMIT;
 VACUUM ANALYZE mdmlink_organizations;
 VACUUM ANALYZE mdmlink_servers;
@@ -170,6 +175,8 @@ VACUUM ANALYZE mdmlink_servers;
         )?
         .query_map([], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
+    let template_columns: Vec<String> = columns.iter().map(|c| format!("t.{c}")).collect();
+    let template_columns = template_columns.join(", ");
     let columns = columns.join(", ");
     // (A recursive count from 1 always yields its first row: only with at
     // least two organizations.)
@@ -186,9 +193,9 @@ VACUUM ANALYZE mdmlink_servers;
         &format!(
             "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < ?1 - 1)
              INSERT INTO servers (organization_id, name, name_key, {columns})
-             SELECT o.id, printf('Server %07d', i), printf('server %07d', i), {columns}
+             SELECT o.id, printf('Server %07d', i), printf('server %07d', i), {template_columns}
              FROM k JOIN organizations o ON o.name_key = printf('org %05d', i / ?2),
-                  (SELECT {columns} FROM servers WHERE name_key = 'server 0000000')"
+                  (SELECT * FROM servers WHERE name_key = 'server 0000000') AS t"
         ),
         [n as i64, per_org as i64],
     )?;
