@@ -2002,7 +2002,7 @@ fn rekey_moves_the_store_to_a_key_file() {
         "server",
         "set-uuid",
         "Main MDM",
-        "U-1",
+        "2a87349736cf4614a94f624e705841be",
     ]);
     env.ok(&["--master-key-file", k, "jwt", "Main MDM"]);
     let out = env.run(&["jwt", "Main MDM"]);

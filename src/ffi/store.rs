@@ -23,7 +23,7 @@ use crate::keypair::{CertificateParams, KeySize, ServerKeypair, common_name_for}
 use crate::organization::{InstallOptions, InstallOutcome, ServerOptions};
 use crate::store::master_key::{MasterKey, MasterKeyError, MasterKeySource};
 use crate::store::registry::{Registry, RegistryError};
-use crate::store::{AnyStore, StoreError, StoreLocation};
+use crate::store::{AnyStore, StoreError};
 
 /// An open store: a SQLite file (or a PostgreSQL database) of organizations
 /// and servers. Every call
@@ -161,7 +161,7 @@ pub unsafe extern "C" fn mdmlink_store_open(
             Some(MasterKeySource::Passphrase(p)) => Some(p.clone()),
             _ => None,
         };
-        let store = match AnyStore::open(&StoreLocation::parse(std::ffi::OsStr::new(path)))? {
+        let store = match AnyStore::open_str(path)? {
             // Only a SQLite file can be a store of mdmlink 0.1.0.
             AnyStore::Sqlite(sqlite) if sqlite.has_legacy()? => {
                 let mut registry = Registry::new(sqlite, source.clone());

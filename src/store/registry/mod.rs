@@ -28,7 +28,7 @@ use super::{
 use crate::{
     ServerKeypair,
     expiry::{ExpiryPolicy, ReplacementReason},
-    keypair::{KeyError, ServerCertificate},
+    keypair::{CertificateParams, KeyError, ServerCertificate, common_name_for},
     name::ServerName,
     organization::{InstallOptions, InstallReport, Organization, OrganizationError, ServerOptions},
     portal::Portal,
@@ -100,6 +100,26 @@ pub enum RegistryError {
         server: String,
         /// Why.
         source: TokenError,
+    },
+    /// A server was imported with its token but without the certificate
+    /// the token was issued to.
+    #[error(
+        "server \"{server}\": give the certificate the token was issued to along with the key (every server has one; it counts toward the portal's limit)"
+    )]
+    CertificateRequired {
+        /// The server.
+        server: String,
+    },
+    /// The token is already installed for another server of the
+    /// organization (the same consumer key).
+    #[error(
+        "server \"{server}\": this token is already installed for server \"{other}\"; two servers cannot share one token (download the token of this server's own MDM server in the portal, or force it)"
+    )]
+    TokenShared {
+        /// The server the token was given for.
+        server: String,
+        /// The server that holds it.
+        other: String,
     },
     /// A certificate given for import does not match the key.
     #[error("server \"{server}\": the certificate does not belong to the key: {source}")]
@@ -301,12 +321,12 @@ impl<S: Store> Registry<S> {
     }
 
     /// Removes an organization; with servers only when `with_servers`.
-    /// Returns how many servers went with it.
+    /// Returns its name as stored and how many servers went with it.
     pub fn remove_organization(
         &mut self,
         name: &str,
         with_servers: bool,
-    ) -> Result<usize, RegistryError> {
+    ) -> Result<(String, usize), RegistryError> {
         self.store.write(|tx| {
             let org = find_org(tx, Some(name))?;
             let servers = tx.list_servers(Some(org.id))?.len();
@@ -317,7 +337,7 @@ impl<S: Store> Registry<S> {
                 });
             }
             tx.delete_organization(org.id)?;
-            Ok(servers)
+            Ok((org.name, servers))
         })
     }
 
@@ -460,6 +480,9 @@ impl<S: Store> Registry<S> {
             })?;
         self.store.write(|tx| {
             let org = find_org(tx, organization)?;
+            if let Some(t) = server.token() {
+                check_token_unshared(tx, &sealer, &org, name, t.token.consumer_key())?;
+            }
             insert(tx, &sealer, &org, server).map_err(|e| duplicate(e, name))?;
             Ok(org)
         })
@@ -487,15 +510,31 @@ impl<S: Store> Registry<S> {
             source,
         };
         let mut keypair = ServerKeypair::from_pem_or_der(key, key_password).map_err(key_err)?;
-        if let Some(cert) = certificate {
-            let cert = ServerCertificate::from_pem_or_der(cert).map_err(key_err)?;
-            keypair.attach_certificate(cert).map_err(|source| {
-                RegistryError::ImportCertificate {
+        let cert = match certificate {
+            Some(cert) => ServerCertificate::from_pem_or_der(cert).map_err(key_err)?,
+            // A token names the certificate it was issued to: that one is
+            // needed, a new one would not match it.
+            None if token.is_some() => {
+                return Err(RegistryError::CertificateRequired {
                     server: name.to_owned(),
-                    source,
-                }
+                });
+            }
+            // A server always has a certificate (it is what the portal
+            // holds, and what counts toward its limit): one is made for the
+            // key, to upload.
+            None => keypair
+                .self_signed_certificate(
+                    &mut crate::SystemRng::default(),
+                    &CertificateParams::new(common_name_for(name.trim()), now),
+                )
+                .map_err(key_err)?,
+        };
+        keypair
+            .attach_certificate(cert)
+            .map_err(|source| RegistryError::ImportCertificate {
+                server: name.to_owned(),
+                source,
             })?;
-        }
         let sealer = self.sealer()?;
         let mut model = Organization::new("", Portal::BusinessManager);
         model.add_server(name, keypair, options, now)?;
@@ -531,6 +570,9 @@ impl<S: Store> Registry<S> {
             })?;
         let org = self.store.write(|tx| {
             let org = find_org(tx, organization)?;
+            if let Some(t) = server.token() {
+                check_token_unshared(tx, &sealer, &org, name, t.token.consumer_key())?;
+            }
             insert(tx, &sealer, &org, server).map_err(|e| duplicate(e, name))?;
             Ok::<_, RegistryError>(org)
         })?;
@@ -548,10 +590,13 @@ impl<S: Store> Registry<S> {
 
     /// Runs `change` on the server's model (secrets opened) in one write
     /// transaction, and writes the row back.
+    /// A token whose consumer key another server of the organization holds
+    /// is refused unless `shared_token_ok`.
     fn with_server<T>(
         &mut self,
         organization: Option<&str>,
         name: &str,
+        shared_token_ok: bool,
         mut change: impl FnMut(&mut Organization, &str) -> Result<T, RegistryError>,
     ) -> Result<(OrganizationRow, T), RegistryError> {
         let sealer = self.sealer()?;
@@ -585,6 +630,12 @@ impl<S: Store> Registry<S> {
                     None
                 };
             let new_row = convert::to_row(&sealer, changed, row.summary.id, org.id, issued)?;
+            if let Some(t) = changed.token()
+                && !shared_token_ok
+                && new_row.summary.token_installed_at != row.summary.token_installed_at
+            {
+                check_token_unshared(tx, &sealer, &org, &stored_name, t.token.consumer_key())?;
+            }
             tx.update_server(&new_row)
                 .map_err(|e| duplicate(e.into(), name))?;
             Ok((org, value))
@@ -623,7 +674,7 @@ impl<S: Store> Registry<S> {
         now: OffsetDateTime,
     ) -> Result<Installed, RegistryError> {
         let (org, (server, report, expires_at)) =
-            self.with_server(organization, name, |model, stored| {
+            self.with_server(organization, name, options.force, |model, stored| {
                 let report =
                     model.install_token_file(stored, file_name, data, options.clone(), now)?;
                 let expires_at = model
@@ -654,7 +705,7 @@ impl<S: Store> Registry<S> {
         now: OffsetDateTime,
     ) -> Result<OrganizationRow, RegistryError> {
         let mut keypair = Some(keypair);
-        let (org, ()) = self.with_server(organization, name, |model, stored| {
+        let (org, ()) = self.with_server(organization, name, true, |model, stored| {
             let k = keypair.take().ok_or_else(|| RegistryError::CorruptRow {
                 server: stored.to_owned(),
                 reason: "retried after staging".into(),
@@ -724,7 +775,9 @@ impl<S: Store> Registry<S> {
                 OffsetDateTime::UNIX_EPOCH,
             )?;
             probe.set_server_uuid(&row.summary.name, uuid)?;
-            row.summary.server_uuid = Some(uuid.to_owned());
+            row.summary.server_uuid = probe
+                .server(&row.summary.name)
+                .and_then(|s| s.server_uuid().map(str::to_owned));
             Ok(row.summary.name.clone())
         })?;
         Ok(name)
@@ -890,6 +943,36 @@ fn listings(
 }
 
 /// The organization named `name`, or the only one.
+/// Refuses a token for `server` whose consumer key another server of the
+/// organization already holds: two servers on one token would share one
+/// link, and renewing either would break the other. The consumer key hint
+/// narrows the servers whose token is opened to compare.
+fn check_token_unshared(
+    tx: &mut dyn StoreTx,
+    sealer: &Sealer,
+    org: &OrganizationRow,
+    server: &str,
+    consumer_key: &str,
+) -> Result<(), RegistryError> {
+    let own_key = convert::name_key(&org.name, server)?;
+    let hint = convert::consumer_key_hint(consumer_key);
+    for other in tx.list_servers(Some(org.id))? {
+        if other.name_key == own_key || other.token_consumer_key_hint.as_deref() != Some(&hint) {
+            continue;
+        }
+        let Some(row) = tx.server(org.id, &other.name_key)? else {
+            continue;
+        };
+        if convert::token_of(sealer, &row)?.is_some_and(|t| t.consumer_key() == consumer_key) {
+            return Err(RegistryError::TokenShared {
+                server: server.trim().to_owned(),
+                other: other.name,
+            });
+        }
+    }
+    Ok(())
+}
+
 fn find_org(tx: &mut dyn StoreTx, name: Option<&str>) -> Result<OrganizationRow, RegistryError> {
     match name {
         Some(name) => {

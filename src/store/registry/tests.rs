@@ -109,7 +109,7 @@ fn two_customers_may_each_have_a_main_mdm() {
         r.remove_organization("Contoso", false),
         Err(RegistryError::OrganizationNotEmpty { servers: 1, .. })
     ));
-    assert_eq!(r.remove_organization("Contoso", true).unwrap(), 1);
+    assert_eq!(r.remove_organization("contoso", true).unwrap(), ("Contoso".to_owned(), 1));
     // With one organization left, it is the default.
     assert_eq!(r.organization(None).unwrap().name, "Fabrikam");
 }

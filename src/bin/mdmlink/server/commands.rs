@@ -383,7 +383,8 @@ pub fn set_uuid(g: &Globals, a: &SetUuidArgs) -> Result<u8, Failure> {
         .registry
         .set_server_uuid(g.org(), &a.name, &a.uuid)
         .map_err(|e| st.fail(e))?;
-    println!("\"{name}\": server UUID {}", a.uuid.trim());
+    let uuid = mdmlink::organization::canonical_server_uuid(&a.uuid).unwrap_or_default();
+    println!("\"{name}\": server UUID {uuid}");
     Ok(0)
 }
 
