@@ -1950,11 +1950,23 @@ fn a_store_of_mdmlink_0_1_0_opens_with_its_servers() {
     let env = Env::new();
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/store-v2/store.sqlite");
-    std::fs::copy(src, env.store()).unwrap();
+    std::fs::copy(&src, env.store()).unwrap();
+    // A command that only reads changes nothing: it says how to upgrade.
     let out = env
         .cmd()
         .env("MDMLINK_PASSPHRASE", "fixture passphrase")
         .args(["server", "list", "--json"])
+        .output()
+        .unwrap();
+    assert_failure(&out, &["schema version 2", "mdmlink store upgrade"]);
+    assert_eq!(
+        std::fs::read(env.store()).unwrap(),
+        std::fs::read(&src).unwrap()
+    );
+    let out = env
+        .cmd()
+        .env("MDMLINK_PASSPHRASE", "fixture passphrase")
+        .args(["store", "upgrade"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -1963,6 +1975,13 @@ fn a_store_of_mdmlink_0_1_0_opens_with_its_servers() {
         "{}",
         stderr(&out)
     );
+    let out = env
+        .cmd()
+        .env("MDMLINK_PASSPHRASE", "fixture passphrase")
+        .args(["server", "list", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0]["organization"], "Northwind");

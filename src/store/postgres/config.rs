@@ -634,6 +634,75 @@ mod tests {
         }
     }
 
+    /// Property-style: a password with every character a URL treats
+    /// specially, placed in every part of many malformed URLs, never shows
+    /// (not even three characters of it) in an error, `Display` or `Debug`.
+    #[test]
+    fn no_malformed_url_shows_any_part_of_the_password() {
+        const PASSWORD: &str = "ZqXjLEAKvw";
+        let specials = ["", "@", "/", "?", "#", ":", "%", "%zz", "&", "=", " ", "[", "]", ",", "\u{0}", "é"];
+        let mut checked = 0;
+        for special in specials {
+            for split in 0..=PASSWORD.len() {
+                let pass = format!("{}{special}{}", &PASSWORD[..split], &PASSWORD[split..]);
+                for template in [
+                    "postgres://mdm:{P}@db.example.com:5432/links",
+                    "postgres://mdm:{P}@@db.example.com/links",
+                    "postgres://mdm:{P}@db.example.com:{P}/links",
+                    "postgresql://mdm:{P}@db.example.com/links?sslmode=require",
+                    "POSTGRES://mdm:{P}@db.example.com/{P}",
+                    "postgres://mdm@db.example.com/links?password={P}",
+                    "postgres://mdm@db.example.com/links?password={P}&sslmode=bogus",
+                    "postgres://mdm@db.example.com/links?{P}=1",
+                    "postgres://mdm:{P}@db.example.com/links?sslrootcert=%zz",
+                    "postgres://mdm:{P}@/links",
+                    "postgres://mdm:{P}@db.example.com/links?schema=Bad",
+                    "postgres://mdm:{P}",
+                ] {
+                    let url = template.replace("{P}", &pass);
+                    let text = match PostgresUrl::parse(&url) {
+                        Ok(parsed) => format!("{parsed} {parsed:?}"),
+                        Err(e) => format!("{e} {e:?}"),
+                    };
+                    for len in 3..=PASSWORD.len() {
+                        for start in 0..=PASSWORD.len() - len {
+                            let piece = &PASSWORD[start..start + len];
+                            assert!(
+                                !text.contains(piece),
+                                "{url:?} shows {piece:?}: {text}"
+                            );
+                        }
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 1000);
+        // The example: refused, not half shown.
+        let err = PostgresUrl::parse("postgres://mdm:P@SS_LEAK@host/db").unwrap_err();
+        assert!(!err.to_string().contains("SS_LEAK"), "{err}");
+        assert!(err.to_string().contains("%40"), "{err}");
+    }
+
+    #[test]
+    fn connect_timeout_and_statement_timeout_have_defaults() {
+        let url = PostgresUrl::parse("postgres://mdm@h/db").unwrap();
+        assert_eq!(url.config().get_connect_timeout(), Some(&DEFAULT_CONNECT_TIMEOUT));
+        assert_eq!(url.connect_deadline(), DEFAULT_CONNECT_TIMEOUT);
+        assert_eq!(url.config().get_options(), Some("-c statement_timeout=60000"));
+        let url = PostgresUrl::parse("postgres://mdm@h1,h2/db?connect_timeout=3").unwrap();
+        assert_eq!(url.connect_deadline(), Duration::from_secs(6));
+        let url = PostgresUrl::parse(
+            "postgres://mdm@h/db?options=-c%20statement_timeout%3D5s",
+        )
+        .unwrap();
+        assert_eq!(url.config().get_options(), Some("-c statement_timeout=5s"));
+        for mode in ["verify-full", "verify-ca"] {
+            let url = PostgresUrl::parse(&format!("postgres://mdm@h/db?sslmode={mode}")).unwrap();
+            assert_eq!(url.config().get_ssl_mode(), SslMode::Require);
+        }
+    }
+
     #[test]
     fn sslrootcert_is_ours_and_tls_follows_sslmode() {
         let url = PostgresUrl::parse(
@@ -662,6 +731,13 @@ mod tests {
         assert_eq!(
             url.config().get_options(),
             Some("-c statement_timeout=5000 -c search_path=mdm_links")
+        );
+        assert_eq!(
+            PostgresUrl::parse("postgres://mdm@localhost/links?schema=mdm_links")
+                .unwrap()
+                .config()
+                .get_options(),
+            Some("-c statement_timeout=60000 -c search_path=mdm_links")
         );
         for bad in ["Links", "1links", "a-b", "x;drop", ""] {
             assert!(
