@@ -65,7 +65,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         InstallOptions::default(),
         now,
     )?;
-    r.set_server_uuid(Some("Org 0000"), "Server 000000", "bench-uuid")?;
+    r.set_server_uuid(
+        Some("Org 0000"),
+        "Server 000000",
+        "2A873497-36CF-4614-A94F-624E705841BE",
+    )?;
     let mut store = r.into_store();
     store.write(|tx| -> Result<(), StoreError> {
         let template = tx

@@ -167,7 +167,12 @@ fn store_urls_never_show_the_password_however_malformed() {
     ];
     for url in &urls {
         for args in [&["server", "list"][..], &["org", "list"][..]] {
-            let out = env.cmd().env("MDMLINK_STORE", url).args(args).output().unwrap();
+            let out = env
+                .cmd()
+                .env("MDMLINK_STORE", url)
+                .args(args)
+                .output()
+                .unwrap();
             assert_ne!(code(&out), 0, "{url:?} {args:?}: {}", all_output(&out));
             assert_no_secret(&all_output(&out), url);
         }
@@ -192,7 +197,10 @@ fn store_urls_never_show_the_password_however_malformed() {
         .args(["server", "list"])
         .output()
         .unwrap();
-    assert_failure(&out, &["postgres://mdm:***@127.0.0.1:1/db", "could not connect"]);
+    assert_failure(
+        &out,
+        &["postgres://mdm:***@127.0.0.1:1/db", "could not connect"],
+    );
 }
 
 #[test]
@@ -252,10 +260,18 @@ fn a_server_that_never_answers_times_out_with_a_clear_error() {
             panic!("mdmlink check hung on a server that never answers ({query})");
         }
         let out = child.wait_with_output().unwrap();
-        assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "{:?}",
+            started.elapsed()
+        );
         // `check` cannot tell: 3.
         assert_eq!(code(&out), 3, "{}", stderr(&out));
-        assert!(stderr(&out).contains("did not answer within 1 s"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("did not answer within 1 s"),
+            "{}",
+            stderr(&out)
+        );
         assert_no_secret(&all_output(&out), query);
     }
 }
@@ -272,7 +288,10 @@ fn store_paths_are_paths_never_sqlite_uris() {
         .output()
         .unwrap();
     assert_failure(&out, &["symbolic link", "not an mdmlink store"]);
-    assert_eq!(std::fs::read_to_string(env.path("notes.txt")).unwrap(), "notes");
+    assert_eq!(
+        std::fs::read_to_string(env.path("notes.txt")).unwrap(),
+        "notes"
+    );
     // A name SQLite would take as a URI or as memory is a file of that name.
     for name in ["file:s.sqlite?mode=ro", ":memory:"] {
         let run = |args: &[&str]| {
@@ -287,7 +306,10 @@ fn store_paths_are_paths_never_sqlite_uris() {
         let meta = std::fs::symlink_metadata(env.path(name)).unwrap();
         assert!(meta.is_file() && meta.len() > 0, "{name}");
         let out = run(&["org", "list"]);
-        assert!(String::from_utf8_lossy(&out.stdout).contains("Contoso"), "{name}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Contoso"),
+            "{name}"
+        );
     }
 }
 
@@ -298,7 +320,14 @@ fn read_only_commands_create_nothing_and_a_missing_copy_source_is_an_error() {
         &["org", "list"][..],
         &["server", "list"][..],
         &["check"][..],
-        &["store", "copy", "--from", "nope.sqlite", "--to", "target.sqlite"][..],
+        &[
+            "store",
+            "copy",
+            "--from",
+            "nope.sqlite",
+            "--to",
+            "target.sqlite",
+        ][..],
     ] {
         let out = env.run(args);
         if args[0] == "store" {
@@ -306,6 +335,37 @@ fn read_only_commands_create_nothing_and_a_missing_copy_source_is_an_error() {
         }
     }
     assert_eq!(env.files(), Vec::<String>::new(), "nothing created");
+    // Commands that need something already there fail without leaving an
+    // empty store behind.
+    let (key, cert) = env.keygen("K");
+    for args in [
+        vec!["server", "add", "X"],
+        vec![
+            "server",
+            "import",
+            "X",
+            "--key",
+            key.to_str().unwrap(),
+            "--cert",
+            cert.to_str().unwrap(),
+        ],
+        vec!["server", "install-token", "X", cert.to_str().unwrap()],
+        vec!["server", "export-cert", "X", "--out", "x.pem"],
+        vec!["server", "remove", "X"],
+        vec![
+            "server",
+            "set-uuid",
+            "X",
+            "2A873497-36CF-4614-A94F-624E705841BE",
+        ],
+        vec!["jwt", "X"],
+        vec!["org", "remove", "X"],
+        vec!["store", "rekey", "--decrypt"],
+    ] {
+        let out = env.run(&args);
+        assert_failure(&out, &["no store here"]);
+        assert!(!env.store().exists(), "{args:?} left a store behind");
+    }
 }
 
 #[test]
@@ -314,7 +374,11 @@ fn a_closed_output_keeps_the_exit_code() {
     env.ok(&["server", "add", "Main", "--portal", "school-manager"]);
     // Without a token the server must be attended to: check says 2.
     assert_eq!(code(&env.run(&["check"])), 2);
-    for args in [&["check"][..], &["server", "list"][..], &["org", "list"][..]] {
+    for args in [
+        &["check"][..],
+        &["server", "list"][..],
+        &["org", "list"][..],
+    ] {
         let mut child = env
             .cmd()
             .args(args)
@@ -342,7 +406,15 @@ fn a_master_key_file_must_be_owner_only_and_is_called_what_it_is() {
     let out = env.run(&["--master-key-file", k, "server", "list"]);
     assert_failure(&out, &["master.key", "0644", "chmod 600"]);
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
-    env.ok(&["--master-key-file", k, "server", "add", "Main", "--portal", "school-manager"]);
+    env.ok(&[
+        "--master-key-file",
+        k,
+        "server",
+        "add",
+        "Main",
+        "--portal",
+        "school-manager",
+    ]);
     // A directory or FIFO given as the key file: "master key file", not
     // "private key file".
     let dir = env.dir.path().to_str().unwrap();
@@ -377,13 +449,24 @@ fn passphrases_lose_their_line_ending_and_new_ones_have_a_minimum() {
             .output()
             .unwrap()
     };
-    let out = with("store secret 1", &["server", "add", "Main", "--portal", "school-manager"]);
+    let out = with(
+        "store secret 1",
+        &["server", "add", "Main", "--portal", "school-manager"],
+    );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     for pass in ["store secret 1\n", "store secret 1\r\n"] {
         let out = with(pass, &["jwt", "Main"]);
         // The key opens (the JWT then needs a UUID, which is another matter).
-        assert!(!stderr(&out).contains("does not match"), "{pass:?}: {}", stderr(&out));
-        assert!(stderr(&out).contains("server UUID"), "{pass:?}: {}", stderr(&out));
+        assert!(
+            !stderr(&out).contains("does not match"),
+            "{pass:?}: {}",
+            stderr(&out)
+        );
+        assert!(
+            stderr(&out).contains("server UUID"),
+            "{pass:?}: {}",
+            stderr(&out)
+        );
     }
 }
 
@@ -394,7 +477,14 @@ fn serial_and_profile_files_are_bounded_and_named_with_their_lines() {
     common::run_ok("mkfifo", &[fifo.to_str().unwrap()]);
     let fifo = fifo.to_str().unwrap();
     for args in [
-        vec!["profile", "assign", "Main", "U", "--serials-file", "/dev/zero"],
+        vec![
+            "profile",
+            "assign",
+            "Main",
+            "U",
+            "--serials-file",
+            "/dev/zero",
+        ],
         vec!["profile", "assign", "Main", "U", "--serials-file", fifo],
         vec!["profile", "define", "Main", "--file", "/dev/zero"],
         vec!["profile", "define", "Main", "--file", fifo],
@@ -405,47 +495,76 @@ fn serial_and_profile_files_are_bounded_and_named_with_their_lines() {
         assert_failure(&out, &["not a regular file"]);
     }
     let big = env.path("big.txt");
-    std::fs::File::create(&big).unwrap().set_len(64 * 1024 * 1024).unwrap();
-    let out = env.run(&["profile", "assign", "Main", "U", "--serials-file", big.to_str().unwrap()]);
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(64 * 1024 * 1024)
+        .unwrap();
+    let out = env.run(&[
+        "profile",
+        "assign",
+        "Main",
+        "U",
+        "--serials-file",
+        big.to_str().unwrap(),
+    ]);
     assert_failure(&out, &["big.txt", "at most"]);
     // A byte order mark is not part of the first serial; a fullwidth serial
     // is shown escaped, with its file and line.
     let serials = env.path("serials.txt");
     std::fs::write(&serials, "\u{FEFF}C02XYZ\n\nＡＢＣ１\n").unwrap();
-    let out = env.run(&["profile", "assign", "Main", "U", "--serials-file", serials.to_str().unwrap()]);
+    let out = env.run(&[
+        "profile",
+        "assign",
+        "Main",
+        "U",
+        "--serials-file",
+        serials.to_str().unwrap(),
+    ]);
     assert_failure(&out, &["serials.txt", "line 3", "\\u{ff21}"]);
     assert!(!stderr(&out).contains("https://"), "{}", stderr(&out));
     std::fs::write(&serials, "\u{FEFF}C02XYZ\nC02ABC\n").unwrap();
-    let out = env.run(&["profile", "assign", "Main", "U", "--serials-file", serials.to_str().unwrap()]);
+    let out = env.run(&[
+        "profile",
+        "assign",
+        "Main",
+        "U",
+        "--serials-file",
+        serials.to_str().unwrap(),
+    ]);
     // The serials pass; what fails is the missing store's server.
     assert_eq!(code(&out), 1);
-    assert!(!stderr(&out).contains("serial number ("), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("serial number ("),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
-fn a_key_only_import_gets_a_certificate_that_counts() {
+fn an_import_without_its_certificate_is_refused() {
     let env = Env::new();
-    let (key, _) = env.keygen("Old");
+    let (key, cert) = env.keygen("Old");
+    let token = env.token_for(&cert, "CK_old", "old.p7m");
     env.ok(&["org", "add", "Contoso", "--portal", "business-manager"]);
-    env.ok(&["server", "import", "Old", "--key", key.to_str().unwrap()]);
+    for extra in [&[][..], &["--token", token.to_str().unwrap()][..]] {
+        let mut args = vec!["server", "import", "Old", "--key", key.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let out = env.run(&args);
+        assert_failure(&out, &["Old", "give its certificate"]);
+    }
+    assert_eq!(env.ok(&["server", "list", "--json"]).trim(), "[]");
+    env.ok(&[
+        "server",
+        "import",
+        "Old",
+        "--key",
+        key.to_str().unwrap(),
+        "--cert",
+        cert.to_str().unwrap(),
+    ]);
     let list: serde_json::Value =
         serde_json::from_str(&env.ok(&["server", "list", "--json"])).unwrap();
     assert!(list[0]["certificate_serial"].is_string(), "{list}");
-    let out_cert = env.path("old-export.pem");
-    env.ok(&["server", "export-cert", "Old", "--out", out_cert.to_str().unwrap()]);
-    // With a token but no certificate: the certificate is needed.
-    let (key2, cert2) = env.keygen("Two");
-    let token = env.token_for(&cert2, "CK_two", "two.p7m");
-    let out = env.run(&[
-        "server",
-        "import",
-        "Two",
-        "--key",
-        key2.to_str().unwrap(),
-        "--token",
-        token.to_str().unwrap(),
-    ]);
-    assert_failure(&out, &["Two", "certificate"]);
 }
 
 #[test]
@@ -489,11 +608,22 @@ fn server_uuids_are_uuids_in_one_form() {
     env.ok(&["server", "add", "Main", "--portal", "school-manager"]);
     let out = env.run(&["server", "set-uuid", "Main", "x"]);
     assert_failure(&out, &["is not a server UUID", "32 hexadecimal digits"]);
-    let out = env.ok(&["server", "set-uuid", "Main", "2a87349736cf4614a94f624e705841be"]);
-    assert!(out.contains("2A873497-36CF-4614-A94F-624E705841BE"), "{out}");
+    let out = env.ok(&[
+        "server",
+        "set-uuid",
+        "Main",
+        "2a87349736cf4614a94f624e705841be",
+    ]);
+    assert!(
+        out.contains("2A873497-36CF-4614-A94F-624E705841BE"),
+        "{out}"
+    );
     let list: serde_json::Value =
         serde_json::from_str(&env.ok(&["server", "list", "--json"])).unwrap();
-    assert_eq!(list[0]["server_uuid"], "2A873497-36CF-4614-A94F-624E705841BE");
+    assert_eq!(
+        list[0]["server_uuid"],
+        "2A873497-36CF-4614-A94F-624E705841BE"
+    );
 }
 
 #[test]
@@ -520,7 +650,10 @@ fn a_key_of_another_kind_is_named() {
     )
     .unwrap();
     let (_, cert) = env.keygen("Other");
-    for (file, needle) in [(ec.as_path(), "elliptic-curve"), (cert.as_path(), "certificate, not a private key")] {
+    for (file, needle) in [
+        (ec.as_path(), "elliptic-curve"),
+        (cert.as_path(), "certificate, not a private key"),
+    ] {
         let out = env.run(&["server", "import", "X", "--key", file.to_str().unwrap()]);
         assert_failure(&out, &[needle]);
         assert!(!stderr(&out).contains("block found"), "{}", stderr(&out));

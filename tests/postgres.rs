@@ -570,7 +570,12 @@ fn read_only_commands_create_no_schema_or_tables() {
     assert_eq!(out.trim(), "[]");
     assert_eq!(env.ok(&["server", "list", "--json"]).trim(), "[]");
     let out = env.run(&["check"]);
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Nothing was made in the (mistyped, new) schema.
     let location = mdmlink::store::StoreLocation::parse_str(&url).unwrap();
     assert!(

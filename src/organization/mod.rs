@@ -268,14 +268,15 @@ impl Organization {
         uuid: &str,
     ) -> Result<(), OrganizationError> {
         let i = self.index_of(name)?;
-        let uuid = canonical_server_uuid(uuid).ok_or_else(|| OrganizationError::InvalidServerUuid {
-            value: uuid
-                .trim()
-                .chars()
-                .filter(|c| !c.is_control())
-                .take(80)
-                .collect(),
-        })?;
+        let uuid =
+            canonical_server_uuid(uuid).ok_or_else(|| OrganizationError::InvalidServerUuid {
+                value: uuid
+                    .trim()
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(80)
+                    .collect(),
+            })?;
         self.servers[i].server_uuid = Some(uuid);
         Ok(())
     }
@@ -378,7 +379,10 @@ pub fn canonical_server_uuid(text: &str) -> Option<String> {
     if digits.len() != 32 || !digits.iter().all(u8::is_ascii_hexdigit) {
         return None;
     }
-    let upper: String = digits.iter().map(|b| char::from(b.to_ascii_uppercase())).collect();
+    let upper: String = digits
+        .iter()
+        .map(|b| char::from(b.to_ascii_uppercase()))
+        .collect();
     Some(format!(
         "{}-{}-{}-{}-{}",
         &upper[..8],

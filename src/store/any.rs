@@ -2,7 +2,6 @@
 //! PostgreSQL database, as the `mdmlink` command's `--store` and the C API's
 //! store-open take it.
 
-
 #[cfg(feature = "postgres")]
 use super::PostgresStore;
 #[cfg(feature = "sqlite")]

@@ -83,11 +83,11 @@ mod sqlite_dep;
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use any::AnyStore;
+pub use memory::MemoryStore;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use open::{
     LocationError, OpenMode, OpenedRegistry, OpenedStore, StoreLocation, open_registry, open_store,
 };
-pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::{
     MAX_ATTEMPTS as POSTGRES_MAX_ATTEMPTS, MIGRATIONS as POSTGRES_MIGRATIONS,
@@ -133,7 +133,10 @@ impl OrganizationRow {
         // The naming rules are the portal's server-name rules; the message
         // names what is being named.
         let name = ServerName::parse(name).map_err(|e| {
-            StoreError::InvalidName(e.to_string().replacen("server name", "organization name", 1))
+            StoreError::InvalidName(
+                e.to_string()
+                    .replacen("server name", "organization name", 1),
+            )
         })?;
         Ok(Self {
             id: 0,

@@ -652,7 +652,10 @@ mod tests {
             literal_path(Path::new("file:s.sqlite?mode=ro")),
             PathBuf::from("./file:s.sqlite?mode=ro")
         );
-        assert_eq!(literal_path(Path::new(":memory:")), PathBuf::from("./:memory:"));
+        assert_eq!(
+            literal_path(Path::new(":memory:")),
+            PathBuf::from("./:memory:")
+        );
         assert_eq!(literal_path(Path::new("/a/b")), PathBuf::from("/a/b"));
     }
 }

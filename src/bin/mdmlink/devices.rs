@@ -93,7 +93,7 @@ pub struct AssignArgs {
 }
 
 fn token_of(g: &Globals, name: &str) -> Result<ServerToken, Failure> {
-    let mut st = state::open(g)?;
+    let mut st = state::open_present(g)?;
     st.registry
         .token(g.org(), name)
         .map_err(|e| st.fail(e))?

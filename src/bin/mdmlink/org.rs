@@ -126,7 +126,8 @@ pub fn run(g: &Globals, c: &OrgCommand) -> Result<u8, Failure> {
                 return Ok(0);
             }
         },
-        _ => state::open(g)?,
+        OrgCommand::Add(_) => state::open(g)?,
+        OrgCommand::Remove(_) => state::open_present(g)?,
     };
     match c {
         OrgCommand::Add(a) => {
@@ -198,8 +199,8 @@ pub fn store(g: &Globals, c: &StoreCommand) -> Result<u8, Failure> {
             let source = g.master_key_source()?;
             // The source must exist: a typo is an error, never a new empty store.
             let (mut from, from_name) =
-                state::open_store(&from_location, mdmlink::store::OpenMode::ReadOnly)?
-                    .ok_or_else(|| {
+                state::open_store(&from_location, mdmlink::store::OpenMode::ReadOnly)?.ok_or_else(
+                    || {
                         let shown = match &from_location {
                             mdmlink::store::StoreLocation::Sqlite(p) => p.display().to_string(),
                             _ => "the database".into(),
@@ -208,7 +209,8 @@ pub fn store(g: &Globals, c: &StoreCommand) -> Result<u8, Failure> {
                             "--from: no store at {}; nothing was copied",
                             files::escape_label(&shown)
                         ))
-                    })?;
+                    },
+                )?;
             let to_existed = match &to_location {
                 mdmlink::store::StoreLocation::Sqlite(p) => std::fs::symlink_metadata(p).is_ok(),
                 _ => true,
@@ -241,7 +243,7 @@ pub fn store(g: &Globals, c: &StoreCommand) -> Result<u8, Failure> {
             Ok(0)
         }
         StoreCommand::Upgrade => {
-            let st = state::open(g)?;
+            let st = state::open_present(g)?;
             println!(
                 "{}: the store is up to date",
                 files::escape_label(&st.path.display().to_string())
@@ -281,7 +283,7 @@ pub fn store(g: &Globals, c: &StoreCommand) -> Result<u8, Failure> {
                 )
                 .with_code(2));
             };
-            let mut st = state::open(g)?;
+            let mut st = state::open_present(g)?;
             let encrypted = new.is_some();
             let n = st.registry.rekey(new).map_err(|e| st.fail(e))?;
             println!(

@@ -88,6 +88,21 @@ pub fn open(g: &Globals) -> Result<Opened, Failure> {
         .ok_or_else(|| Failure::new("the store could not be opened for writing"))
 }
 
+/// Opens the store for a command that works on what is already there (a
+/// server, an organization): a SQLite path with nothing at it is an error,
+/// and nothing is created.
+pub fn open_present(g: &Globals) -> Result<Opened, Failure> {
+    if let StoreLocation::Sqlite(path) = g.store_location()?
+        && std::fs::symlink_metadata(&path).is_err()
+    {
+        return Err(Failure::file(
+            &path,
+            "no store here (nothing was created); add an organization or a server first",
+        ));
+    }
+    open(g)
+}
+
 fn open_for(g: &Globals, mode: OpenMode) -> Result<Option<Opened>, Failure> {
     let location = g.store_location()?;
     let source = g.master_key_source()?;
@@ -100,9 +115,9 @@ fn open_for(g: &Globals, mode: OpenMode) -> Result<Option<Opened>, Failure> {
         time::OffsetDateTime::now_utc(),
     )
     .map_err(|e| match e {
-        RegistryError::Store(e @ mdmlink::store::StoreError::OlderSchema { .. }) => Failure::new(
-            format!("{e} (`mdmlink store upgrade` does it)"),
-        ),
+        RegistryError::Store(e @ mdmlink::store::StoreError::OlderSchema { .. }) => {
+            Failure::new(format!("{e} (`mdmlink store upgrade` does it)"))
+        }
         RegistryError::Store(e) => Failure::from(e),
         e => Failure::new(e.to_string()),
     })?;

@@ -38,7 +38,10 @@ fn open_text(
 }
 
 /// The server's installed token alone, opened.
-pub(crate) fn token_of(sealer: &Sealer, row: &ServerRow) -> Result<Option<ServerToken>, RegistryError> {
+pub(crate) fn token_of(
+    sealer: &Sealer,
+    row: &ServerRow,
+) -> Result<Option<ServerToken>, RegistryError> {
     open_text(sealer, row, SecretField::TokenCredentials)?
         .map(|json| ServerToken::from_json(&json).map_err(|e| corrupt(&row.summary.name, e)))
         .transpose()

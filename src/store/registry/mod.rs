@@ -28,7 +28,7 @@ use super::{
 use crate::{
     ServerKeypair,
     expiry::{ExpiryPolicy, ReplacementReason},
-    keypair::{CertificateParams, KeyError, ServerCertificate, common_name_for},
+    keypair::{KeyError, ServerCertificate},
     name::ServerName,
     organization::{InstallOptions, InstallReport, Organization, OrganizationError, ServerOptions},
     portal::Portal,
@@ -101,10 +101,9 @@ pub enum RegistryError {
         /// Why.
         source: TokenError,
     },
-    /// A server was imported with its token but without the certificate
-    /// the token was issued to.
+    /// A server was imported without its certificate.
     #[error(
-        "server \"{server}\": give the certificate the token was issued to along with the key (every server has one; it counts toward the portal's limit)"
+        "server \"{server}\": give its certificate (the one uploaded to the portal) along with the key; every server has one, it names the server in the tokens the portal issues and counts toward the portal's limit"
     )]
     CertificateRequired {
         /// The server.
@@ -510,24 +509,17 @@ impl<S: Store> Registry<S> {
             source,
         };
         let mut keypair = ServerKeypair::from_pem_or_der(key, key_password).map_err(key_err)?;
+        // A server always has a certificate: it is what the portal holds,
+        // what a token names as its recipient, and what counts toward the
+        // portal's limit. One made here would match no token the portal
+        // issues for the original, so the original is required.
         let cert = match certificate {
             Some(cert) => ServerCertificate::from_pem_or_der(cert).map_err(key_err)?,
-            // A token names the certificate it was issued to: that one is
-            // needed, a new one would not match it.
-            None if token.is_some() => {
+            None => {
                 return Err(RegistryError::CertificateRequired {
                     server: name.to_owned(),
                 });
             }
-            // A server always has a certificate (it is what the portal
-            // holds, and what counts toward its limit): one is made for the
-            // key, to upload.
-            None => keypair
-                .self_signed_certificate(
-                    &mut crate::SystemRng::default(),
-                    &CertificateParams::new(common_name_for(name.trim()), now),
-                )
-                .map_err(key_err)?,
         };
         keypair
             .attach_certificate(cert)
