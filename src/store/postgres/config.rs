@@ -405,27 +405,9 @@ fn shown(config: &postgres::Config, root_cert: bool, schema: Option<&str>) -> St
     s
 }
 
-/// `s` without its `%XX` escapes; `None` when an escape is not two hex
-/// digits or the result is not UTF-8.
+/// `s` without its `%XX` escapes (the crate's one decoder; `+` stays `+`).
 fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
-            if !hex.iter().all(u8::is_ascii_hexdigit) {
-                return None;
-            }
-            let hex = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    crate::encoding::percent_decode(s, false)
 }
 
 /// `s` with everything but unreserved characters as `%XX`.
