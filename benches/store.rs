@@ -127,8 +127,12 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 let mut r = Registry::new(SqliteStore::open(&path).unwrap(), None);
                 black_box(
-                    r.set_server_uuid(Some("Org 0000"), "Server 000000", "uuid-1")
-                        .unwrap(),
+                    r.set_server_uuid(
+                        Some("Org 0000"),
+                        "Server 000000",
+                        "2A873497-36CF-4614-A94F-624E705841BE",
+                    )
+                    .unwrap(),
                 )
             })
         });

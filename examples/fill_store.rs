@@ -90,7 +90,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         InstallOptions::default(),
         now,
     )?;
-    r.set_server_uuid(Some("Org 00000"), "Server 0000000", "bench-uuid")?;
+    r.set_server_uuid(
+        Some("Org 00000"),
+        "Server 0000000",
+        "2A873497-36CF-4614-A94F-624E705841BE",
+    )?;
     // The template's name keys are its names in lower case (ASCII names):
     // the copies' keys are made the same way in SQL.
     let mut store = r.into_store();

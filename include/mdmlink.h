@@ -1647,9 +1647,13 @@ mdmlink_status mdmlink_store_server_add_generated(const struct mdmlink_store *st
 /**
  * Imports server `name` into `org` (NULL: the only one): its private key
  * (`key`, PKCS#1 or PKCS#8, PEM or DER, decrypted with `key_password` when
- * encrypted; NULL otherwise), optionally its certificate (`cert`, PEM or
- * DER; NULL for none) and its current token file (`token`, NULL for none),
- * which must open with the key. Takes no ownership.
+ * encrypted; NULL otherwise), its certificate (`cert`, PEM or DER: every
+ * server has one; NULL with `cert_len` 0 is refused with
+ * `MDMLINK_STATUS_INVALID_ARGUMENT`) and optionally its current token file
+ * (`token`; NULL with `token_len` 0 for none), which must open with the key
+ * and must not be installed for another server of the organization. A NULL
+ * pointer with a non-zero length is `MDMLINK_STATUS_NULL_ARGUMENT`. Takes no
+ * ownership.
  *
  * # Safety
  * Pointers NULL or valid for their lengths; strings NUL-terminated.
@@ -1678,7 +1682,8 @@ mdmlink_status mdmlink_store_server_import(const struct mdmlink_store *store,
  * `mdmlink_install_outcome`.
  *
  * # Safety
- * Pointers NULL or valid; strings NUL-terminated; `data` readable for `len`.
+ * Pointers NULL or valid; strings NUL-terminated; `data` NULL (only with
+ * `len` 0: the empty input, which is no token) or readable for `len`.
  */
 mdmlink_status mdmlink_store_server_install_token(const struct mdmlink_store *store,
                                                   const char *org,

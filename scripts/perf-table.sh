@@ -95,7 +95,7 @@ for backend in $backends; do
     # A server in the middle of the store.
     mid=$(printf 'Server %07d' $(( n / 2 )))
     mid_org=$(printf 'Org %05d' $(( n / 2 / 100 )))
-    read -r uuid_t uuid_m < <(measure "$bin" "${s[@]}" --org "$mid_org" server set-uuid "$mid" bench-uuid)
+    read -r uuid_t uuid_m < <(measure "$bin" "${s[@]}" --org "$mid_org" server set-uuid "$mid" 2A873497-36CF-4614-A94F-624E705841BE)
     read -r jwt_t jwt_m < <(measure "$bin" "${s[@]}" --org "Org 00000" jwt "Server 0000000")
     echo "$backend $n $list_t $list_m $check_t $check_m $uuid_t $jwt_t" >> "$results"
     echo "| $backend | $(printf "%'d" "$n") | $(printf "%'d" "$orgs") | $(fmt_time "$filled") | $(fmt_time "$list_t"), $(fmt_mib "$list_m") | $(fmt_time "$check_t"), $(fmt_mib "$check_m") | $(fmt_time "$uuid_t"), $(fmt_mib "$uuid_m") | $(fmt_time "$jwt_t"), $(fmt_mib "$jwt_m") |"

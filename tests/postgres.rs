@@ -563,6 +563,38 @@ fn without_a_master_key_no_secret_reaches_the_database() {
 }
 
 #[test]
+fn read_only_commands_create_no_schema_or_tables() {
+    let Some(url) = database() else { return };
+    let env = Env::new(url.clone());
+    let out = env.ok(&["org", "list", "--json"]);
+    assert_eq!(out.trim(), "[]");
+    assert_eq!(env.ok(&["server", "list", "--json"]).trim(), "[]");
+    let out = env.run(&["check"]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Nothing was made in the (mistyped, new) schema.
+    let location = mdmlink::store::StoreLocation::parse_str(&url).unwrap();
+    assert!(
+        mdmlink::store::open_store(&location, mdmlink::store::OpenMode::ReadOnly)
+            .unwrap()
+            .is_none(),
+        "a read-only command created mdmlink's tables"
+    );
+    // A command that writes creates them; then reads see them.
+    env.ok(&["org", "add", "Contoso", "--portal", "school-manager"]);
+    assert!(env.ok(&["org", "list"]).contains("Contoso"));
+    assert!(
+        mdmlink::store::open_store(&location, mdmlink::store::OpenMode::ReadOnly)
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[test]
 fn the_c_store_open_takes_a_postgres_url() {
     use mdmlink::ffi::{
         bytes::{mdmlink_bytes, mdmlink_bytes_free},

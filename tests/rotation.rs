@@ -486,7 +486,7 @@ fn pyjwt_verify(jwt: &str, cert_pem: &str, issuer: &str) -> Result<serde_json::V
 
 #[test]
 fn access_management_jwt_verifies_with_pyjwt() {
-    const UUID: &str = "2A87349736CF4614A94F624E705841BE";
+    const UUID: &str = "2A873497-36CF-4614-A94F-624E705841BE";
     let mut rng = mdmlink::SystemRng::default();
     let (old, new) = (keypair("old"), keypair("new"));
     let mut org = linked(&old);
@@ -506,7 +506,8 @@ fn access_management_jwt_verifies_with_pyjwt() {
     ));
     org.set_server_uuid("Main", UUID).unwrap();
     assert_eq!(org.server("Main").unwrap().server_uuid(), Some(UUID));
-    org.set_server_uuid("Elsewhere", "E-UUID").unwrap();
+    org.set_server_uuid("Elsewhere", "0E000000-0000-4000-8000-000000000001")
+        .unwrap();
     assert!(matches!(
         org.access_management_jwt("Elsewhere", NOW, &jti, &mut rng),
         Err(OrganizationError::NoKeypair { .. })
@@ -574,11 +575,15 @@ fn access_management_jwt_verifies_with_pyjwt() {
 fn server_uuid_survives_records_and_old_records_load() {
     let kp = keypair("Main");
     let mut org = linked(&kp);
-    org.set_server_uuid("Main", "UUID-1").unwrap();
+    org.set_server_uuid("Main", "0E000000-0000-4000-8000-000000000002")
+        .unwrap();
     let json = serde_json::to_string(&org.to_record(true).unwrap()).unwrap();
-    assert!(json.contains(r#""server_uuid":"UUID-1""#));
+    assert!(json.contains(r#""server_uuid":"0E000000-0000-4000-8000-000000000002""#));
     let back = Organization::from_record(serde_json::from_str(&json).unwrap()).unwrap();
-    assert_eq!(back.server("Main").unwrap().server_uuid(), Some("UUID-1"));
+    assert_eq!(
+        back.server("Main").unwrap().server_uuid(),
+        Some("0E000000-0000-4000-8000-000000000002")
+    );
 
     // A record written before server_uuid existed still loads, without one.
     let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();

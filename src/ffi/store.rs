@@ -23,7 +23,7 @@ use crate::keypair::{KeySize, ServerKeypair};
 use crate::organization::{InstallOptions, InstallOutcome, ServerOptions};
 use crate::store::master_key::{MasterKey, MasterKeyError, MasterKeySource};
 use crate::store::registry::{Registry, RegistryError};
-use crate::store::{AnyStore, StoreError, StoreLocation};
+use crate::store::{AnyStore, OpenMode, StoreError, StoreLocation, open_registry};
 
 /// An open store: a SQLite file (or a PostgreSQL database) of organizations
 /// and servers. Every call
@@ -72,7 +72,12 @@ impl From<RegistryError> for FfiError {
             RegistryError::Organization(e) => return e.into(),
             RegistryError::Key { source, .. } => return source.into(),
             RegistryError::MasterKey(MasterKeyError::Required) => S::MasterKeyRequired,
-            RegistryError::MasterKey(MasterKeyError::Wrong) => S::MasterKeyWrong,
+            RegistryError::MasterKey(
+                MasterKeyError::Wrong | MasterKeyError::KindMismatch { .. },
+            ) => S::MasterKeyWrong,
+            RegistryError::MasterKey(MasterKeyError::PassphraseTooShort { .. }) => {
+                S::InvalidArgument
+            }
             RegistryError::MasterKey(ref m) => match m {
                 MasterKeyError::Format { .. } => S::InvalidArgument,
                 MasterKeyError::Random => S::RandomFailed,
@@ -88,6 +93,8 @@ impl From<RegistryError> for FfiError {
             RegistryError::ImportCertificate { .. } => S::CertificateMismatch,
             RegistryError::NotEncrypted => S::NotEncrypted,
             RegistryError::LegacyPassphrase { .. } => S::MasterKeyWrong,
+            RegistryError::CertificateRequired { .. } => S::InvalidArgument,
+            RegistryError::TokenShared { .. } => S::InvalidArgument,
             _ => S::InvalidRecord,
         };
         FfiError::new(status, e.to_string())
@@ -103,6 +110,11 @@ unsafe fn key_source(
     key_len: usize,
     passphrase: *const c_char,
 ) -> Result<Option<MasterKeySource>, FfiError> {
+    // A NULL key with a length (a key loader that failed) is a NULL
+    // argument, never a store without a key.
+    if key.is_null() && key_len != 0 {
+        return Err(FfiError::null("key"));
+    }
     // SAFETY: per the contract.
     let pass = unsafe { opt_str_arg(passphrase, "passphrase") }?;
     match (key.is_null(), pass) {
@@ -161,18 +173,17 @@ pub unsafe extern "C" fn mdmlink_store_open(
             Some(MasterKeySource::Passphrase(p)) => Some(p.clone()),
             _ => None,
         };
-        let store = match AnyStore::open(&StoreLocation::parse(std::ffi::OsStr::new(path)))? {
-            // Only a SQLite file can be a store of mdmlink 0.1.0.
-            AnyStore::Sqlite(sqlite) if sqlite.has_legacy()? => {
-                let mut registry = Registry::new(sqlite, source.clone());
-                registry.migrate_legacy(legacy.as_ref(), time::OffsetDateTime::now_utc())?;
-                AnyStore::Sqlite(registry.into_store())
-            }
-            other => other,
-        };
-        let registry = Registry::new(store, source);
+        let location = StoreLocation::parse_str(path).map_err(StoreError::from)?;
+        let opened = open_registry(
+            &location,
+            OpenMode::ReadWrite,
+            source,
+            legacy.as_ref(),
+            time::OffsetDateTime::now_utc(),
+        )?
+        .ok_or_else(|| FfiError::new(mdmlink_status::StoreIo, "the store could not be opened"))?;
         // SAFETY: `out` is non-NULL and writable.
-        unsafe { write_handle(out, mdmlink_store { inner: Mutex::new(registry) }) };
+        unsafe { write_handle(out, mdmlink_store { inner: Mutex::new(opened.registry) }) };
         Ok(())
     })
 }
@@ -380,9 +391,13 @@ pub unsafe extern "C" fn mdmlink_store_server_add_generated(
 
 /// Imports server `name` into `org` (NULL: the only one): its private key
 /// (`key`, PKCS#1 or PKCS#8, PEM or DER, decrypted with `key_password` when
-/// encrypted; NULL otherwise), optionally its certificate (`cert`, PEM or
-/// DER; NULL for none) and its current token file (`token`, NULL for none),
-/// which must open with the key. Takes no ownership.
+/// encrypted; NULL otherwise), its certificate (`cert`, PEM or DER: every
+/// server has one; NULL with `cert_len` 0 is refused with
+/// `MDMLINK_STATUS_INVALID_ARGUMENT`) and optionally its current token file
+/// (`token`; NULL with `token_len` 0 for none), which must open with the key
+/// and must not be installed for another server of the organization. A NULL
+/// pointer with a non-zero length is `MDMLINK_STATUS_NULL_ARGUMENT`. Takes no
+/// ownership.
 ///
 /// # Safety
 /// Pointers NULL or valid for their lengths; strings NUL-terminated.
@@ -402,7 +417,7 @@ pub unsafe extern "C" fn mdmlink_store_server_import(
     now_unix: i64,
     err: *mut *mut mdmlink_error,
 ) -> mdmlink_status {
-    ffi!(status err; [store, name, key]; {
+    ffi!(status err; [store, name]; {
         // SAFETY: per the contract.
         let (store, org, name, key, password) = unsafe {
             (
@@ -414,9 +429,9 @@ pub unsafe extern "C" fn mdmlink_store_server_import(
             )
         };
         // SAFETY: per the contract.
-        let cert = if cert.is_null() { None } else { Some(unsafe { bytes_arg(cert, cert_len, "cert") }?) };
+        let cert = if cert.is_null() && cert_len == 0 { None } else { Some(unsafe { bytes_arg(cert, cert_len, "cert") }?) };
         // SAFETY: per the contract.
-        let token = if token.is_null() { None } else { Some(unsafe { bytes_arg(token, token_len, "token") }?) };
+        let token = if token.is_null() && token_len == 0 { None } else { Some(unsafe { bytes_arg(token, token_len, "token") }?) };
         let now = time_arg(now_unix, "now_unix")?;
         store.lock()?.import_server(
             org,
@@ -441,7 +456,8 @@ pub unsafe extern "C" fn mdmlink_store_server_import(
 /// `mdmlink_install_outcome`.
 ///
 /// # Safety
-/// Pointers NULL or valid; strings NUL-terminated; `data` readable for `len`.
+/// Pointers NULL or valid; strings NUL-terminated; `data` NULL (only with
+/// `len` 0: the empty input, which is no token) or readable for `len`.
 #[unsafe(no_mangle)]
 #[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn mdmlink_store_server_install_token(
@@ -456,7 +472,7 @@ pub unsafe extern "C" fn mdmlink_store_server_install_token(
     outcome: *mut mdmlink_install_outcome,
     err: *mut *mut mdmlink_error,
 ) -> mdmlink_status {
-    ffi!(status err; [store, name, data, outcome]; {
+    ffi!(status err; [store, name, outcome]; {
         // SAFETY: per the contract.
         let (store, org, name, file_name, data) = unsafe {
             (

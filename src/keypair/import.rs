@@ -116,8 +116,22 @@ impl ServerKeypair {
             }
             keypair = Some(key);
         }
-        let mut keypair = keypair.ok_or(KeyError::Malformed {
-            reason: "no PRIVATE KEY, RSA PRIVATE KEY or ENCRYPTED PRIVATE KEY block found",
+        // Name what was given instead, when it is something else we know.
+        let mut keypair = keypair.ok_or_else(|| {
+            let has = |label: &str| blocks.iter().any(|b| b.label == label);
+            KeyError::Malformed {
+                reason: if has("EC PRIVATE KEY") {
+                    "this is an elliptic-curve (EC) private key; the portals use RSA keys: give the RSA private key"
+                } else if has("CERTIFICATE") {
+                    "this is a certificate, not a private key; give the private key file"
+                } else if has("PUBLIC KEY") || has("RSA PUBLIC KEY") {
+                    "this is a public key, not a private key; give the private key file"
+                } else if has("OPENSSH PRIVATE KEY") {
+                    "this is an OpenSSH key, not a PEM private key; give the RSA private key (PKCS#8 or PKCS#1 PEM)"
+                } else {
+                    "no PRIVATE KEY, RSA PRIVATE KEY or ENCRYPTED PRIVATE KEY block found"
+                },
+            }
         })?;
         if blocks.iter().any(|b| b.label == "CERTIFICATE") {
             keypair.attach_certificate(ServerCertificate::from_pem(pem)?)?;

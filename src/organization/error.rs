@@ -159,8 +159,10 @@ pub enum OrganizationError {
         /// The server.
         server: String,
     },
-    /// A server UUID is empty, too long, or not printable ASCII.
-    #[error("\"{value}\" is not a server UUID (1 to 64 printable ASCII characters without spaces)")]
+    /// A server UUID is not 32 hexadecimal digits (dashed 8-4-4-4-12 or not).
+    #[error(
+        "\"{value}\" is not a server UUID (32 hexadecimal digits, such as 2A873497-36CF-4614-A94F-624E705841BE, with the dashes or without)"
+    )]
     InvalidServerUuid {
         /// The value given (printable characters only are echoed).
         value: String,

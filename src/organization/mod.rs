@@ -268,13 +268,16 @@ impl Organization {
         uuid: &str,
     ) -> Result<(), OrganizationError> {
         let i = self.index_of(name)?;
-        let uuid = uuid.trim();
-        if uuid.is_empty() || uuid.len() > 64 || !uuid.bytes().all(|b| (0x21..=0x7E).contains(&b)) {
-            return Err(OrganizationError::InvalidServerUuid {
-                value: uuid.chars().filter(|c| !c.is_control()).take(80).collect(),
-            });
-        }
-        self.servers[i].server_uuid = Some(uuid.to_owned());
+        let uuid =
+            canonical_server_uuid(uuid).ok_or_else(|| OrganizationError::InvalidServerUuid {
+                value: uuid
+                    .trim()
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(80)
+                    .collect(),
+            })?;
+        self.servers[i].server_uuid = Some(uuid);
         Ok(())
     }
 
@@ -352,5 +355,64 @@ impl Organization {
             }
         }
         affected
+    }
+}
+
+/// A server UUID in its one stored form (`2A873497-36CF-4614-A94F-624E705841BE`:
+/// upper-case, dashed 8-4-4-4-12), from 32 hexadecimal digits written with
+/// those dashes or without, in either case, surrounding spaces ignored;
+/// `None` for anything else.
+pub fn canonical_server_uuid(text: &str) -> Option<String> {
+    let text = text.trim();
+    let digits: Vec<u8> = match text.len() {
+        32 => text.bytes().collect(),
+        36 => {
+            let groups: Vec<&str> = text.split('-').collect();
+            let lengths: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+            if lengths != [8, 4, 4, 4, 12] {
+                return None;
+            }
+            groups.concat().into_bytes()
+        }
+        _ => return None,
+    };
+    if digits.len() != 32 || !digits.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    let upper: String = digits
+        .iter()
+        .map(|b| char::from(b.to_ascii_uppercase()))
+        .collect();
+    Some(format!(
+        "{}-{}-{}-{}-{}",
+        &upper[..8],
+        &upper[8..12],
+        &upper[12..16],
+        &upper[16..20],
+        &upper[20..]
+    ))
+}
+
+#[cfg(test)]
+mod uuid_tests {
+    use super::canonical_server_uuid as c;
+
+    #[test]
+    fn server_uuids_have_one_form() {
+        let canonical = Some("2A873497-36CF-4614-A94F-624E705841BE".to_owned());
+        assert_eq!(c("2A873497-36CF-4614-A94F-624E705841BE"), canonical);
+        assert_eq!(c(" 2a87349736cf4614a94f624e705841be "), canonical);
+        assert_eq!(c("2a873497-36cf-4614-a94f-624e705841be"), canonical);
+        for bad in [
+            "x",
+            "",
+            "U-1",
+            "2A873497-36CF-4614-A94F-624E705841B",
+            "2A873497-36CF-4614-A94F-624E705841BG",
+            "2A87349-736CF-4614-A94F-624E705841BE",
+            "2A873497+36CF+4614+A94F+624E705841BE",
+        ] {
+            assert_eq!(c(bad), None, "{bad}");
+        }
     }
 }

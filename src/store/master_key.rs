@@ -83,6 +83,25 @@ pub enum MasterKeyError {
         /// What was found.
         reason: &'static str,
     },
+    /// The store is keyed one way (a key, a passphrase) and the other was
+    /// given. Nothing is wrong with the store.
+    #[error("this store is locked with {store_uses}, but {given} was given; give that instead")]
+    KindMismatch {
+        /// What the store uses.
+        store_uses: &'static str,
+        /// What was given.
+        given: &'static str,
+    },
+    /// A new passphrase is too short to protect the store's keys.
+    #[error(
+        "a new passphrase must have at least {min} characters (this one has {chars}); longer is better, or use a random master key"
+    )]
+    PassphraseTooShort {
+        /// Its length in characters.
+        chars: usize,
+        /// The minimum.
+        min: usize,
+    },
     /// The random number generator failed.
     #[error("the random number generator failed")]
     Random,
@@ -251,14 +270,16 @@ pub fn unlock(
         }
         (MasterKeySource::Key(k), "raw") => k.clone(),
         (MasterKeySource::Passphrase(_), "raw") => {
-            return Err(MasterKeyError::Params(
-                "this store's master key is a 32-byte key, not a passphrase".into(),
-            ));
+            return Err(MasterKeyError::KindMismatch {
+                store_uses: "a 32-byte master key",
+                given: "a passphrase",
+            });
         }
         (MasterKeySource::Key(_), "scrypt") => {
-            return Err(MasterKeyError::Params(
-                "this store's master key comes from a passphrase, not a 32-byte key".into(),
-            ));
+            return Err(MasterKeyError::KindMismatch {
+                store_uses: "a passphrase",
+                given: "a 32-byte master key",
+            });
         }
         (_, other) => return Err(MasterKeyError::Params(format!("unknown KDF {other:?}"))),
     };
@@ -281,6 +302,13 @@ pub fn enroll(
 ) -> Result<(MasterKey, MasterKeyRecord), MasterKeyError> {
     let (key, kdf, params, salt) = match source {
         MasterKeySource::Passphrase(pass) => {
+            let chars = pass.expose().chars().count();
+            if chars < MIN_PASSPHRASE_CHARS {
+                return Err(MasterKeyError::PassphraseTooShort {
+                    chars,
+                    min: MIN_PASSPHRASE_CHARS,
+                });
+            }
             let mut salt = [0u8; 16];
             getrandom::fill(&mut salt).map_err(|_| MasterKeyError::Random)?;
             let key = derive(pass, &salt, params)?;
@@ -305,6 +333,10 @@ pub fn enroll(
         },
     ))
 }
+
+/// The fewest characters a new passphrase may have (an existing store
+/// opens with whatever passphrase it was made with).
+pub const MIN_PASSPHRASE_CHARS: usize = 12;
 
 #[cfg(test)]
 thread_local! {

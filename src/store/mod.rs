@@ -75,6 +75,8 @@ pub mod copy;
 pub mod legacy;
 pub mod master_key;
 mod memory;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub mod open;
 #[cfg(feature = "postgres")]
 mod postgres;
 pub mod registry;
@@ -85,8 +87,12 @@ mod schema;
 mod sqlite;
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub use any::{AnyStore, StoreLocation};
+pub use any::AnyStore;
 pub use memory::MemoryStore;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use open::{
+    LocationError, OpenMode, OpenedRegistry, OpenedStore, StoreLocation, open_registry, open_store,
+};
 #[cfg(feature = "postgres")]
 pub use postgres::{
     MAX_ATTEMPTS as POSTGRES_MAX_ATTEMPTS, MIGRATIONS as POSTGRES_MIGRATIONS,
@@ -128,7 +134,14 @@ impl OrganizationRow {
     /// A row for a new organization, its name checked and keyed by the
     /// server naming rules (the portal's own).
     pub fn new(name: &str, portal: Portal, created_at: OffsetDateTime) -> Result<Self, StoreError> {
-        let name = ServerName::parse(name).map_err(|e| StoreError::InvalidName(e.to_string()))?;
+        // The naming rules are the portal's server-name rules; the message
+        // names what is being named.
+        let name = ServerName::parse(name).map_err(|e| {
+            StoreError::InvalidName(
+                e.to_string()
+                    .replacen("server name", "organization name", 1),
+            )
+        })?;
         Ok(Self {
             id: 0,
             name: name.as_str().to_owned(),
@@ -346,7 +359,7 @@ pub enum TxMode {
 pub enum StoreError {
     /// Another server of the organization (or another organization) already
     /// has this name, compared by its key.
-    #[error("a {what} named \"{existing}\" already exists; names must be unique ignoring case")]
+    #[error("{what} \"{existing}\" already exists; names must be unique ignoring case")]
     DuplicateName {
         /// `server` or `organization`.
         what: &'static str,
@@ -389,6 +402,31 @@ pub enum StoreError {
     Busy {
         /// The store.
         store: String,
+    },
+    /// The database server did not answer in time (it accepted the
+    /// connection and then said nothing, or is overloaded).
+    #[error(
+        "store {store}: the server did not answer within {} s; check that it is a PostgreSQL server and that it is up (connect_timeout=SECONDS in the URL sets the wait per host)",
+        waited.as_secs()
+    )]
+    Timeout {
+        /// The store.
+        store: String,
+        /// How long it waited.
+        waited: std::time::Duration,
+    },
+    /// The store was written by an older mdmlink and must be upgraded, which
+    /// only an open for writing does ([`OpenMode::ReadWrite`]).
+    #[error(
+        "store {store} has schema version {found} (an older mdmlink's); open it for writing once to upgrade it to version {current}"
+    )]
+    OlderSchema {
+        /// The store.
+        store: String,
+        /// The version found.
+        found: i64,
+        /// The version this build writes.
+        current: i64,
     },
     /// The store could not be created, opened, read or written.
     #[error("store {store}: {reason}")]

@@ -102,6 +102,12 @@ int main(int argc, char **argv) {
     mdmlink_store *store = NULL;
     CHECK_STATUS(mdmlink_store_open(NULL, NULL, 0, NULL, &store, ep_), MDMLINK_STATUS_NULL_ARGUMENT);
     CHECK_STATUS(mdmlink_store_open(path, master, 31, NULL, &store, ep_), MDMLINK_STATUS_INVALID_ARGUMENT);
+    /* A key loader that failed (NULL with a length) never opens the store
+       unencrypted. */
+    CHECK_STATUS(mdmlink_store_open(path, NULL, 32, NULL, &store, ep_), MDMLINK_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(mdmlink_store_open(path, NULL, 32, "a passphrase of length", &store, ep_),
+                 MDMLINK_STATUS_NULL_ARGUMENT);
+    CHECK(store == NULL);
     CHECK_STATUS(mdmlink_store_open(path, master, 32, "and a passphrase", &store, ep_),
                  MDMLINK_STATUS_INVALID_ARGUMENT);
     CHECK(store == NULL);
@@ -121,11 +127,29 @@ int main(int argc, char **argv) {
     CHECK_STATUS(mdmlink_store_server_import(store, "Contoso", "Main MDM", key, key_len, NULL, cert, cert_len,
                                              token, token_len, now, ep_),
                  MDMLINK_STATUS_OK);
+    /* Every server has its certificate: a key alone is refused. */
     CHECK_STATUS(mdmlink_store_server_import(store, "Fabrikam", "Main MDM", key, key_len, NULL, NULL, 0, NULL, 0,
                                              now, ep_),
-                 MDMLINK_STATUS_OK);
-    CHECK_STATUS(mdmlink_store_server_import(store, "Fabrikam", "main mdm", key, key_len, NULL, NULL, 0, NULL, 0,
+                 MDMLINK_STATUS_INVALID_ARGUMENT);
+    /* NULL with a length is a NULL argument, for optional inputs too. */
+    CHECK_STATUS(mdmlink_store_server_import(store, "Fabrikam", "Main MDM", key, key_len, NULL, NULL, 5, NULL, 0,
                                              now, ep_),
+                 MDMLINK_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(mdmlink_store_server_import(store, "Fabrikam", "Main MDM", key, key_len, NULL, cert, cert_len, NULL,
+                                             7, now, ep_),
+                 MDMLINK_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(mdmlink_store_server_import(store, "Fabrikam", "Main MDM", NULL, 9, NULL, cert, cert_len, NULL, 0,
+                                             now, ep_),
+                 MDMLINK_STATUS_NULL_ARGUMENT);
+    /* NULL with length 0 is the empty key: malformed, not a NULL argument. */
+    CHECK_STATUS(mdmlink_store_server_import(store, "Fabrikam", "Main MDM", NULL, 0, NULL, cert, cert_len, NULL, 0,
+                                             now, ep_),
+                 MDMLINK_STATUS_KEY_MALFORMED);
+    CHECK_STATUS(mdmlink_store_server_import(store, "Fabrikam", "Main MDM", key, key_len, NULL, cert, cert_len, NULL,
+                                             0, now, ep_),
+                 MDMLINK_STATUS_OK);
+    CHECK_STATUS(mdmlink_store_server_import(store, "Fabrikam", "main mdm", key, key_len, NULL, cert, cert_len, NULL,
+                                             0, now, ep_),
                  MDMLINK_STATUS_DUPLICATE_NAME);
     CHECK_STATUS(mdmlink_store_server_import(store, "Fabrikam", "Bad", (const uint8_t *)"junk", 4, NULL, NULL, 0,
                                              NULL, 0, now, ep_),
@@ -161,6 +185,13 @@ int main(int argc, char **argv) {
     tok = NULL;
     CHECK_STATUS(mdmlink_store_server_token(store, "Fabrikam", "Main MDM", &tok, ep_), MDMLINK_STATUS_NO_TOKEN);
     mdmlink_install_outcome outcome;
+    /* NULL with length 0 is the empty input: judged (not a token), not a NULL argument. */
+    mdmlink_status empty = mdmlink_store_server_install_token(store, "Fabrikam", "Main MDM", NULL, NULL, 0, false,
+                                                              now, &outcome, NULL);
+    CHECK(empty != MDMLINK_STATUS_OK && empty != MDMLINK_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(mdmlink_store_server_install_token(store, "Fabrikam", "Main MDM", NULL, NULL, 3, false, now,
+                                                    &outcome, ep_),
+                 MDMLINK_STATUS_NULL_ARGUMENT);
     CHECK_STATUS(mdmlink_store_server_install_token(store, "Fabrikam", "Main MDM", NULL, token, token_len, false,
                                                     now, &outcome, ep_),
                  MDMLINK_STATUS_OK);
@@ -171,7 +202,7 @@ int main(int argc, char **argv) {
     mdmlink_bytes jwt = {0};
     CHECK_STATUS(mdmlink_store_server_jwt(store, "Contoso", "Main MDM", now, "jti-1", &jwt, ep_),
                  MDMLINK_STATUS_NO_SERVER_UUID);
-    CHECK_STATUS(mdmlink_store_server_set_uuid(store, "Contoso", "Main MDM", "6f1b8f4e-aaaa", ep_),
+    CHECK_STATUS(mdmlink_store_server_set_uuid(store, "Contoso", "Main MDM", "6F1B8F4E-AAAA-4AAA-8AAA-AAAAAAAAAAAA", ep_),
                  MDMLINK_STATUS_OK);
     CHECK_STATUS(mdmlink_store_server_jwt(store, "Contoso", "Main MDM", now, "jti-1", &jwt, ep_),
                  MDMLINK_STATUS_OK);
@@ -188,7 +219,7 @@ int main(int argc, char **argv) {
     CHECK_STATUS(mdmlink_store_open(path, NULL, 0, NULL, &store, ep_), MDMLINK_STATUS_OK);
     CHECK_STATUS(mdmlink_store_servers_json(store, NULL, 30, now, &json, ep_), MDMLINK_STATUS_OK);
     CHECK(contains(&json, "\"replacement\":\"downloader-password-changed\""));
-    CHECK(contains(&json, "\"server_uuid\":\"6f1b8f4e-aaaa\""));
+    CHECK(contains(&json, "\"server_uuid\":\"6F1B8F4E-AAAA-4AAA-8AAA-AAAAAAAAAAAA\""));
     mdmlink_bytes_free(&json);
     CHECK_STATUS(mdmlink_store_server_token(store, NULL, "Main MDM", &tok, ep_), MDMLINK_STATUS_MASTER_KEY_REQUIRED);
     mdmlink_store_free(store);

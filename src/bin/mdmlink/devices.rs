@@ -111,7 +111,7 @@ fn token_of(st: &mut state::Opened, g: &Globals, name: &str) -> Result<ServerTok
 }
 
 fn client(g: &Globals, name: &str, base_url: &str) -> Result<DepClient, Failure> {
-    let mut st = state::open(g)?;
+    let mut st = state::open_present(g)?;
     DepClient::new(token_of(&mut st, g, name)?, base_url)
         .map_err(|e| Failure::new(format!("{base_url}: {e}")))
 }
@@ -157,7 +157,7 @@ fn print_page(outcome: &DevicePageOutcome, a: &SyncArgs) {
 }
 
 fn sync(g: &Globals, a: &SyncArgs) -> Result<u8, Failure> {
-    let mut st = state::open(g)?;
+    let mut st = state::open_present(g)?;
     let client = DepClient::new(token_of(&mut st, g, &a.name)?, &a.base_url)
         .map_err(|e| Failure::new(format!("{}: {e}", a.base_url)))?;
     let options = DeviceSyncOptions::default().full(a.full);
@@ -191,7 +191,7 @@ fn sync(g: &Globals, a: &SyncArgs) -> Result<u8, Failure> {
 }
 
 fn list(g: &Globals, a: &ListArgs) -> Result<u8, Failure> {
-    let mut st = state::open(g)?;
+    let mut st = state::open_present(g)?;
     let devices: Vec<_> = st
         .registry
         .devices(g.org(), &a.name)
@@ -226,7 +226,7 @@ fn list(g: &Globals, a: &ListArgs) -> Result<u8, Failure> {
 }
 
 fn define(g: &Globals, a: &DefineArgs) -> Result<u8, Failure> {
-    let bytes = std::fs::read(&a.file).map_err(|e| Failure::file(&a.file, e))?;
+    let bytes = crate::files::read(&a.file, crate::files::Kind::Profile)?;
     let profile = ProfileDefinition::from_json(&bytes).map_err(|e| Failure::file(&a.file, e))?;
     let defined = client(g, &a.name, &a.base_url)?
         .define_profile(&profile)
@@ -239,15 +239,14 @@ fn define(g: &Globals, a: &DefineArgs) -> Result<u8, Failure> {
 }
 
 fn assign(g: &Globals, a: &AssignArgs) -> Result<u8, Failure> {
-    let mut serials = a.serials.clone();
+    let mut serials = Vec::new();
+    for (i, s) in a.serials.iter().enumerate() {
+        let s = s.trim();
+        check_serial(s).map_err(|why| Failure::new(format!("serial argument {}: {why}", i + 1)))?;
+        serials.push(s.to_owned());
+    }
     if let Some(file) = &a.serials_file {
-        let text = std::fs::read_to_string(file).map_err(|e| Failure::file(file, e))?;
-        serials.extend(
-            text.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(str::to_owned),
-        );
+        serials.extend(read_serials(file)?);
     }
     if serials.is_empty() {
         return Err(Failure::new(
@@ -276,4 +275,42 @@ fn assign(g: &Globals, a: &AssignArgs) -> Result<u8, Failure> {
         return Ok(1);
     }
     Ok(0)
+}
+
+/// Why `s` is not a serial number, showing it with every character that is
+/// not printable ASCII escaped (a fullwidth letter, an invisible mark).
+fn check_serial(s: &str) -> Result<(), String> {
+    use mdmlink::dep::request::MAX_SERIAL_LEN;
+    if !s.is_empty() && s.len() <= MAX_SERIAL_LEN && s.bytes().all(|b| b.is_ascii_graphic()) {
+        return Ok(());
+    }
+    let shown: String = s.chars().take(80).flat_map(char::escape_default).collect();
+    Err(format!(
+        "\"{shown}\" is not a serial number (1 to {MAX_SERIAL_LEN} printable ASCII characters)"
+    ))
+}
+
+/// Serial numbers from `file`, one per line (a regular file of bounded
+/// size; a UTF-8 byte order mark and blank lines ignored); an error names
+/// the file and the line.
+fn read_serials(file: &std::path::Path) -> Result<Vec<String>, Failure> {
+    let bytes = crate::files::read(file, crate::files::Kind::Serials)?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count();
+        Failure::file(file, format!("line {line}: not UTF-8 text"))
+    })?;
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(&text);
+    let mut serials = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        check_serial(line).map_err(|why| Failure::file(file, format!("line {}: {why}", i + 1)))?;
+        serials.push(line.to_owned());
+    }
+    Ok(serials)
 }

@@ -21,6 +21,12 @@ pub enum Kind {
     Certificate,
     /// A token's JSON: 64 KiB.
     TokenJson,
+    /// The store's master key: 4 KiB.
+    MasterKey,
+    /// An enrollment profile's JSON: 64 KiB (the service's own limit).
+    Profile,
+    /// Serial numbers, one per line: 4 MiB (100,000 serials and more).
+    Serials,
 }
 
 impl Kind {
@@ -29,6 +35,9 @@ impl Kind {
         match self {
             Kind::Token => mdmlink::token::MAX_TOKEN_FILE_BYTES as u64,
             Kind::Key | Kind::Certificate | Kind::TokenJson => 64 * 1024,
+            Kind::MasterKey => 4 * 1024,
+            Kind::Profile => mdmlink::dep::profile::MAX_PROFILE_BYTES as u64,
+            Kind::Serials => 4 * 1024 * 1024,
         }
     }
 
@@ -38,6 +47,9 @@ impl Kind {
             Kind::Key => "private key file",
             Kind::Certificate => "certificate file",
             Kind::TokenJson => "token JSON file",
+            Kind::MasterKey => "master key file",
+            Kind::Profile => "profile JSON file",
+            Kind::Serials => "serial number file",
         }
     }
 }

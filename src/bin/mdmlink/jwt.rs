@@ -28,7 +28,7 @@ pub fn run(g: &Globals, a: &JwtArgs) -> Result<u8, Failure> {
         Some(j) => j.clone(),
         None => jwt::random_jti(&mut rng).map_err(|e| Failure::new(e.to_string()))?,
     };
-    let mut st = state::open(g)?;
+    let mut st = state::open_present(g)?;
     let token = st
         .registry
         .access_management_jwt(g.org(), &a.name, now, &jti, &mut rng)

@@ -10,6 +10,18 @@
 //! `demo.rs` the end-to-end demo.
 #![deny(unsafe_code)]
 
+/// `println!` that treats a closed pipe as the end of the reader's interest,
+/// not as an error: `mdmlink check | head -1` still exits with the health
+/// code. Defined before the modules so that theirs is this one.
+macro_rules! println {
+    () => {
+        $crate::print_line(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::print_line(format_args!($($arg)*))
+    };
+}
+
 mod demo;
 mod devices;
 mod files;
@@ -190,7 +202,8 @@ impl Globals {
     /// Where the store is: `--store`, `$MDMLINK_STORE`, or the user's data dir.
     pub fn store_location(&self) -> Result<mdmlink::store::StoreLocation, Failure> {
         match &self.store {
-            Some(p) => Ok(mdmlink::store::StoreLocation::parse(p.as_os_str())),
+            Some(p) => mdmlink::store::StoreLocation::parse(p.as_os_str())
+                .map_err(|e| Failure::new(format!("--store (or MDMLINK_STORE): {e}"))),
             None => self
                 .default_store_path()
                 .map(mdmlink::store::StoreLocation::Sqlite),
@@ -200,8 +213,8 @@ impl Globals {
     /// The SQLite store's path: `--store`, `$MDMLINK_STORE`, or the user's
     /// data dir. A PostgreSQL URL there is refused: the caller needs a file.
     pub fn store_path(&self) -> Result<PathBuf, Failure> {
-        if let Some(p) = &self.store {
-            return match mdmlink::store::StoreLocation::parse(p.as_os_str()) {
+        if self.store.is_some() {
+            return match self.store_location()? {
                 mdmlink::store::StoreLocation::Sqlite(path) => Ok(path),
                 _ => Err(Failure::new(
                     "this command needs a SQLite store (--store PATH); the PostgreSQL store does not support it yet",
@@ -239,15 +252,42 @@ impl Globals {
         }
     }
 
-    /// The store's passphrase: `--password-env VAR`, else `$MDMLINK_PASSPHRASE`.
+    /// The store's passphrase: `--password-env VAR`, else
+    /// `$MDMLINK_PASSPHRASE`, without trailing line endings (as read from a
+    /// file: `MDMLINK_PASSPHRASE=$(cat f)` keeps none, `$(< f)`-less tools
+    /// may keep one), as `MDMLINK_MASTER_KEY` is trimmed.
     pub fn store_passphrase(&self) -> Result<Option<mdmlink::SecretString>, Failure> {
         if self.password_env.is_some() {
-            return self.password();
+            return Ok(self.password()?.map(trim_line_end));
         }
         Ok(std::env::var("MDMLINK_PASSPHRASE")
             .ok()
             .filter(|v| !v.is_empty())
-            .map(mdmlink::SecretString::new))
+            .map(mdmlink::SecretString::new)
+            .map(trim_line_end))
+    }
+}
+
+/// A passphrase without the line endings (`\n`, `\r\n`) that reading it
+/// from a file leaves at its end.
+pub fn trim_line_end(pass: mdmlink::SecretString) -> mdmlink::SecretString {
+    let text = pass.expose();
+    let trimmed = text.trim_end_matches(['\n', '\r']);
+    if trimmed.len() == text.len() {
+        return pass;
+    }
+    mdmlink::SecretString::new(trimmed.to_owned())
+}
+
+/// Writes one line to stdout. A reader that went away (a closed pipe) is
+/// not an error: the rest of the output is dropped and the command ends
+/// with its own exit code. Any other write error is (exit 1).
+pub fn print_line(args: std::fmt::Arguments<'_>) {
+    let mut out = std::io::stdout().lock();
+    match out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(e) => panic!("failed printing to stdout: {e}"),
     }
 }
 

@@ -68,6 +68,9 @@ pub enum StoreCommand {
     /// PostgreSQL database several instances share. Secrets are re-sealed for
     /// the target under the same master key (the usual options).
     Copy(CopyArgs),
+    /// Bring a store written by an older mdmlink up to date (commands that
+    /// only read refuse to change it).
+    Upgrade,
 }
 
 /// `store copy`.
@@ -108,7 +111,24 @@ fn parse_portal(s: &str) -> Result<Portal, String> {
 }
 
 pub fn run(g: &Globals, c: &OrgCommand) -> Result<u8, Failure> {
-    let mut st = state::open(g)?;
+    let mut st = match c {
+        // Listing creates nothing: no store, no organizations.
+        OrgCommand::List(a) => match state::open_existing(g)? {
+            Some(st) => st,
+            None => {
+                if a.json {
+                    println!("[]");
+                } else {
+                    println!(
+                        "no organizations yet; add one with `mdmlink org add NAME --portal ...`"
+                    );
+                }
+                return Ok(0);
+            }
+        },
+        OrgCommand::Add(_) => state::open(g)?,
+        OrgCommand::Remove(_) => state::open_present(g)?,
+    };
     match c {
         OrgCommand::Add(a) => {
             let now = now_or(None, "--now")?;
@@ -154,13 +174,13 @@ pub fn run(g: &Globals, c: &OrgCommand) -> Result<u8, Failure> {
             }
         }
         OrgCommand::Remove(a) => {
-            let n = st
+            let (name, n) = st
                 .registry
                 .remove_organization(&a.name, a.force)
                 .map_err(|e| st.fail(e))?;
             println!(
                 "removed organization \"{}\" and {n} server(s) (their keys and tokens are deleted)",
-                a.name.trim()
+                label(&name)
             );
         }
     }
@@ -170,13 +190,48 @@ pub fn run(g: &Globals, c: &OrgCommand) -> Result<u8, Failure> {
 pub fn store(g: &Globals, c: &StoreCommand) -> Result<u8, Failure> {
     match c {
         StoreCommand::Copy(a) => {
-            let (mut from, from_name) =
-                state::open_store(&mdmlink::store::StoreLocation::parse(&a.from))?;
-            let (mut to, to_name) =
-                state::open_store(&mdmlink::store::StoreLocation::parse(&a.to))?;
+            let parse = |flag: &str, s: &std::ffi::OsStr| {
+                mdmlink::store::StoreLocation::parse(s)
+                    .map_err(|e| Failure::new(format!("{flag}: {e}")))
+            };
+            let from_location = parse("--from", &a.from)?;
+            let to_location = parse("--to", &a.to)?;
             let source = g.master_key_source()?;
-            let report = mdmlink::store::copy::copy(&mut from, &mut to, source.as_ref())
-                .map_err(|e| Failure::new(e.to_string()))?;
+            // The source must exist: a typo is an error, never a new empty store.
+            let (mut from, from_name) =
+                state::open_store(&from_location, mdmlink::store::OpenMode::ReadOnly)?.ok_or_else(
+                    || {
+                        let shown = match &from_location {
+                            mdmlink::store::StoreLocation::Sqlite(p) => p.display().to_string(),
+                            _ => "the database".into(),
+                        };
+                        Failure::new(format!(
+                            "--from: no store at {}; nothing was copied",
+                            files::escape_label(&shown)
+                        ))
+                    },
+                )?;
+            let to_existed = match &to_location {
+                mdmlink::store::StoreLocation::Sqlite(p) => std::fs::symlink_metadata(p).is_ok(),
+                _ => true,
+            };
+            let (mut to, to_name) =
+                state::open_store(&to_location, mdmlink::store::OpenMode::ReadWrite)?
+                    .ok_or_else(|| Failure::new("--to: the store could not be opened"))?;
+            let report = mdmlink::store::copy::copy(&mut from, &mut to, source.as_ref());
+            let report = match report {
+                Ok(r) => r,
+                Err(e) => {
+                    // A target this command created and could not fill goes.
+                    drop(to);
+                    if let (false, mdmlink::store::StoreLocation::Sqlite(p)) =
+                        (to_existed, &to_location)
+                    {
+                        remove_sqlite_files(p);
+                    }
+                    return Err(Failure::new(e.to_string()));
+                }
+            };
             println!(
                 "copied {} organization(s), {} server(s) and {} secret(s) from {} to {}",
                 report.organizations,
@@ -184,6 +239,14 @@ pub fn store(g: &Globals, c: &StoreCommand) -> Result<u8, Failure> {
                 report.secrets,
                 from_name.display(),
                 to_name.display()
+            );
+            Ok(0)
+        }
+        StoreCommand::Upgrade => {
+            let st = state::open_present(g)?;
+            println!(
+                "{}: the store is up to date",
+                files::escape_label(&st.path.display().to_string())
             );
             Ok(0)
         }
@@ -205,7 +268,9 @@ pub fn store(g: &Globals, c: &StoreCommand) -> Result<u8, Failure> {
             } else if let Some(path) = &a.new_key_file {
                 Some(state::read_key_file(path)?)
             } else if let Some(var) = &a.new_passphrase_env {
-                Some(MasterKeySource::Passphrase(crate::read_env_secret(var)?))
+                Some(MasterKeySource::Passphrase(crate::trim_line_end(
+                    crate::read_env_secret(var)?,
+                )))
             } else if let Ok(text) = std::env::var("MDMLINK_NEW_MASTER_KEY") {
                 let text = zeroize::Zeroizing::new(text);
                 Some(MasterKeySource::Key(
@@ -218,7 +283,7 @@ pub fn store(g: &Globals, c: &StoreCommand) -> Result<u8, Failure> {
                 )
                 .with_code(2));
             };
-            let mut st = state::open(g)?;
+            let mut st = state::open_present(g)?;
             let encrypted = new.is_some();
             let n = st.registry.rekey(new).map_err(|e| st.fail(e))?;
             println!(
@@ -236,5 +301,15 @@ pub fn store(g: &Globals, c: &StoreCommand) -> Result<u8, Failure> {
             );
             Ok(0)
         }
+    }
+}
+
+/// Removes a SQLite store file with its journal files (one this command
+/// created).
+fn remove_sqlite_files(path: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(std::path::PathBuf::from(p));
     }
 }

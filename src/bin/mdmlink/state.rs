@@ -12,22 +12,34 @@
 use std::path::{Path, PathBuf};
 
 use mdmlink::store::{
-    AnyStore, Store, StoreLocation,
+    AnyStore, OpenMode, OpenedRegistry, StoreLocation,
     master_key::{MasterKey, MasterKeySource},
     registry::{Registry, RegistryError},
 };
 
 use crate::{Failure, Globals, files};
 
-/// Opens the store at `location` (a SQLite file is created when missing),
-/// with how messages name it (a PostgreSQL URL without its password).
-pub fn open_store(location: &StoreLocation) -> Result<(AnyStore, PathBuf), Failure> {
-    let store = AnyStore::open(location).map_err(|e| Failure::new(e.to_string()))?;
-    let shown = match location {
-        StoreLocation::Sqlite(path) => path.clone(),
-        _ => PathBuf::from(store.describe()),
+/// Opens the store at `location` for `mode` (`None`: reading found no
+/// store), with how messages name it (a PostgreSQL URL without its
+/// password), warning when its mode was narrowed.
+pub fn open_store(
+    location: &StoreLocation,
+    mode: OpenMode,
+) -> Result<Option<(AnyStore, PathBuf)>, Failure> {
+    let Some(opened) = mdmlink::store::open_store(location, mode)? else {
+        return Ok(None);
     };
-    Ok((store, shown))
+    warn_narrowed(&opened.shown, opened.narrowed_mode);
+    Ok(Some((opened.store, PathBuf::from(opened.shown))))
+}
+
+fn warn_narrowed(shown: &str, narrowed: Option<(u32, u32)>) {
+    if let Some((old, new)) = narrowed {
+        eprintln!(
+            "warning: {}: mode {old:04o} lets others read the store's keys; narrowed it to {new:04o}",
+            files::escape_label(shown),
+        );
+    }
 }
 
 /// The registry over the store, and where the store is (for messages; a
@@ -56,60 +68,6 @@ impl Opened {
         }
         Ok(())
     }
-}
-
-/// What is at the store's path, checked before anything opens or changes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StorePath {
-    /// Nothing: a command that writes creates the store there.
-    Missing,
-    /// An mdmlink store (an SQLite database, or an empty file only we
-    /// could have made: owner-only).
-    Store {
-        /// Its permission bits.
-        mode: u32,
-    },
-}
-
-/// Checks `path` before the store is opened: a symbolic link, a directory,
-/// a device, a FIFO or a regular file that is not an SQLite database is
-/// refused, and nothing about it (mode, content) is changed.
-pub fn check_store_path(path: &Path) -> Result<StorePath, Failure> {
-    use std::io::Read as _;
-    let meta = match std::fs::symlink_metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(StorePath::Missing),
-        Err(e) => return Err(Failure::file(path, format!("cannot read: {e}"))),
-    };
-    let not_a_store = |what: &str| {
-        Failure::file(
-            path,
-            format!(
-                "{what}, not an mdmlink store; nothing was changed (give the path of a store, or a new file)"
-            ),
-        )
-    };
-    if !meta.is_file() {
-        return Err(not_a_store(&format!("is {}", files::file_type_name(&meta))));
-    }
-    #[cfg(unix)]
-    let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777;
-    #[cfg(not(unix))]
-    let mode = 0o600;
-    if meta.len() == 0 {
-        if mode & 0o077 != 0 {
-            return Err(not_a_store("is an empty file readable by others"));
-        }
-        return Ok(StorePath::Store { mode });
-    }
-    let mut header = [0u8; 16];
-    let mut file =
-        std::fs::File::open(path).map_err(|e| Failure::file(path, format!("cannot read: {e}")))?;
-    let read = file.read_exact(&mut header).is_ok();
-    if !read || &header != b"SQLite format 3\0" {
-        return Err(not_a_store("is not an SQLite database"));
-    }
-    Ok(StorePath::Store { mode })
 }
 
 /// `path: error`, with what to type when the library's message leaves it
@@ -145,62 +103,95 @@ pub fn hint(e: &RegistryError) -> Option<&'static str> {
     })
 }
 
-/// Opens the store for a command that only reads: a path with nothing at it
-/// gives `None` and creates nothing.
+/// Opens the store for a command that only reads: nothing is created,
+/// converted or migrated; `None` when there is no store.
 pub fn open_existing(g: &Globals) -> Result<Option<Opened>, Failure> {
-    // A database is always there to read; only a file can be missing.
-    if let StoreLocation::Sqlite(path) = g.store_location()?
-        && check_store_path(&path)? == StorePath::Missing
-    {
-        return Ok(None);
-    }
-    open(g).map(Some)
+    open_for(g, OpenMode::ReadOnly)
 }
 
-/// Opens the store (creating it), converting a 0.1.0 store on first use.
+/// Opens the store for a command that writes (creating it), converting a
+/// 0.1.0 store on first use.
 pub fn open(g: &Globals) -> Result<Opened, Failure> {
-    let location = g.store_location()?;
-    if let StoreLocation::Sqlite(path) = &location
-        && let StorePath::Store { mode } = check_store_path(path)?
-        && mode & 0o177 != 0
+    open_for(g, OpenMode::ReadWrite)?
+        .ok_or_else(|| Failure::new("the store could not be opened for writing"))
+}
+
+/// Opens the store for a command that works on what is already there (a
+/// server, an organization): a SQLite path with nothing at it is an error,
+/// and nothing is created.
+pub fn open_present(g: &Globals) -> Result<Opened, Failure> {
+    if let StoreLocation::Sqlite(path) = g.store_location()?
+        && std::fs::symlink_metadata(&path).is_err()
     {
+        return Err(Failure::file(
+            &path,
+            "no store here (nothing was created); add an organization or a server first",
+        ));
+    }
+    open(g)
+}
+
+fn open_for(g: &Globals, mode: OpenMode) -> Result<Option<Opened>, Failure> {
+    let location = g.store_location()?;
+    let source = g.master_key_source()?;
+    let legacy_pass = g.store_passphrase()?;
+    let opened = mdmlink::store::open_registry(
+        &location,
+        mode,
+        source,
+        legacy_pass.as_ref(),
+        time::OffsetDateTime::now_utc(),
+    )
+    .map_err(|e| match e {
+        RegistryError::Store(e @ mdmlink::store::StoreError::OlderSchema { .. }) => {
+            Failure::new(format!("{e} (`mdmlink store upgrade` does it)"))
+        }
+        RegistryError::Store(e) => Failure::from(e),
+        e => match hint(&e) {
+            Some(hint) => Failure::new(format!("{e} ({hint})")),
+            None => Failure::new(e.to_string()),
+        },
+    })?;
+    let Some(OpenedRegistry {
+        registry,
+        shown,
+        narrowed_mode,
+        converted,
+        ..
+    }) = opened
+    else {
+        return Ok(None);
+    };
+    warn_narrowed(&shown, narrowed_mode);
+    if let Some(name) = converted {
         eprintln!(
-            "warning: {}: mode {mode:04o} lets others read the store's keys; narrowing it to {:04o}",
-            files::escape_label(&path.display().to_string()),
-            mode & 0o600
+            "mdmlink: {}: converted the store of mdmlink 0.1.0 (organization \"{name}\")",
+            files::escape_label(&shown)
         );
     }
-    let (store, path) = open_store(&location)?;
-    let source = g.master_key_source()?;
-    // Only a SQLite file can be a store of mdmlink 0.1.0.
-    let store = match store {
-        AnyStore::Sqlite(sqlite)
-            if sqlite
-                .has_legacy()
-                .map_err(|e| Failure::new(e.to_string()))? =>
-        {
-            let legacy_pass = g.store_passphrase()?;
-            let mut registry = Registry::new(sqlite, source.clone());
-            let name = registry
-                .migrate_legacy(legacy_pass.as_ref(), time::OffsetDateTime::now_utc())
-                .map_err(|e| fail(&path, e))?;
-            if let Some(name) = name {
-                eprintln!(
-                    "mdmlink: {}: converted the store of mdmlink 0.1.0 (organization \"{name}\")",
-                    path.display()
-                );
-            }
-            AnyStore::Sqlite(registry.into_store())
-        }
-        other => other,
-    };
-    let registry = Registry::new(store, source);
-    Ok(Opened { registry, path })
+    Ok(Some(Opened {
+        registry,
+        path: PathBuf::from(shown),
+    }))
 }
 
-/// Reads a master key file (at most 4 KiB, a regular file).
+/// Reads a master key file (at most 4 KiB, a regular file that only its
+/// owner may read: one that others can read is refused, since the key
+/// opens every secret in the store).
 pub fn read_key_file(path: &Path) -> Result<MasterKeySource, Failure> {
-    let bytes = zeroize::Zeroizing::new(files::read(path, files::Kind::Key)?);
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(path) {
+        let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777;
+        if meta.is_file() && mode & 0o077 != 0 {
+            return Err(Failure::file(
+                path,
+                format!(
+                    "mode {mode:04o} lets others read the master key; make it owner-only (chmod 600) and try again"
+                ),
+            ));
+        }
+    }
+    let bytes = zeroize::Zeroizing::new(files::read(path, files::Kind::MasterKey)?);
     MasterKey::parse(&bytes, &path.display().to_string())
         .map(MasterKeySource::Key)
         .map_err(|e| Failure::new(format!("{e} (generate one with `mdmlink store keygen`)")))

@@ -23,8 +23,44 @@ use std::time::Duration;
 
 use postgres::config::{Host, SslMode};
 
-/// How long to wait for the server when the URL does not say (`connect_timeout`).
-const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long to wait for the server when the URL does not say
+/// (`connect_timeout`), per host, handshake included.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the server may spend on one statement before it cancels it
+/// (`statement_timeout`), unless the URL's `options` set one.
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long sent data may stay unacknowledged before the connection is
+/// dropped (`tcp_user_timeout`), unless the URL sets it.
+const DEFAULT_TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The query parameters the driver understands, plus mdmlink's own
+/// `sslrootcert` and `schema`. Anything else is refused without being
+/// quoted (a stray `?SECRET=1` must not reach a message).
+const KNOWN_PARAMS: &[&str] = &[
+    "user",
+    "password",
+    "dbname",
+    "options",
+    "application_name",
+    "sslmode",
+    "sslnegotiation",
+    "host",
+    "hostaddr",
+    "port",
+    "connect_timeout",
+    "tcp_user_timeout",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_retries",
+    "target_session_attrs",
+    "channel_binding",
+    "load_balance_hosts",
+    "sslrootcert",
+    "schema",
+];
 
 /// A parsed `postgres://` URL. Its [`Display`](fmt::Display) and
 /// [`Debug`](fmt::Debug) never show the password.
@@ -54,36 +90,42 @@ impl UrlError {
 }
 
 impl PostgresUrl {
-    /// Parses `url` (`postgres://` or `postgresql://`).
+    /// Parses `url` (`postgres://` or `postgresql://`, the scheme in any
+    /// case). The URL is taken apart here, strictly, and handed to the
+    /// driver re-encoded, so that an unencoded `@`, `/` or `?` in a password
+    /// is refused instead of being split into a host or a database name (and
+    /// then shown). No refusal quotes any part of the URL.
     pub fn parse(url: &str) -> Result<Self, UrlError> {
-        let Some(rest) = url
-            .strip_prefix("postgres://")
-            .or_else(|| url.strip_prefix("postgresql://"))
-        else {
-            return Err(UrlError::new(
-                "it must start with postgres:// or postgresql://",
-            ));
-        };
-        let (base, query) = match rest.split_once('?') {
-            Some((base, query)) => (base, Some(query)),
-            None => (rest, None),
-        };
-        // `sslrootcert` is ours; everything else goes to the driver as written.
+        let parts = UrlParts::split(url)?;
+        let mut driver_url = String::from("postgresql://");
+        if let Some(user) = &parts.user {
+            driver_url.push_str(&percent_encode(user));
+            if let Some(password) = &parts.password {
+                driver_url.push(':');
+                driver_url.push_str(&percent_encode(password));
+            }
+            driver_url.push('@');
+        }
+        driver_url.push_str(parts.hosts);
+        driver_url.push('/');
+        if let Some(db) = &parts.dbname {
+            driver_url.push_str(&percent_encode(db));
+        }
         let mut root_cert = None;
         let mut schema = None;
-        let mut kept = Vec::new();
-        for pair in query.into_iter().flat_map(|q| q.split('&')) {
-            match pair.split_once('=') {
-                Some(("sslrootcert", value)) => {
-                    let value = crate::encoding::percent_decode(value, false).ok_or_else(|| {
-                        UrlError::new("sslrootcert is not valid percent-encoding")
-                    })?;
+        let mut statement_timeout_set = false;
+        let mut sep = '?';
+        for (key, value) in &parts.params {
+            let value: &str = value;
+            match *key {
+                "sslrootcert" => {
                     if value.is_empty() {
                         return Err(UrlError::new("sslrootcert is empty"));
                     }
                     root_cert = Some(PathBuf::from(value));
+                    continue;
                 }
-                Some(("schema", value)) => {
+                "schema" => {
                     let valid = value.len() <= 63
                         && value.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
                         && value
@@ -95,32 +137,75 @@ impl PostgresUrl {
                         ));
                     }
                     schema = Some(value.to_owned());
+                    continue;
                 }
-                _ => kept.push(pair),
+                "options" if value.contains("statement_timeout") => statement_timeout_set = true,
+                _ => {}
             }
+            // libpq's verify-ca and verify-full: every TLS connection here
+            // verifies the chain and the host name, as verify-full does.
+            let value = match (*key, value) {
+                ("sslmode", "verify-ca" | "verify-full") => "require",
+                _ => value,
+            };
+            driver_url.push(sep);
+            sep = '&';
+            driver_url.push_str(key);
+            driver_url.push('=');
+            driver_url.push_str(&percent_encode(value));
         }
-        let mut driver_url = format!("postgresql://{base}");
-        if !kept.is_empty() {
-            driver_url.push('?');
-            driver_url.push_str(&kept.join("&"));
-        }
-        let mut config: postgres::Config = driver_url
-            .parse()
-            .map_err(|e: postgres::Error| UrlError::new(redact(&e.to_string(), url)))?;
+        let driver_url = zeroize::Zeroizing::new(driver_url);
+        let mut config: postgres::Config = driver_url.parse().map_err(|e: postgres::Error| {
+            // The driver quotes option names (all checked against KNOWN_PARAMS
+            // above), never values; the password is scrubbed all the same.
+            let text = e.to_string();
+            let secrets = parts.password.iter().chain(
+                parts
+                    .params
+                    .iter()
+                    .filter(|(k, _)| *k == "password")
+                    .map(|(_, v)| v),
+            );
+            let text = secrets
+                .filter(|p| !p.is_empty())
+                .fold(text, |t, p| t.replace(p.as_str(), "***"));
+            UrlError::new(text)
+        })?;
         if config.get_hosts().is_empty() {
             return Err(UrlError::new("no host"));
         }
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
         }
+        if config.get_tcp_user_timeout().is_none() {
+            // Data the server never acknowledges (a dead link) ends the
+            // connection instead of waiting for the kernel's 15 minutes.
+            config.tcp_user_timeout(DEFAULT_TCP_USER_TIMEOUT);
+        }
         if config.get_application_name().is_none() {
             config.application_name("mdmlink");
         }
+        // A statement the server cannot finish (a lock held elsewhere, an
+        // overloaded server) is cancelled by the server itself; the URL's
+        // own `options=-c statement_timeout=...` wins.
+        let mut extra = Vec::new();
+        if !statement_timeout_set {
+            extra.push(format!(
+                "-c statement_timeout={}",
+                DEFAULT_STATEMENT_TIMEOUT.as_millis()
+            ));
+        }
         if let Some(schema) = &schema {
-            let options = match config.get_options() {
-                Some(o) => format!("{o} -c search_path={schema}"),
-                None => format!("-c search_path={schema}"),
-            };
+            extra.push(format!("-c search_path={schema}"));
+        }
+        if !extra.is_empty() {
+            let mut options = config.get_options().map(str::to_owned).unwrap_or_default();
+            for e in extra {
+                if !options.is_empty() {
+                    options.push(' ');
+                }
+                options.push_str(&e);
+            }
             config.options(&options);
         }
         if root_cert.is_some() && config.get_ssl_mode() == SslMode::Disable {
@@ -133,6 +218,17 @@ impl PostgresUrl {
             schema,
             shown,
         })
+    }
+
+    /// How long a connection attempt may take in all, handshake included:
+    /// `connect_timeout` for each host.
+    pub fn connect_deadline(&self) -> Duration {
+        let per_host = self
+            .config
+            .get_connect_timeout()
+            .copied()
+            .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+        per_host.saturating_mul(self.config.get_hosts().len().max(1) as u32)
     }
 
     /// The driver's configuration.
@@ -151,16 +247,40 @@ impl PostgresUrl {
         self.config.get_ssl_mode() != SslMode::Disable
     }
 
-    /// Connects, with TLS when the URL allows it.
+    /// Connects, with TLS when the URL allows it, within
+    /// [`Self::connect_deadline`]: the driver bounds only the socket's
+    /// connect, so a server that accepts and then never answers would hold
+    /// the caller forever. The attempt runs on a thread of its own; past the
+    /// deadline it is abandoned (the thread ends when the server closes the
+    /// connection or the process exits) and the caller gets
+    /// [`ConnectError::Timeout`].
     pub(crate) fn connect(&self) -> Result<postgres::Client, ConnectError> {
-        if !self.uses_tls() {
-            return self
-                .config
-                .connect(postgres::NoTls)
-                .map_err(ConnectError::Driver);
+        let deadline = self.connect_deadline();
+        let config = self.config.clone();
+        let tls = if self.uses_tls() {
+            Some(self.tls()?)
+        } else {
+            None
+        };
+        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("mdmlink-postgres-connect".into())
+            .spawn(move || {
+                let result = match tls {
+                    Some(tls) => config.connect(tls),
+                    None => config.connect(postgres::NoTls),
+                };
+                // The caller may have given up: then nobody listens.
+                let _ = sender.send(result.map_err(ConnectError::Driver));
+            })
+            .map_err(|e| ConnectError::Tls(format!("cannot start a thread to connect: {e}")))?;
+        match receiver.recv_timeout(deadline) {
+            Ok(result) => result,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(ConnectError::Timeout(deadline)),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(ConnectError::Tls(
+                "the connection attempt ended without a result".into(),
+            )),
         }
-        let tls = self.tls()?;
-        self.config.connect(tls).map_err(ConnectError::Driver)
     }
 
     fn tls(&self) -> Result<tokio_postgres_rustls::MakeRustlsConnect, ConnectError> {
@@ -226,6 +346,8 @@ pub(crate) enum ConnectError {
     Tls(String),
     /// The driver's error (connection refused, authentication, TLS handshake).
     Driver(postgres::Error),
+    /// No answer within the deadline (the whole handshake).
+    Timeout(Duration),
 }
 
 /// The URL as shown in messages: user, hosts, ports, database and TLS mode,
@@ -283,26 +405,170 @@ fn shown(config: &postgres::Config, root_cert: bool, schema: Option<&str>) -> St
     s
 }
 
-/// `message` with any password-looking part of `url` replaced, for the
-/// driver's parse errors (which quote the option at fault, not the value,
-/// but this makes sure).
-fn redact(message: &str, url: &str) -> String {
-    let mut out = message.to_owned();
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    if let Some((userinfo, _)) = rest.rsplit_once('@')
-        && let Some((_, password)) = userinfo.split_once(':')
-        && !password.is_empty()
-    {
-        out = out.replace(password, "***");
-    }
-    for pair in rest.split(['?', '&']) {
-        if let Some(("password", value)) = pair.split_once('=')
-            && !value.is_empty()
-        {
-            out = out.replace(value, "***");
+/// `s` without its `%XX` escapes (the crate's one decoder; `+` stays `+`).
+fn percent_decode(s: &str) -> Option<String> {
+    crate::encoding::percent_decode(s, false)
+}
+
+/// `s` with everything but unreserved characters as `%XX`.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
         }
     }
     out
+}
+
+/// A URL taken apart, each part decoded. The password is zeroized on drop.
+struct UrlParts<'a> {
+    user: Option<String>,
+    password: Option<zeroize::Zeroizing<String>>,
+    hosts: &'a str,
+    dbname: Option<String>,
+    params: Vec<(&'static str, zeroize::Zeroizing<String>)>,
+}
+
+impl<'a> UrlParts<'a> {
+    fn split(url: &'a str) -> Result<Self, UrlError> {
+        let rest = crate::store::open::postgres_scheme_len(url)
+            .map(|n| &url[n..])
+            .ok_or_else(|| UrlError::new("it must start with postgres:// or postgresql://"))?;
+        if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(UrlError::new(
+                "it holds white space or a control character; percent-encode it (a space is %20)",
+            ));
+        }
+        if rest.contains('#') {
+            return Err(UrlError::new("it holds an unencoded '#'; write it as %23"));
+        }
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(authority_end);
+        if authority.matches('@').count() > 1 {
+            return Err(UrlError::new(
+                "the user name or password holds an unencoded '@'; write it as %40",
+            ));
+        }
+        if tail.contains('@') {
+            return Err(UrlError::new(
+                "an '@' follows the host: a user name or password with an unencoded '/' or '?' (write %2F, %3F), or an '@' in the database name or a parameter (write %40)",
+            ));
+        }
+        let (userinfo, hosts) = match authority.split_once('@') {
+            Some((u, h)) => (Some(u), h),
+            None => (None, authority),
+        };
+        let (user, password) = match userinfo {
+            None => (None, None),
+            Some(info) => {
+                let (user, password) = match info.split_once(':') {
+                    Some((u, p)) => (u, Some(p)),
+                    None => (info, None),
+                };
+                let user = percent_decode(user)
+                    .ok_or_else(|| UrlError::new("the user name is not valid percent-encoding"))?;
+                let password = password
+                    .map(|p| {
+                        percent_decode(p)
+                            .map(zeroize::Zeroizing::new)
+                            .ok_or_else(|| {
+                                UrlError::new("the password is not valid percent-encoding")
+                            })
+                    })
+                    .transpose()?;
+                (Some(user), password)
+            }
+        };
+        check_hosts(hosts)?;
+        let (path, query) = match tail.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (tail, None),
+        };
+        let dbname =
+            match path.strip_prefix('/') {
+                Some("") | None => None,
+                Some(db) => Some(percent_decode(db).ok_or_else(|| {
+                    UrlError::new("the database name is not valid percent-encoding")
+                })?),
+            };
+        let mut params = Vec::new();
+        for pair in query.into_iter().flat_map(|q| q.split('&')) {
+            if pair.is_empty() {
+                continue;
+            }
+            let Some((key, value)) = pair.split_once('=') else {
+                return Err(UrlError::new("a query parameter has no '=value'"));
+            };
+            let key = KNOWN_PARAMS
+                .iter()
+                .copied()
+                .find(|k| *k == key)
+                .ok_or_else(|| {
+                    UrlError::new(format!(
+                        "a query parameter is not one mdmlink knows (it knows {})",
+                        KNOWN_PARAMS.join(", ")
+                    ))
+                })?;
+            let value = percent_decode(value)
+                .map(zeroize::Zeroizing::new)
+                .ok_or_else(|| UrlError::new(format!("{key} is not valid percent-encoding")))?;
+            params.push((key, value));
+        }
+        Ok(Self {
+            user,
+            password,
+            hosts,
+            dbname,
+            params,
+        })
+    }
+}
+
+/// Host names, addresses (`[...]` for IPv6) and `%2F`-encoded socket
+/// directories, each with an optional numeric port, separated by commas.
+fn check_hosts(hosts: &str) -> Result<(), UrlError> {
+    let bad = || {
+        UrlError::new(
+            "the host list is not host names, addresses or %2F-encoded socket directories with numeric ports",
+        )
+    };
+    if hosts.is_empty() {
+        return Ok(());
+    }
+    for chunk in hosts.split(',') {
+        let (host, port) = if let Some(inner) = chunk.strip_prefix('[') {
+            let (addr, after) = inner.split_once(']').ok_or_else(bad)?;
+            if !addr
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() || matches!(c, ':' | '.' | '%'))
+            {
+                return Err(bad());
+            }
+            match after {
+                "" => (addr, None),
+                a => (addr, Some(a.strip_prefix(':').ok_or_else(bad)?)),
+            }
+        } else {
+            match chunk.split_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (chunk, None),
+            }
+        };
+        let host_ok = !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '%' | ':'))
+            && percent_decode(host).is_some();
+        let port_ok = port
+            .is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+        if !host_ok || !port_ok {
+            return Err(bad());
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -357,16 +623,80 @@ mod tests {
         }
     }
 
+    /// Property-style: a password with every character a URL treats
+    /// specially, placed in every part of many malformed URLs, never shows
+    /// (not even three characters of it) in an error, `Display` or `Debug`.
     #[test]
-    fn a_signed_or_short_escape_is_refused() {
-        // `u8::from_str_radix` would read `%+f` as 0x0f: the shared decoder
-        // takes exactly two hexadecimal digits.
-        for bad in ["%+f", "%-1", "% f", "%f"] {
-            assert!(
-                PostgresUrl::parse(&format!("postgres://mdm@localhost/links?sslrootcert={bad}"))
-                    .is_err(),
-                "{bad}"
-            );
+    fn no_malformed_url_shows_any_part_of_the_password() {
+        const PASSWORD: &str = "ZqXjLEAKvw";
+        let specials = [
+            "", "@", "/", "?", "#", ":", "%", "%zz", "&", "=", " ", "[", "]", ",", "\u{0}", "é",
+        ];
+        let mut checked = 0;
+        for special in specials {
+            for split in 0..=PASSWORD.len() {
+                let pass = format!("{}{special}{}", &PASSWORD[..split], &PASSWORD[split..]);
+                for template in [
+                    "postgres://mdm:{P}@db.example.com:5432/links",
+                    "postgres://mdm:{P}@@db.example.com/links",
+                    "postgres://mdm:{P}@db.example.com:{P}/links",
+                    "postgresql://mdm:{P}@db.example.com/links?sslmode=require",
+                    "POSTGRES://mdm:{P}@db.example.com/links",
+                    "postgres://mdm@db.example.com/links?password={P}",
+                    "postgres://mdm@db.example.com/links?password={P}&sslmode=bogus",
+                    "postgres://mdm@db.example.com/links?{P}=1",
+                    "postgres://mdm:{P}@db.example.com/links?sslrootcert=%zz",
+                    "postgres://mdm:{P}@/links",
+                    "postgres://mdm:{P}@db.example.com/links?schema=Bad",
+                    "postgres://mdm:{P}",
+                ] {
+                    // Text after an '@' that ends the user part is the
+                    // host: shown, as it should be.
+                    if template.ends_with("{P}") && special == "@" {
+                        continue;
+                    }
+                    let url = template.replace("{P}", &pass);
+                    let text = match PostgresUrl::parse(&url) {
+                        Ok(parsed) => format!("{parsed} {parsed:?}"),
+                        Err(e) => format!("{e} {e:?}"),
+                    };
+                    for len in 3..=PASSWORD.len() {
+                        for start in 0..=PASSWORD.len() - len {
+                            let piece = &PASSWORD[start..start + len];
+                            assert!(!text.contains(piece), "{url:?} shows {piece:?}: {text}");
+                        }
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 1000);
+        // The example: refused, not half shown.
+        let err = PostgresUrl::parse("postgres://mdm:P@SS_LEAK@host/db").unwrap_err();
+        assert!(!err.to_string().contains("SS_LEAK"), "{err}");
+        assert!(err.to_string().contains("%40"), "{err}");
+    }
+
+    #[test]
+    fn connect_timeout_and_statement_timeout_have_defaults() {
+        let url = PostgresUrl::parse("postgres://mdm@h/db").unwrap();
+        assert_eq!(
+            url.config().get_connect_timeout(),
+            Some(&DEFAULT_CONNECT_TIMEOUT)
+        );
+        assert_eq!(url.connect_deadline(), DEFAULT_CONNECT_TIMEOUT);
+        assert_eq!(
+            url.config().get_options(),
+            Some("-c statement_timeout=60000")
+        );
+        let url = PostgresUrl::parse("postgres://mdm@h1,h2/db?connect_timeout=3").unwrap();
+        assert_eq!(url.connect_deadline(), Duration::from_secs(6));
+        let url =
+            PostgresUrl::parse("postgres://mdm@h/db?options=-c%20statement_timeout%3D5s").unwrap();
+        assert_eq!(url.config().get_options(), Some("-c statement_timeout=5s"));
+        for mode in ["verify-full", "verify-ca"] {
+            let url = PostgresUrl::parse(&format!("postgres://mdm@h/db?sslmode={mode}")).unwrap();
+            assert_eq!(url.config().get_ssl_mode(), SslMode::Require);
         }
     }
 
@@ -398,6 +728,13 @@ mod tests {
         assert_eq!(
             url.config().get_options(),
             Some("-c statement_timeout=5000 -c search_path=mdm_links")
+        );
+        assert_eq!(
+            PostgresUrl::parse("postgres://mdm@localhost/links?schema=mdm_links")
+                .unwrap()
+                .config()
+                .get_options(),
+            Some("-c statement_timeout=60000 -c search_path=mdm_links")
         );
         for bad in ["Links", "1links", "a-b", "x;drop", ""] {
             assert!(

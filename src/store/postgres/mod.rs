@@ -96,6 +96,39 @@ impl PostgresStore {
         })
     }
 
+    /// Connects to an existing store at `url` without creating or
+    /// migrating anything: `Ok(None)` when the database (or the URL's
+    /// `schema`) holds no mdmlink tables; [`StoreError::OlderSchema`] or
+    /// [`StoreError::NewerSchema`] when its version is not this build's.
+    pub fn open_url_existing(url: PostgresUrl) -> Result<Option<Self>, StoreError> {
+        let shown = url.to_string();
+        let mut client = url.connect().map_err(|e| connect_error(&shown, e))?;
+        let found = migrate::version(&mut client).map_err(|e| db_error_text(&shown, &e))?;
+        if found == 0 {
+            return Ok(None);
+        }
+        if found > POSTGRES_SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema {
+                store: shown,
+                found,
+                supported: POSTGRES_SCHEMA_VERSION,
+            });
+        }
+        if found < POSTGRES_SCHEMA_VERSION {
+            return Err(StoreError::OlderSchema {
+                store: shown,
+                found,
+                current: POSTGRES_SCHEMA_VERSION,
+            });
+        }
+        Ok(Some(Self {
+            client,
+            url,
+            shown,
+            statements: HashMap::new(),
+        }))
+    }
+
     /// Where the store is (without its password).
     pub fn url(&self) -> &PostgresUrl {
         &self.url
@@ -187,6 +220,12 @@ fn connect_error(shown: &str, e: ConnectError) -> StoreError {
             format!("sslrootcert {}: {reason}", path.display())
         }
         ConnectError::Tls(reason) => format!("TLS: {reason}"),
+        ConnectError::Timeout(after) => {
+            return StoreError::Timeout {
+                store: shown.to_owned(),
+                waited: after,
+            };
+        }
         ConnectError::Driver(e) => {
             let why = describe(&e);
             let hint = if why.contains("certificate") {

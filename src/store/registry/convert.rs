@@ -37,6 +37,16 @@ fn open_text(
     Ok(Some(Zeroizing::new(text)))
 }
 
+/// The server's installed token alone, opened.
+pub(crate) fn token_of(
+    sealer: &Sealer,
+    row: &ServerRow,
+) -> Result<Option<ServerToken>, RegistryError> {
+    open_text(sealer, row, SecretField::TokenCredentials)?
+        .map(|json| ServerToken::from_json(&json).map_err(|e| corrupt(&row.summary.name, e)))
+        .transpose()
+}
+
 /// The model of one server from its row, private keys and token opened.
 pub(crate) fn to_model(sealer: &Sealer, row: &ServerRow) -> Result<MdmServer, RegistryError> {
     let s = &row.summary;

@@ -65,6 +65,25 @@ pub enum RegistryError {
         /// Why.
         source: TokenError,
     },
+    /// A server was imported without its certificate.
+    #[error(
+        "server \"{server}\": give its certificate (the one uploaded to the portal) along with the key; every server has one, it names the server in the tokens the portal issues and counts toward the portal's limit"
+    )]
+    CertificateRequired {
+        /// The server.
+        server: String,
+    },
+    /// The token is already installed for another server of the
+    /// organization (the same consumer key).
+    #[error(
+        "server \"{server}\": this token is already installed for server \"{other}\"; two servers cannot share one token (download the token of this server's own MDM server in the portal, or force it)"
+    )]
+    TokenShared {
+        /// The server the token was given for.
+        server: String,
+        /// The server that holds it.
+        other: String,
+    },
     /// A certificate given for import does not match the key.
     #[error("server \"{server}\": the certificate does not belong to the key: {source}")]
     ImportCertificate {

@@ -27,12 +27,12 @@ impl<S: Store> Registry<S> {
     }
 
     /// Removes an organization; with servers only when `with_servers`.
-    /// Returns how many servers went with it.
+    /// Returns its name as stored and how many servers went with it.
     pub fn remove_organization(
         &mut self,
         name: &str,
         with_servers: bool,
-    ) -> Result<usize, RegistryError> {
+    ) -> Result<(String, usize), RegistryError> {
         self.store.write(|tx| {
             let org = find_org(tx, Some(name))?;
             let servers = tx.count_servers(Some(org.id))?;
@@ -43,7 +43,7 @@ impl<S: Store> Registry<S> {
                 });
             }
             tx.delete_organization(org.id)?;
-            Ok(servers)
+            Ok((org.name, servers))
         })
     }
 

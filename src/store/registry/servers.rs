@@ -14,7 +14,7 @@ use crate::{
     name::ServerName,
     organization::{InstallOptions, Organization, OrganizationError, ServerOptions},
     portal::Portal,
-    store::{OrganizationRow, ServerRow, Store, StoreExt},
+    store::{OrganizationRow, ServerRow, Store, StoreExt, StoreTx, master_key::Sealer},
     token::ServerToken,
 };
 
@@ -86,6 +86,9 @@ impl<S: Store> Registry<S> {
             })?;
         self.store.write(|tx| {
             let org = find_org(tx, organization)?;
+            if let Some(t) = server.token() {
+                check_token_unshared(tx, &sealer, &org, name, t.token.consumer_key())?;
+            }
             insert(tx, &sealer, &org, server).map_err(|e| duplicate(e, name))?;
             Ok(org)
         })
@@ -93,8 +96,10 @@ impl<S: Store> Registry<S> {
 
     /// Imports a server already linked by another product: its private key
     /// (PKCS#1 or PKCS#8, PEM or DER, encrypted with `key_password` or not),
-    /// optionally its certificate and its current token file, which must
-    /// open with the key. No new upload to the portal is needed.
+    /// its certificate (required: [`RegistryError::CertificateRequired`]) and
+    /// optionally its current token file, which must open with the key and
+    /// must not be installed for another server of the organization
+    /// ([`RegistryError::TokenShared`]). No new upload to the portal is needed.
     #[allow(clippy::too_many_arguments)]
     pub fn import_server(
         &mut self,
@@ -113,15 +118,20 @@ impl<S: Store> Registry<S> {
             source,
         };
         let mut keypair = ServerKeypair::from_pem_or_der(key, key_password).map_err(key_err)?;
-        if let Some(cert) = certificate {
-            let cert = ServerCertificate::from_pem_or_der(cert).map_err(key_err)?;
-            keypair.attach_certificate(cert).map_err(|source| {
-                RegistryError::ImportCertificate {
-                    server: name.to_owned(),
-                    source,
-                }
+        // A server always has a certificate: it is what the portal holds,
+        // what a token names as its recipient, and what counts toward the
+        // portal's limit. One made here would match no token the portal
+        // issues for the original, so the original is required.
+        let cert = certificate.ok_or_else(|| RegistryError::CertificateRequired {
+            server: name.to_owned(),
+        })?;
+        let cert = ServerCertificate::from_pem_or_der(cert).map_err(key_err)?;
+        keypair
+            .attach_certificate(cert)
+            .map_err(|source| RegistryError::ImportCertificate {
+                server: name.to_owned(),
+                source,
             })?;
-        }
         let sealer = self.sealer()?;
         let mut model = Organization::new("", Portal::BusinessManager);
         model.add_server(name, keypair, options, now)?;
@@ -157,6 +167,9 @@ impl<S: Store> Registry<S> {
             })?;
         let org = self.store.write(|tx| {
             let org = find_org(tx, organization)?;
+            if let Some(t) = server.token() {
+                check_token_unshared(tx, &sealer, &org, name, t.token.consumer_key())?;
+            }
             insert(tx, &sealer, &org, server).map_err(|e| duplicate(e, name))?;
             Ok::<_, RegistryError>(org)
         })?;
@@ -173,11 +186,14 @@ impl<S: Store> Registry<S> {
     }
 
     /// Runs `change` on the server's model (secrets opened) in one write
-    /// transaction, and writes the row back.
+    /// transaction, and writes the row back. A token newly installed whose
+    /// consumer key another server of the organization holds is refused
+    /// unless `shared_token_ok`.
     fn with_server<T>(
         &mut self,
         organization: Option<&str>,
         name: &str,
+        shared_token_ok: bool,
         mut change: impl FnMut(&mut Organization, &str) -> Result<T, RegistryError>,
     ) -> Result<(OrganizationRow, T), RegistryError> {
         let sealer = self.sealer()?;
@@ -211,6 +227,12 @@ impl<S: Store> Registry<S> {
                     None
                 };
             let new_row = convert::to_row(&sealer, changed, row.summary.id, org.id, issued)?;
+            if let Some(t) = changed.token()
+                && !shared_token_ok
+                && new_row.summary.token_installed_at != row.summary.token_installed_at
+            {
+                check_token_unshared(tx, &sealer, &org, &stored_name, t.token.consumer_key())?;
+            }
             tx.update_server(&new_row)
                 .map_err(|e| duplicate(e.into(), name))?;
             Ok((org, value))
@@ -249,7 +271,7 @@ impl<S: Store> Registry<S> {
         now: OffsetDateTime,
     ) -> Result<Installed, RegistryError> {
         let (org, (server, report, expires_at)) =
-            self.with_server(organization, name, |model, stored| {
+            self.with_server(organization, name, options.force, |model, stored| {
                 let report =
                     model.install_token_file(stored, file_name, data, options.clone(), now)?;
                 let expires_at = model
@@ -279,7 +301,7 @@ impl<S: Store> Registry<S> {
         replace: bool,
         now: OffsetDateTime,
     ) -> Result<OrganizationRow, RegistryError> {
-        let (org, ()) = self.with_server(organization, name, |model, stored| {
+        let (org, ()) = self.with_server(organization, name, true, |model, stored| {
             if replace && model.server(stored).is_some_and(|s| s.staged().is_some()) {
                 model.discard_staged(stored)?;
             }
@@ -346,7 +368,10 @@ impl<S: Store> Registry<S> {
                 OffsetDateTime::UNIX_EPOCH,
             )?;
             probe.set_server_uuid(&row.summary.name, uuid)?;
-            row.summary.server_uuid = Some(uuid.to_owned());
+            // Stored in the model's one form.
+            row.summary.server_uuid = probe
+                .server(&row.summary.name)
+                .and_then(|s| s.server_uuid().map(str::to_owned));
             Ok(row.summary.name.clone())
         })?;
         Ok(name)
@@ -434,4 +459,38 @@ impl<S: Store> Registry<S> {
         })?;
         Ok(model.access_management_jwt(&row.summary.name, now, jti, rng)?)
     }
+}
+
+/// Refuses a token for `server` whose consumer key another server of the
+/// organization already holds: two servers on one token would share one
+/// link, and renewing either would break the other. The consumer key hint
+/// narrows the servers whose token is opened to compare.
+fn check_token_unshared(
+    tx: &mut dyn StoreTx,
+    sealer: &Sealer,
+    org: &OrganizationRow,
+    server: &str,
+    consumer_key: &str,
+) -> Result<(), RegistryError> {
+    let own_key = convert::name_key(&org.name, server)?;
+    let hint = convert::consumer_key_hint(consumer_key);
+    let mut others = Vec::new();
+    tx.for_each_server(Some(org.id), &mut |other| {
+        if other.name_key != own_key && other.token_consumer_key_hint.as_deref() == Some(&hint) {
+            others.push((other.name_key, other.name));
+        }
+        Ok(())
+    })?;
+    for (key, name) in others {
+        let Some(row) = tx.server(org.id, &key)? else {
+            continue;
+        };
+        if convert::token_of(sealer, &row)?.is_some_and(|t| t.consumer_key() == consumer_key) {
+            return Err(RegistryError::TokenShared {
+                server: server.trim().to_owned(),
+                other: name,
+            });
+        }
+    }
+    Ok(())
 }

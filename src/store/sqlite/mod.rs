@@ -16,12 +16,12 @@
 //! - `PRAGMA secure_delete` overwrites deleted content, and a transaction
 //!   that deleted or replaced a secret ends with a WAL checkpoint that
 //!   truncates the journal, so no copy of the old bytes stays in either file.
-//! - Opening checks the header, so a truncated or foreign file is reported
-//!   as such, naming the file, before anything is changed; a damaged page is
+//! - Opening checks the header ([`super::open`] holds the file checks), so a
+//!   truncated or foreign file is reported as such, naming the file, before
+//!   anything is changed; a damaged page is
 //!   reported when a transaction reads it (which then changes nothing).
 //!   [`SqliteStore::check_integrity`] runs `PRAGMA quick_check` on demand.
 
-mod file;
 mod migrate;
 mod rows;
 
@@ -31,7 +31,6 @@ use std::time::Duration;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use super::{Store, StoreError, StoreTx, TxMode};
-use file::{check_header, check_not_foreign, create_private};
 pub use migrate::{MIGRATIONS, SCHEMA_VERSION};
 use rows::SqliteTx;
 
@@ -50,14 +49,20 @@ impl SqliteStore {
     /// Opens the store at `path`, creating it (mode 0600) if it does not
     /// exist, and migrating it to [`SCHEMA_VERSION`].
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        let path = path.as_ref().to_path_buf();
-        let name = path.display().to_string();
+        let path = path.as_ref();
         // Look before touching: a file that is not a store keeps its mode.
-        check_header(&path, &name)?;
-        check_not_foreign(&path, &name)?;
-        create_private(&path, &name)?;
+        super::open::prepare_sqlite_file(path, &path.display().to_string())?;
+        Self::connect(path, true)
+    }
+
+    /// Opens the existing, checked file at `path`; `migrate` false refuses
+    /// a schema that is not this build's instead of migrating it
+    /// ([`super::open::open_store`] checks the file first).
+    pub(crate) fn connect(path: &Path, migrate: bool) -> Result<Self, StoreError> {
+        let path = path.to_path_buf();
+        let name = path.display().to_string();
         let conn = Connection::open_with_flags(
-            &path,
+            super::open::literal_path(&path),
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|e| map_err(&name, e))?;
@@ -84,8 +89,29 @@ impl SqliteStore {
             .conn
             .execute_batch("PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;")
             .map_err(|e| store.err(e))?;
-        migrate::migrate(&store.conn, &store.name)?;
+        if migrate {
+            migrate::migrate(&store.conn, &store.name)?;
+        } else {
+            store.check_version()?;
+        }
         Ok(store)
+    }
+
+    /// Refuses a schema that is not this build's (reading never migrates).
+    fn check_version(&self) -> Result<(), StoreError> {
+        match self.schema_version()? {
+            SCHEMA_VERSION => Ok(()),
+            found if found > SCHEMA_VERSION => Err(StoreError::NewerSchema {
+                store: self.name.clone(),
+                found,
+                supported: SCHEMA_VERSION,
+            }),
+            found => Err(StoreError::OlderSchema {
+                store: self.name.clone(),
+                found,
+                current: SCHEMA_VERSION,
+            }),
+        }
     }
 
     /// The database file.

@@ -54,7 +54,12 @@ fn default_cert_path(name: &ServerName, suffix: &str, der: bool) -> PathBuf {
 pub fn add(g: &Globals, a: &AddArgs) -> Result<u8, Failure> {
     let now = now_or(a.now.as_deref(), "--now")?;
     let name = ServerName::parse(&a.name).map_err(|e| Failure::new(e.to_string()))?;
-    let mut st = state::open(g)?;
+    // Only --portal may create a store (with its organization).
+    let mut st = if a.portal.is_some() {
+        state::open(g)?
+    } else {
+        state::open_present(g)?
+    };
     // A store without organizations gets one from --portal (and --org):
     // the library's policy.
     let (org, _) = st
@@ -127,7 +132,7 @@ pub fn import(g: &Globals, a: &ImportArgs) -> Result<u8, Failure> {
         .and_then(|p| p.file_name())
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut st = state::open(g)?;
+    let mut st = state::open_present(g)?;
     let mut options = ServerOptions::default().with_release_devices(a.release_devices);
     if let Some(s) = &a.site {
         options = options.with_site(s.clone());
@@ -158,7 +163,7 @@ pub fn import(g: &Globals, a: &ImportArgs) -> Result<u8, Failure> {
 }
 
 pub fn export_cert(g: &Globals, a: &ExportCertArgs) -> Result<u8, Failure> {
-    let mut st = state::open(g)?;
+    let mut st = state::open_present(g)?;
     let pem = st
         .registry
         .certificate_pem(g.org(), &a.name, a.staged)
@@ -219,7 +224,7 @@ pub fn install_token(g: &Globals, a: &InstallArgs) -> Result<u8, Failure> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut st = state::open(g)?;
+    let mut st = state::open_present(g)?;
     let installed = st
         .registry
         .install_token(
@@ -255,7 +260,7 @@ pub fn install_token(g: &Globals, a: &InstallArgs) -> Result<u8, Failure> {
 
 pub fn rotate_key(g: &Globals, a: &RotateArgs) -> Result<u8, Failure> {
     let now = now_or(a.now.as_deref(), "--now")?;
-    let mut st = state::open(g)?;
+    let mut st = state::open_present(g)?;
     // The server must exist, and have no staged key unless --force, before
     // the (slow) key generation; the transaction checks again.
     let org = st.registry.organization(g.org()).map_err(|e| st.fail(e))?;
@@ -308,7 +313,7 @@ fn with_force_hint(st: &state::Opened, e: RegistryError) -> Failure {
 }
 
 pub fn discard_staging(g: &Globals, a: &NameArg) -> Result<u8, Failure> {
-    let mut st = state::open(g)?;
+    let mut st = state::open_present(g)?;
     let serial = st
         .registry
         .discard_staged(g.org(), &a.name)
@@ -322,7 +327,7 @@ pub fn discard_staging(g: &Globals, a: &NameArg) -> Result<u8, Failure> {
 }
 
 pub fn remove(g: &Globals, a: &NameArg) -> Result<u8, Failure> {
-    let mut st = state::open(g)?;
+    let mut st = state::open_present(g)?;
     let name = st
         .registry
         .remove_server(g.org(), &a.name)
@@ -338,7 +343,7 @@ pub fn events(g: &Globals, a: &EventArgs) -> Result<u8, Failure> {
         Event::UserLeft => ReplacementReason::DownloaderLeftOrganization,
         Event::NewToken => ReplacementReason::NewTokenGenerated,
     };
-    let mut st = state::open(g)?;
+    let mut st = state::open_present(g)?;
     let name = st
         .registry
         .record_event(g.org(), &a.name, reason, at)
@@ -348,18 +353,19 @@ pub fn events(g: &Globals, a: &EventArgs) -> Result<u8, Failure> {
 }
 
 pub fn set_uuid(g: &Globals, a: &SetUuidArgs) -> Result<u8, Failure> {
-    let mut st = state::open(g)?;
+    let mut st = state::open_present(g)?;
     let name = st
         .registry
         .set_server_uuid(g.org(), &a.name, &a.uuid)
         .map_err(|e| st.fail(e))?;
-    println!("\"{name}\": server UUID {}", a.uuid.trim());
+    let uuid = mdmlink::organization::canonical_server_uuid(&a.uuid).unwrap_or_default();
+    println!("\"{name}\": server UUID {uuid}");
     Ok(0)
 }
 
 pub fn fetch_account(g: &Globals, a: &FetchAccountArgs) -> Result<u8, Failure> {
     use mdmlink::session::{self, client::Client};
-    let mut st = state::open(g)?;
+    let mut st = state::open_present(g)?;
     let token = st
         .registry
         .token(g.org(), &a.name)
