@@ -71,7 +71,7 @@ pub enum LinkError {
     Account(#[from] super::account::ApiAccountError),
     /// The server is not in the portal (by id or by name).
     #[error(
-        "no device management service named \"{name}\" in the portal; reconcile the organization (`mdmlink api reconcile`)"
+        "no device management service named \"{name}\" in the portal; reconcile the organization with the portal first"
     )]
     NotInPortal {
         /// The server's name.
