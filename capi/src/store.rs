@@ -1,4 +1,4 @@
-//! The store-backed API (`crate::store::registry::Registry` over an SQLite
+//! The store-backed API (`mdmlink::store::registry::Registry` over an SQLite
 //! file, or a PostgreSQL database with feature `postgres`): organizations
 //! and servers that persist, secrets under a master key. Feature `sqlite`;
 //! declared in the header under `MDMLINK_STORE`.
@@ -17,13 +17,13 @@ use super::organization::{mdmlink_install_outcome, portal_arg};
 use super::status::mdmlink_status;
 use super::token::mdmlink_token;
 use super::{bytes_arg, free_handle, handle, opt_str_arg, str_arg, time_arg, write, write_handle};
-use crate::SecretString;
-use crate::expiry::ExpiryPolicy;
-use crate::keypair::{CertificateParams, KeySize, ServerKeypair, common_name_for};
-use crate::organization::{InstallOptions, InstallOutcome, ServerOptions};
-use crate::store::master_key::{MasterKey, MasterKeyError, MasterKeySource};
-use crate::store::registry::{Registry, RegistryError};
-use crate::store::{AnyStore, StoreError, StoreLocation};
+use mdmlink::SecretString;
+use mdmlink::expiry::ExpiryPolicy;
+use mdmlink::keypair::{CertificateParams, KeySize, ServerKeypair, common_name_for};
+use mdmlink::organization::{InstallOptions, InstallOutcome, ServerOptions};
+use mdmlink::store::master_key::{MasterKey, MasterKeyError, MasterKeySource};
+use mdmlink::store::registry::{Registry, RegistryError};
+use mdmlink::store::{AnyStore, StoreError, StoreLocation};
 
 /// An open store: a SQLite file (or a PostgreSQL database) of organizations
 /// and servers. Every call
@@ -337,7 +337,7 @@ fn policy(warn_days: u32) -> Result<ExpiryPolicy, FfiError> {
 fn generate(name: &str, bits: u32, now: time::OffsetDateTime) -> Result<ServerKeypair, FfiError> {
     let size = KeySize::from_bits(bits)?;
     Ok(ServerKeypair::generate(
-        &mut crate::SystemRng::default(),
+        &mut mdmlink::SystemRng::default(),
         size,
         &CertificateParams::new(common_name_for(name), now),
     )?)
@@ -472,7 +472,7 @@ pub unsafe extern "C" fn mdmlink_store_server_install_token(
             name,
             file_name.unwrap_or(""),
             data,
-            InstallOptions { downloaded_by: None, force },
+            InstallOptions::default().with_force(force),
             now,
         )?;
         let o = match installed.report.outcome {
@@ -608,7 +608,7 @@ pub unsafe extern "C" fn mdmlink_store_server_jwt(
         let now = time_arg(now_unix, "now_unix")?;
         let jwt = store
             .lock()?
-            .access_management_jwt(org, name, now, jti, &mut crate::SystemRng::default())?;
+            .access_management_jwt(org, name, now, jti, &mut mdmlink::SystemRng::default())?;
         // SAFETY: `out` is non-NULL and writable.
         unsafe { write(out, mdmlink_bytes::from_vec(jwt.into_bytes())) };
         Ok(())

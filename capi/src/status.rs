@@ -8,7 +8,7 @@ use core::ffi::c_char;
 
 use super::macros::ffi;
 
-use crate::{
+use mdmlink::{
     dep::{DepError, ServiceCode},
     jwt::JwtError,
     keypair::KeyError,
@@ -335,12 +335,18 @@ impl mdmlink_status {
         ]
     };
 
+    // The library's error enums are `#[non_exhaustive]` and this is another
+    // crate, so each mapping below ends in a `_` arm: a variant the library
+    // adds before the C API maps it gets its group's most general status
+    // (its message still says what went wrong). Map new variants here.
+
     pub(crate) fn of_name(e: &NameError) -> Self {
         match e {
             NameError::Empty
             | NameError::TooLong { .. }
             | NameError::ControlCharacter { .. }
             | NameError::Reserved { .. } => Self::InvalidName,
+            _ => Self::InvalidName,
         }
     }
 
@@ -362,6 +368,7 @@ impl mdmlink_status {
             KeyError::CertificateMismatch { .. } => Self::CertificateMismatch,
             KeyError::NoCertificate => Self::NoCertificate,
             KeyError::Encode { .. } => Self::EncodeFailed,
+            _ => Self::KeyMalformed,
         }
     }
 
@@ -378,6 +385,7 @@ impl mdmlink_status {
             TokenError::Payload(_) => Self::TokenPayload,
             TokenError::Random => Self::RandomFailed,
             TokenError::Seal { .. } => Self::TokenSeal,
+            _ => Self::TokenMalformed,
         }
     }
 
@@ -403,6 +411,7 @@ impl mdmlink_status {
             | OrganizationError::TokenNotNewer { .. } => Self::TokenNotNewer,
             OrganizationError::AlreadyStaged { .. } => Self::AlreadyStaged,
             OrganizationError::NoToken { .. } => Self::NoToken,
+            _ => Self::InvalidRecord,
         }
     }
 
@@ -411,6 +420,7 @@ impl mdmlink_status {
             JwtError::InvalidClaim { .. } => Self::InvalidArgument,
             JwtError::Random => Self::RandomFailed,
             JwtError::Sign => Self::SignFailed,
+            _ => Self::InvalidArgument,
         }
     }
 
@@ -432,6 +442,7 @@ impl mdmlink_status {
             SessionError::Status { .. } => Self::SessionHttpStatus,
             SessionError::Malformed { .. } => Self::SessionMalformedResponse,
             SessionError::Transport { .. } => Self::SessionTransport,
+            _ => Self::SessionHttpStatus,
         }
     }
 
@@ -458,12 +469,14 @@ impl mdmlink_status {
                 | ServiceCode::DeviceIdRequired
                 | ServiceCode::InvalidProfile(_) => Self::DepBadRequest,
                 ServiceCode::ServiceUnavailable => Self::DepServiceUnavailable,
+                _ => Self::DepRejected,
             },
             DepError::RateLimited { .. } => Self::SessionRateLimited,
             DepError::Unknown { .. } => Self::SessionHttpStatus,
             DepError::Session(s) => Self::of_session(s),
             DepError::Malformed { .. } => Self::SessionMalformedResponse,
             DepError::InvalidArgument { .. } => Self::InvalidArgument,
+            _ => Self::DepRejected,
         }
     }
 }

@@ -13,7 +13,7 @@ use std::ffi::CString;
 
 use super::macros::ffi;
 use super::status::mdmlink_status;
-use crate::{
+use mdmlink::{
     Error, jwt::JwtError, keypair::KeyError, name::NameError, organization::OrganizationError,
     portal::RoleError, session::SessionError, token::TokenError,
 };
@@ -69,7 +69,7 @@ macro_rules! from_core {
         impl From<$ty> for FfiError {
             fn from(e: $ty) -> Self {
                 // The whole cause chain: C callers see one message.
-                Self::new(mdmlink_status::$f(&e), crate::error::report(&e))
+                Self::new(mdmlink_status::$f(&e), mdmlink::error::report(&e))
             }
         }
     )*};
@@ -83,7 +83,7 @@ from_core! {
     OrganizationError => of_organization,
     SessionError => of_session,
     JwtError => of_jwt,
-    crate::dep::DepError => of_dep,
+    mdmlink::dep::DepError => of_dep,
 }
 
 impl From<Error> for FfiError {
@@ -99,15 +99,17 @@ impl From<Error> for FfiError {
             Error::FileName(e) => Self::new(mdmlink_status::TokenFileName, e.to_string()),
             Error::Parse(e) => Self::invalid(e.to_string()),
             // No C function reaches a store yet.
-            Error::Store(e) => Self::new(mdmlink_status::InvalidRecord, crate::error::report(&e)),
-            // `Error` is non-exhaustive for callers, not for this crate; a new
-            // variant must be mapped here.
+            Error::Store(e) => Self::new(mdmlink_status::InvalidRecord, mdmlink::error::report(&e)),
+            // `Error` is `#[non_exhaustive]` and this is another crate: a
+            // variant the library adds before this mapping learns it still
+            // fails with its own message.
+            e => Self::invalid(mdmlink::error::report(&e)),
         }
     }
 }
 
-impl From<crate::token::payload::PayloadError> for FfiError {
-    fn from(e: crate::token::payload::PayloadError) -> Self {
+impl From<mdmlink::hazmat::payload::PayloadError> for FfiError {
+    fn from(e: mdmlink::hazmat::payload::PayloadError) -> Self {
         TokenError::from(e).into()
     }
 }
