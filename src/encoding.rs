@@ -1,6 +1,6 @@
 //! Text encodings written once for the whole crate: hexadecimal (through
-//! `base16ct`, constant-time), PEM block splitting (RFC 7468) and MIME
-//! header parsing (RFC 5322 §2.2, RFC 2045). Private: the key import, the
+//! `base16ct`, constant-time), percent-decoding (RFC 3986), PEM block
+//! splitting (RFC 7468) and MIME header parsing (RFC 5322 §2.2, RFC 2045). Private: the key import, the
 //! token pipeline, the organization model and the simulator share them
 //! instead of reaching into each other.
 
@@ -14,6 +14,36 @@ pub(crate) fn hex_upper(bytes: &[u8]) -> String {
 /// Lower-case hexadecimal (nonces).
 pub(crate) fn hex_lower(bytes: &[u8]) -> String {
     base16ct::lower::encode_string(bytes)
+}
+
+/// Decodes `%XX` escapes (RFC 3986 §2.1): exactly two hexadecimal digits
+/// after each `%` (no sign, no space). With `plus_is_space`, `+` means a
+/// space, as in `application/x-www-form-urlencoded` query strings (RFC 5849
+/// §3.4.1.3.1 decodes the query that way). Returns `None` for a broken escape
+/// or a result that is not UTF-8.
+pub(crate) fn percent_decode(value: &str, plus_is_space: bool) -> Option<String> {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hi = bytes.get(i + 1).and_then(|c| char::from(*c).to_digit(16))?;
+                let lo = bytes.get(i + 2).and_then(|c| char::from(*c).to_digit(16))?;
+                out.push(u8::try_from(hi * 16 + lo).ok()?);
+                i += 3;
+            }
+            b'+' if plus_is_space => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// One `-----BEGIN X-----` ... `-----END X-----` block of a PEM text.

@@ -10,7 +10,7 @@ runs=9
 sizes="100 1000 10000"
 if [ "${1:-}" = "--quick" ]; then runs=3; fi
 cargo build --quiet --release --features cli --bin mdmlink
-cargo build --quiet --release --features sqlite --example fill_store
+cargo build --quiet --release --features sqlite,postgres --example fill_store
 bin=target/release/mdmlink
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -33,11 +33,11 @@ for n in $sizes; do
   store=$work/store-$n.sqlite
   target/release/examples/fill_store "$store" "$n" > /dev/null
   s=(--store "$store")
-  one=(--org "Org 0000")
+  one=(--org "Org 00000")
   list=$(median $bin "${s[@]}" server list)
   # check exits 2 (servers without... none here) or 0; either is fine for timing.
   check=$(median bash -c "$bin --store $store check >/dev/null; true")
-  uuid=$(median $bin "${s[@]}" "${one[@]}" server set-uuid "Server 000000" bench-uuid)
-  jwt=$(median $bin "${s[@]}" "${one[@]}" jwt "Server 000000")
+  uuid=$(median $bin "${s[@]}" "${one[@]}" server set-uuid "Server 0000000" bench-uuid)
+  jwt=$(median $bin "${s[@]}" "${one[@]}" jwt "Server 0000000")
   echo "| $n | $list ms | $check ms | $uuid ms | $jwt ms |"
 done

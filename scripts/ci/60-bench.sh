@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks, quick mode, then mdmlink against its peers (one printed table).
 #
-# Expected time on 2 cores: about 6-8 minutes (release build of the benches
+# Expected time on 2 cores: about 7-9 minutes (release build of the benches
 # and examples ~1.5 min, a second release build with `http,simulator` for
 # dep_sync ~3 min, quick benches ~1.5 min, peer comparison ~30 s).
 #
@@ -21,3 +21,6 @@ cargo bench --bench keygen -- --quick keypair_generate/2048
 
 echo "== mdmlink vs peers"
 benches/compare/compare.sh --quick
+
+echo "== the store table (docs/performance.md), small scale"
+scripts/perf-table.sh

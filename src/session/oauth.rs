@@ -30,33 +30,14 @@ pub fn percent_encode(value: &str) -> String {
     out
 }
 
-/// Decodes `%XX` escapes (RFC 3986 §2.1). With `plus_is_space`, `+` means a
-/// space, as in `application/x-www-form-urlencoded` query strings (RFC 5849
-/// §3.4.1.3.1 decodes the query that way). Returns `None` for a broken escape
-/// or a result that is not UTF-8.
+/// Decodes `%XX` escapes (RFC 3986 §2.1): exactly two hexadecimal digits
+/// after each `%`. With `plus_is_space`, `+` means a space, as in
+/// `application/x-www-form-urlencoded` query strings (RFC 5849 §3.4.1.3.1
+/// decodes the query that way). Returns `None` for a broken escape or a
+/// result that is not UTF-8. (The crate's one decoder, shared with the
+/// PostgreSQL URL parser.)
 pub fn percent_decode(value: &str, plus_is_space: bool) -> Option<String> {
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hi = bytes.get(i + 1).and_then(|c| char::from(*c).to_digit(16))?;
-                let lo = bytes.get(i + 2).and_then(|c| char::from(*c).to_digit(16))?;
-                out.push(u8::try_from(hi * 16 + lo).ok()?);
-                i += 3;
-            }
-            b'+' if plus_is_space => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
+    crate::encoding::percent_decode(value, plus_is_space)
 }
 
 /// The base string URI of RFC 5849 §3.4.1.2: scheme and host in lower case,

@@ -64,7 +64,7 @@ pub(crate) struct Inventory {
     pub(crate) faults: Faults,
 }
 
-fn mix(mut z: u64) -> u64 {
+pub(crate) fn mix(mut z: u64) -> u64 {
     // splitmix64: a fixed, well-spread function of the index.
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -80,14 +80,14 @@ fn error(code: &str) -> Response<Vec<u8>> {
     text(StatusCode::BAD_REQUEST, code)
 }
 
-const FAMILIES: [(&str, &str, &str); 5] = [
+pub(crate) const FAMILIES: [(&str, &str, &str); 5] = [
     ("iPad", "iPadOS", "iPad Air (5th generation)"),
     ("iPhone", "iOS", "iPhone 15"),
     ("Mac", "OSX", "MacBook Air (M2, 2022)"),
     ("AppleTV", "tvOS", "Apple TV 4K"),
     ("Vision", "visionOS", "Apple Vision Pro"),
 ];
-const COLORS: [&str; 4] = ["SPACE GRAY", "SILVER", "STARLIGHT", "MIDNIGHT"];
+pub(crate) const COLORS: [&str; 4] = ["SPACE GRAY", "SILVER", "STARLIGHT", "MIDNIGHT"];
 
 /// A 400 code (the reply is made by `error`).
 type Refusal = &'static str;

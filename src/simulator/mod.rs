@@ -45,6 +45,7 @@
 //! ```
 
 mod inventory;
+pub mod portal_api;
 mod service;
 mod transport;
 
@@ -120,6 +121,9 @@ pub struct SimulatorOptions {
     /// The simulator's clock; `None` uses the system clock. A fixed time
     /// makes expiry checks reproducible.
     pub now: Option<OffsetDateTime>,
+    /// School and Business Manager API: how many reads of an activity
+    /// answer `IN_PROGRESS` before it has completed (default 2).
+    pub activity_reads: u32,
 }
 
 impl Default for SimulatorOptions {
@@ -129,6 +133,7 @@ impl Default for SimulatorOptions {
             session_lifetime: time::Duration::minutes(3),
             cursor_lifetime: time::Duration::days(7),
             now: None,
+            activity_reads: 2,
         }
     }
 }

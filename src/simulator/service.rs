@@ -10,6 +10,7 @@ use subtle::ConstantTimeEq as _;
 use time::OffsetDateTime;
 
 use super::inventory::Inventory;
+use super::portal_api::{self, PortalState};
 use super::{SimulatedAccount, SimulatorOptions};
 use crate::dep::request as paths;
 use crate::session::{
@@ -52,6 +53,8 @@ pub(crate) struct State {
     pub(crate) requests: HashMap<String, u64>,
     /// Added to the clock (simulated time passing).
     pub(crate) clock_offset: time::Duration,
+    /// The School and Business Manager API's side.
+    pub(crate) portal: PortalState,
 }
 
 impl State {
@@ -62,7 +65,6 @@ impl State {
     ) -> Self {
         Self {
             base_url,
-            options,
             accounts: accounts.into_iter().map(AccountState::new).collect(),
             nonces: VecDeque::new(),
             nonce_set: HashSet::new(),
@@ -71,6 +73,8 @@ impl State {
             restarted: false,
             server_errors: 0,
             requests: HashMap::new(),
+            portal: PortalState::new(options.activity_reads),
+            options,
             clock_offset: time::Duration::ZERO,
         }
     }
@@ -177,6 +181,11 @@ const DEVICE_PATHS: [&str; 7] = [
 /// Handles one parsed request (origin-form target).
 pub(crate) fn handle(state: &mut State, request: &Request<Vec<u8>>) -> Response<Vec<u8>> {
     let path = request.uri().path().to_owned();
+    if portal_api::serves(&path) {
+        *state.requests.entry(path.clone()).or_default() += 1;
+        let now = state.now();
+        return portal_api::handle(&mut state.portal, &state.base_url, request, now);
+    }
     if path != SESSION_PATH && path != ACCOUNT_PATH && !DEVICE_PATHS.contains(&path.as_str()) {
         return text(StatusCode::NOT_FOUND, "NOT_FOUND");
     }

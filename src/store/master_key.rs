@@ -150,7 +150,7 @@ impl MasterKey {
 
     /// The key as 64 lower-case hex digits (what `mdmlink store keygen` prints).
     pub fn to_hex(&self) -> Zeroizing<String> {
-        Zeroizing::new(self.0.iter().map(|b| format!("{b:02x}")).collect())
+        Zeroizing::new(crate::encoding::hex_lower(&self.0[..]))
     }
 
     fn cipher(&self) -> Aes256Gcm {

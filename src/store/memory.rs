@@ -3,9 +3,10 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use super::rows::{self, not_found};
 use super::{
-    DepCursor, DeviceRow, MAX_CERTIFICATES, OrganizationId, OrganizationRow, ServerId, ServerRow,
-    ServerSummary, Store, StoreError, StoreTx, TxMode,
+    DepCursor, DeviceRow, OrganizationId, OrganizationRow, ServerId, ServerRow, ServerSummary,
+    Store, StoreError, StoreTx, TxMode,
 };
 
 #[derive(Debug, Clone, Default)]
@@ -70,13 +71,6 @@ struct MemoryTx<'a> {
     writable: bool,
 }
 
-fn not_found(what: &'static str, key: impl core::fmt::Display) -> StoreError {
-    StoreError::NotFound {
-        what,
-        key: key.to_string(),
-    }
-}
-
 impl MemoryTx<'_> {
     fn check_writable(&self) -> Result<(), StoreError> {
         if self.writable {
@@ -112,10 +106,7 @@ impl MemoryTx<'_> {
             .summaries(s.organization_id)
             .find(|o| o.name_key == s.name_key && o.id != s.id)
         {
-            return Err(StoreError::DuplicateName {
-                what: "server",
-                existing: other.name.clone(),
-            });
+            return Err(rows::duplicate_server(other.name.clone()));
         }
         let new_count = s.certificate_count();
         if new_count > old_count {
@@ -123,12 +114,7 @@ impl MemoryTx<'_> {
                 .summaries(s.organization_id)
                 .map(ServerSummary::certificate_count)
                 .sum();
-            if count - old_count + new_count > MAX_CERTIFICATES {
-                return Err(StoreError::LimitReached {
-                    count,
-                    max: MAX_CERTIFICATES,
-                });
-            }
+            rows::check_certificate_limit(count, old_count, new_count)?;
         }
         Ok(())
     }
@@ -194,19 +180,36 @@ impl StoreTx for MemoryTx<'_> {
         Ok(())
     }
 
-    fn list_servers(
+    fn for_each_server(
         &mut self,
         organization: Option<OrganizationId>,
-    ) -> Result<Vec<ServerSummary>, StoreError> {
-        let mut out: Vec<ServerSummary> = self
+        visit: &mut dyn FnMut(ServerSummary) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        // Ids grow with each insert, so id order is (organization, id) order
+        // within an organization; across organizations, sort the ids.
+        let mut ids: Vec<(OrganizationId, ServerId)> = self
             .data
             .servers
             .values()
             .filter(|r| organization.is_none_or(|o| r.summary.organization_id == o))
-            .map(|r| r.summary.clone())
+            .map(|r| (r.summary.organization_id, r.summary.id))
             .collect();
-        out.sort_by_key(|s| (s.organization_id, s.id));
-        Ok(out)
+        ids.sort_unstable();
+        for (_, id) in ids {
+            if let Some(row) = self.data.servers.get(&id) {
+                visit(row.summary.clone())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn count_servers(&mut self, organization: Option<OrganizationId>) -> Result<usize, StoreError> {
+        Ok(self
+            .data
+            .servers
+            .values()
+            .filter(|r| organization.is_none_or(|o| r.summary.organization_id == o))
+            .count())
     }
 
     fn server(

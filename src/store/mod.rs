@@ -1,9 +1,13 @@
 //! Where organizations and their servers are kept between runs, row by row.
 //!
 //! [`Store`] is the seam a vendor implements for their own database; mdmlink
-//! ships [`MemoryStore`] (tests, embedding without persistence) and
-//! `SqliteStore` (feature `sqlite`). Every implementation passes the same
-//! conformance suite ([`conformance`], feature `store-conformance`).
+//! ships [`MemoryStore`] (tests, embedding without persistence),
+//! `SqliteStore` (feature `sqlite`: one file), `PostgresStore` (feature
+//! `postgres`: one database shared by several instances) and `AnyStore`
+//! (either, chosen from a path or URL). Every implementation passes the same
+//! conformance suite ([`conformance`], feature `store-conformance`); they
+//! share one row codec (the columns, their decoding and encoding, the
+//! certificate limit) and one migration runner.
 //!
 //! # Shape
 //! - A store holds **organizations** (one portal account each:
@@ -74,6 +78,9 @@ mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
 pub mod registry;
+mod rows;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod schema;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 #[cfg(feature = "sqlite")]
@@ -487,12 +494,40 @@ pub trait StoreTx {
     /// [`StoreError::NotFound`] when it does not exist.
     fn delete_organization(&mut self, id: OrganizationId) -> Result<(), StoreError>;
 
-    /// Servers' non-secret columns, of one organization or of all, ordered
-    /// by organization id then server id (the order they were added).
+    /// Hands `visit` servers' non-secret columns one at a time, of one
+    /// organization or of all, ordered by organization id then server id
+    /// (the order they were added). A store streams them from the database
+    /// (its memory does not grow with the number of servers); the first
+    /// error from `visit` ends the walk and is returned.
+    fn for_each_server(
+        &mut self,
+        organization: Option<OrganizationId>,
+        visit: &mut dyn FnMut(ServerSummary) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+
+    /// [`Self::for_each_server`], collected.
     fn list_servers(
         &mut self,
         organization: Option<OrganizationId>,
-    ) -> Result<Vec<ServerSummary>, StoreError>;
+    ) -> Result<Vec<ServerSummary>, StoreError> {
+        let mut out = Vec::new();
+        self.for_each_server(organization, &mut |s| {
+            out.push(s);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// How many servers there are (in one organization, or in all). A
+    /// database counts them without reading their rows.
+    fn count_servers(&mut self, organization: Option<OrganizationId>) -> Result<usize, StoreError> {
+        let mut n = 0;
+        self.for_each_server(organization, &mut |_| {
+            n += 1;
+            Ok(())
+        })?;
+        Ok(n)
+    }
 
     /// One server's whole row, without locking it.
     fn server(
@@ -556,10 +591,15 @@ pub trait Store {
     /// rolls back and returns its error.
     ///
     /// A [`TxMode::Write`] transaction excludes other writers from what it
-    /// touches (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: row locks and
-    /// serializable isolation). When the database reports a serialization
-    /// failure the implementation rolls back and runs `body` again, a bounded
-    /// number of times, then returns [`StoreError::Conflict`].
+    /// touches (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: READ COMMITTED with
+    /// explicit row locks, `SELECT ... FOR UPDATE` on the server and on its
+    /// organization before a name or certificate is added). A
+    /// [`TxMode::Read`] transaction is one snapshot (PostgreSQL: REPEATABLE
+    /// READ, READ ONLY). When the database reports a serialization failure or
+    /// a deadlock the implementation rolls back and runs `body` again, a
+    /// bounded number of times, then returns [`StoreError::Conflict`]: a
+    /// body must not keep state from an attempt
+    /// (`conformance::FirstAttemptFails` tests that).
     fn transaction(
         &mut self,
         mode: TxMode,

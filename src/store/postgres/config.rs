@@ -75,7 +75,7 @@ impl PostgresUrl {
         for pair in query.into_iter().flat_map(|q| q.split('&')) {
             match pair.split_once('=') {
                 Some(("sslrootcert", value)) => {
-                    let value = percent_decode(value).ok_or_else(|| {
+                    let value = crate::encoding::percent_decode(value, false).ok_or_else(|| {
                         UrlError::new("sslrootcert is not valid percent-encoding")
                     })?;
                     if value.is_empty() {
@@ -305,24 +305,6 @@ fn redact(message: &str, url: &str) -> String {
     out
 }
 
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
-            let hex = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -372,6 +354,19 @@ mod tests {
             let text = format!("{err} {err:?}");
             assert!(!text.contains(SECRET), "{bad} -> {text}");
             assert!(text.contains("PostgreSQL URL"), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_signed_or_short_escape_is_refused() {
+        // `u8::from_str_radix` would read `%+f` as 0x0f: the shared decoder
+        // takes exactly two hexadecimal digits.
+        for bad in ["%+f", "%-1", "% f", "%f"] {
+            assert!(
+                PostgresUrl::parse(&format!("postgres://mdm@localhost/links?sslrootcert={bad}"))
+                    .is_err(),
+                "{bad}"
+            );
         }
     }
 

@@ -1,28 +1,61 @@
 //! The schema's versions: `mdmlink_schema_version` records each step
-//! applied, and opening a store applies the missing ones in one transaction
-//! under a transaction-level advisory lock, so that instances starting
-//! together wait for each other instead of racing to create the same tables.
-//! A database migrated by a newer mdmlink is refused, not changed.
+//! applied. The shared runner ([`crate::store::schema`]) applies the
+//! missing ones, each in its own transaction under a transaction-level
+//! advisory lock, so that instances starting together wait for each other
+//! instead of racing to create the same tables. A database migrated by a
+//! newer mdmlink is refused, not changed.
+
+use crate::store::schema::{self, Migrated, SchemaTarget};
 
 /// The advisory lock taken while migrating: "mdmlink" in ASCII, one number
 /// for every mdmlink store in the database.
 pub(crate) const MIGRATION_LOCK: i64 = 0x006d_646d_6c69_6e6b;
 
-/// What [`migrate`] found and did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Migrated {
-    /// The schema is at `version` (steps were applied when `applied > 0`).
-    To {
-        /// The version now.
-        version: i64,
-        /// How many steps this call applied.
-        applied: usize,
-    },
-    /// The database's schema is newer than `steps` knows.
-    Newer {
-        /// The version in the database.
-        found: i64,
-    },
+/// One connection's schema, for the shared runner.
+struct PgSchema<'a> {
+    client: &'a mut postgres::Client,
+    schema: Option<&'a str>,
+}
+
+impl SchemaTarget for PgSchema<'_> {
+    type Error = postgres::Error;
+
+    fn version(&mut self) -> Result<usize, postgres::Error> {
+        version(self.client).map(|v| usize::try_from(v).unwrap_or(0))
+    }
+
+    fn begin(&mut self) -> Result<(), postgres::Error> {
+        self.client.batch_execute("BEGIN")?;
+        self.client
+            .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+        if let Some(schema) = self.schema {
+            self.client
+                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))?;
+        }
+        self.client.batch_execute(
+            "CREATE TABLE IF NOT EXISTS mdmlink_schema_version (
+                 version BIGINT PRIMARY KEY CHECK (version > 0),
+                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+             )",
+        )
+    }
+
+    fn apply(&mut self, step: &str, version: i64) -> Result<(), postgres::Error> {
+        self.client.batch_execute(step)?;
+        self.client.execute(
+            "INSERT INTO mdmlink_schema_version (version) VALUES ($1)",
+            &[&version],
+        )?;
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<(), postgres::Error> {
+        self.client.batch_execute("COMMIT")
+    }
+
+    fn rollback(&mut self) {
+        let _ = self.client.batch_execute("ROLLBACK");
+    }
 }
 
 /// Brings the schema up to `steps.len()`: step `n` (0-based) takes the
@@ -34,43 +67,7 @@ pub(crate) fn migrate(
     schema: Option<&str>,
     steps: &[&str],
 ) -> Result<Migrated, postgres::Error> {
-    let mut tx = client.transaction()?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
-    if let Some(schema) = schema {
-        tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))?;
-    }
-    tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS mdmlink_schema_version (
-             version BIGINT PRIMARY KEY CHECK (version > 0),
-             applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
-         )",
-    )?;
-    let found: i64 = tx
-        .query_one(
-            "SELECT COALESCE(MAX(version), 0) FROM mdmlink_schema_version",
-            &[],
-        )?
-        .get(0);
-    let known = steps.len() as i64;
-    if found > known {
-        // Nothing to undo; the transaction only created what existed.
-        tx.rollback()?;
-        return Ok(Migrated::Newer { found });
-    }
-    let mut applied = 0;
-    for (i, step) in steps.iter().enumerate().skip(found as usize) {
-        tx.batch_execute(step)?;
-        tx.execute(
-            "INSERT INTO mdmlink_schema_version (version) VALUES ($1)",
-            &[&(i as i64 + 1)],
-        )?;
-        applied += 1;
-    }
-    tx.commit()?;
-    Ok(Migrated::To {
-        version: known,
-        applied,
-    })
+    schema::migrate(&mut PgSchema { client, schema }, steps)
 }
 
 /// The version recorded in the database (0 when none).

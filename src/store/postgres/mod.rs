@@ -30,9 +30,9 @@ pub use txn::MAX_ATTEMPTS;
 
 use std::collections::{HashMap, HashSet};
 
+use super::schema::Migrated;
 use super::{Store, StoreError, StoreTx, TxMode};
 use config::ConnectError;
-use migrate::Migrated;
 
 /// The schema, one step per entry; entry `n` takes the version from `n` to `n + 1`.
 pub const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql")];

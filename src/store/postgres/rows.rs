@@ -12,6 +12,7 @@
 //! Read transactions are REPEATABLE READ, READ ONLY: one snapshot.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
 
 use postgres::error::SqlState;
 use postgres::types::ToSql;
@@ -19,10 +20,107 @@ use postgres::{Row, Statement, Transaction};
 use time::OffsetDateTime;
 
 use super::txn;
+use crate::store::rows::{self, ColumnReader, Value, duplicate_server, not_found};
 use crate::store::{
-    DepCursor, DeviceRow, MAX_CERTIFICATES, OrganizationId, OrganizationRow, SealedSecret,
-    SecretField, ServerId, ServerRow, ServerSummary, StoreError, StoreTx, columns,
+    DepCursor, DeviceRow, OrganizationId, OrganizationRow, SecretField, ServerId, ServerRow,
+    ServerSummary, StoreError, StoreTx, columns,
 };
+
+/// `$1`, `$2`, ...
+fn placeholder(i: usize) -> String {
+    format!("${i}")
+}
+
+static SELECT_SERVER: LazyLock<String> = LazyLock::new(|| {
+    rows::select_servers(
+        "mdmlink_servers",
+        true,
+        "WHERE organization_id = $1 AND name_key = $2",
+    )
+});
+static SELECT_SERVER_FOR_UPDATE: LazyLock<String> = LazyLock::new(|| {
+    rows::select_servers(
+        "mdmlink_servers",
+        true,
+        "WHERE organization_id = $1 AND name_key = $2 FOR UPDATE",
+    )
+});
+static LIST_ORGANIZATION_SERVERS: LazyLock<String> = LazyLock::new(|| {
+    rows::select_servers(
+        "mdmlink_servers",
+        false,
+        "WHERE organization_id = $1 ORDER BY id",
+    )
+});
+static LIST_SERVERS: LazyLock<String> = LazyLock::new(|| {
+    rows::select_servers("mdmlink_servers", false, "ORDER BY organization_id, id")
+});
+static INSERT_SERVER: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{} RETURNING id",
+        rows::insert_server("mdmlink_servers", placeholder)
+    )
+});
+static UPDATE_SERVER: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{} RETURNING id",
+        rows::update_server("mdmlink_servers", placeholder)
+    )
+});
+static SELECT_ORGANIZATIONS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM mdmlink_organizations ORDER BY name_key",
+        rows::ORGANIZATION_COLUMNS
+    )
+});
+static FIND_ORGANIZATION: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM mdmlink_organizations WHERE name_key = $1",
+        rows::ORGANIZATION_COLUMNS
+    )
+});
+
+/// Rows a streamed list fetches per round trip.
+const LIST_BATCH: i32 = 1_000;
+
+/// A value as the driver binds it.
+fn bind<'v>(v: &'v Value<'_>) -> &'v (dyn ToSql + Sync) {
+    match v {
+        Value::Int(i) => i,
+        Value::Text(t) => t,
+        Value::Blob(b) => b,
+    }
+}
+
+/// A row of the driver, read by the shared codec.
+struct Columns<'r> {
+    row: &'r Row,
+    store: &'r str,
+}
+
+impl Columns<'_> {
+    fn get<'a, T: postgres::types::FromSql<'a>>(&'a self, i: usize) -> Result<T, StoreError> {
+        self.row.try_get(i).map_err(|e| StoreError::Corrupt {
+            store: self.store.to_owned(),
+            reason: format!(
+                "column {}: {e}",
+                rows::SERVER_COLUMNS.get(i).unwrap_or(&"?")
+            ),
+        })
+    }
+}
+
+impl ColumnReader for Columns<'_> {
+    fn int(&self, i: usize) -> Result<i64, StoreError> {
+        self.get(i)
+    }
+    fn text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        self.get(i)
+    }
+    fn blob(&self, i: usize) -> Result<Option<Vec<u8>>, StoreError> {
+        self.get(i)
+    }
+}
 
 /// How [`crate::store::master_key::Sealer`] marks a secret it kept in
 /// plaintext (a store without a master key). This store refuses it.
@@ -51,6 +149,30 @@ impl PgTx<'_, '_> {
             self.retry = true;
         }
         super::db_error_text(self.store, &e)
+    }
+
+    fn columns<'r>(&'r self, row: &'r Row) -> Columns<'r> {
+        Columns {
+            row,
+            store: self.store,
+        }
+    }
+
+    /// Runs a statement that writes a server row: the unique index on
+    /// names (SQLSTATE 23505), should it refuse the row, is a duplicate name.
+    fn write_server(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+        name: &str,
+    ) -> Result<Vec<Row>, StoreError> {
+        self.check_writable()?;
+        let s = self.statement(sql)?;
+        match self.tx.query(&s, params) {
+            Ok(rows) => Ok(rows),
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Err(duplicate_server(name)),
+            Err(e) => Err(self.err(e)),
+        }
     }
 
     fn statement(&mut self, sql: &'static str) -> Result<Statement, StoreError> {
@@ -173,66 +295,14 @@ impl PgTx<'_, '_> {
         let s = &row.summary;
         self.lock_organization(s.organization_id)?;
         if let Some(existing) = self.name_taken(s.organization_id, &s.name_key, s.id)? {
-            return Err(StoreError::DuplicateName {
-                what: "server",
-                existing,
-            });
+            return Err(duplicate_server(existing));
         }
         let new_count = s.certificate_count();
         if new_count > old_count {
             let count = self.certificates(s.organization_id)?;
-            if count - old_count.min(count) + new_count > MAX_CERTIFICATES {
-                return Err(StoreError::LimitReached {
-                    count,
-                    max: MAX_CERTIFICATES,
-                });
-            }
+            rows::check_certificate_limit(count, old_count, new_count)?;
         }
         Ok(())
-    }
-
-    fn summary(&self, r: &Row) -> Result<ServerSummary, StoreError> {
-        let options: String = r.get(4);
-        let reason: Option<String> = r.get(17);
-        let reason_at = self.time(r, 18)?;
-        let replacement = match (reason, reason_at) {
-            (Some(reason), Some(at)) => Some((columns::reason_from_text(self.store, &reason)?, at)),
-            (None, None) => None,
-            _ => return Err(self.corrupt("a replacement reason without its time".into())),
-        };
-        Ok(ServerSummary {
-            id: r.get(0),
-            organization_id: r.get(1),
-            name: r.get(2),
-            name_key: r.get(3),
-            options: columns::options_from_json(self.store, &options)?,
-            created_at: self.time(r, 5)?,
-            certificate_serial: r.get(6),
-            certificate_not_after: self.time(r, 7)?,
-            staged_certificate_serial: r.get(8),
-            staged_certificate_not_after: self.time(r, 9)?,
-            staged_at: self.time(r, 10)?,
-            token_expires_at: self.time(r, 11)?,
-            token_installed_at: self.time(r, 12)?,
-            token_downloaded_by: r.get(13),
-            token_issued_at: self.time(r, 14)?,
-            token_certificate_serial: r.get(15),
-            token_consumer_key_hint: r.get(16),
-            replacement,
-            server_uuid: r.get(19),
-        })
-    }
-
-    fn server_row(&self, r: &Row) -> Result<ServerRow, StoreError> {
-        let secret = |i: usize| r.get::<_, Option<Vec<u8>>>(i).map(SealedSecret::from_bytes);
-        Ok(ServerRow {
-            summary: self.summary(r)?,
-            certificate_pem: r.get(20),
-            staged_certificate_pem: r.get(21),
-            private_key: secret(22),
-            staged_private_key: secret(23),
-            token: secret(24),
-        })
     }
 
     fn find_server(
@@ -242,7 +312,7 @@ impl PgTx<'_, '_> {
         name_key: &str,
     ) -> Result<Option<ServerRow>, StoreError> {
         match self.query_opt(sql, &[&organization, &name_key])? {
-            Some(r) => Ok(Some(self.server_row(&r)?)),
+            Some(r) => Ok(Some(rows::decode_server(self.store, &self.columns(&r))?)),
             None => Ok(None),
         }
     }
@@ -252,119 +322,6 @@ impl PgTx<'_, '_> {
 fn text(t: Option<OffsetDateTime>) -> Option<String> {
     t.map(columns::time_to_text)
 }
-
-fn not_found(what: &'static str, key: impl core::fmt::Display) -> StoreError {
-    StoreError::NotFound {
-        what,
-        key: key.to_string(),
-    }
-}
-
-/// A unique index refused a name another transaction committed first.
-fn is_unique_violation(e: &StoreError) -> bool {
-    matches!(e, StoreError::Database { reason, .. } if reason.contains(SqlState::UNIQUE_VIOLATION.code()))
-}
-
-/// A server row's values as the SQL statements take them, `$1..$24` of
-/// [`INSERT_SERVER`] and [`UPDATE_SERVER`].
-struct ServerValues<'r> {
-    row: &'r ServerRow,
-    options: String,
-    reason: Option<String>,
-    reason_at: Option<String>,
-    times: [Option<String>; 7],
-    private_key: Option<&'r [u8]>,
-    staged_private_key: Option<&'r [u8]>,
-    token: Option<&'r [u8]>,
-}
-
-impl<'r> ServerValues<'r> {
-    fn new(row: &'r ServerRow) -> Self {
-        let s = &row.summary;
-        Self {
-            row,
-            options: columns::options_to_json(&s.options),
-            reason: s.replacement.map(|(r, _)| columns::reason_to_text(r)),
-            reason_at: text(s.replacement.map(|(_, at)| at)),
-            times: [
-                text(s.created_at),
-                text(s.certificate_not_after),
-                text(s.staged_certificate_not_after),
-                text(s.staged_at),
-                text(s.token_expires_at),
-                text(s.token_installed_at),
-                text(s.token_issued_at),
-            ],
-            private_key: row.private_key.as_ref().map(SealedSecret::as_bytes),
-            staged_private_key: row.staged_private_key.as_ref().map(SealedSecret::as_bytes),
-            token: row.token.as_ref().map(SealedSecret::as_bytes),
-        }
-    }
-
-    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
-        let s = &self.row.summary;
-        vec![
-            &s.organization_id,
-            &s.name,
-            &s.name_key,
-            &self.options,
-            &self.times[0],
-            &s.certificate_serial,
-            &self.times[1],
-            &s.staged_certificate_serial,
-            &self.times[2],
-            &self.times[3],
-            &self.times[4],
-            &self.times[5],
-            &s.token_downloaded_by,
-            &self.times[6],
-            &s.token_certificate_serial,
-            &s.token_consumer_key_hint,
-            &self.reason,
-            &self.reason_at,
-            &s.server_uuid,
-            &self.row.certificate_pem,
-            &self.row.staged_certificate_pem,
-            &self.private_key,
-            &self.staged_private_key,
-            &self.token,
-        ]
-    }
-}
-
-const SELECT_SERVER: &str = "SELECT id, organization_id, name, name_key, options, created_at, \
-     certificate_serial, certificate_not_after, staged_certificate_serial, \
-     staged_certificate_not_after, staged_at, token_expires_at, token_installed_at, \
-     token_downloaded_by, token_issued_at, token_certificate_serial, token_consumer_key_hint, \
-     replacement_reason, replacement_at, server_uuid, certificate_pem, staged_certificate_pem, \
-     private_key, staged_private_key, token \
-     FROM mdmlink_servers WHERE organization_id = $1 AND name_key = $2";
-
-const SELECT_SERVER_FOR_UPDATE: &str = "SELECT id, organization_id, name, name_key, options, created_at, \
-     certificate_serial, certificate_not_after, staged_certificate_serial, \
-     staged_certificate_not_after, staged_at, token_expires_at, token_installed_at, \
-     token_downloaded_by, token_issued_at, token_certificate_serial, token_consumer_key_hint, \
-     replacement_reason, replacement_at, server_uuid, certificate_pem, staged_certificate_pem, \
-     private_key, staged_private_key, token \
-     FROM mdmlink_servers WHERE organization_id = $1 AND name_key = $2 FOR UPDATE";
-
-const INSERT_SERVER: &str = "INSERT INTO mdmlink_servers (organization_id, name, name_key, \
-     options, created_at, certificate_serial, certificate_not_after, staged_certificate_serial, \
-     staged_certificate_not_after, staged_at, token_expires_at, token_installed_at, \
-     token_downloaded_by, token_issued_at, token_certificate_serial, token_consumer_key_hint, \
-     replacement_reason, replacement_at, server_uuid, certificate_pem, staged_certificate_pem, \
-     private_key, staged_private_key, token) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-     $19, $20, $21, $22, $23, $24) RETURNING id";
-
-const UPDATE_SERVER: &str = "UPDATE mdmlink_servers SET name = $2, name_key = $3, options = $4, \
-     created_at = $5, certificate_serial = $6, certificate_not_after = $7, \
-     staged_certificate_serial = $8, staged_certificate_not_after = $9, staged_at = $10, \
-     token_expires_at = $11, token_installed_at = $12, token_downloaded_by = $13, \
-     token_issued_at = $14, token_certificate_serial = $15, token_consumer_key_hint = $16, \
-     replacement_reason = $17, replacement_at = $18, server_uuid = $19, certificate_pem = $20, \
-     staged_certificate_pem = $21, private_key = $22, staged_private_key = $23, token = $24 \
-     WHERE id = $25 AND organization_id = $1";
 
 impl StoreTx for PgTx<'_, '_> {
     fn store_id(&mut self) -> Result<[u8; 16], StoreError> {
@@ -396,21 +353,19 @@ impl StoreTx for PgTx<'_, '_> {
     }
 
     fn list_organizations(&mut self) -> Result<Vec<OrganizationRow>, StoreError> {
-        let rows = self.query(
-            "SELECT id, name, name_key, portal, customer, created_at
-             FROM mdmlink_organizations ORDER BY name_key",
-            &[],
-        )?;
-        rows.iter().map(|r| self.organization(r)).collect()
+        let found = self.query(&SELECT_ORGANIZATIONS, &[])?;
+        found
+            .iter()
+            .map(|r| rows::decode_organization(self.store, &self.columns(r)))
+            .collect()
     }
 
     fn find_organization(&mut self, name_key: &str) -> Result<Option<OrganizationRow>, StoreError> {
-        match self.query_opt(
-            "SELECT id, name, name_key, portal, customer, created_at
-             FROM mdmlink_organizations WHERE name_key = $1",
-            &[&name_key],
-        )? {
-            Some(r) => Ok(Some(self.organization(&r)?)),
+        match self.query_opt(&FIND_ORGANIZATION, &[&name_key])? {
+            Some(r) => Ok(Some(rows::decode_organization(
+                self.store,
+                &self.columns(&r),
+            )?)),
             None => Ok(None),
         }
     }
@@ -451,15 +406,45 @@ impl StoreTx for PgTx<'_, '_> {
         Ok(())
     }
 
-    fn list_servers(
+    fn for_each_server(
         &mut self,
         organization: Option<OrganizationId>,
-    ) -> Result<Vec<ServerSummary>, StoreError> {
-        let rows = match organization {
-            Some(o) => self.query(LIST_ORGANIZATION_SERVERS, &[&o])?,
-            None => self.query(LIST_SERVERS, &[])?,
+        visit: &mut dyn FnMut(ServerSummary) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        // A portal fetched in batches: memory holds one batch, whatever
+        // the number of servers.
+        let (sql, params): (&'static str, Vec<&(dyn ToSql + Sync)>) = match &organization {
+            Some(o) => (&LIST_ORGANIZATION_SERVERS, vec![o]),
+            None => (&LIST_SERVERS, vec![]),
         };
-        rows.iter().map(|r| self.summary(r)).collect()
+        let statement = self.statement(sql)?;
+        let portal = match self.tx.bind(&statement, &params) {
+            Ok(p) => p,
+            Err(e) => return Err(self.err(e)),
+        };
+        loop {
+            let batch = match self.tx.query_portal(&portal, LIST_BATCH) {
+                Ok(b) => b,
+                Err(e) => return Err(self.err(e)),
+            };
+            for r in &batch {
+                visit(rows::decode_summary(self.store, &self.columns(r))?)?;
+            }
+            if batch.len() < LIST_BATCH as usize {
+                return Ok(());
+            }
+        }
+    }
+
+    fn count_servers(&mut self, organization: Option<OrganizationId>) -> Result<usize, StoreError> {
+        let n: i64 = self
+            .query(
+                "SELECT count(*) FROM mdmlink_servers WHERE $1::BIGINT IS NULL OR organization_id = $1",
+                &[&organization],
+            )?
+            .first()
+            .map_or(0, |r| r.get(0));
+        Ok(usize::try_from(n).unwrap_or(0))
     }
 
     fn server(
@@ -467,7 +452,7 @@ impl StoreTx for PgTx<'_, '_> {
         organization: OrganizationId,
         name_key: &str,
     ) -> Result<Option<ServerRow>, StoreError> {
-        self.find_server(SELECT_SERVER, organization, name_key)
+        self.find_server(&SELECT_SERVER, organization, name_key)
     }
 
     fn server_for_update(
@@ -479,7 +464,7 @@ impl StoreTx for PgTx<'_, '_> {
             // A read transaction cannot lock; its snapshot is what it reads.
             return self.server(organization, name_key);
         }
-        let row = self.find_server(SELECT_SERVER_FOR_UPDATE, organization, name_key)?;
+        let row = self.find_server(&SELECT_SERVER_FOR_UPDATE, organization, name_key)?;
         if let Some(r) = &row {
             let s = &r.summary;
             self.locked_servers.insert(
@@ -496,19 +481,11 @@ impl StoreTx for PgTx<'_, '_> {
         let mut row = row.clone();
         row.summary.id = 0;
         self.check_server(&row, 0)?;
-        let values = ServerValues::new(&row);
-        let params = values.params();
-        let rows = self.query(INSERT_SERVER, &params).map_err(|e| {
-            if is_unique_violation(&e) {
-                StoreError::DuplicateName {
-                    what: "server",
-                    existing: row.summary.name.clone(),
-                }
-            } else {
-                e
-            }
-        })?;
-        rows.first()
+        let values = rows::encode_server(&row);
+        let params: Vec<_> = values[1..].iter().map(bind).collect();
+        let inserted = self.write_server(&INSERT_SERVER, &params, &row.summary.name)?;
+        inserted
+            .first()
             .map(|r| r.get(0))
             .ok_or_else(|| self.corrupt("INSERT returned no id".into()))
     }
@@ -537,20 +514,12 @@ impl StoreTx for PgTx<'_, '_> {
         if old_key != row.summary.name_key || row.summary.certificate_count() > old_count {
             self.check_server(&row, old_count)?;
         }
-        let values = ServerValues::new(&row);
-        let mut params = values.params();
-        params.push(&row.summary.id);
-        let n = self.execute(UPDATE_SERVER, &params).map_err(|e| {
-            if is_unique_violation(&e) {
-                StoreError::DuplicateName {
-                    what: "server",
-                    existing: row.summary.name.clone(),
-                }
-            } else {
-                e
-            }
-        })?;
-        if n == 0 {
+        let values = rows::encode_server(&row);
+        let params: Vec<_> = values[1..].iter().chain(&values[..1]).map(bind).collect();
+        if self
+            .write_server(&UPDATE_SERVER, &params, &row.summary.name)?
+            .is_empty()
+        {
             return Err(not_found("server", row.summary.id));
         }
         self.locked_servers.insert(
@@ -682,36 +651,4 @@ impl PgTx<'_, '_> {
             .map(|t| columns::time_from_text(self.store, &t))
             .transpose()
     }
-
-    fn organization(&self, r: &Row) -> Result<OrganizationRow, StoreError> {
-        let portal: String = r.get(3);
-        Ok(OrganizationRow {
-            id: r.get(0),
-            name: r.get(1),
-            name_key: r.get(2),
-            portal: portal
-                .parse()
-                .map_err(|_| self.corrupt(format!("unknown portal {portal:?}")))?,
-            customer: r.get(4),
-            created_at: self
-                .time(r, 5)?
-                .ok_or_else(|| self.corrupt("an organization without its creation time".into()))?,
-        })
-    }
 }
-
-/// `list_servers` of one organization.
-const LIST_ORGANIZATION_SERVERS: &str = "SELECT id, organization_id, name, name_key, options, \
-     created_at, certificate_serial, certificate_not_after, staged_certificate_serial, \
-     staged_certificate_not_after, staged_at, token_expires_at, token_installed_at, \
-     token_downloaded_by, token_issued_at, token_certificate_serial, token_consumer_key_hint, \
-     replacement_reason, replacement_at, server_uuid \
-     FROM mdmlink_servers WHERE organization_id = $1 ORDER BY id";
-
-/// `list_servers` over every organization.
-const LIST_SERVERS: &str = "SELECT id, organization_id, name, name_key, options, \
-     created_at, certificate_serial, certificate_not_after, staged_certificate_serial, \
-     staged_certificate_not_after, staged_at, token_expires_at, token_installed_at, \
-     token_downloaded_by, token_issued_at, token_certificate_serial, token_consumer_key_hint, \
-     replacement_reason, replacement_at, server_uuid \
-     FROM mdmlink_servers ORDER BY organization_id, id";

@@ -1,11 +1,18 @@
-use time::{Duration, macros::datetime};
+use time::{Duration, OffsetDateTime, macros::datetime};
 
 use super::*;
 use crate::{
-    SecretString,
+    SecretString, ServerKeypair,
+    expiry::{ExpiryPolicy, ReplacementReason},
     keypair::{CertificateParams, KeySize},
-    store::{MemoryStore, SecretField, master_key::MasterKey},
-    token::{self, SealOptions},
+    organization::{InstallOptions, Organization, ServerOptions},
+    portal::Portal,
+    store::{
+        MemoryStore, SecretField, StoreExt,
+        conformance::FirstAttemptFails,
+        master_key::{MasterKey, MasterKeyError},
+    },
+    token::{self, SealOptions, ServerToken},
 };
 
 const NOW: OffsetDateTime = datetime!(2026-01-17 11:02:21 UTC);
@@ -35,8 +42,17 @@ fn token_file(kp: &ServerKeypair, ck: &str, expiry: OffsetDateTime) -> Vec<u8> {
     .unwrap()
 }
 
-fn registry(key: Option<MasterKeySource>) -> Registry<MemoryStore> {
-    Registry::new(MemoryStore::new(), key).with_kdf_params(FAST)
+/// Every test runs twice: on a memory store, and on one whose write
+/// transactions all fail their first attempt (see [`FirstAttemptFails`]),
+/// so every Registry write body is shown to be safe to run again.
+type TestStore = FirstAttemptFails<MemoryStore>;
+
+fn new_store(retry: bool) -> TestStore {
+    FirstAttemptFails::new(MemoryStore::new(), retry)
+}
+
+fn registry(retry: bool, key: Option<MasterKeySource>) -> Registry<TestStore> {
+    Registry::new(new_store(retry), key).with_kdf_params(FAST)
 }
 
 fn two_orgs(r: &mut Registry<impl Store>) {
@@ -46,9 +62,8 @@ fn two_orgs(r: &mut Registry<impl Store>) {
         .unwrap();
 }
 
-#[test]
-fn two_customers_may_each_have_a_main_mdm() {
-    let mut r = registry(None);
+fn two_customers_may_each_have_a_main_mdm(retry: bool) {
+    let mut r = registry(retry, None);
     two_orgs(&mut r);
     let kp = keypair("Main MDM");
     r.add_server(
@@ -114,9 +129,8 @@ fn two_customers_may_each_have_a_main_mdm() {
     assert_eq!(r.organization(None).unwrap().name, "Fabrikam");
 }
 
-#[test]
-fn install_list_and_needs_action_across_organizations() {
-    let mut r = registry(None);
+fn install_list_and_needs_action_across_organizations(retry: bool) {
+    let mut r = registry(retry, None);
     two_orgs(&mut r);
     let a = keypair("A");
     let b = keypair("B");
@@ -268,9 +282,8 @@ fn install_list_and_needs_action_across_organizations() {
     ));
 }
 
-#[test]
-fn rotation_stages_promotes_and_discards() {
-    let mut r = registry(None);
+fn rotation_stages_promotes_and_discards(retry: bool) {
+    let mut r = registry(retry, None);
     r.add_organization("Contoso", Portal::BusinessManager, None, NOW)
         .unwrap();
     let old = keypair("Main");
@@ -338,10 +351,9 @@ fn rotation_stages_promotes_and_discards() {
     );
 }
 
-#[test]
-fn secrets_are_sealed_bound_to_their_row_and_need_the_key() {
+fn secrets_are_sealed_bound_to_their_row_and_need_the_key(retry: bool) {
     let key = MasterKey::generate().unwrap();
-    let store = MemoryStore::new();
+    let store = new_store(retry);
     let mut r = Registry::new(store.clone(), Some(MasterKeySource::Key(key.clone())));
     two_orgs(&mut r);
     let a = keypair("A");
@@ -372,8 +384,8 @@ fn secrets_are_sealed_bound_to_their_row_and_need_the_key() {
     )
     .unwrap();
     assert!(r.is_encrypted().unwrap());
-    assert!(!store.holds_bytes(b"PRIVATE KEY"));
-    assert!(!store.holds_bytes(b"CS_secret_marker"));
+    assert!(!store.inner().holds_bytes(b"PRIVATE KEY"));
+    assert!(!store.inner().holds_bytes(b"CS_secret_marker"));
     // Without the key: listing works, secrets do not.
     let mut keyless = Registry::new(store.clone(), None);
     assert_eq!(
@@ -426,11 +438,10 @@ fn secrets_are_sealed_bound_to_their_row_and_need_the_key() {
     );
 }
 
-#[test]
-fn a_passphrase_is_derived_once_and_rekey_moves_every_secret() {
+fn a_passphrase_is_derived_once_and_rekey_moves_every_secret(retry: bool) {
     crate::store::master_key::DERIVATIONS.with(|d| d.set(0));
     let pass = MasterKeySource::Passphrase(SecretString::new("correct horse".into()));
-    let store = MemoryStore::new();
+    let store = new_store(retry);
     let mut r = Registry::new(store.clone(), Some(pass.clone())).with_kdf_params(FAST);
     r.add_organization("Contoso", Portal::BusinessManager, None, NOW)
         .unwrap();
@@ -478,9 +489,8 @@ fn a_passphrase_is_derived_once_and_rekey_moves_every_secret() {
     );
 }
 
-#[test]
-fn a_key_given_to_a_plaintext_store_with_servers_asks_for_rekey() {
-    let store = MemoryStore::new();
+fn a_key_given_to_a_plaintext_store_with_servers_asks_for_rekey(retry: bool) {
+    let store = new_store(retry);
     let mut r = Registry::new(store.clone(), None);
     r.add_organization("Contoso", Portal::BusinessManager, None, NOW)
         .unwrap();
@@ -503,9 +513,8 @@ fn a_key_given_to_a_plaintext_store_with_servers_asks_for_rekey() {
     assert!(keyed.is_encrypted().unwrap());
 }
 
-#[test]
-fn import_takes_a_pkcs1_key_its_certificate_and_its_token() {
-    let mut r = registry(None);
+fn import_takes_a_pkcs1_key_its_certificate_and_its_token(retry: bool) {
+    let mut r = registry(retry, None);
     r.add_organization("Contoso", Portal::BusinessManager, None, NOW)
         .unwrap();
     let kp = keypair("Old MDM");
@@ -591,3 +600,52 @@ fn import_takes_a_pkcs1_key_its_certificate_and_its_token() {
         1
     );
 }
+
+#[test]
+fn every_write_runs_again_after_a_failed_commit() {
+    // What the `retried` half of this suite relies on: the wrapper really
+    // re-runs Registry write bodies, staging a keypair among them (which
+    // once moved the keypair out and failed "retried after staging").
+    let store = new_store(true);
+    let mut r = Registry::new(store.clone(), None).with_kdf_params(FAST);
+    r.add_organization("Contoso", Portal::BusinessManager, None, NOW)
+        .unwrap();
+    r.add_server(None, "A", keypair("A"), ServerOptions::default(), NOW)
+        .unwrap();
+    let before = store.retried();
+    r.stage_keypair(None, "A", keypair("A2"), false, NOW)
+        .unwrap();
+    assert_eq!(store.retried(), before + 1);
+    let listed = r.servers(None, &ExpiryPolicy::default(), NOW).unwrap();
+    assert!(listed[0].summary.staged_at.is_some());
+    assert_eq!(listed[0].summary.certificate_count(), 2);
+}
+
+/// One `#[test]` per name in `plain` (a memory store) and in `retried`
+/// (every write's first attempt fails and runs again).
+macro_rules! both_ways {
+    ($($name:ident),* $(,)?) => {
+        mod plain {
+            $(#[test]
+            fn $name() {
+                super::$name(false);
+            })*
+        }
+        mod retried {
+            $(#[test]
+            fn $name() {
+                super::$name(true);
+            })*
+        }
+    };
+}
+
+both_ways!(
+    two_customers_may_each_have_a_main_mdm,
+    install_list_and_needs_action_across_organizations,
+    rotation_stages_promotes_and_discards,
+    secrets_are_sealed_bound_to_their_row_and_need_the_key,
+    a_passphrase_is_derived_once_and_rekey_moves_every_secret,
+    a_key_given_to_a_plaintext_store_with_servers_asks_for_rekey,
+    import_takes_a_pkcs1_key_its_certificate_and_its_token,
+);

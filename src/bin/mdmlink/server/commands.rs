@@ -231,11 +231,15 @@ pub fn list(g: &Globals, a: &ListArgs) -> Result<u8, Failure> {
         return Ok(0);
     };
     st.verify_key(g)?;
+    if a.json {
+        // Streamed: one server at a time from the store to stdout.
+        return output::stream_listings_json(&mut st, g.org(), &policy, now).map(|()| 0);
+    }
     let rows = st
         .registry
         .servers(g.org(), &policy, now)
         .map_err(|e| st.fail(e))?;
-    output::print_listings(&rows, a.json);
+    output::print_listings(&rows);
     Ok(0)
 }
 
@@ -441,23 +445,14 @@ pub fn check(g: &Globals, a: &CheckArgs) -> Result<u8, Failure> {
         );
     };
     st.verify_key(g).map_err(|f| f.with_code(3))?;
-    let (listings, items) = st
+    let report = st
         .registry
-        .health_report(g.org(), &policy, now)
+        .health_summary(g.org(), &policy, now)
         .map_err(|e| st.fail(e).with_code(3))?;
-    if listings.is_empty() {
+    if report.servers == 0 {
         return Err(Failure::file(&st.path, "the store has no servers to check").with_code(3));
     }
-    let code = listings
-        .iter()
-        .map(|l| l.status.worst().exit_code())
-        .max()
-        .unwrap_or(0);
-    output::print_check_report(
-        &listings,
-        &items,
-        policy.warning_window().whole_days(),
-        a.json,
-    );
+    let code = report.exit_code();
+    output::print_check_report(&report, policy.warning_window().whole_days(), a.json);
     Ok(code as u8)
 }

@@ -1,12 +1,16 @@
 //! What the `server` commands print: the server table, the `check`
 //! report, and the warnings they share.
 
-use mdmlink::{
-    organization::InstallOutcome,
-    store::registry::{OrganizationActionItem, ServerListing},
-};
+use std::io::Write as _;
 
-use crate::{files, state};
+use mdmlink::{
+    expiry::ExpiryPolicy,
+    organization::InstallOutcome,
+    store::registry::{HealthSummary, RegistryError, ServerListing},
+};
+use time::OffsetDateTime;
+
+use crate::{Failure, files, state};
 
 pub(super) fn label(s: &str) -> String {
     files::escape_label(s).into_owned()
@@ -86,17 +90,60 @@ fn print_table(listings: &[ServerListing]) {
     }
 }
 
-/// `server list`: a JSON array, or a table (or a hint when there are no servers).
-pub(super) fn print_listings(rows: &[ServerListing], json: bool) {
-    if json {
-        println!(
-            "{}",
-            serde_json::Value::Array(rows.iter().map(ServerListing::to_json).collect())
-        );
-    } else if rows.is_empty() {
+/// `server list`: a table (or a hint when there are no servers).
+pub(super) fn print_listings(rows: &[ServerListing]) {
+    if rows.is_empty() {
         print_no_servers();
     } else {
         print_table(rows);
+    }
+}
+
+/// `server list --json`: the JSON array written as the servers stream from
+/// the store, one object at a time (memory does not grow with the store).
+pub(super) fn stream_listings_json(
+    st: &mut state::Opened,
+    organization: Option<&str>,
+    policy: &ExpiryPolicy,
+    now: OffsetDateTime,
+) -> Result<(), Failure> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut first = true;
+    let written = st
+        .registry
+        .for_each_server(organization, policy, now, |listing| {
+            out.write_all(if first { b"[" } else { b"," })?;
+            first = false;
+            serde_json::to_writer(&mut out, &listing.to_json()).map_err(std::io::Error::from)?;
+            Ok::<_, Streamed>(())
+        });
+    match written {
+        Ok(()) => {}
+        Err(Streamed::Registry(e)) => return Err(st.fail(e)),
+        Err(Streamed::Io(e)) => return Err(Failure::new(format!("cannot write the list: {e}"))),
+    }
+    let end = (if first { "[]\n" } else { "]\n" }).as_bytes();
+    out.write_all(end)
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::new(format!("cannot write the list: {e}")))
+}
+
+/// Why streaming the list stopped.
+enum Streamed {
+    Registry(RegistryError),
+    Io(std::io::Error),
+}
+
+impl From<RegistryError> for Streamed {
+    fn from(e: RegistryError) -> Self {
+        Streamed::Registry(e)
+    }
+}
+
+impl From<std::io::Error> for Streamed {
+    fn from(e: std::io::Error) -> Self {
+        Streamed::Io(e)
     }
 }
 
@@ -119,12 +166,8 @@ pub(super) fn install_outcome(outcome: InstallOutcome) -> &'static str {
 
 /// `check`: the servers that need action, as JSON or one line each (with
 /// an all-clear line when none does).
-pub(super) fn print_check_report(
-    listings: &[ServerListing],
-    items: &[OrganizationActionItem],
-    warning_days: i64,
-    json: bool,
-) {
+pub(super) fn print_check_report(report: &HealthSummary, warning_days: i64, json: bool) {
+    let items = &report.items;
     if json {
         println!(
             "{}",
@@ -135,13 +178,10 @@ pub(super) fn print_check_report(
     if items.is_empty() {
         println!(
             "OK: all {} server(s) valid for more than {} days",
-            listings.len(),
-            warning_days
+            report.servers, warning_days
         );
     }
-    let many = listings
-        .iter()
-        .any(|l| l.organization != listings[0].organization);
+    let many = report.several_organizations;
     for i in items {
         let org = if many {
             format!("[{}] ", label(&i.organization))

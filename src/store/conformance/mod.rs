@@ -18,6 +18,10 @@ use std::sync::{Arc, Barrier};
 
 use time::{OffsetDateTime, macros::datetime};
 
+mod retry;
+
+pub use retry::FirstAttemptFails;
+
 use super::{
     DepCursor, DeviceRow, MAX_CERTIFICATES, OrganizationId, OrganizationRow, SealedSecret,
     ServerRow, ServerSummary, Store, StoreError, StoreExt,
@@ -47,7 +51,7 @@ macro_rules! store_conformance_tests {
             store_id_and_meta, organizations, server_round_trip, names_unique_per_organization,
             certificate_limit, failed_body_writes_nothing, read_transaction_refuses_writes,
             racing_same_name, concurrent_adds_lose_nothing, read_modify_write_loses_nothing,
-            delete_leaves_no_secret, dep_state);
+            delete_leaves_no_secret, dep_state, servers_stream_in_order);
     };
     (@tests $factory:expr; $($name:ident),*) => {
         $(
@@ -577,6 +581,54 @@ pub fn dep_state(f: &dyn StoreFactory) {
     s.write(|tx| tx.delete_server(b)).unwrap();
     assert_eq!(s.read(|tx| tx.dep_cursor(b)).unwrap(), None);
     assert!(s.read(|tx| tx.dep_devices(b)).unwrap().is_empty());
+}
+
+pub fn servers_stream_in_order(f: &dyn StoreFactory) {
+    let mut s = f.connect();
+    let a = add_org(&mut *s, "Contoso");
+    let b = add_org(&mut *s, "Fabrikam");
+    for (org, name) in [(b, "B1"), (a, "A1"), (b, "B2"), (a, "A2"), (a, "A3")] {
+        insert(&mut *s, &server_row(org, name, 1)).unwrap();
+    }
+    let names = |s: &mut Box<dyn Store + Send>, org: Option<OrganizationId>| {
+        let mut names = Vec::new();
+        s.read(|tx| {
+            tx.for_each_server(org, &mut |summary| {
+                names.push(summary.name);
+                Ok(())
+            })
+        })
+        .unwrap();
+        names
+    };
+    assert_eq!(
+        names(&mut s, None),
+        ["A1", "A2", "A3", "B1", "B2"],
+        "ordered by organization id, then server id"
+    );
+    assert_eq!(names(&mut s, Some(b)), ["B1", "B2"]);
+    assert_eq!(s.read(|tx| tx.count_servers(None)).unwrap(), 5);
+    assert_eq!(s.read(|tx| tx.count_servers(Some(a))).unwrap(), 3);
+    assert_eq!(
+        s.read(|tx| tx.list_servers(Some(a))).unwrap().len(),
+        3,
+        "list_servers collects the same rows"
+    );
+    // The visitor's error ends the walk at once and comes back unchanged.
+    let mut seen = 0;
+    let err = s
+        .read(|tx| {
+            tx.for_each_server(None, &mut |_| {
+                seen += 1;
+                Err(StoreError::InvalidName("stop".into()))
+            })
+        })
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::InvalidName(ref m) if m == "stop"),
+        "{err}"
+    );
+    assert_eq!(seen, 1);
 }
 
 #[cfg(test)]
