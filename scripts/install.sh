@@ -4,8 +4,9 @@
 #   PREFIX/lib/libmdmlink.so.X.Y.Z, the SONAME -> it (libmdmlink.so.0.Y for
 #   0.x, libmdmlink.so.X from 1.0: see capi/build.rs), libmdmlink.so -> the
 #   SONAME (for -lmdmlink), libmdmlink.a,
-#   PREFIX/lib/pkgconfig/mdmlink.pc, PREFIX/include/mdmlink.h and
-#   PREFIX/include/module.modulemap (Swift).
+#   PREFIX/lib/pkgconfig/mdmlink.pc (its Cflags define the header's feature
+#   macros the build has: -DMDMLINK_STORE with sqlite or postgres),
+#   PREFIX/include/mdmlink.h and PREFIX/include/module.modulemap (Swift).
 #
 # The C library is the workspace's `mdmlink-capi` crate (capi/). It builds
 # with `cargo build --release -p mdmlink-capi --lib --features sqlite,http`
@@ -37,6 +38,16 @@ major=${version%%.*}
 minor=${version#*.}; minor=${minor%%.*}
 if [ "$major" = 0 ]; then soname=libmdmlink.so.0.$minor; else soname=libmdmlink.so.$major; fi
 
+# The header's feature guards this build answers: a C program compiled with
+# `pkg-config --cflags mdmlink` sees exactly the functions the library exports.
+cflags='-I${includedir}'
+case ",$features," in
+  *,sqlite,* | *,postgres,*) cflags="$cflags -DMDMLINK_STORE" ;;
+esac
+case ",$features," in
+  *,ffi-test-hooks,*) cflags="$cflags -DMDMLINK_FFI_TEST_HOOKS" ;;
+esac
+
 install -d "$prefix/lib/pkgconfig" "$prefix/include"
 install -m 0755 "$libdir/libmdmlink_capi.so" "$prefix/lib/libmdmlink.so.$version"
 ln -sfn "libmdmlink.so.$version" "$prefix/lib/$soname"
@@ -51,7 +62,7 @@ includedir=\${prefix}/include
 Name: mdmlink
 Description: Link an MDM server to Apple Business Manager, School Manager and Business Essentials
 Version: $version
-Cflags: -I\${includedir}
+Cflags: $cflags
 Libs: -L\${libdir} -lmdmlink
 Libs.private: -lpthread -ldl -lm
 PC

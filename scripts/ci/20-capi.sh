@@ -57,6 +57,13 @@ minor=${version#*.}; minor=${minor%%.*}
 soname=libmdmlink.so.0.$minor   # 0.x: every minor release may break the ABI (capi/build.rs)
 readelf -d "$work/prefix/lib/libmdmlink.so" | grep -qF "Library soname: [$soname]"
 test -L "$work/prefix/lib/$soname"
+# The store is built in (install.sh's default features): pkg-config's Cflags
+# say so, and a store call compiles without the program defining MDMLINK_STORE.
+pkg-config --cflags mdmlink | grep -qF -- '-DMDMLINK_STORE'
+printf '#include <mdmlink.h>\nint main(void) { mdmlink_store_free(0); return 0; }\n' > "$work/store.c"
+# shellcheck disable=SC2046
+gcc -std=c99 -Wall -Wextra -Werror -o "$work/store" "$work/store.c" $(pkg-config --cflags --libs mdmlink) \
+  -Wl,-rpath,"$work/prefix/lib"
 # shellcheck disable=SC2046
 gcc -std=c99 -Wall -Wextra -Werror -o "$work/shared" examples/c/link_server.c $(pkg-config --cflags --libs mdmlink) \
   -Wl,-rpath,"$work/prefix/lib"
