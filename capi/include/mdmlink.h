@@ -51,6 +51,12 @@ enum mdmlink_status
      */
     MDMLINK_STATUS_ERROR_NOT_NULL = 4,
     /**
+     * The function belongs to a feature this build of the library was
+     * compiled without (e.g. the device assignment service client without
+     * `http`); the error names the feature.
+     */
+    MDMLINK_STATUS_FEATURE_NOT_ENABLED = 5,
+    /**
      * A server name breaks a naming rule.
      */
     MDMLINK_STATUS_INVALID_NAME = 10,
@@ -1545,7 +1551,7 @@ void mdmlink_store_free(struct mdmlink_store *store);
  * # Safety
  * `store` is NULL or live; strings NULL or NUL-terminated; `err` as usual.
  */
-mdmlink_status mdmlink_store_org_add(const struct mdmlink_store *store,
+mdmlink_status mdmlink_store_org_add(struct mdmlink_store *store,
                                      const char *name,
                                      uint32_t portal,
                                      const char *customer,
@@ -1560,7 +1566,7 @@ mdmlink_status mdmlink_store_org_add(const struct mdmlink_store *store,
  * # Safety
  * As for `mdmlink_store_org_add`.
  */
-mdmlink_status mdmlink_store_org_remove(const struct mdmlink_store *store,
+mdmlink_status mdmlink_store_org_remove(struct mdmlink_store *store,
                                         const char *name,
                                         bool with_servers,
                                         struct mdmlink_error **err);
@@ -1634,7 +1640,7 @@ mdmlink_status mdmlink_store_needs_action_json(const struct mdmlink_store *store
  * `store` is NULL or live; `org` NULL or NUL-terminated; `name` NULL or
  * NUL-terminated; `cert_pem` NULL or writable; `err` as usual.
  */
-mdmlink_status mdmlink_store_server_add_generated(const struct mdmlink_store *store,
+mdmlink_status mdmlink_store_server_add_generated(struct mdmlink_store *store,
                                                   const char *org,
                                                   const char *name,
                                                   uint32_t bits,
@@ -1654,7 +1660,7 @@ mdmlink_status mdmlink_store_server_add_generated(const struct mdmlink_store *st
  * # Safety
  * Pointers NULL or valid for their lengths; strings NUL-terminated.
  */
-mdmlink_status mdmlink_store_server_import(const struct mdmlink_store *store,
+mdmlink_status mdmlink_store_server_import(struct mdmlink_store *store,
                                            const char *org,
                                            const char *name,
                                            const uint8_t *key,
@@ -1680,7 +1686,7 @@ mdmlink_status mdmlink_store_server_import(const struct mdmlink_store *store,
  * # Safety
  * Pointers NULL or valid; strings NUL-terminated; `data` readable for `len`.
  */
-mdmlink_status mdmlink_store_server_install_token(const struct mdmlink_store *store,
+mdmlink_status mdmlink_store_server_install_token(struct mdmlink_store *store,
                                                   const char *org,
                                                   const char *name,
                                                   const char *file_name,
@@ -1701,7 +1707,7 @@ mdmlink_status mdmlink_store_server_install_token(const struct mdmlink_store *st
  * # Safety
  * As for `mdmlink_store_server_add_generated`.
  */
-mdmlink_status mdmlink_store_server_stage_generated(const struct mdmlink_store *store,
+mdmlink_status mdmlink_store_server_stage_generated(struct mdmlink_store *store,
                                                     const char *org,
                                                     const char *name,
                                                     uint32_t bits,
@@ -1717,7 +1723,7 @@ mdmlink_status mdmlink_store_server_stage_generated(const struct mdmlink_store *
  * # Safety
  * As for `mdmlink_store_org_add`.
  */
-mdmlink_status mdmlink_store_server_discard_staging(const struct mdmlink_store *store,
+mdmlink_status mdmlink_store_server_discard_staging(struct mdmlink_store *store,
                                                     const char *org,
                                                     const char *name,
                                                     struct mdmlink_error **err);
@@ -1731,7 +1737,7 @@ mdmlink_status mdmlink_store_server_discard_staging(const struct mdmlink_store *
  * # Safety
  * As for `mdmlink_store_org_add`.
  */
-mdmlink_status mdmlink_store_server_record_event(const struct mdmlink_store *store,
+mdmlink_status mdmlink_store_server_record_event(struct mdmlink_store *store,
                                                  const char *org,
                                                  const char *name,
                                                  uint32_t reason,
@@ -1746,7 +1752,7 @@ mdmlink_status mdmlink_store_server_record_event(const struct mdmlink_store *sto
  * # Safety
  * As for `mdmlink_store_org_add`; `uuid` NULL or NUL-terminated.
  */
-mdmlink_status mdmlink_store_server_set_uuid(const struct mdmlink_store *store,
+mdmlink_status mdmlink_store_server_set_uuid(struct mdmlink_store *store,
                                              const char *org,
                                              const char *name,
                                              const char *uuid,
@@ -1794,7 +1800,7 @@ mdmlink_status mdmlink_store_server_token(const struct mdmlink_store *store,
  * # Safety
  * As for `mdmlink_store_org_add`.
  */
-mdmlink_status mdmlink_store_server_remove(const struct mdmlink_store *store,
+mdmlink_status mdmlink_store_server_remove(struct mdmlink_store *store,
                                            const char *org,
                                            const char *name,
                                            struct mdmlink_error **err);
@@ -1808,11 +1814,25 @@ mdmlink_status mdmlink_store_server_remove(const struct mdmlink_store *store,
  * # Safety
  * As for `mdmlink_store_open`'s key arguments.
  */
-mdmlink_status mdmlink_store_rekey(const struct mdmlink_store *store,
+mdmlink_status mdmlink_store_rekey(struct mdmlink_store *store,
                                    const uint8_t *key,
                                    size_t key_len,
                                    const char *passphrase,
                                    struct mdmlink_error **err);
+#endif
+
+#if (defined(MDMLINK_STORE) && defined(MDMLINK_FFI_TEST_HOOKS))
+/**
+ * Panics while holding `store`'s lock, to prove the call returns
+ * `MDMLINK_STATUS_PANIC` and the store stays usable. Test-only, like
+ * `mdmlink_test_panic`.
+ *
+ * # Safety
+ * `store` is NULL or a live store; `err` is NULL or a valid
+ * `mdmlink_error **`.
+ */
+mdmlink_status mdmlink_test_panic_holding_store(struct mdmlink_store *store,
+                                                struct mdmlink_error **err);
 #endif
 
 /**

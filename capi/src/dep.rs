@@ -4,7 +4,7 @@
 //! back as JSON.
 //!
 //! These calls do their own HTTP (the `http` feature); in a build without it
-//! `mdmlink_dep_client_new` fails with `MDMLINK_STATUS_INVALID_ARGUMENT`.
+//! `mdmlink_dep_client_new` fails with `MDMLINK_STATUS_FEATURE_NOT_ENABLED`.
 
 use core::ffi::c_char;
 
@@ -69,7 +69,7 @@ pub unsafe extern "C" fn mdmlink_dep_client_new(
         #[cfg(not(feature = "http"))]
         {
             let _ = protocol_version;
-            Err(FfiError::invalid("mdmlink was built without the `http` feature"))
+            Err(FfiError::feature_not_enabled("http"))
         }
     })
 }
@@ -153,7 +153,7 @@ pub unsafe extern "C" fn mdmlink_dep_sync_step(
         #[cfg(not(feature = "http"))]
         {
             let _ = (cursor, cursor_len, now_unix);
-            Err(FfiError::invalid("mdmlink was built without the `http` feature"))
+            Err(FfiError::feature_not_enabled("http"))
         }
     })
 }
@@ -191,7 +191,7 @@ pub unsafe extern "C" fn mdmlink_dep_profile_define(
         #[cfg(not(feature = "http"))]
         {
             let _ = (profile_json, profile_json_len);
-            Err(FfiError::invalid("mdmlink was built without the `http` feature"))
+            Err(FfiError::feature_not_enabled("http"))
         }
     })
 }
@@ -241,7 +241,7 @@ pub unsafe extern "C" fn mdmlink_dep_profile_assign(
         #[cfg(not(feature = "http"))]
         {
             let _ = serial_count;
-            Err(FfiError::invalid("mdmlink was built without the `http` feature"))
+            Err(FfiError::feature_not_enabled("http"))
         }
     })
 }

@@ -52,6 +52,17 @@ impl FfiError {
         Self::new(mdmlink_status::InvalidArgument, message)
     }
 
+    /// A function of a cargo feature this build was compiled without.
+    #[cfg_attr(feature = "http", allow(dead_code))]
+    pub(crate) fn feature_not_enabled(feature: &str) -> Self {
+        Self::new(
+            mdmlink_status::FeatureNotEnabled,
+            format!(
+                "this build of mdmlink was compiled without the `{feature}` feature; rebuild the C library with it (e.g. scripts/install.sh with MDMLINK_FEATURES=sqlite,http)"
+            ),
+        )
+    }
+
     pub(crate) fn panic() -> Self {
         Self::new(
             mdmlink_status::Panic,

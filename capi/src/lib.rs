@@ -13,8 +13,10 @@
 //! Conventions (rustls-ffi style): opaque handles `mdmlink_<noun>`, functions
 //! `mdmlink_<noun>_<verb>`; outputs are written only on success; every
 //! `_free` accepts NULL; no function takes ownership of its inputs; handles
-//! are immutable and `Send + Sync` except `mdmlink_organization`, which locks
-//! an internal mutex on every call.
+//! are immutable and `Send + Sync` except `mdmlink_organization` and
+//! `mdmlink_store`, which lock an internal mutex on every call, are passed
+//! non-const to the calls that change them, and share one poisoned-lock
+//! policy (the next call takes the lock back).
 #![allow(clippy::missing_safety_doc)]
 #![warn(missing_docs)]
 

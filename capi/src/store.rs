@@ -36,13 +36,15 @@ pub struct mdmlink_store {
 }
 
 impl mdmlink_store {
+    /// Locks the store. The same policy as `mdmlink_organization`: a call
+    /// that panicked while holding the lock returned `MDMLINK_STATUS_PANIC`
+    /// and poisoned it; the next call takes the lock back, so the handle stays
+    /// usable. Every change is one transaction, which the panic rolled back.
     fn lock(&self) -> Result<MutexGuard<'_, Registry<AnyStore>>, FfiError> {
-        self.inner.lock().map_err(|_| {
-            FfiError::new(
-                mdmlink_status::Panic,
-                "an earlier call panicked while using this store; free it and open it again",
-            )
-        })
+        Ok(self.inner.lock().unwrap_or_else(|poisoned| {
+            self.inner.clear_poison();
+            poisoned.into_inner()
+        }))
     }
 }
 
@@ -194,7 +196,7 @@ pub unsafe extern "C" fn mdmlink_store_free(store: *mut mdmlink_store) {
 /// `store` is NULL or live; strings NULL or NUL-terminated; `err` as usual.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mdmlink_store_org_add(
-    store: *const mdmlink_store,
+    store: *mut mdmlink_store,
     name: *const c_char,
     portal: u32,
     customer: *const c_char,
@@ -217,7 +219,7 @@ pub unsafe extern "C" fn mdmlink_store_org_add(
 /// As for `mdmlink_store_org_add`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mdmlink_store_org_remove(
-    store: *const mdmlink_store,
+    store: *mut mdmlink_store,
     name: *const c_char,
     with_servers: bool,
     err: *mut *mut mdmlink_error,
@@ -353,7 +355,7 @@ fn generate(name: &str, bits: u32, now: time::OffsetDateTime) -> Result<ServerKe
 /// NUL-terminated; `cert_pem` NULL or writable; `err` as usual.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mdmlink_store_server_add_generated(
-    store: *const mdmlink_store,
+    store: *mut mdmlink_store,
     org: *const c_char,
     name: *const c_char,
     bits: u32,
@@ -388,7 +390,7 @@ pub unsafe extern "C" fn mdmlink_store_server_add_generated(
 #[unsafe(no_mangle)]
 #[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn mdmlink_store_server_import(
-    store: *const mdmlink_store,
+    store: *mut mdmlink_store,
     org: *const c_char,
     name: *const c_char,
     key: *const u8,
@@ -444,7 +446,7 @@ pub unsafe extern "C" fn mdmlink_store_server_import(
 #[unsafe(no_mangle)]
 #[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn mdmlink_store_server_install_token(
-    store: *const mdmlink_store,
+    store: *mut mdmlink_store,
     org: *const c_char,
     name: *const c_char,
     file_name: *const c_char,
@@ -494,7 +496,7 @@ pub unsafe extern "C" fn mdmlink_store_server_install_token(
 /// As for `mdmlink_store_server_add_generated`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mdmlink_store_server_stage_generated(
-    store: *const mdmlink_store,
+    store: *mut mdmlink_store,
     org: *const c_char,
     name: *const c_char,
     bits: u32,
@@ -524,7 +526,7 @@ pub unsafe extern "C" fn mdmlink_store_server_stage_generated(
 /// As for `mdmlink_store_org_add`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mdmlink_store_server_discard_staging(
-    store: *const mdmlink_store,
+    store: *mut mdmlink_store,
     org: *const c_char,
     name: *const c_char,
     err: *mut *mut mdmlink_error,
@@ -545,7 +547,7 @@ pub unsafe extern "C" fn mdmlink_store_server_discard_staging(
 /// As for `mdmlink_store_org_add`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mdmlink_store_server_record_event(
-    store: *const mdmlink_store,
+    store: *mut mdmlink_store,
     org: *const c_char,
     name: *const c_char,
     reason: u32,
@@ -567,7 +569,7 @@ pub unsafe extern "C" fn mdmlink_store_server_record_event(
 /// As for `mdmlink_store_org_add`; `uuid` NULL or NUL-terminated.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mdmlink_store_server_set_uuid(
-    store: *const mdmlink_store,
+    store: *mut mdmlink_store,
     org: *const c_char,
     name: *const c_char,
     uuid: *const c_char,
@@ -647,7 +649,7 @@ pub unsafe extern "C" fn mdmlink_store_server_token(
 /// As for `mdmlink_store_org_add`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mdmlink_store_server_remove(
-    store: *const mdmlink_store,
+    store: *mut mdmlink_store,
     org: *const c_char,
     name: *const c_char,
     err: *mut *mut mdmlink_error,
@@ -668,7 +670,7 @@ pub unsafe extern "C" fn mdmlink_store_server_remove(
 /// As for `mdmlink_store_open`'s key arguments.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mdmlink_store_rekey(
-    store: *const mdmlink_store,
+    store: *mut mdmlink_store,
     key: *const u8,
     key_len: usize,
     passphrase: *const c_char,
@@ -679,5 +681,26 @@ pub unsafe extern "C" fn mdmlink_store_rekey(
         let (store, source) = unsafe { (handle(store), key_source(key, key_len, passphrase)?) };
         store.lock()?.rekey(source)?;
         Ok(())
+    })
+}
+
+/// Panics while holding `store`'s lock, to prove the call returns
+/// `MDMLINK_STATUS_PANIC` and the store stays usable. Test-only, like
+/// `mdmlink_test_panic`.
+///
+/// # Safety
+/// `store` is NULL or a live store; `err` is NULL or a valid
+/// `mdmlink_error **`.
+#[cfg(mdmlink_test_hooks)]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_test_panic_holding_store(
+    store: *mut mdmlink_store,
+    err: *mut *mut mdmlink_error,
+) -> mdmlink_status {
+    ffi!(status err; [store]; {
+        // SAFETY: per the contract.
+        let store = unsafe { handle(store) };
+        let _guard = store.lock()?;
+        panic!("mdmlink_test_panic_holding_store: forced panic")
     })
 }

@@ -36,6 +36,7 @@ const (
 	StatusNullArgument        Status = C.MDMLINK_STATUS_NULL_ARGUMENT
 	StatusPanic               Status = C.MDMLINK_STATUS_PANIC
 	StatusInvalidArgument     Status = C.MDMLINK_STATUS_INVALID_ARGUMENT
+	StatusFeatureNotEnabled   Status = C.MDMLINK_STATUS_FEATURE_NOT_ENABLED
 	StatusInvalidName         Status = C.MDMLINK_STATUS_INVALID_NAME
 	StatusKeyMalformed        Status = C.MDMLINK_STATUS_KEY_MALFORMED
 	StatusKeyWrongPassword    Status = C.MDMLINK_STATUS_KEY_WRONG_PASSWORD
