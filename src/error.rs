@@ -64,6 +64,15 @@ pub enum Error {
     /// A store could not load or save.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Apple's School and Business Manager API failed or refused.
+    #[error(transparent)]
+    PortalApi(#[from] crate::portal_api::PortalApiError),
+    /// An API account's credentials were refused.
+    #[error(transparent)]
+    ApiAccount(#[from] crate::portal_api::ApiAccountError),
+    /// Linking a server through the API failed.
+    #[error(transparent)]
+    Link(#[from] crate::portal_api::link::LinkError),
 }
 
 /// `error` and its causes (`source()` chain) on one line, separated by

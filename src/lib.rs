@@ -48,6 +48,7 @@ pub mod keypair;
 pub mod name;
 pub mod organization;
 pub mod portal;
+pub mod portal_api;
 mod secret;
 pub mod session;
 #[cfg(feature = "simulator")]

@@ -111,11 +111,37 @@ impl From<Error> for FfiError {
             Error::Parse(e) => Self::invalid(e.to_string()),
             // No C function reaches a store yet.
             Error::Store(e) => Self::new(mdmlink_status::InvalidRecord, mdmlink::error::report(&e)),
+            // No C function reaches Apple's School and Business Manager API
+            // yet; the nearest statuses until it has its own.
+            Error::PortalApi(e) => Self::of_portal_api(&e),
+            Error::ApiAccount(e) => {
+                Self::new(mdmlink_status::KeyMalformed, mdmlink::error::report(&e))
+            }
+            Error::Link(e) => Self::new(
+                mdmlink_status::SessionHttpStatus,
+                mdmlink::error::report(&e),
+            ),
             // `Error` is `#[non_exhaustive]` and this is another crate: a
             // variant the library adds before this mapping learns it still
             // fails with its own message.
             e => Self::invalid(mdmlink::error::report(&e)),
         }
+    }
+}
+
+impl FfiError {
+    fn of_portal_api(e: &mdmlink::portal_api::PortalApiError) -> Self {
+        use mdmlink::portal_api::PortalApiError as P;
+        let status = match e {
+            P::RateLimited { .. } => mdmlink_status::SessionRateLimited,
+            P::Transport { .. } => mdmlink_status::SessionTransport,
+            P::Malformed { .. } => mdmlink_status::SessionMalformedResponse,
+            P::InvalidArgument { .. } | P::BusinessOnly { .. } => mdmlink_status::InvalidArgument,
+            P::Account(_) => mdmlink_status::KeyMalformed,
+            P::Random => mdmlink_status::RandomFailed,
+            _ => mdmlink_status::SessionHttpStatus,
+        };
+        Self::new(status, mdmlink::error::report(e))
     }
 }
 

@@ -5,17 +5,27 @@
 //! and the token file into a directory, starts the simulator on 127.0.0.1
 //! and prints its URL, then serves until stdin closes (or Ctrl-C).
 //!
-//! Usage: `mdmlink-simulator [DIR] [--devices N] [--seed S]` (default:
-//! `./mdmlink-simulator-files`, 100 devices, seed 1). The account has N
-//! devices derived from the seed, for fetch, sync and profile assignment.
+//! Usage: `mdmlink-simulator [DIR] [--devices N] [--seed S] [--school]`
+//! (default: `./mdmlink-simulator-files`, 100 devices, seed 1). The account
+//! has N devices derived from the seed, for fetch, sync and profile
+//! assignment.
+//!
+//! It also serves Apple's School and Business Manager API (token endpoint
+//! `/auth/oauth2/token`, API under `/v1/`) with an API account written
+//! beside the token: `DIR/api_client_id`, `DIR/api_key_id` and
+//! `DIR/api_key.pem` (PKCS#8 PEM, P-256). The organization has two servers,
+//! `MDM Server` (holding the same N devices as the device assignment side)
+//! and `Lab MDM`, and N/4 more unassigned devices. `--school` makes it an
+//! Apple School Manager account (`SCHOOLAPI.`, read-only servers).
 
 use std::io::Read as _;
 
 use mdmlink::{
     keypair::{CertificateParams, KeySize, ServerKeypair},
-    session::simulator::{SimulatedAccount, Simulator},
+    session::simulator::{SimulatedAccount, Simulator, portal_api::SimulatedApiAccount},
     token::{self, SealOptions, ServerToken},
 };
+use p256::pkcs8::{EncodePrivateKey as _, LineEnding};
 
 fn main() {
     if let Err(e) = run() {
@@ -43,7 +53,7 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut dir = std::path::PathBuf::from("mdmlink-simulator-files");
-    let (mut devices, mut seed) = (100u32, 1u64);
+    let (mut devices, mut seed, mut school) = (100u32, 1u64, false);
     let mut args = std::env::args_os().skip(1);
     while let Some(arg) = args.next() {
         let mut number = |what: &str| -> Result<u64, Box<dyn std::error::Error>> {
@@ -59,6 +69,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                     .map_err(|_| "--devices is at most 4294967295")?
             }
             Some("--seed") => seed = number("--seed")?,
+            Some("--school") => school = true,
             Some(other) if other.starts_with("--") => {
                 return Err(format!("unknown option {other}").into());
             }
@@ -97,12 +108,23 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let sim = Simulator::start(vec![
         SimulatedAccount::new(issued, "Simulated Organization").with_devices(devices, seed),
     ])?;
+    let api = write_api_account(&dir, school)?;
+    sim.add_api_account(
+        SimulatedApiAccount::new(&api.client_id, &api.key_id, api.verifying_key)
+            .with_servers(&["MDM Server", "Lab MDM"])
+            .with_devices(devices, devices / 4, seed),
+    );
     println!("{}", sim.base_url());
     eprintln!(
-        "mdmlink-simulator: serving the device assignment service ({devices} devices) at {}\n  key:   {}\n  token: {}\n  close stdin (Ctrl-D) to stop",
+        "mdmlink-simulator: serving the device assignment service ({devices} devices) at {}\n  key:   {}\n  token: {}\n  School and Business Manager API: token URL {}, API base {}\n  API account: {} (key ID {}, key {})\n  close stdin (Ctrl-D) to stop",
         sim.base_url(),
         key_path.display(),
-        token_path.display()
+        token_path.display(),
+        sim.token_url(),
+        sim.base_url(),
+        api.client_id,
+        api.key_id,
+        dir.join("api_key.pem").display()
     );
     let mut sink = [0u8; 64];
     while std::io::stdin()
@@ -112,4 +134,41 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     {}
     sim.shutdown();
     Ok(())
+}
+
+struct ApiAccountFiles {
+    client_id: String,
+    key_id: String,
+    verifying_key: p256::ecdsa::VerifyingKey,
+}
+
+/// Makes an API account (client ID, key ID, a fresh P-256 key) and writes
+/// it into `dir` as the portal hands it out: `api_client_id`, `api_key_id`,
+/// `api_key.pem` (PKCS#8 PEM, owner-only).
+fn write_api_account(
+    dir: &std::path::Path,
+    school: bool,
+) -> Result<ApiAccountFiles, Box<dyn std::error::Error>> {
+    let mut rng = mdmlink::SystemRng::default();
+    let key = loop {
+        let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
+        rand_core::TryRng::try_fill_bytes(&mut rng, bytes.as_mut_slice())
+            .map_err(|_| "the system's random number generator failed")?;
+        // All but a 2^-128 fraction of 32-byte strings are valid scalars.
+        if let Ok(key) = p256::ecdsa::SigningKey::from_slice(bytes.as_slice()) {
+            break key;
+        }
+    };
+    let prefix = if school { "SCHOOLAPI" } else { "BUSINESSAPI" };
+    let client_id = format!("{prefix}.{}", mdmlink::jwt::random_jti(&mut rng)?);
+    let key_id = mdmlink::jwt::random_jti(&mut rng)?;
+    let pem = key.to_pkcs8_pem(LineEnding::LF)?;
+    write_private(&dir.join("api_key.pem"), pem.as_bytes())?;
+    std::fs::write(dir.join("api_client_id"), format!("{client_id}\n"))?;
+    std::fs::write(dir.join("api_key_id"), format!("{key_id}\n"))?;
+    Ok(ApiAccountFiles {
+        client_id,
+        key_id,
+        verifying_key: *key.verifying_key(),
+    })
 }

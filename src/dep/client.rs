@@ -64,13 +64,8 @@ impl DepClient {
     /// the system clock and a 60 s timeout per request.
     pub fn new(token: ServerToken, base_url: &str) -> Result<Self, DepError> {
         endpoint_url(base_url, "")?;
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .timeout_global(Some(StdDuration::from_secs(60)))
-            .build();
         Ok(Self {
-            agent: config.into(),
+            agent: http_agent(StdDuration::from_secs(60)),
             token,
             base_url: base_url.trim_end_matches('/').to_owned(),
             protocol_version: session::DEFAULT_PROTOCOL_VERSION.to_owned(),
@@ -255,6 +250,18 @@ impl DepClient {
     ) -> Result<ActivationLockResult, DepError> {
         request::parse_activation_lock(&self.execute(&request::activation_lock(lock)?)?)
     }
+}
+
+/// The ureq agent mdmlink's clients share the configuration of: statuses
+/// are replies (not errors), no redirects (a token is never sent to another
+/// host), `timeout` for each request as a whole.
+pub(crate) fn http_agent(timeout: StdDuration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(timeout))
+        .build()
+        .into()
 }
 
 /// 401, or 403 whose body is `FORBIDDEN`: the session is not (or no longer)

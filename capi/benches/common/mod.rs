@@ -1,6 +1,7 @@
 //! The library's bench fixtures (`benches/common` at the workspace root) and
 //! a token handle for the C API.
-#![allow(dead_code)]
+// Each bench and example uses a part of this module.
+#![allow(dead_code, unused_imports)]
 
 #[path = "../../../benches/common/mod.rs"]
 mod fixtures;

@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 use time::{Duration, OffsetDateTime};
 
 use super::Org;
-use super::documents::{self, ApiError, Query, encode_cursor, page, select, timestamp};
+use super::documents::{ApiError, Query, encode_cursor, page, select, timestamp};
 use crate::simulator::inventory::{COLORS, FAMILIES, mix};
 
 /// Every attribute of an org device, in Apple's order.
@@ -289,7 +289,7 @@ impl Devices {
         put("purchaseSourceId", json!(format!("{:07}", h % 10_000_000)));
         put(
             "purchaseSourceType",
-            json!(if (h >> 48) % 3 == 0 {
+            json!(if (h >> 48).is_multiple_of(3) {
                 "RESELLER"
             } else {
                 "APPLE"
@@ -499,7 +499,7 @@ pub(crate) fn apple_care(
             "agreementNumber": null,
         }),
     )];
-    if h % 2 == 0 {
+    if h.is_multiple_of(2) {
         coverages.push((
             format!("{serial}-AC"),
             json!({
@@ -559,7 +559,6 @@ pub(crate) fn of_server(
         position += 1;
     }
     let next = (position < d.total()).then(|| encode_cursor(&scope, position));
-    let _ = documents::MAX_LIMIT;
     Ok(page(
         data,
         &self_link(base, path_and_query),

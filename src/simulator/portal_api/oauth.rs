@@ -114,7 +114,8 @@ fn invalid_client(description: &str) -> Response<Vec<u8>> {
 }
 
 /// The token request's parameters: the query string, plus a form body.
-fn parameters(request: &Request<Vec<u8>>) -> Result<Vec<(String, String)>, Response<Vec<u8>>> {
+/// A refusal is the `error_description` of an `invalid_request`.
+fn parameters(request: &Request<Vec<u8>>) -> Result<Vec<(String, String)>, String> {
     let mut sources = vec![request.uri().query().unwrap_or("").to_owned()];
     if !request.body().is_empty() {
         let form = request
@@ -128,12 +129,10 @@ fn parameters(request: &Request<Vec<u8>>) -> Result<Vec<(String, String)>, Respo
                 })
             });
         if !form {
-            return Err(invalid_request(
-                "The body must be application/x-www-form-urlencoded.",
-            ));
+            return Err("The body must be application/x-www-form-urlencoded.".into());
         }
         let Ok(body) = core::str::from_utf8(request.body()) else {
-            return Err(invalid_request("The body is not UTF-8."));
+            return Err("The body is not UTF-8.".into());
         };
         sources.push(body.to_owned());
     }
@@ -144,18 +143,16 @@ fn parameters(request: &Request<Vec<u8>>) -> Result<Vec<(String, String)>, Respo
             let (Some(name), Some(value)) =
                 (percent_decode(name, true), percent_decode(value, true))
             else {
-                return Err(invalid_request(
-                    "A parameter is not valid percent-encoding.",
-                ));
+                return Err("A parameter is not valid percent-encoding.".into());
             };
             if out.iter().any(|(n, _)| *n == name) {
-                return Err(invalid_request(&format!(
+                return Err(format!(
                     "The parameter '{}' appears more than once.",
                     crate::session::oauth::printable(&name)
-                )));
+                ));
             }
             if out.len() >= 32 {
-                return Err(invalid_request("Too many parameters."));
+                return Err("Too many parameters.".into());
             }
             out.push((name, value));
         }
@@ -181,7 +178,7 @@ pub(crate) fn token_endpoint(
     }
     let params = match parameters(request) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(problem) => return invalid_request(&problem),
     };
     let get = |name: &str| {
         params
