@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Regenerates include/mdmlink.h from src/ffi with the pinned cbindgen
-# (a dev-dependency; the generator is tests/header.rs).
+# Regenerates capi/include/mdmlink.h from capi/src with the pinned cbindgen
+# (a dev-dependency of the mdmlink-capi crate; the generator is
+# capi/tests/header.rs).
 #   scripts/gen-header.sh           rewrite the header
 #   scripts/gen-header.sh --verify  fail if the committed header is out of date
 # `cargo test` runs the same check, so CI catches drift either way.
@@ -8,10 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in
   --verify)
-    cargo test --quiet --all-features --test header -- committed_header_is_current ;;
+    cargo test --quiet -p mdmlink-capi --all-features --test header -- committed_header_is_current ;;
   "")
-    MDMLINK_BLESS=1 cargo test --quiet --all-features --test header -- committed_header_is_current
-    echo "wrote include/mdmlink.h" ;;
+    MDMLINK_BLESS=1 cargo test --quiet -p mdmlink-capi --all-features --test header -- committed_header_is_current
+    echo "wrote capi/include/mdmlink.h" ;;
   *)
     echo "usage: $0 [--verify]" >&2; exit 2 ;;
 esac

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: formatting, lints, and every test (unit,
-# integration, interop with OpenSSL and Python `cryptography`, doc tests).
+# integration, interop with OpenSSL and Python `cryptography`, doc tests) of
+# both crates of the workspace: the library and its C API (capi/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Independent peers for the interop tests (Python packages in tests/requirements.txt).
@@ -8,13 +9,13 @@ if ! python3 -m pip install --quiet --disable-pip-version-check -r tests/require
   echo "warning: could not install tests/requirements.txt; interop tests will say what is missing" >&2
 fi
 cargo fmt --all -- --check
-cargo clippy --all-targets --all-features -- -D warnings
+cargo clippy --workspace --all-targets --all-features -- -D warnings
 # The PostgreSQL store's tests need a server: scripts/ci/30-postgres.sh starts
 # a throwaway one where PostgreSQL is installed (or must be: CI). Elsewhere
 # they say how to run them and pass.
 if [ -z "${MDMLINK_TEST_POSTGRES_URL:-}" ] &&
   { [ "${CI:-}" = true ] || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; }; then
-  bash scripts/ci/30-postgres.sh cargo test --all-features
+  bash scripts/ci/30-postgres.sh cargo test --workspace --all-features
 else
-  cargo test --all-features
+  cargo test --workspace --all-features
 fi

@@ -6,8 +6,9 @@
 //! and an organization model for one account or a whole MSP.
 //!
 //! The core is pure Rust with no global state: the caller passes in time,
-//! randomness and keys. A C API lives in `ffi` (see `include/mdmlink.h`),
-//! compiled only with the `capi` feature.
+//! randomness and keys. The C API is a separate crate, `mdmlink-capi` (in
+//! `capi/`: `libmdmlink.a`, `libmdmlink.so`, `include/mdmlink.h`), built on
+//! this crate's public API; depending on `mdmlink` compiles no C symbols.
 //!
 //! ```
 //! use mdmlink::{expiry::ExpiryPolicy, keypair::*, organization::*, portal::Portal, token::*};
@@ -41,8 +42,6 @@ pub mod dep;
 mod encoding;
 pub mod error;
 pub mod expiry;
-#[cfg(feature = "capi")]
-pub mod ffi;
 pub mod hazmat;
 pub mod jwt;
 pub mod keypair;

@@ -1,6 +1,5 @@
 //! Fixtures shared by the benches: the real Apple token and its key, read from
-//! `tests/fixtures/apple-token-1/` in the repository, and a token handle
-//! for the C API.
+//! `tests/fixtures/apple-token-1/` in the repository.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -20,9 +19,20 @@ pub const TOKEN: &str = "apple-mdm-client-tests-1-server-token.p7m";
 
 /// Reads `tests/fixtures/apple-token-1/<name>`.
 pub fn apple_fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/apple-token-1")
-        .join(name);
+    // The workspace root: this crate's directory, or its parent for the C
+    // API crate (capi/examples/bench_peer.rs includes this file too).
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let fixtures = manifest
+        .ancestors()
+        .map(|dir| dir.join("tests/fixtures/apple-token-1"))
+        .find(|dir| dir.is_dir())
+        .unwrap_or_else(|| {
+            panic!(
+                "no tests/fixtures/apple-token-1 above {}",
+                manifest.display()
+            )
+        });
+    let path = fixtures.join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
@@ -59,32 +69,4 @@ pub fn encrypted_key(token_file: &[u8]) -> Vec<u8> {
             _ => None,
         })
         .expect("a key-transport recipient")
-}
-
-/// A C API token handle and the same token in Rust, expiring in a year, for
-/// the FFI overhead measurements. Free the handle with `mdmlink_token_free`.
-#[cfg(feature = "capi")]
-pub fn ffi_token() -> (
-    mdmlink::ServerToken,
-    *mut mdmlink::ffi::token::mdmlink_token,
-) {
-    use mdmlink::ffi::{status::mdmlink_status, token::mdmlink_token_new};
-    let expiry = time::OffsetDateTime::now_utc() + time::Duration::days(365);
-    let token = mdmlink::ServerToken::new("CK_bench", "CS_bench", "AT_bench", "AS_bench", expiry)
-        .expect("token");
-    let mut handle = core::ptr::null_mut();
-    // SAFETY: NUL-terminated strings, a writable out pointer, no error object.
-    let status = unsafe {
-        mdmlink_token_new(
-            c"CK_bench".as_ptr(),
-            c"CS_bench".as_ptr(),
-            c"AT_bench".as_ptr(),
-            c"AS_bench".as_ptr(),
-            expiry.unix_timestamp(),
-            &mut handle,
-            core::ptr::null_mut(),
-        )
-    };
-    assert_eq!(status, mdmlink_status::Ok, "mdmlink_token_new");
-    (token, handle)
 }

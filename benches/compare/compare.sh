@@ -36,8 +36,8 @@ if ! command -v go >/dev/null 2>&1 && [[ $(id -u) == 0 ]] && command -v apt-get 
     echo "compare.sh: could not install golang-go; the Go rows are left out" >&2
 fi
 
-cargo build --quiet --release --features capi --example bench_peer
-PEER=target/release/examples/bench_peer
+cargo build --quiet --release -p mdmlink-capi --example bench_peer
+PEER=${CARGO_TARGET_DIR:-target}/release/examples/bench_peer
 
 # The same inputs for everyone: the encrypted content key of the Apple token,
 # and the token re-encoded as DER (Python's PKCS#7 reader refuses BER).

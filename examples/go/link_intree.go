@@ -3,8 +3,10 @@
 package mdmlink
 
 // The static library of this checkout's debug build
-// (`cargo build --lib --features capi,sqlite,http`), for `go test -tags mdmlink_intree`.
+// (`cargo build -p mdmlink-capi --lib --features sqlite,http`, which cargo
+// names libmdmlink_capi.a), for `go test -tags mdmlink_intree`. With another
+// target directory, add it first: CGO_LDFLAGS=-L$CARGO_TARGET_DIR/debug.
 
-// #cgo CFLAGS: -I${SRCDIR}/../../include
-// #cgo LDFLAGS: ${SRCDIR}/../../target/debug/libmdmlink.a -lpthread -ldl -lm
+// #cgo CFLAGS: -I${SRCDIR}/../../capi/include
+// #cgo LDFLAGS: -L${SRCDIR}/../../target/debug -l:libmdmlink_capi.a -lpthread -ldl -lm
 import "C"

@@ -1,4 +1,4 @@
-// Package mdmlink wraps the mdmlink C API (include/mdmlink.h) for Go.
+// Package mdmlink wraps the mdmlink C API (capi/include/mdmlink.h) for Go.
 //
 // Handles (Keypair, Token, Organization) own a C pointer: call Close when
 // done (it is idempotent); a finalizer frees it otherwise. Errors are *Error
@@ -8,9 +8,9 @@
 // (`#cgo pkg-config: mdmlink`, see link_pkgconfig.go): install it with
 // `scripts/install.sh PREFIX` and set PKG_CONFIG_PATH=PREFIX/lib/pkgconfig
 // (and, outside the loader's default paths, LD_LIBRARY_PATH=PREFIX/lib).
-// Inside this checkout, `go test -tags mdmlink_intree` links
-// target/debug/libmdmlink.a instead (link_intree.go; build it with
-// `cargo build --lib --features capi`).
+// Inside this checkout, `go test -tags mdmlink_intree` links the debug build's
+// static library instead (link_intree.go; build it with
+// `cargo build -p mdmlink-capi --lib --features sqlite,http`).
 package mdmlink
 
 /*
@@ -36,6 +36,7 @@ const (
 	StatusNullArgument        Status = C.MDMLINK_STATUS_NULL_ARGUMENT
 	StatusPanic               Status = C.MDMLINK_STATUS_PANIC
 	StatusInvalidArgument     Status = C.MDMLINK_STATUS_INVALID_ARGUMENT
+	StatusFeatureNotEnabled   Status = C.MDMLINK_STATUS_FEATURE_NOT_ENABLED
 	StatusInvalidName         Status = C.MDMLINK_STATUS_INVALID_NAME
 	StatusKeyMalformed        Status = C.MDMLINK_STATUS_KEY_MALFORMED
 	StatusKeyWrongPassword    Status = C.MDMLINK_STATUS_KEY_WRONG_PASSWORD

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# C API checks that need more than `cargo test` (which already checks header
-# drift, compiles the header as C99 and C++, and runs the C tests):
+# C API checks (the mdmlink-capi crate, capi/) that need more than `cargo test`
+# (which already checks header drift, compiles the header as C99 and C++, and
+# runs the C tests):
 #   1. the C tests under valgrind: 0 errors, 0 bytes definitely lost;
 #   2. the header compiled as C99 and C++ with -Wall -Wextra -Werror;
 #   3. scripts/install.sh + pkg-config, static and shared, with the SONAME;
@@ -9,13 +10,17 @@
 #      Go program outside this checkout links it), then once in-tree
 #      (`-tags mdmlink_intree`); Debian's golang-go, standard library only.
 #      The device service tests run against target/debug/mdmlink-simulator.
+# Every build goes to the workspace's one target directory (CARGO_TARGET_DIR
+# if set, else target/).
 # Expected time after scripts/test.sh: about 1.5 minutes (valgrind ~30 s,
 # installing golang-go ~30 s); everything reuses the debug build.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 fixtures=$root/tests/fixtures/apple-token-1
-work=$root/target/ci-capi
+target_dir=${CARGO_TARGET_DIR:-$root/target}
+case "$target_dir" in /*) ;; *) target_dir=$root/$target_dir ;; esac
+work=$target_dir/ci-capi
 rm -rf "$work" && mkdir -p "$work"
 unset RUST_BACKTRACE
 
@@ -36,22 +41,29 @@ bash scripts/gen-header.sh --verify
 
 echo "-- C tests under valgrind"
 MDMLINK_C_TEST_WRAPPER="valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite" \
-  cargo test --quiet --all-features --test capi -- --test-threads=2
+  cargo test --quiet -p mdmlink-capi --all-features --test capi -- --test-threads=2
 
 echo "-- header compiles as C99 and C++"
 printf '#include "mdmlink.h"\n#include "mdmlink.h"\nint main(void) { return (int)MDMLINK_STATUS_OK; }\n' > "$work/h.c"
 cp "$work/h.c" "$work/h.cpp"
-gcc -std=c99 -Wall -Wextra -Werror -pedantic -Iinclude -c "$work/h.c" -o "$work/h_c.o"
-g++ -std=c++11 -Wall -Wextra -Werror -pedantic -Iinclude -c "$work/h.cpp" -o "$work/h_cpp.o"
+gcc -std=c99 -Wall -Wextra -Werror -pedantic -Icapi/include -c "$work/h.c" -o "$work/h_c.o"
+g++ -std=c++11 -Wall -Wextra -Werror -pedantic -Icapi/include -c "$work/h.cpp" -o "$work/h_cpp.o"
 
 echo "-- install + pkg-config (static and shared)"
 MDMLINK_PROFILE=debug bash scripts/install.sh "$work/prefix" >/dev/null
 export PKG_CONFIG_PATH=$work/prefix/lib/pkgconfig
-version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
+version=$(sed -n 's/^version = "\(.*\)"$/\1/p' capi/Cargo.toml | head -n1)
 minor=${version#*.}; minor=${minor%%.*}
-soname=libmdmlink.so.0.$minor   # 0.x: every minor release may break the ABI (build.rs)
+soname=libmdmlink.so.0.$minor   # 0.x: every minor release may break the ABI (capi/build.rs)
 readelf -d "$work/prefix/lib/libmdmlink.so" | grep -qF "Library soname: [$soname]"
 test -L "$work/prefix/lib/$soname"
+# The store is built in (install.sh's default features): pkg-config's Cflags
+# say so, and a store call compiles without the program defining MDMLINK_STORE.
+pkg-config --cflags mdmlink | grep -qF -- '-DMDMLINK_STORE'
+printf '#include <mdmlink.h>\nint main(void) { mdmlink_store_free(0); return 0; }\n' > "$work/store.c"
+# shellcheck disable=SC2046
+gcc -std=c99 -Wall -Wextra -Werror -o "$work/store" "$work/store.c" $(pkg-config --cflags --libs mdmlink) \
+  -Wl,-rpath,"$work/prefix/lib"
 # shellcheck disable=SC2046
 gcc -std=c99 -Wall -Wextra -Werror -o "$work/shared" examples/c/link_server.c $(pkg-config --cflags --libs mdmlink) \
   -Wl,-rpath,"$work/prefix/lib"
@@ -75,8 +87,8 @@ make -s -C examples/c clean
 
 echo "-- examples/go (go test against the installed copy, through pkg-config; the store; the device service against mdmlink-simulator)"
 cargo build --quiet --all-features --bin mdmlink-simulator
-export MDMLINK_SIMULATOR=$root/target/debug/mdmlink-simulator CI=true
-export GOPATH=$root/target/go/path GOCACHE=$root/target/go/cache GOPROXY=off GOFLAGS=-mod=mod GO111MODULE=on
+export MDMLINK_SIMULATOR=$target_dir/debug/mdmlink-simulator CI=true
+export GOPATH=$target_dir/go/path GOCACHE=$target_dir/go/cache GOPROXY=off GOFLAGS=-mod=mod GO111MODULE=on
 (
   cd examples/go
   test -z "$(gofmt -l .)"
@@ -86,8 +98,12 @@ export GOPATH=$root/target/go/path GOCACHE=$root/target/go/cache GOPROXY=off GOF
   readelf -d "$work/go.test" | grep -qF "Shared library: [$soname]"
   LD_LIBRARY_PATH=$work/prefix/lib go test -count=1 ./...
   echo "-- examples/go (go test -tags mdmlink_intree: the in-tree static library)"
-  # The archive link_intree.go documents; examples/c rebuilt it with capi alone.
-  (cd "$root" && cargo build --quiet --lib --features capi,sqlite,http)
+  # The archive link_intree.go documents; examples/c rebuilt it without features.
+  # link_intree.go names target/debug: point it at this run's target directory.
+  (cd "$root" && cargo build --quiet -p mdmlink-capi --lib --features sqlite,http)
+  if [ "$target_dir" != "$root/target" ]; then
+    export CGO_LDFLAGS="-L$target_dir/debug"
+  fi
   go vet -tags mdmlink_intree ./...
   go test -count=1 -tags mdmlink_intree ./...
 )

@@ -95,5 +95,6 @@ if [ $# -gt 0 ]; then
   "$@"
 else
   cargo test --all-features --lib store::postgres
+  cargo test -p mdmlink-capi --all-features --test postgres
   cargo bench --all-features --bench store_backends -- --quick
 fi

@@ -10,9 +10,9 @@
 # 2. deny: installs cargo-deny if missing, copies ../shared/advisory-db into a
 #    temporary git repository where cargo-deny looks for it, and runs
 #    `cargo deny --offline check` (advisories, licenses, bans, sources).
-# 3. miri: installs nightly with Miri if missing (once), then runs the FFI
-#    layer's own unit tests (`ffi::tests`, its unsafe code) and the fast
-#    parser tests under `cargo +nightly miri test`; when no nightly with Miri
+# 3. miri: installs nightly with Miri if missing (once), then runs the C API
+#    crate's own unit tests (`mdmlink-capi`'s `tests`, its unsafe code) and the
+#    library's fast parser tests under `cargo +nightly miri test`; when no nightly with Miri
 #    can be installed it prints "Miri: NOT RUN" and why, without failing.
 #    (The C tests under valgrind belong to the C API script.)
 #
@@ -135,11 +135,13 @@ run_miri() {
             return 0
         fi
     fi
-    say "Miri: the FFI layer's unit tests (its unsafe code) and the fast, FFI-free unit tests"
+    say "Miri: the C API's unit tests (its unsafe code) and the library's fast unit tests"
     # Unit tests of the parsers and small types; crypto-heavy tests are
-    # #[cfg_attr(miri, ignore)] or filtered out here. `ffi::tests` avoids RSA.
+    # #[cfg_attr(miri, ignore)] or filtered out here. The C API's `tests` avoid RSA.
     MIRIFLAGS="${MIRIFLAGS:--Zmiri-disable-isolation}" \
-        cargo +nightly miri test --lib --features capi -- ffi::tests:: name:: portal:: secret:: token::smime:: token::payload:: --skip token::filename::
+        cargo +nightly miri test -p mdmlink-capi --lib -- tests::
+    MIRIFLAGS="${MIRIFLAGS:--Zmiri-disable-isolation}" \
+        cargo +nightly miri test -p mdmlink --lib -- name:: portal:: secret:: token::smime:: token::payload:: --skip token::filename::
     say "Miri: passed"
 }
 

@@ -13,11 +13,11 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 echo "== benches (criterion --quick)"
-cargo bench --features capi --bench token -- --quick
-cargo bench --features capi --bench organization -- --quick
-cargo bench --features capi --bench ffi -- --quick
-cargo bench --features capi,http,simulator --bench dep_sync -- --quick
-cargo bench --features capi --bench keygen -- --quick keypair_generate/2048
+cargo bench --bench token -- --quick
+cargo bench --bench organization -- --quick
+cargo bench -p mdmlink-capi --bench ffi -- --quick
+cargo bench --features http,simulator --bench dep_sync -- --quick
+cargo bench --bench keygen -- --quick keypair_generate/2048
 
 echo "== mdmlink vs peers"
 benches/compare/compare.sh --quick

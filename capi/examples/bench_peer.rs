@@ -127,7 +127,7 @@ fn server_name(i: usize) -> String {
 
 /// Seconds per call of the C getter and of the Rust one.
 fn ffi_getter() -> Result<(f64, f64), Box<dyn std::error::Error>> {
-    use mdmlink::ffi::token::{mdmlink_token, mdmlink_token_consumer_key, mdmlink_token_free};
+    use mdmlink_capi::token::{mdmlink_token, mdmlink_token_consumer_key, mdmlink_token_free};
     type Getter = unsafe extern "C" fn(*const mdmlink_token) -> *const c_char;
     let (token, handle) = ffi_token();
     let getter: Getter = black_box(mdmlink_token_consumer_key);

@@ -129,6 +129,7 @@ static void test_status_numbers(void) {
     CHECK(MDMLINK_STATUS_PANIC == 2);
     CHECK(MDMLINK_STATUS_INVALID_ARGUMENT == 3);
     CHECK(MDMLINK_STATUS_ERROR_NOT_NULL == 4);
+    CHECK(MDMLINK_STATUS_FEATURE_NOT_ENABLED == 5);
     CHECK(MDMLINK_STATUS_INVALID_NAME == 10);
     CHECK(MDMLINK_STATUS_ROLE_NOT_ALLOWED == 11);
     CHECK(MDMLINK_STATUS_KEY_UNSUPPORTED_SIZE == 20);
@@ -184,7 +185,8 @@ static void test_status_numbers(void) {
     CHECK(strcmp(mdmlink_status_name(MDMLINK_STATUS_TOKEN_DECRYPT), "MDMLINK_STATUS_TOKEN_DECRYPT") == 0);
     CHECK(strcmp(mdmlink_status_name(MDMLINK_STATUS_NO_TOKEN), "MDMLINK_STATUS_NO_TOKEN") == 0);
     CHECK(strcmp(mdmlink_status_name(MDMLINK_STATUS_ERROR_NOT_NULL), "MDMLINK_STATUS_ERROR_NOT_NULL") == 0);
-    CHECK(mdmlink_status_name(5) == NULL);
+    CHECK(strcmp(mdmlink_status_name(MDMLINK_STATUS_FEATURE_NOT_ENABLED), "MDMLINK_STATUS_FEATURE_NOT_ENABLED") == 0);
+    CHECK(mdmlink_status_name(6) == NULL);
     CHECK(mdmlink_status_name(0xFFFFFFFFu) == NULL);
 }
 

@@ -1,4 +1,4 @@
-//! Keypairs and certificates (`crate::keypair`).
+//! Keypairs and certificates (`mdmlink::keypair`).
 
 use core::ffi::c_char;
 
@@ -7,8 +7,8 @@ use super::error::mdmlink_error;
 use super::macros::ffi;
 use super::status::mdmlink_status;
 use super::{bytes_arg, free_handle, handle, opt_str_arg, str_arg, time_arg, write, write_handle};
-use crate::SystemRng;
-use crate::keypair::{CertificateParams, KeySize, ServerKeypair};
+use mdmlink::SystemRng;
+use mdmlink::keypair::{CertificateParams, KeySize, ServerKeypair};
 
 /// An MDM server's RSA private key and, when known, its certificate.
 /// Immutable: safe to use from several threads at once. Free it with

@@ -1,4 +1,4 @@
-//! The store-backed API (`crate::store::registry::Registry` over an SQLite
+//! The store-backed API (`mdmlink::store::registry::Registry` over an SQLite
 //! file, or a PostgreSQL database with feature `postgres`): organizations
 //! and servers that persist, secrets under a master key. Feature `sqlite`;
 //! declared in the header under `MDMLINK_STORE`.
@@ -17,13 +17,13 @@ use super::organization::{mdmlink_install_outcome, portal_arg};
 use super::status::mdmlink_status;
 use super::token::mdmlink_token;
 use super::{bytes_arg, free_handle, handle, opt_str_arg, str_arg, time_arg, write, write_handle};
-use crate::SecretString;
-use crate::expiry::ExpiryPolicy;
-use crate::keypair::{KeySize, ServerKeypair};
-use crate::organization::{InstallOptions, InstallOutcome, ServerOptions};
-use crate::store::master_key::{MasterKey, MasterKeyError, MasterKeySource};
-use crate::store::registry::{Registry, RegistryError};
-use crate::store::{AnyStore, OpenMode, StoreError, StoreLocation, open_registry};
+use mdmlink::SecretString;
+use mdmlink::expiry::ExpiryPolicy;
+use mdmlink::keypair::{KeySize, ServerKeypair};
+use mdmlink::organization::{InstallOptions, InstallOutcome, ServerOptions};
+use mdmlink::store::master_key::{MasterKey, MasterKeyError, MasterKeySource};
+use mdmlink::store::registry::{Registry, RegistryError};
+use mdmlink::store::{AnyStore, OpenMode, StoreError, StoreLocation, open_registry};
 
 /// An open store: a SQLite file (or a PostgreSQL database) of organizations
 /// and servers. Every call
@@ -36,13 +36,15 @@ pub struct mdmlink_store {
 }
 
 impl mdmlink_store {
+    /// Locks the store. The same policy as `mdmlink_organization`: a call
+    /// that panicked while holding the lock returned `MDMLINK_STATUS_PANIC`
+    /// and poisoned it; the next call takes the lock back, so the handle stays
+    /// usable. Every change is one transaction, which the panic rolled back.
     fn lock(&self) -> Result<MutexGuard<'_, Registry<AnyStore>>, FfiError> {
-        self.inner.lock().map_err(|_| {
-            FfiError::new(
-                mdmlink_status::Panic,
-                "an earlier call panicked while using this store; free it and open it again",
-            )
-        })
+        Ok(self.inner.lock().unwrap_or_else(|poisoned| {
+            self.inner.clear_poison();
+            poisoned.into_inner()
+        }))
     }
 }
 
@@ -205,7 +207,7 @@ pub unsafe extern "C" fn mdmlink_store_free(store: *mut mdmlink_store) {
 /// `store` is NULL or live; strings NULL or NUL-terminated; `err` as usual.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mdmlink_store_org_add(
-    store: *const mdmlink_store,
+    store: *mut mdmlink_store,
     name: *const c_char,
     portal: u32,
     customer: *const c_char,
@@ -228,7 +230,7 @@ pub unsafe extern "C" fn mdmlink_store_org_add(
 /// As for `mdmlink_store_org_add`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mdmlink_store_org_remove(
-    store: *const mdmlink_store,
+    store: *mut mdmlink_store,
     name: *const c_char,
     with_servers: bool,
     err: *mut *mut mdmlink_error,
@@ -348,7 +350,7 @@ fn policy(warn_days: u32) -> Result<ExpiryPolicy, FfiError> {
 fn generate(name: &str, bits: u32, now: time::OffsetDateTime) -> Result<ServerKeypair, FfiError> {
     let size = KeySize::from_bits(bits)?;
     Ok(ServerKeypair::generate_for_server(
-        &mut crate::SystemRng::default(),
+        &mut mdmlink::SystemRng::default(),
         size,
         name,
         now,
@@ -365,7 +367,7 @@ fn generate(name: &str, bits: u32, now: time::OffsetDateTime) -> Result<ServerKe
 /// NUL-terminated; `cert_pem` NULL or writable; `err` as usual.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mdmlink_store_server_add_generated(
-    store: *const mdmlink_store,
+    store: *mut mdmlink_store,
     org: *const c_char,
     name: *const c_char,
     bits: u32,
@@ -404,7 +406,7 @@ pub unsafe extern "C" fn mdmlink_store_server_add_generated(
 #[unsafe(no_mangle)]
 #[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn mdmlink_store_server_import(
-    store: *const mdmlink_store,
+    store: *mut mdmlink_store,
     org: *const c_char,
     name: *const c_char,
     key: *const u8,
@@ -461,7 +463,7 @@ pub unsafe extern "C" fn mdmlink_store_server_import(
 #[unsafe(no_mangle)]
 #[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn mdmlink_store_server_install_token(
-    store: *const mdmlink_store,
+    store: *mut mdmlink_store,
     org: *const c_char,
     name: *const c_char,
     file_name: *const c_char,
@@ -489,7 +491,7 @@ pub unsafe extern "C" fn mdmlink_store_server_install_token(
             name,
             file_name.unwrap_or(""),
             data,
-            InstallOptions { downloaded_by: None, force },
+            InstallOptions::default().with_force(force),
             now,
         )?;
         let o = match installed.report.outcome {
@@ -511,7 +513,7 @@ pub unsafe extern "C" fn mdmlink_store_server_install_token(
 /// As for `mdmlink_store_server_add_generated`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mdmlink_store_server_stage_generated(
-    store: *const mdmlink_store,
+    store: *mut mdmlink_store,
     org: *const c_char,
     name: *const c_char,
     bits: u32,
@@ -541,7 +543,7 @@ pub unsafe extern "C" fn mdmlink_store_server_stage_generated(
 /// As for `mdmlink_store_org_add`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mdmlink_store_server_discard_staging(
-    store: *const mdmlink_store,
+    store: *mut mdmlink_store,
     org: *const c_char,
     name: *const c_char,
     err: *mut *mut mdmlink_error,
@@ -562,7 +564,7 @@ pub unsafe extern "C" fn mdmlink_store_server_discard_staging(
 /// As for `mdmlink_store_org_add`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mdmlink_store_server_record_event(
-    store: *const mdmlink_store,
+    store: *mut mdmlink_store,
     org: *const c_char,
     name: *const c_char,
     reason: u32,
@@ -584,7 +586,7 @@ pub unsafe extern "C" fn mdmlink_store_server_record_event(
 /// As for `mdmlink_store_org_add`; `uuid` NULL or NUL-terminated.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mdmlink_store_server_set_uuid(
-    store: *const mdmlink_store,
+    store: *mut mdmlink_store,
     org: *const c_char,
     name: *const c_char,
     uuid: *const c_char,
@@ -625,7 +627,7 @@ pub unsafe extern "C" fn mdmlink_store_server_jwt(
         let now = time_arg(now_unix, "now_unix")?;
         let jwt = store
             .lock()?
-            .access_management_jwt(org, name, now, jti, &mut crate::SystemRng::default())?;
+            .access_management_jwt(org, name, now, jti, &mut mdmlink::SystemRng::default())?;
         // SAFETY: `out` is non-NULL and writable.
         unsafe { write(out, mdmlink_bytes::from_vec(jwt.into_bytes())) };
         Ok(())
@@ -664,7 +666,7 @@ pub unsafe extern "C" fn mdmlink_store_server_token(
 /// As for `mdmlink_store_org_add`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mdmlink_store_server_remove(
-    store: *const mdmlink_store,
+    store: *mut mdmlink_store,
     org: *const c_char,
     name: *const c_char,
     err: *mut *mut mdmlink_error,
@@ -685,7 +687,7 @@ pub unsafe extern "C" fn mdmlink_store_server_remove(
 /// As for `mdmlink_store_open`'s key arguments.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mdmlink_store_rekey(
-    store: *const mdmlink_store,
+    store: *mut mdmlink_store,
     key: *const u8,
     key_len: usize,
     passphrase: *const c_char,
@@ -696,5 +698,26 @@ pub unsafe extern "C" fn mdmlink_store_rekey(
         let (store, source) = unsafe { (handle(store), key_source(key, key_len, passphrase)?) };
         store.lock()?.rekey(source)?;
         Ok(())
+    })
+}
+
+/// Panics while holding `store`'s lock, to prove the call returns
+/// `MDMLINK_STATUS_PANIC` and the store stays usable. Test-only, like
+/// `mdmlink_test_panic`.
+///
+/// # Safety
+/// `store` is NULL or a live store; `err` is NULL or a valid
+/// `mdmlink_error **`.
+#[cfg(mdmlink_test_hooks)]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mdmlink_test_panic_holding_store(
+    store: *mut mdmlink_store,
+    err: *mut *mut mdmlink_error,
+) -> mdmlink_status {
+    ffi!(status err; [store]; {
+        // SAFETY: per the contract.
+        let store = unsafe { handle(store) };
+        let _guard = store.lock()?;
+        panic!("mdmlink_test_panic_holding_store: forced panic")
     })
 }

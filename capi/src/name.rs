@@ -1,4 +1,4 @@
-//! Server names (`crate::name`).
+//! Server names (`mdmlink::name`).
 
 use core::ffi::c_char;
 
@@ -6,7 +6,7 @@ use super::error::mdmlink_error;
 use super::macros::ffi;
 use super::status::mdmlink_status;
 use super::str_arg;
-use crate::name::ServerName;
+use mdmlink::name::ServerName;
 
 /// Checks a server name against the portal's rules (trimmed, NFC, not empty,
 /// at most 200 bytes, no control characters, not "Unassigned"/"Reassigned").

@@ -8,7 +8,7 @@ mod common;
 use std::{ffi::c_char, hint::black_box};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use mdmlink::ffi::token::{mdmlink_token, mdmlink_token_consumer_key, mdmlink_token_free};
+use mdmlink_capi::token::{mdmlink_token, mdmlink_token_consumer_key, mdmlink_token_free};
 
 type Getter = unsafe extern "C" fn(*const mdmlink_token) -> *const c_char;
 

@@ -1,10 +1,10 @@
-//! The device assignment service from C (`crate::dep`): a client that holds
+//! The device assignment service from C (`mdmlink::dep`): a client that holds
 //! the token, the service URL and its sessions, one sync step at a time (the
 //! caller keeps the cursor), profile definition and assignment. Results come
 //! back as JSON.
 //!
 //! These calls do their own HTTP (the `http` feature); in a build without it
-//! `mdmlink_dep_client_new` fails with `MDMLINK_STATUS_INVALID_ARGUMENT`.
+//! `mdmlink_dep_client_new` fails with `MDMLINK_STATUS_FEATURE_NOT_ENABLED`.
 
 use core::ffi::c_char;
 
@@ -24,7 +24,7 @@ use super::{bytes_arg, handle, opt_str_arg, str_arg, time_arg, write, write_hand
 #[allow(non_camel_case_types)]
 pub struct mdmlink_dep_client {
     #[cfg(feature = "http")]
-    inner: crate::dep::client::DepClient,
+    inner: mdmlink::dep::client::DepClient,
 }
 
 #[cfg(feature = "http")]
@@ -58,7 +58,7 @@ pub unsafe extern "C" fn mdmlink_dep_client_new(
             let (token, base_url, version) = unsafe {
                 (handle(token), str_arg(base_url, "base_url")?, opt_str_arg(protocol_version, "protocol_version")?)
             };
-            let mut inner = crate::dep::client::DepClient::new(token.inner.clone(), base_url)?;
+            let mut inner = mdmlink::dep::client::DepClient::new(token.inner.clone(), base_url)?;
             if let Some(v) = version {
                 inner = inner.with_protocol_version(v)?;
             }
@@ -69,7 +69,7 @@ pub unsafe extern "C" fn mdmlink_dep_client_new(
         #[cfg(not(feature = "http"))]
         {
             let _ = protocol_version;
-            Err(FfiError::invalid("mdmlink was built without the `http` feature"))
+            Err(FfiError::feature_not_enabled("http"))
         }
     })
 }
@@ -108,7 +108,7 @@ pub unsafe extern "C" fn mdmlink_dep_sync_step(
     ffi!(status err; [client, out_page, out_cursor]; {
         #[cfg(feature = "http")]
         {
-            use crate::dep::syncer::{Restart, SyncCursor, SyncError, Syncer};
+            use mdmlink::dep::syncer::{Restart, SyncCursor, SyncError, Syncer};
             // SAFETY: per the contract.
             let (client, saved) = unsafe { (handle(client), bytes_arg(cursor, cursor_len, "cursor")?) };
             let saved = match saved {
@@ -153,7 +153,7 @@ pub unsafe extern "C" fn mdmlink_dep_sync_step(
         #[cfg(not(feature = "http"))]
         {
             let _ = (cursor, cursor_len, now_unix);
-            Err(FfiError::invalid("mdmlink was built without the `http` feature"))
+            Err(FfiError::feature_not_enabled("http"))
         }
     })
 }
@@ -181,7 +181,7 @@ pub unsafe extern "C" fn mdmlink_dep_profile_define(
         {
             // SAFETY: per the contract.
             let (client, json) = unsafe { (handle(client), bytes_arg(profile_json, profile_json_len, "profile_json")?) };
-            let profile = crate::dep::ProfileDefinition::from_json(json)?;
+            let profile = mdmlink::dep::ProfileDefinition::from_json(json)?;
             let defined = client.inner.define_profile(&profile)?;
             let out = json_out(&defined)?;
             // SAFETY: non-NULL and writable.
@@ -191,7 +191,7 @@ pub unsafe extern "C" fn mdmlink_dep_profile_define(
         #[cfg(not(feature = "http"))]
         {
             let _ = (profile_json, profile_json_len);
-            Err(FfiError::invalid("mdmlink was built without the `http` feature"))
+            Err(FfiError::feature_not_enabled("http"))
         }
     })
 }
@@ -241,7 +241,7 @@ pub unsafe extern "C" fn mdmlink_dep_profile_assign(
         #[cfg(not(feature = "http"))]
         {
             let _ = serial_count;
-            Err(FfiError::invalid("mdmlink was built without the `http` feature"))
+            Err(FfiError::feature_not_enabled("http"))
         }
     })
 }

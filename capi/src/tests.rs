@@ -136,7 +136,12 @@ fn static_strings_and_numbers() {
             Ok("MDMLINK_STATUS_ERROR_NOT_NULL")
         );
     }
-    assert!(mdmlink_status_name(5).is_null());
+    // SAFETY: a static NUL-terminated string.
+    assert_eq!(
+        unsafe { CStr::from_ptr(mdmlink_status_name(5)) }.to_str(),
+        Ok("MDMLINK_STATUS_FEATURE_NOT_ENABLED")
+    );
+    assert!(mdmlink_status_name(6).is_null());
     assert_eq!(
         mdmlink_abi_version(),
         if env!("CARGO_PKG_VERSION_MAJOR") == "0" {
@@ -157,4 +162,106 @@ fn a_panic_becomes_a_status() {
     assert!(message(err).contains("panicked"));
     // SAFETY: freed once.
     unsafe { mdmlink_error_free(err) };
+}
+
+/// Every status's generated name is the enumerator cbindgen writes into the
+/// committed header, with the same number.
+#[test]
+fn status_names_match_the_header() {
+    let header = include_str!("../include/mdmlink.h");
+    for status in mdmlink_status::ALL {
+        let name = status.name().to_str().expect("ASCII name");
+        let line = format!("{name} = {},", status as u32);
+        assert!(header.contains(&line), "the header lacks `{line}`");
+    }
+    assert_eq!(
+        header.matches("  MDMLINK_STATUS_").count(),
+        mdmlink_status::ALL.len(),
+        "the header and ALL list different statuses"
+    );
+}
+
+/// Without `http` the device service client says which feature is missing.
+#[cfg(not(feature = "http"))]
+#[test]
+fn a_function_of_a_missing_feature_says_so() {
+    let mut client = core::ptr::null_mut();
+    let mut err = core::ptr::null_mut();
+    let mut token = core::ptr::null_mut();
+    // SAFETY: NUL-terminated strings and a writable out pointer.
+    let made = unsafe {
+        crate::token::mdmlink_token_new(
+            c"CK".as_ptr(),
+            c"CS".as_ptr(),
+            c"AT".as_ptr(),
+            c"AS".as_ptr(),
+            4_102_444_800,
+            &mut token,
+            core::ptr::null_mut(),
+        )
+    };
+    assert_eq!(made, mdmlink_status::Ok);
+    // SAFETY: a live token, a NUL-terminated URL, writable out pointers.
+    let status = unsafe {
+        crate::dep::mdmlink_dep_client_new(
+            token,
+            c"http://127.0.0.1:1".as_ptr(),
+            core::ptr::null(),
+            &mut client,
+            &mut err,
+        )
+    };
+    assert_eq!(status, mdmlink_status::FeatureNotEnabled);
+    assert!(message(err).contains("`http` feature"));
+    // SAFETY: freed once each.
+    unsafe {
+        mdmlink_error_free(err);
+        crate::token::mdmlink_token_free(token);
+    }
+}
+
+/// A call that panics while holding a store's lock returns PANIC, and the
+/// store stays usable (the same policy as an organization's).
+#[cfg(all(mdmlink_test_hooks, feature = "sqlite"))]
+#[test]
+fn a_store_stays_usable_after_a_panic() {
+    use super::store::{
+        mdmlink_store_free, mdmlink_store_open, mdmlink_store_orgs_json,
+        mdmlink_test_panic_holding_store,
+    };
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = std::ffi::CString::new(dir.path().join("s.db").to_str().expect("UTF-8").to_owned())
+        .expect("no NUL");
+    let key = [7u8; 32];
+    let mut store = core::ptr::null_mut();
+    // SAFETY: a NUL-terminated path, a 32-byte key, a writable out pointer.
+    let status = unsafe {
+        mdmlink_store_open(
+            path.as_ptr(),
+            key.as_ptr(),
+            key.len(),
+            core::ptr::null(),
+            &mut store,
+            core::ptr::null_mut(),
+        )
+    };
+    assert_eq!(status, mdmlink_status::Ok);
+    let mut err = core::ptr::null_mut();
+    // SAFETY: a live store.
+    let status = unsafe { mdmlink_test_panic_holding_store(store, &mut err) };
+    assert_eq!(status, mdmlink_status::Panic);
+    // SAFETY: freed once.
+    unsafe { mdmlink_error_free(err) };
+    let mut out = mdmlink_bytes {
+        ptr: core::ptr::null_mut(),
+        len: 0,
+    };
+    // SAFETY: a live store and a writable buffer.
+    let status = unsafe { mdmlink_store_orgs_json(store, &mut out, core::ptr::null_mut()) };
+    assert_eq!(status, mdmlink_status::Ok, "the store is usable again");
+    // SAFETY: each freed once.
+    unsafe {
+        mdmlink_bytes_free(&mut out);
+        mdmlink_store_free(store);
+    }
 }

@@ -1,19 +1,24 @@
-//! The C API: a thin `extern "C"` face over the core.
+//! mdmlink's C API: a thin `extern "C"` face over the `mdmlink` crate,
+//! built as `libmdmlink.a` and `libmdmlink.so` (`scripts/install.sh`), with
+//! the header `capi/include/mdmlink.h`.
 //!
-//! One file per core module ([`name`], [`keypair`], [`token`], [`expiry`],
-//! [`organization`], [`session`], [`dep`], `store` (feature `sqlite`)) plus the shared pieces: [`macros`] (the panic and NULL
-//! boundary every function goes through), [`status`], [`error`] and
-//! [`bytes`]. Each function converts its arguments, calls the core and
-//! converts the result; no logic lives here. `include/mdmlink.h` is generated
-//! from these files by cbindgen (see `scripts/gen-header.sh`).
+//! One file per library module ([`name`], [`keypair`], [`token`], [`expiry`],
+//! [`organization`], [`session`], [`dep`], `store` (feature `sqlite`)) plus
+//! the shared pieces: `macros` (the panic and NULL boundary every function
+//! goes through), [`status`], [`error`] and [`bytes`]. Each function converts
+//! its arguments, calls the library's public API and converts the result; no
+//! logic lives here. `include/mdmlink.h` is generated from these files by
+//! cbindgen (see `scripts/gen-header.sh`).
 //!
 //! Conventions (rustls-ffi style): opaque handles `mdmlink_<noun>`, functions
 //! `mdmlink_<noun>_<verb>`; outputs are written only on success; every
 //! `_free` accepts NULL; no function takes ownership of its inputs; handles
-//! are immutable and `Send + Sync` except `mdmlink_organization`, which locks
-//! an internal mutex on every call.
-#![allow(unsafe_code)]
+//! are immutable and `Send + Sync` except `mdmlink_organization` and
+//! `mdmlink_store`, which lock an internal mutex on every call, are passed
+//! non-const to the calls that change them, and share one poisoned-lock
+//! policy (the next call takes the lock back).
 #![allow(clippy::missing_safety_doc)]
+#![warn(missing_docs)]
 
 pub(crate) mod macros;
 

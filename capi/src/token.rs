@@ -1,4 +1,4 @@
-//! Server tokens: open, seal, fields (`crate::token`).
+//! Server tokens: open, seal, fields (`mdmlink::token`).
 
 use core::ffi::c_char;
 
@@ -11,9 +11,9 @@ use super::keypair::mdmlink_keypair;
 use super::macros::ffi;
 use super::status::mdmlink_status;
 use super::{bytes_arg, free_handle, handle, str_arg, time_arg, write, write_handle};
-use crate::SystemRng;
-use crate::keypair::ServerCertificate;
-use crate::token::{self, SealOptions, ServerToken};
+use mdmlink::SystemRng;
+use mdmlink::keypair::ServerCertificate;
+use mdmlink::token::{self, SealOptions, ServerToken};
 
 /// An opened server token: the four OAuth credentials and their expiry.
 /// Immutable: safe to use from several threads at once. The strings returned

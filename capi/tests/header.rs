@@ -1,4 +1,4 @@
-//! `include/mdmlink.h` is what cbindgen makes of `src/ffi` today, it compiles
+//! `capi/include/mdmlink.h` is what cbindgen makes of `capi/src` today, it compiles
 //! as C99 and C++, and its version macros match `Cargo.toml`.
 //!
 //! Set `MDMLINK_BLESS=1` to rewrite the committed header instead of failing
@@ -28,7 +28,7 @@ fn generate() -> String {
     ));
     let bindings = cbindgen::Builder::new()
         .with_config(config)
-        .with_src(root.join("src/ffi/mod.rs"))
+        .with_src(root.join("src/lib.rs"))
         .generate()
         .expect("cbindgen generates the header");
     let mut out = Vec::new();
@@ -41,13 +41,13 @@ fn committed_header_is_current() {
     let path = root().join("include/mdmlink.h");
     let fresh = generate();
     if std::env::var_os("MDMLINK_BLESS").is_some_and(|v| v == "1") {
-        std::fs::write(&path, &fresh).expect("write include/mdmlink.h");
+        std::fs::write(&path, &fresh).expect("write capi/include/mdmlink.h");
         return;
     }
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == fresh,
-        "include/mdmlink.h is out of date with src/ffi; run scripts/gen-header.sh and commit the result"
+        "capi/include/mdmlink.h is out of date with capi/src; run scripts/gen-header.sh and commit the result"
     );
 }
 

@@ -20,17 +20,17 @@ use super::status::mdmlink_status;
 ///   swallowed.
 macro_rules! ffi {
     (status $err:ident; [$($ptr:ident),* $(,)?]; $body:block) => {{
-        $crate::ffi::macros::run_status($err, || -> ::core::result::Result<(), $crate::ffi::error::FfiError> {
+        $crate::macros::run_status($err, || -> ::core::result::Result<(), $crate::error::FfiError> {
             $(
                 if $ptr.is_null() {
-                    return Err($crate::ffi::error::FfiError::null(stringify!($ptr)));
+                    return Err($crate::error::FfiError::null(stringify!($ptr)));
                 }
             )*
             $body
         })
     }};
     (value $default:expr; [$($ptr:ident),* $(,)?]; $body:block) => {{
-        $crate::ffi::macros::run_value($default, || {
+        $crate::macros::run_value($default, || {
             $(
                 if $ptr.is_null() {
                     return $default;
@@ -41,7 +41,7 @@ macro_rules! ffi {
     }};
     (free $ptr:ident; $body:block) => {{
         if !$ptr.is_null() {
-            $crate::ffi::macros::run_value((), || $body)
+            $crate::macros::run_value((), || $body)
         }
     }};
 }

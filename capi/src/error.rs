@@ -13,7 +13,7 @@ use std::ffi::CString;
 
 use super::macros::ffi;
 use super::status::mdmlink_status;
-use crate::{
+use mdmlink::{
     Error, jwt::JwtError, keypair::KeyError, name::NameError, organization::OrganizationError,
     portal::RoleError, session::SessionError, token::TokenError,
 };
@@ -52,6 +52,17 @@ impl FfiError {
         Self::new(mdmlink_status::InvalidArgument, message)
     }
 
+    /// A function of a cargo feature this build was compiled without.
+    #[cfg_attr(feature = "http", allow(dead_code))]
+    pub(crate) fn feature_not_enabled(feature: &str) -> Self {
+        Self::new(
+            mdmlink_status::FeatureNotEnabled,
+            format!(
+                "this build of mdmlink was compiled without the `{feature}` feature; rebuild the C library with it (e.g. scripts/install.sh with MDMLINK_FEATURES=sqlite,http)"
+            ),
+        )
+    }
+
     pub(crate) fn panic() -> Self {
         Self::new(
             mdmlink_status::Panic,
@@ -69,7 +80,7 @@ macro_rules! from_core {
         impl From<$ty> for FfiError {
             fn from(e: $ty) -> Self {
                 // The whole cause chain: C callers see one message.
-                Self::new(mdmlink_status::$f(&e), crate::error::report(&e))
+                Self::new(mdmlink_status::$f(&e), mdmlink::error::report(&e))
             }
         }
     )*};
@@ -83,7 +94,7 @@ from_core! {
     OrganizationError => of_organization,
     SessionError => of_session,
     JwtError => of_jwt,
-    crate::dep::DepError => of_dep,
+    mdmlink::dep::DepError => of_dep,
 }
 
 impl From<Error> for FfiError {
@@ -99,29 +110,31 @@ impl From<Error> for FfiError {
             Error::FileName(e) => Self::new(mdmlink_status::TokenFileName, e.to_string()),
             Error::Parse(e) => Self::invalid(e.to_string()),
             // No C function reaches a store yet.
-            Error::Store(e) => Self::new(mdmlink_status::InvalidRecord, crate::error::report(&e)),
+            Error::Store(e) => Self::new(mdmlink_status::InvalidRecord, mdmlink::error::report(&e)),
             // No C function reaches Apple's School and Business Manager API
             // yet; the nearest statuses until it has its own.
             Error::PortalApi(e) => Self::of_portal_api(&e),
             Error::ApiAccount(e) => {
-                Self::new(mdmlink_status::KeyMalformed, crate::error::report(&e))
+                Self::new(mdmlink_status::KeyMalformed, mdmlink::error::report(&e))
             }
             Error::Link(e) => {
-                Self::new(mdmlink_status::SessionHttpStatus, crate::error::report(&e))
+                Self::new(mdmlink_status::SessionHttpStatus, mdmlink::error::report(&e))
             }
             Error::Dep(e) => e.into(),
             Error::Registry(e) => e.into(),
-            Error::MasterKey(e) => crate::store::registry::RegistryError::from(e).into(),
+            Error::MasterKey(e) => mdmlink::store::registry::RegistryError::from(e).into(),
             Error::Expiry(e) => Self::invalid(e.to_string()),
-            // `Error` is non-exhaustive for callers, not for this crate; a new
-            // variant must be mapped here.
+            // `Error` is `#[non_exhaustive]` and this is another crate: a
+            // variant the library adds before this mapping learns it still
+            // fails with its own message.
+            e => Self::invalid(mdmlink::error::report(&e)),
         }
     }
 }
 
 impl FfiError {
-    fn of_portal_api(e: &crate::portal_api::PortalApiError) -> Self {
-        use crate::portal_api::PortalApiError as P;
+    fn of_portal_api(e: &mdmlink::portal_api::PortalApiError) -> Self {
+        use mdmlink::portal_api::PortalApiError as P;
         let status = match e {
             P::RateLimited { .. } => mdmlink_status::SessionRateLimited,
             P::Transport { .. } => mdmlink_status::SessionTransport,
@@ -131,12 +144,12 @@ impl FfiError {
             P::Random => mdmlink_status::RandomFailed,
             _ => mdmlink_status::SessionHttpStatus,
         };
-        Self::new(status, crate::error::report(e))
+        Self::new(status, mdmlink::error::report(e))
     }
 }
 
-impl From<crate::token::payload::PayloadError> for FfiError {
-    fn from(e: crate::token::payload::PayloadError) -> Self {
+impl From<mdmlink::hazmat::payload::PayloadError> for FfiError {
+    fn from(e: mdmlink::hazmat::payload::PayloadError) -> Self {
         TokenError::from(e).into()
     }
 }

@@ -1,5 +1,5 @@
 //! The organization model: servers, tokens, events, what needs action
-//! (`crate::organization`).
+//! (`mdmlink::organization`).
 
 use core::ffi::c_char;
 use std::ffi::CString;
@@ -13,12 +13,12 @@ use super::macros::ffi;
 use super::status::mdmlink_status;
 use super::token::mdmlink_token;
 use super::{bytes_arg, free_handle, handle, opt_str_arg, str_arg, time_arg, write, write_handle};
-use crate::SystemRng;
-use crate::keypair::{KeySize, ServerKeypair};
-use crate::organization::{
+use mdmlink::SystemRng;
+use mdmlink::keypair::{KeySize, ServerKeypair};
+use mdmlink::organization::{
     ActionItem, InstallOptions, InstallOutcome, Organization, ServerOptions,
 };
-use crate::portal::Portal;
+use mdmlink::portal::Portal;
 
 /// One portal account's MDM servers. Unlike the other handles it changes:
 /// every call locks a mutex inside the handle, so it may be shared across
@@ -438,7 +438,7 @@ pub unsafe extern "C" fn mdmlink_organization_access_management_jwt(
         let mut rng = SystemRng::default();
         let jti = match jti {
             Some(j) => j.to_owned(),
-            None => crate::jwt::random_jti(&mut rng)?,
+            None => mdmlink::jwt::random_jti(&mut rng)?,
         };
         let token = org.lock()?.access_management_jwt(name, now, &jti, &mut rng)?;
         // SAFETY: `out` is non-NULL and writable.
@@ -505,6 +505,9 @@ fn outcome_of(outcome: InstallOutcome) -> mdmlink_install_outcome {
         InstallOutcome::First => mdmlink_install_outcome::First,
         InstallOutcome::Renewed => mdmlink_install_outcome::Renewed,
         InstallOutcome::KeyPromoted => mdmlink_install_outcome::KeyPromoted,
+        // `#[non_exhaustive]` in the library: an outcome it adds must get a
+        // number here first; the panic boundary reports the bug.
+        other => unreachable!("mdmlink-capi has no number for the install outcome {other:?}"),
     }
 }
 
@@ -661,7 +664,7 @@ pub unsafe extern "C" fn mdmlink_organization_server_status(
         let now = time_arg(now_unix, "now_unix")?;
         let org = org.lock()?;
         let server = org.server(name).ok_or_else(|| {
-            FfiError::from(crate::organization::OrganizationError::NotFound {
+            FfiError::from(mdmlink::organization::OrganizationError::NotFound {
                 name: name.to_owned(),
             })
         })?;

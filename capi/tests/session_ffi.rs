@@ -4,13 +4,19 @@
 //! `mdmlink_session_parse_response` gives a token that `/account` accepts, and
 //! a header signed for another time or URL is refused. The HTTP is carried by
 //! the test, as a C, Go or Swift program would carry it with its own stack.
-#![cfg(all(feature = "simulator", feature = "http"))]
+#![cfg(feature = "http")]
 
 use std::ffi::{CStr, CString};
 use std::ptr;
 
 use http::{Request, Response, header};
-use mdmlink::ffi::{
+use mdmlink::session::{
+    self, AUTH_SESSION_HEADER, PROTOCOL_VERSION_HEADER,
+    client::Client,
+    simulator::{SimulatedAccount, Simulator},
+};
+use mdmlink::token::ServerToken;
+use mdmlink_capi::{
     bytes::{mdmlink_bytes, mdmlink_bytes_free},
     error::{mdmlink_error, mdmlink_error_free},
     session::{
@@ -21,12 +27,6 @@ use mdmlink::ffi::{
     status::mdmlink_status,
     token::{mdmlink_token, mdmlink_token_free, mdmlink_token_new},
 };
-use mdmlink::session::{
-    self, AUTH_SESSION_HEADER, PROTOCOL_VERSION_HEADER,
-    client::Client,
-    simulator::{SimulatedAccount, Simulator},
-};
-use mdmlink::token::ServerToken;
 use time::{Duration, OffsetDateTime};
 
 /// A C token handle with the same credentials as `token`.

@@ -1,4 +1,4 @@
-//! Expiry policy, health and replacement events (`crate::expiry`).
+//! Expiry policy, health and replacement events (`mdmlink::expiry`).
 
 use core::ffi::{CStr, c_char};
 
@@ -6,7 +6,7 @@ use super::error::{FfiError, mdmlink_error};
 use super::macros::ffi;
 use super::status::mdmlink_status;
 use super::{free_handle, handle, time_arg, write, write_handle};
-use crate::expiry::{ExpiryPolicy, Health, ReplacementReason};
+use mdmlink::expiry::{ExpiryPolicy, Health, ReplacementReason};
 
 /// How early to warn before a token or certificate expires. Immutable: safe
 /// to use from several threads at once. Free it with
@@ -61,6 +61,12 @@ impl mdmlink_replacement_reason {
             ReplacementReason::NewTokenGenerated => Self::NewTokenGenerated,
             ReplacementReason::DownloaderPasswordChanged => Self::DownloaderPasswordChanged,
             ReplacementReason::DownloaderLeftOrganization => Self::DownloaderLeftOrganization,
+            // `#[non_exhaustive]` in the library: a reason it adds before
+            // this enum has a number for it is a bug here, which the panic
+            // boundary reports as MDMLINK_STATUS_PANIC.
+            other => {
+                unreachable!("mdmlink-capi has no number for the replacement reason {other:?}")
+            }
         }
     }
 }
@@ -129,6 +135,8 @@ impl From<Health> for mdmlink_health {
             Health::Expired { .. } => (mdmlink_health_state::Expired, None),
             Health::MustReplace { reason, .. } => (mdmlink_health_state::MustReplace, Some(reason)),
             Health::NoToken { .. } => (mdmlink_health_state::NoToken, None),
+            // As for the reasons above: a state the library adds must get a number.
+            other => unreachable!("mdmlink-capi has no number for the health state {other:?}"),
         };
         let label: &'static CStr = match state {
             mdmlink_health_state::Valid => c"valid",

@@ -1,4 +1,4 @@
-//! Sessions with Apple's device assignment service (`crate::session`): the
+//! Sessions with Apple's device assignment service (`mdmlink::session`): the
 //! signed OAuth header for `GET /session`, and the parsers for the replies.
 //!
 //! The C side carries the HTTP itself (libcurl, NSURLSession, net/http):
@@ -16,8 +16,8 @@ use super::macros::ffi;
 use super::status::mdmlink_status;
 use super::token::mdmlink_token;
 use super::{bytes_arg, free_handle, handle, opt_str_arg, str_arg, time_arg, write, write_handle};
-use crate::SystemRng;
-use crate::session::{self, Session};
+use mdmlink::SystemRng;
+use mdmlink::session::{self, Session};
 
 /// A session with the device assignment service: the `X-ADM-Auth-Session`
 /// token and the service's base URL. Immutable: safe to use from several

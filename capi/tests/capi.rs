@@ -1,5 +1,5 @@
-//! Builds the C tests in `tests/c/` against `include/mdmlink.h` and the
-//! library cargo just built, and runs them (static and shared linking).
+//! Builds the C tests in `capi/tests/c/` against `capi/include/mdmlink.h`
+//! and the library cargo just built, and runs them (static and shared linking).
 //!
 //! The C compiler gets `-std=c11 -Wall -Wextra -Wpedantic -Werror`. Set
 //! `MDMLINK_C_TEST_WRAPPER` to run the programs under a tool, e.g.
@@ -13,11 +13,18 @@ use std::process::Command;
 
 use common::apple_fixture_path;
 
+/// This crate's directory (`capi/`): `include/` and `tests/c/`.
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The directory holding `libmdmlink.a` and `libmdmlink.so` built for this
+/// The static library cargo builds (installed as `libmdmlink.a`).
+const STATIC_LIB: &str = "libmdmlink_capi.a";
+/// The shared library cargo builds (installed as `libmdmlink.so`, with its
+/// SONAME beside it).
+const SHARED_LIB: &str = "libmdmlink_capi.so";
+
+/// The directory holding [`STATIC_LIB`] and [`SHARED_LIB`] built for this
 /// test run (with this run's features): `target/<profile>/deps`, next to the
 /// test executable.
 fn library_dir() -> PathBuf {
@@ -30,12 +37,12 @@ fn library_dir() -> PathBuf {
         deps.clone(),
         deps.parent().map(Path::to_path_buf).unwrap_or_default(),
     ] {
-        if dir.join("libmdmlink.a").exists() && dir.join("libmdmlink.so").exists() {
+        if dir.join(STATIC_LIB).exists() && dir.join(SHARED_LIB).exists() {
             return dir;
         }
     }
     panic!(
-        "libmdmlink.a / libmdmlink.so not found next to {}; Cargo.toml's [lib] crate-type must list staticlib and cdylib",
+        "{STATIC_LIB} / {SHARED_LIB} not found next to {}; capi/Cargo.toml's [lib] crate-type must list staticlib and cdylib",
         exe.display()
     );
 }
@@ -72,7 +79,7 @@ fn cc(args: &[&str], extra: &[PathBuf]) {
         .unwrap_or_else(|e| panic!("cannot run the C compiler ({e}); install gcc"));
     assert!(
         out.status.success(),
-        "compiling tests/c/test_capi.c failed:\n{}",
+        "compiling capi/tests/c/test_capi.c failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
 }
@@ -89,7 +96,7 @@ fn expected_expiry_unix() -> i64 {
 
 /// The simulator the C test's `test_dep` talks to: token CK_c/CS_c/AT_c/AS_c,
 /// 2,500 devices from seed 3.
-#[cfg(all(feature = "simulator", feature = "http"))]
+#[cfg(feature = "http")]
 fn simulator() -> Option<mdmlink::session::simulator::Simulator> {
     use mdmlink::session::simulator::{SimulatedAccount, Simulator};
     let expiry = time::OffsetDateTime::from_unix_timestamp(4_102_444_800).expect("2100-01-01");
@@ -102,7 +109,7 @@ fn simulator() -> Option<mdmlink::session::simulator::Simulator> {
     )
 }
 
-#[cfg(not(all(feature = "simulator", feature = "http")))]
+#[cfg(not(feature = "http"))]
 fn simulator() -> Option<()> {
     None
 }
@@ -114,13 +121,13 @@ fn run(program: &Path) {
         env!("CARGO_PKG_VERSION").to_owned(),
         expected_expiry_unix().to_string(),
     ];
-    #[cfg(all(feature = "simulator", feature = "http"))]
+    #[cfg(feature = "http")]
     let sim = simulator();
-    #[cfg(all(feature = "simulator", feature = "http"))]
+    #[cfg(feature = "http")]
     if let Some(sim) = &sim {
         args.push(sim.base_url());
     }
-    #[cfg(not(all(feature = "simulator", feature = "http")))]
+    #[cfg(not(feature = "http"))]
     let _ = simulator();
     let wrapper = std::env::var("MDMLINK_C_TEST_WRAPPER").unwrap_or_default();
     let mut words = wrapper.split_whitespace();
@@ -146,7 +153,7 @@ fn run(program: &Path) {
     if cfg!(any(feature = "ffi-test-hooks", debug_assertions)) {
         assert!(stdout.contains("panic hook: tested"), "{stdout}");
     }
-    if cfg!(all(feature = "simulator", feature = "http")) {
+    if cfg!(feature = "http") {
         assert!(
             stdout.contains("dep: tested against http://127.0.0.1:"),
             "{stdout}"
@@ -170,7 +177,7 @@ fn c_tests_static() {
             "-o",
             program.to_str().expect("UTF-8 path"),
         ],
-        &[lib.join("libmdmlink.a")],
+        &[lib.join(STATIC_LIB)],
     );
     run(&program);
 }
@@ -194,12 +201,16 @@ fn c_tests_shared_with_soname() {
     // does (scripts/install.sh), beside the program.
     let so = dir.join(soname());
     let _ = std::fs::remove_file(&so);
-    std::fs::copy(lib.join("libmdmlink.so"), &so).expect("copy libmdmlink.so");
+    std::fs::copy(lib.join(SHARED_LIB), &so).expect("copy the shared library");
+    // And `libmdmlink.so` for `-lmdmlink`, as an install links it.
+    let dev_link = dir.join("libmdmlink.so");
+    let _ = std::fs::remove_file(&dev_link);
+    std::os::unix::fs::symlink(soname(), &dev_link).expect("link libmdmlink.so");
     let program = dir.join("test_capi");
     cc(
         &[
             "-L",
-            lib.to_str().expect("UTF-8 path"),
+            dir.to_str().expect("UTF-8 path"),
             "-lmdmlink",
             &format!("-Wl,-rpath,{}", dir.display()),
             "-o",
@@ -221,7 +232,7 @@ fn c_tests_shared_with_soname() {
     run(&program);
 }
 
-/// The store API's C tests (`tests/c/test_store.c`), statically linked.
+/// The store API's C tests (`capi/tests/c/test_store.c`), statically linked.
 #[cfg(feature = "sqlite")]
 #[test]
 fn c_store_tests() {
@@ -241,14 +252,14 @@ fn c_store_tests() {
         .arg("-I")
         .arg(root().join("include"))
         .arg(root().join("tests/c/test_store.c"))
-        .arg(lib.join("libmdmlink.a"))
+        .arg(lib.join(STATIC_LIB))
         .args(["-lpthread", "-ldl", "-lm", "-o"])
         .arg(&program)
         .output()
         .unwrap_or_else(|e| panic!("cannot run the C compiler ({e}); install gcc"));
     assert!(
         out.status.success(),
-        "compiling tests/c/test_store.c failed:\n{}",
+        "compiling capi/tests/c/test_store.c failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     let wrapper = std::env::var("MDMLINK_C_TEST_WRAPPER").unwrap_or_default();
@@ -280,7 +291,7 @@ fn c_store_tests() {
 fn shared_library_soname_is_abi_version() {
     let out = Command::new("readelf")
         .args(["-d"])
-        .arg(library_dir().join("libmdmlink.so"))
+        .arg(library_dir().join(SHARED_LIB))
         .output()
         .expect("readelf (binutils)");
     let text = String::from_utf8_lossy(&out.stdout);
