@@ -117,9 +117,10 @@ impl From<Error> for FfiError {
             Error::ApiAccount(e) => {
                 Self::new(mdmlink_status::KeyMalformed, mdmlink::error::report(&e))
             }
-            Error::Link(e) => {
-                Self::new(mdmlink_status::SessionHttpStatus, mdmlink::error::report(&e))
-            }
+            Error::Link(e) => Self::new(
+                mdmlink_status::SessionHttpStatus,
+                mdmlink::error::report(&e),
+            ),
             Error::Dep(e) => e.into(),
             Error::Registry(e) => e.into(),
             Error::MasterKey(e) => mdmlink::store::registry::RegistryError::from(e).into(),
