@@ -38,6 +38,8 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "http")]
+mod apple_http;
 pub mod dep;
 mod encoding;
 pub mod error;

@@ -13,10 +13,10 @@
 #include <stdint.h>
 
 #define MDMLINK_VERSION_MAJOR 0
-#define MDMLINK_VERSION_MINOR 1
+#define MDMLINK_VERSION_MINOR 2
 #define MDMLINK_VERSION_PATCH 0
-#define MDMLINK_VERSION "0.1.0"
-#define MDMLINK_ABI_VERSION 1
+#define MDMLINK_VERSION "0.2.0"
+#define MDMLINK_ABI_VERSION 2
 
 /**
  * The outcome of a call. `MDMLINK_STATUS_OK` (0) is success; every other
@@ -413,7 +413,7 @@ typedef uint32_t mdmlink_replacement_reason;
 #endif // __cplusplus
 
 /**
- * How `mdmlink_organization_install_token` bound a token.
+ * How `mdmlink_organization_server_install_token` bound a token.
  */
 enum mdmlink_install_outcome
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -1039,245 +1039,14 @@ mdmlink_status mdmlink_organization_check_name(const struct mdmlink_organization
                                                struct mdmlink_error **err);
 
 /**
- * Adds a server named `name` with a copy of `keypair` (whose certificate the
- * admin uploads), created at `now_unix`. Takes no ownership of `keypair`
- * (free it as usual).
+ * Frees an organization (zeroing its private keys and token secrets). NULL
+ * is a no-op.
  *
  * # Safety
- * `org` and `keypair` are NULL or live handles; `name` is NULL or
- * NUL-terminated; `err` is NULL or a valid `mdmlink_error **`.
+ * `org` is NULL or an organization from this library, not yet freed and not
+ * in use by another thread.
  */
-mdmlink_status mdmlink_organization_add_server(struct mdmlink_organization *org,
-                                               const char *name,
-                                               const struct mdmlink_keypair *keypair,
-                                               int64_t now_unix,
-                                               struct mdmlink_error **err);
-
-/**
- * Adds a server named `name` with a newly generated keypair of `bits` (2048,
- * 3072 or 4096) whose certificate's common name is derived from the name,
- * valid from `now_unix`. Uses the operating system's random number
- * generator. The name is checked before the (slow) key generation.
- *
- * On success, when `keypair_out` is not NULL, `*keypair_out` receives a copy
- * of the new keypair (to write its certificate for upload): free it with
- * `mdmlink_keypair_free`. Takes no ownership of `name`.
- *
- * # Safety
- * `org` is NULL or a live organization; `name` is NULL or NUL-terminated;
- * `keypair_out` is NULL or writable; `err` is NULL or a valid
- * `mdmlink_error **`.
- */
-mdmlink_status mdmlink_organization_add_server_generated(struct mdmlink_organization *org,
-                                                         const char *name,
-                                                         uint32_t bits,
-                                                         int64_t now_unix,
-                                                         struct mdmlink_keypair **keypair_out,
-                                                         struct mdmlink_error **err);
-
-/**
- * Removes the server named `name`. Takes no ownership of its arguments.
- *
- * # Safety
- * `org` is NULL or a live organization; `name` is NULL or NUL-terminated;
- * `err` is NULL or a valid `mdmlink_error **`.
- */
-mdmlink_status mdmlink_organization_remove_server(struct mdmlink_organization *org,
-                                                  const char *name,
-                                                  struct mdmlink_error **err);
-
-/**
- * Stages a copy of `keypair` as the server's next keypair (a rotation): the
- * current keypair and token keep working until a token that opens with the
- * staged key is installed. A server that already has a staged keypair gives
- * `MDMLINK_STATUS_ALREADY_STAGED` (discard it first to replace it). Takes no
- * ownership of its arguments.
- *
- * # Safety
- * `org` and `keypair` are NULL or live handles; `name` is NULL or
- * NUL-terminated; `err` is NULL or a valid `mdmlink_error **`.
- */
-mdmlink_status mdmlink_organization_stage_keypair(struct mdmlink_organization *org,
-                                                  const char *name,
-                                                  const struct mdmlink_keypair *keypair,
-                                                  int64_t now_unix,
-                                                  struct mdmlink_error **err);
-
-/**
- * Generates a keypair of `bits` (2048, 3072 or 4096) for the server named
- * `name` and stages it (the first step of a key rotation), as
- * `mdmlink_organization_add_server_generated` does for a new server: the
- * certificate's common name comes from the server name, valid from
- * `now_unix`; the server is looked up (and one already staging is refused
- * with `MDMLINK_STATUS_ALREADY_STAGED`) before the (slow) key generation,
- * which runs without holding the organization's lock.
- *
- * On success, when `keypair_out` is not NULL, `*keypair_out` receives a copy
- * of the staged keypair (to write its certificate for upload): free it with
- * `mdmlink_keypair_free`. Takes no ownership of `name`.
- *
- * # Safety
- * `org` is NULL or a live organization; `name` is NULL or NUL-terminated;
- * `keypair_out` is NULL or writable; `err` is NULL or a valid
- * `mdmlink_error **`.
- */
-mdmlink_status mdmlink_organization_stage_generated(struct mdmlink_organization *org,
-                                                    const char *name,
-                                                    uint32_t bits,
-                                                    int64_t now_unix,
-                                                    struct mdmlink_keypair **keypair_out,
-                                                    struct mdmlink_error **err);
-
-/**
- * Discards the staged keypair of the server named `name` (the rotation is
- * abandoned; the current keypair and token stay).
- * `MDMLINK_STATUS_NO_STAGED_KEYPAIR` when there is none. Takes no ownership
- * of its arguments.
- *
- * # Safety
- * `org` is NULL or a live organization; `name` is NULL or NUL-terminated;
- * `err` is NULL or a valid `mdmlink_error **`.
- */
-mdmlink_status mdmlink_organization_discard_staging(struct mdmlink_organization *org,
-                                                    const char *name,
-                                                    struct mdmlink_error **err);
-
-/**
- * Records Apple's identifier for the server named `name`: the
- * `server_uuid` that the device assignment service's Account Detail
- * (`GET /account`) returns. It is the issuer of the server's Access
- * Management JWTs. `MDMLINK_STATUS_INVALID_ARGUMENT` for an empty or
- * malformed value. Takes no ownership of its arguments.
- *
- * # Safety
- * `org` is NULL or a live organization; `name` and `uuid` are NULL or
- * NUL-terminated; `err` is NULL or a valid `mdmlink_error **`.
- */
-mdmlink_status mdmlink_organization_set_server_uuid(struct mdmlink_organization *org,
-                                                    const char *name,
-                                                    const char *uuid,
-                                                    struct mdmlink_error **err);
-
-/**
- * Signs an Access Management JWT (the `com.apple.maid` token a `GetToken`
- * check-in request asks for) for the server named `name` with its current
- * private key, RS256: claims `iss` (the server UUID, see
- * `mdmlink_organization_set_server_uuid`; `MDMLINK_STATUS_NO_SERVER_UUID`
- * when unset), `iat` = `now_unix`, `jti` (NULL: a new random UUID) and
- * `service_type` = `com.apple.maid`. Uses the operating system's random
- * number generator (for `jti` and RSA blinding).
- *
- * On success `*out` receives the compact JWT as ASCII (NUL-terminated, like
- * every `mdmlink_bytes`): free it with `mdmlink_bytes_free`. Takes no ownership of its
- * arguments.
- *
- * # Safety
- * `org` is NULL or a live organization; `name` is NULL or NUL-terminated;
- * `jti` is NULL or NUL-terminated; `out` is NULL or writable; `err` is NULL
- * or a valid `mdmlink_error **`.
- */
-mdmlink_status mdmlink_organization_access_management_jwt(const struct mdmlink_organization *org,
-                                                          const char *name,
-                                                          int64_t now_unix,
-                                                          const char *jti,
-                                                          struct mdmlink_bytes *out,
-                                                          struct mdmlink_error **err);
-
-/**
- * Like `mdmlink_organization_install_token`, and also reads `file_name`
- * (the downloaded file's name or path). A file name of the portal's form
- * that names another server is a warning, not an error: on success, when
- * `warning_out` is not NULL, `*warning_out` receives the warnings as UTF-8
- * text, one per line (empty, `ptr` NULL, when there are none): free it with
- * `mdmlink_bytes_free`. Takes no ownership of its arguments.
- *
- * # Safety
- * As for `mdmlink_organization_install_token`; `file_name` is NULL or
- * NUL-terminated; `warning_out` is NULL or writable.
- */
-mdmlink_status mdmlink_organization_install_token_file(struct mdmlink_organization *org,
-                                                       const char *name,
-                                                       const char *file_name,
-                                                       const uint8_t *data,
-                                                       size_t data_len,
-                                                       const char *downloaded_by,
-                                                       bool force,
-                                                       int64_t now_unix,
-                                                       mdmlink_install_outcome *outcome,
-                                                       struct mdmlink_bytes *warning_out,
-                                                       struct mdmlink_error **err);
-
-/**
- * Opens the token file `data` with the server's staged or current key and
- * installs it, recording `downloaded_by` (the portal user, may be NULL).
- * A renewal whose consumer key changed is refused
- * (`MDMLINK_STATUS_CONSUMER_KEY_CHANGED`) unless `force`. On success, when
- * `outcome` is not NULL, `*outcome` receives a `mdmlink_install_outcome`.
- * Takes no ownership of its arguments.
- *
- * # Safety
- * `org` is NULL or a live organization; `name` and `downloaded_by` are NULL
- * or NUL-terminated; `data` is NULL or readable for `data_len` bytes;
- * `outcome` is NULL or writable; `err` is NULL or a valid `mdmlink_error **`.
- */
-mdmlink_status mdmlink_organization_install_token(struct mdmlink_organization *org,
-                                                  const char *name,
-                                                  const uint8_t *data,
-                                                  size_t data_len,
-                                                  const char *downloaded_by,
-                                                  bool force,
-                                                  int64_t now_unix,
-                                                  mdmlink_install_outcome *outcome,
-                                                  struct mdmlink_error **err);
-
-/**
- * A copy of the token installed on the server named `name`
- * (`MDMLINK_STATUS_NO_TOKEN` when there is none). On success `*out`
- * receives it: free it with `mdmlink_token_free`. Takes no ownership of its
- * arguments.
- *
- * # Safety
- * `org` is NULL or a live organization; `name` is NULL or NUL-terminated;
- * `out` is NULL or writable; `err` is NULL or a valid `mdmlink_error **`.
- */
-mdmlink_status mdmlink_organization_server_token(const struct mdmlink_organization *org,
-                                                 const char *name,
-                                                 struct mdmlink_token **out,
-                                                 struct mdmlink_error **err);
-
-/**
- * Records an event that invalidates the token of the server named `name`:
- * `reason` is a `mdmlink_replacement_reason` from 1 to 4, `at_unix` when it
- * happened. The server then reports `MUST_REPLACE` until a new token is
- * installed. Takes no ownership of its arguments.
- *
- * # Safety
- * `org` is NULL or a live organization; `name` is NULL or NUL-terminated;
- * `err` is NULL or a valid `mdmlink_error **`.
- */
-mdmlink_status mdmlink_organization_record_event(struct mdmlink_organization *org,
-                                                 const char *name,
-                                                 uint32_t reason,
-                                                 int64_t at_unix,
-                                                 struct mdmlink_error **err);
-
-/**
- * A portal user changed their Managed Apple Account password or left
- * (`reason` 3 or 4, or any reason from 1 to 4): every token `user`
- * downloaded must be replaced. On success, when `affected` is not NULL,
- * `*affected` receives the number of servers marked. Takes no ownership of
- * its arguments.
- *
- * # Safety
- * `org` is NULL or a live organization; `user` is NULL or NUL-terminated;
- * `affected` is NULL or writable; `err` is NULL or a valid `mdmlink_error **`.
- */
-mdmlink_status mdmlink_organization_record_user_event(struct mdmlink_organization *org,
-                                                      const char *user,
-                                                      uint32_t reason,
-                                                      int64_t at_unix,
-                                                      size_t *affected,
-                                                      struct mdmlink_error **err);
+void mdmlink_organization_free(struct mdmlink_organization *org);
 
 /**
  * The status at `now_unix` under `policy` of the server named `name`. On
@@ -1314,16 +1083,6 @@ mdmlink_status mdmlink_organization_needs_action(const struct mdmlink_organizati
                                                  int64_t now_unix,
                                                  struct mdmlink_action_list **out,
                                                  struct mdmlink_error **err);
-
-/**
- * Frees an organization (zeroing its private keys and token secrets). NULL
- * is a no-op.
- *
- * # Safety
- * `org` is NULL or an organization from this library, not yet freed and not
- * in use by another thread.
- */
-void mdmlink_organization_free(struct mdmlink_organization *org);
 
 /**
  * The number of items; 0 when `list` is NULL. Takes no ownership of `list`.
@@ -1384,6 +1143,247 @@ int64_t mdmlink_action_list_staging_since(const struct mdmlink_action_list *list
  * in use by another thread.
  */
 void mdmlink_action_list_free(struct mdmlink_action_list *list);
+
+/**
+ * Adds a server named `name` with a copy of `keypair` (whose certificate the
+ * admin uploads), created at `now_unix`. Takes no ownership of `keypair`
+ * (free it as usual).
+ *
+ * # Safety
+ * `org` and `keypair` are NULL or live handles; `name` is NULL or
+ * NUL-terminated; `err` is NULL or a valid `mdmlink_error **`.
+ */
+mdmlink_status mdmlink_organization_server_add(struct mdmlink_organization *org,
+                                               const char *name,
+                                               const struct mdmlink_keypair *keypair,
+                                               int64_t now_unix,
+                                               struct mdmlink_error **err);
+
+/**
+ * Adds a server named `name` with a newly generated keypair of `bits` (2048,
+ * 3072 or 4096) whose certificate's common name is derived from the name,
+ * valid from `now_unix`. Uses the operating system's random number
+ * generator. The name is checked before the (slow) key generation.
+ *
+ * On success, when `keypair_out` is not NULL, `*keypair_out` receives a copy
+ * of the new keypair (to write its certificate for upload): free it with
+ * `mdmlink_keypair_free`. Takes no ownership of `name`.
+ *
+ * # Safety
+ * `org` is NULL or a live organization; `name` is NULL or NUL-terminated;
+ * `keypair_out` is NULL or writable; `err` is NULL or a valid
+ * `mdmlink_error **`.
+ */
+mdmlink_status mdmlink_organization_server_add_generated(struct mdmlink_organization *org,
+                                                         const char *name,
+                                                         uint32_t bits,
+                                                         int64_t now_unix,
+                                                         struct mdmlink_keypair **keypair_out,
+                                                         struct mdmlink_error **err);
+
+/**
+ * Removes the server named `name`. Takes no ownership of its arguments.
+ *
+ * # Safety
+ * `org` is NULL or a live organization; `name` is NULL or NUL-terminated;
+ * `err` is NULL or a valid `mdmlink_error **`.
+ */
+mdmlink_status mdmlink_organization_server_remove(struct mdmlink_organization *org,
+                                                  const char *name,
+                                                  struct mdmlink_error **err);
+
+/**
+ * Stages a copy of `keypair` as the server's next keypair (a rotation): the
+ * current keypair and token keep working until a token that opens with the
+ * staged key is installed. A server that already has a staged keypair gives
+ * `MDMLINK_STATUS_ALREADY_STAGED` (discard it first to replace it). Takes no
+ * ownership of its arguments.
+ *
+ * # Safety
+ * `org` and `keypair` are NULL or live handles; `name` is NULL or
+ * NUL-terminated; `err` is NULL or a valid `mdmlink_error **`.
+ */
+mdmlink_status mdmlink_organization_server_stage_keypair(struct mdmlink_organization *org,
+                                                         const char *name,
+                                                         const struct mdmlink_keypair *keypair,
+                                                         int64_t now_unix,
+                                                         struct mdmlink_error **err);
+
+/**
+ * Generates a keypair of `bits` (2048, 3072 or 4096) for the server named
+ * `name` and stages it (the first step of a key rotation), as
+ * `mdmlink_organization_server_add_generated` does for a new server: the
+ * certificate's common name comes from the server name, valid from
+ * `now_unix`; the server is looked up (and one already staging is refused
+ * with `MDMLINK_STATUS_ALREADY_STAGED`) before the (slow) key generation,
+ * which runs without holding the organization's lock.
+ *
+ * On success, when `keypair_out` is not NULL, `*keypair_out` receives a copy
+ * of the staged keypair (to write its certificate for upload): free it with
+ * `mdmlink_keypair_free`. Takes no ownership of `name`.
+ *
+ * # Safety
+ * `org` is NULL or a live organization; `name` is NULL or NUL-terminated;
+ * `keypair_out` is NULL or writable; `err` is NULL or a valid
+ * `mdmlink_error **`.
+ */
+mdmlink_status mdmlink_organization_server_stage_generated(struct mdmlink_organization *org,
+                                                           const char *name,
+                                                           uint32_t bits,
+                                                           int64_t now_unix,
+                                                           struct mdmlink_keypair **keypair_out,
+                                                           struct mdmlink_error **err);
+
+/**
+ * Discards the staged keypair of the server named `name` (the rotation is
+ * abandoned; the current keypair and token stay).
+ * `MDMLINK_STATUS_NO_STAGED_KEYPAIR` when there is none. Takes no ownership
+ * of its arguments.
+ *
+ * # Safety
+ * `org` is NULL or a live organization; `name` is NULL or NUL-terminated;
+ * `err` is NULL or a valid `mdmlink_error **`.
+ */
+mdmlink_status mdmlink_organization_server_discard_staging(struct mdmlink_organization *org,
+                                                           const char *name,
+                                                           struct mdmlink_error **err);
+
+/**
+ * Records Apple's identifier for the server named `name`: the
+ * `server_uuid` that the device assignment service's Account Detail
+ * (`GET /account`) returns. It is the issuer of the server's Access
+ * Management JWTs. `MDMLINK_STATUS_INVALID_ARGUMENT` for an empty or
+ * malformed value. Takes no ownership of its arguments.
+ *
+ * # Safety
+ * `org` is NULL or a live organization; `name` and `uuid` are NULL or
+ * NUL-terminated; `err` is NULL or a valid `mdmlink_error **`.
+ */
+mdmlink_status mdmlink_organization_server_set_uuid(struct mdmlink_organization *org,
+                                                    const char *name,
+                                                    const char *uuid,
+                                                    struct mdmlink_error **err);
+
+/**
+ * Signs an Access Management JWT (the `com.apple.maid` token a `GetToken`
+ * check-in request asks for) for the server named `name` with its current
+ * private key, RS256: claims `iss` (the server UUID, see
+ * `mdmlink_organization_server_set_uuid`; `MDMLINK_STATUS_NO_SERVER_UUID`
+ * when unset), `iat` = `now_unix`, `jti` (NULL: a new random UUID) and
+ * `service_type` = `com.apple.maid`. Uses the operating system's random
+ * number generator (for `jti` and RSA blinding).
+ *
+ * On success `*out` receives the compact JWT as ASCII (NUL-terminated, like
+ * every `mdmlink_bytes`): free it with `mdmlink_bytes_free`. Takes no ownership of its
+ * arguments.
+ *
+ * # Safety
+ * `org` is NULL or a live organization; `name` is NULL or NUL-terminated;
+ * `jti` is NULL or NUL-terminated; `out` is NULL or writable; `err` is NULL
+ * or a valid `mdmlink_error **`.
+ */
+mdmlink_status mdmlink_organization_server_jwt(const struct mdmlink_organization *org,
+                                               const char *name,
+                                               int64_t now_unix,
+                                               const char *jti,
+                                               struct mdmlink_bytes *out,
+                                               struct mdmlink_error **err);
+
+/**
+ * Like `mdmlink_organization_server_install_token`, and also reads `file_name`
+ * (the downloaded file's name or path). A file name of the portal's form
+ * that names another server is a warning, not an error: on success, when
+ * `warning_out` is not NULL, `*warning_out` receives the warnings as UTF-8
+ * text, one per line (empty, `ptr` NULL, when there are none): free it with
+ * `mdmlink_bytes_free`. Takes no ownership of its arguments.
+ *
+ * # Safety
+ * As for `mdmlink_organization_server_install_token`; `file_name` is NULL or
+ * NUL-terminated; `warning_out` is NULL or writable.
+ */
+mdmlink_status mdmlink_organization_server_install_token_file(struct mdmlink_organization *org,
+                                                              const char *name,
+                                                              const char *file_name,
+                                                              const uint8_t *data,
+                                                              size_t data_len,
+                                                              const char *downloaded_by,
+                                                              bool force,
+                                                              int64_t now_unix,
+                                                              mdmlink_install_outcome *outcome,
+                                                              struct mdmlink_bytes *warning_out,
+                                                              struct mdmlink_error **err);
+
+/**
+ * Opens the token file `data` with the server's staged or current key and
+ * installs it, recording `downloaded_by` (the portal user, may be NULL).
+ * A renewal whose consumer key changed is refused
+ * (`MDMLINK_STATUS_CONSUMER_KEY_CHANGED`) unless `force`. On success, when
+ * `outcome` is not NULL, `*outcome` receives a `mdmlink_install_outcome`.
+ * Takes no ownership of its arguments.
+ *
+ * # Safety
+ * `org` is NULL or a live organization; `name` and `downloaded_by` are NULL
+ * or NUL-terminated; `data` is NULL or readable for `data_len` bytes;
+ * `outcome` is NULL or writable; `err` is NULL or a valid `mdmlink_error **`.
+ */
+mdmlink_status mdmlink_organization_server_install_token(struct mdmlink_organization *org,
+                                                         const char *name,
+                                                         const uint8_t *data,
+                                                         size_t data_len,
+                                                         const char *downloaded_by,
+                                                         bool force,
+                                                         int64_t now_unix,
+                                                         mdmlink_install_outcome *outcome,
+                                                         struct mdmlink_error **err);
+
+/**
+ * A copy of the token installed on the server named `name`
+ * (`MDMLINK_STATUS_NO_TOKEN` when there is none). On success `*out`
+ * receives it: free it with `mdmlink_token_free`. Takes no ownership of its
+ * arguments.
+ *
+ * # Safety
+ * `org` is NULL or a live organization; `name` is NULL or NUL-terminated;
+ * `out` is NULL or writable; `err` is NULL or a valid `mdmlink_error **`.
+ */
+mdmlink_status mdmlink_organization_server_token(const struct mdmlink_organization *org,
+                                                 const char *name,
+                                                 struct mdmlink_token **out,
+                                                 struct mdmlink_error **err);
+
+/**
+ * Records an event that invalidates the token of the server named `name`:
+ * `reason` is a `mdmlink_replacement_reason` from 1 to 4, `at_unix` when it
+ * happened. The server then reports `MUST_REPLACE` until a new token is
+ * installed. Takes no ownership of its arguments.
+ *
+ * # Safety
+ * `org` is NULL or a live organization; `name` is NULL or NUL-terminated;
+ * `err` is NULL or a valid `mdmlink_error **`.
+ */
+mdmlink_status mdmlink_organization_server_record_event(struct mdmlink_organization *org,
+                                                        const char *name,
+                                                        uint32_t reason,
+                                                        int64_t at_unix,
+                                                        struct mdmlink_error **err);
+
+/**
+ * A portal user changed their Managed Apple Account password or left
+ * (`reason` 3 or 4, or any reason from 1 to 4): every token `user`
+ * downloaded must be replaced. On success, when `affected` is not NULL,
+ * `*affected` receives the number of servers marked. Takes no ownership of
+ * its arguments.
+ *
+ * # Safety
+ * `org` is NULL or a live organization; `user` is NULL or NUL-terminated;
+ * `affected` is NULL or writable; `err` is NULL or a valid `mdmlink_error **`.
+ */
+mdmlink_status mdmlink_organization_record_user_event(struct mdmlink_organization *org,
+                                                      const char *user,
+                                                      uint32_t reason,
+                                                      int64_t at_unix,
+                                                      size_t *affected,
+                                                      struct mdmlink_error **err);
 
 /**
  * Signs a `GET` of `url` (usually the base URL + `/session`, e.g.
@@ -1551,11 +1551,11 @@ void mdmlink_store_free(struct mdmlink_store *store);
  * # Safety
  * `store` is NULL or live; strings NULL or NUL-terminated; `err` as usual.
  */
-mdmlink_status mdmlink_store_org_add(struct mdmlink_store *store,
-                                     const char *name,
-                                     uint32_t portal,
-                                     const char *customer,
-                                     struct mdmlink_error **err);
+mdmlink_status mdmlink_store_organization_add(struct mdmlink_store *store,
+                                              const char *name,
+                                              uint32_t portal,
+                                              const char *customer,
+                                              struct mdmlink_error **err);
 #endif
 
 #if defined(MDMLINK_STORE)
@@ -1564,12 +1564,12 @@ mdmlink_status mdmlink_store_org_add(struct mdmlink_store *store,
  * `with_servers` (then their keys and tokens are deleted too).
  *
  * # Safety
- * As for `mdmlink_store_org_add`.
+ * As for `mdmlink_store_organization_add`.
  */
-mdmlink_status mdmlink_store_org_remove(struct mdmlink_store *store,
-                                        const char *name,
-                                        bool with_servers,
-                                        struct mdmlink_error **err);
+mdmlink_status mdmlink_store_organization_remove(struct mdmlink_store *store,
+                                                 const char *name,
+                                                 bool with_servers,
+                                                 struct mdmlink_error **err);
 #endif
 
 #if defined(MDMLINK_STORE)
@@ -1581,9 +1581,9 @@ mdmlink_status mdmlink_store_org_remove(struct mdmlink_store *store,
  * # Safety
  * `store` is NULL or live; `out` is NULL or writable; `err` as usual.
  */
-mdmlink_status mdmlink_store_orgs_json(const struct mdmlink_store *store,
-                                       struct mdmlink_bytes *out,
-                                       struct mdmlink_error **err);
+mdmlink_status mdmlink_store_organizations_json(const struct mdmlink_store *store,
+                                                struct mdmlink_bytes *out,
+                                                struct mdmlink_error **err);
 #endif
 
 #if defined(MDMLINK_STORE)
@@ -1726,7 +1726,7 @@ mdmlink_status mdmlink_store_server_stage_generated(struct mdmlink_store *store,
  * Discards server `name`'s staged keypair.
  *
  * # Safety
- * As for `mdmlink_store_org_add`.
+ * As for `mdmlink_store_organization_add`.
  */
 mdmlink_status mdmlink_store_server_discard_staging(struct mdmlink_store *store,
                                                     const char *org,
@@ -1740,7 +1740,7 @@ mdmlink_status mdmlink_store_server_discard_staging(struct mdmlink_store *store,
  * `at_unix`) that invalidates server `name`'s token.
  *
  * # Safety
- * As for `mdmlink_store_org_add`.
+ * As for `mdmlink_store_organization_add`.
  */
 mdmlink_status mdmlink_store_server_record_event(struct mdmlink_store *store,
                                                  const char *org,
@@ -1755,7 +1755,7 @@ mdmlink_status mdmlink_store_server_record_event(struct mdmlink_store *store,
  * Records server `name`'s `server_uuid` (the JWT issuer).
  *
  * # Safety
- * As for `mdmlink_store_org_add`; `uuid` NULL or NUL-terminated.
+ * As for `mdmlink_store_organization_add`; `uuid` NULL or NUL-terminated.
  */
 mdmlink_status mdmlink_store_server_set_uuid(struct mdmlink_store *store,
                                              const char *org,
@@ -1771,7 +1771,7 @@ mdmlink_status mdmlink_store_server_set_uuid(struct mdmlink_store *store,
  * `mdmlink_bytes_free`).
  *
  * # Safety
- * As for `mdmlink_store_org_add`; `jti` NULL or NUL-terminated; `out` NULL
+ * As for `mdmlink_store_organization_add`; `jti` NULL or NUL-terminated; `out` NULL
  * or writable.
  */
 mdmlink_status mdmlink_store_server_jwt(const struct mdmlink_store *store,
@@ -1789,7 +1789,7 @@ mdmlink_status mdmlink_store_server_jwt(const struct mdmlink_store *store,
  * when none). Free `*out` with `mdmlink_token_free`.
  *
  * # Safety
- * As for `mdmlink_store_org_add`; `out` NULL or writable.
+ * As for `mdmlink_store_organization_add`; `out` NULL or writable.
  */
 mdmlink_status mdmlink_store_server_token(const struct mdmlink_store *store,
                                           const char *org,
@@ -1803,7 +1803,7 @@ mdmlink_status mdmlink_store_server_token(const struct mdmlink_store *store,
  * Removes server `name` with its keys and token.
  *
  * # Safety
- * As for `mdmlink_store_org_add`.
+ * As for `mdmlink_store_organization_add`.
  */
 mdmlink_status mdmlink_store_server_remove(struct mdmlink_store *store,
                                            const char *org,

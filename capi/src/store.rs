@@ -103,6 +103,29 @@ impl From<RegistryError> for FfiError {
     }
 }
 
+/// The arguments of every call on one stored server, converted once: the
+/// store, the organization (NULL: the store's only one) and the server's
+/// name.
+///
+/// # Safety
+/// `store` is a live handle (the calling `ffi!` checked it is not NULL);
+/// `org` is NULL or NUL-terminated; `name` is NUL-terminated (checked not
+/// NULL by the caller).
+unsafe fn server_args<'a>(
+    store: *const mdmlink_store,
+    org: *const c_char,
+    name: *const c_char,
+) -> Result<(&'a mdmlink_store, Option<&'a str>, &'a str), FfiError> {
+    // SAFETY: per the contract.
+    unsafe {
+        Ok((
+            handle(store),
+            opt_str_arg(org, "org")?,
+            str_arg(name, "name")?,
+        ))
+    }
+}
+
 /// The master key from the arguments: `key` (32 bytes) or `passphrase`.
 ///
 /// # Safety
@@ -206,7 +229,7 @@ pub unsafe extern "C" fn mdmlink_store_free(store: *mut mdmlink_store) {
 /// # Safety
 /// `store` is NULL or live; strings NULL or NUL-terminated; `err` as usual.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mdmlink_store_org_add(
+pub unsafe extern "C" fn mdmlink_store_organization_add(
     store: *mut mdmlink_store,
     name: *const c_char,
     portal: u32,
@@ -227,9 +250,9 @@ pub unsafe extern "C" fn mdmlink_store_org_add(
 /// `with_servers` (then their keys and tokens are deleted too).
 ///
 /// # Safety
-/// As for `mdmlink_store_org_add`.
+/// As for `mdmlink_store_organization_add`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mdmlink_store_org_remove(
+pub unsafe extern "C" fn mdmlink_store_organization_remove(
     store: *mut mdmlink_store,
     name: *const c_char,
     with_servers: bool,
@@ -250,7 +273,7 @@ pub unsafe extern "C" fn mdmlink_store_org_remove(
 /// # Safety
 /// `store` is NULL or live; `out` is NULL or writable; `err` as usual.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mdmlink_store_orgs_json(
+pub unsafe extern "C" fn mdmlink_store_organizations_json(
     store: *const mdmlink_store,
     out: *mut mdmlink_bytes,
     err: *mut *mut mdmlink_error,
@@ -378,7 +401,7 @@ pub unsafe extern "C" fn mdmlink_store_server_add_generated(
     ffi!(status err; [store, name, cert_pem]; {
         // SAFETY: per the contract.
         let (store, org, name) =
-            unsafe { (handle(store), opt_str_arg(org, "org")?, str_arg(name, "name")?) };
+            unsafe { server_args(store, org, name) }?;
         let now = time_arg(now_unix, "now_unix")?;
         // The name is checked before the slow key generation, outside the lock.
         store.lock()?.check_new_server(org, name)?;
@@ -421,15 +444,10 @@ pub unsafe extern "C" fn mdmlink_store_server_import(
 ) -> mdmlink_status {
     ffi!(status err; [store, name]; {
         // SAFETY: per the contract.
-        let (store, org, name, key, password) = unsafe {
-            (
-                handle(store),
-                opt_str_arg(org, "org")?,
-                str_arg(name, "name")?,
-                bytes_arg(key, key_len, "key")?,
-                opt_str_arg(key_password, "key_password")?,
-            )
-        };
+        let (store, org, name) = unsafe { server_args(store, org, name) }?;
+        // SAFETY: per the contract.
+        let (key, password) =
+            unsafe { (bytes_arg(key, key_len, "key")?, opt_str_arg(key_password, "key_password")?) };
         // SAFETY: per the contract.
         let cert = if cert.is_null() && cert_len == 0 { None } else { Some(unsafe { bytes_arg(cert, cert_len, "cert") }?) };
         // SAFETY: per the contract.
@@ -476,15 +494,10 @@ pub unsafe extern "C" fn mdmlink_store_server_install_token(
 ) -> mdmlink_status {
     ffi!(status err; [store, name, outcome]; {
         // SAFETY: per the contract.
-        let (store, org, name, file_name, data) = unsafe {
-            (
-                handle(store),
-                opt_str_arg(org, "org")?,
-                str_arg(name, "name")?,
-                opt_str_arg(file_name, "file_name")?,
-                bytes_arg(data, len, "data")?,
-            )
-        };
+        let (store, org, name) = unsafe { server_args(store, org, name) }?;
+        // SAFETY: per the contract.
+        let (file_name, data) =
+            unsafe { (opt_str_arg(file_name, "file_name")?, bytes_arg(data, len, "data")?) };
         let now = time_arg(now_unix, "now_unix")?;
         let installed = store.lock()?.install_token(
             org,
@@ -524,7 +537,7 @@ pub unsafe extern "C" fn mdmlink_store_server_stage_generated(
     ffi!(status err; [store, name, cert_pem]; {
         // SAFETY: per the contract.
         let (store, org, name) =
-            unsafe { (handle(store), opt_str_arg(org, "org")?, str_arg(name, "name")?) };
+            unsafe { server_args(store, org, name) }?;
         let now = time_arg(now_unix, "now_unix")?;
         // The server must exist before the slow key generation.
         store.lock()?.certificate_pem(org, name, false)?;
@@ -540,7 +553,7 @@ pub unsafe extern "C" fn mdmlink_store_server_stage_generated(
 /// Discards server `name`'s staged keypair.
 ///
 /// # Safety
-/// As for `mdmlink_store_org_add`.
+/// As for `mdmlink_store_organization_add`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mdmlink_store_server_discard_staging(
     store: *mut mdmlink_store,
@@ -551,7 +564,7 @@ pub unsafe extern "C" fn mdmlink_store_server_discard_staging(
     ffi!(status err; [store, name]; {
         // SAFETY: per the contract.
         let (store, org, name) =
-            unsafe { (handle(store), opt_str_arg(org, "org")?, str_arg(name, "name")?) };
+            unsafe { server_args(store, org, name) }?;
         store.lock()?.discard_staged(org, name)?;
         Ok(())
     })
@@ -561,7 +574,7 @@ pub unsafe extern "C" fn mdmlink_store_server_discard_staging(
 /// `at_unix`) that invalidates server `name`'s token.
 ///
 /// # Safety
-/// As for `mdmlink_store_org_add`.
+/// As for `mdmlink_store_organization_add`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mdmlink_store_server_record_event(
     store: *mut mdmlink_store,
@@ -574,7 +587,7 @@ pub unsafe extern "C" fn mdmlink_store_server_record_event(
     ffi!(status err; [store, name]; {
         // SAFETY: per the contract.
         let (store, org, name) =
-            unsafe { (handle(store), opt_str_arg(org, "org")?, str_arg(name, "name")?) };
+            unsafe { server_args(store, org, name) }?;
         store.lock()?.record_event(org, name, reason_arg(reason)?, time_arg(at_unix, "at_unix")?)?;
         Ok(())
     })
@@ -583,7 +596,7 @@ pub unsafe extern "C" fn mdmlink_store_server_record_event(
 /// Records server `name`'s `server_uuid` (the JWT issuer).
 ///
 /// # Safety
-/// As for `mdmlink_store_org_add`; `uuid` NULL or NUL-terminated.
+/// As for `mdmlink_store_organization_add`; `uuid` NULL or NUL-terminated.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mdmlink_store_server_set_uuid(
     store: *mut mdmlink_store,
@@ -594,9 +607,9 @@ pub unsafe extern "C" fn mdmlink_store_server_set_uuid(
 ) -> mdmlink_status {
     ffi!(status err; [store, name, uuid]; {
         // SAFETY: per the contract.
-        let (store, org, name, uuid) = unsafe {
-            (handle(store), opt_str_arg(org, "org")?, str_arg(name, "name")?, str_arg(uuid, "uuid")?)
-        };
+        let (store, org, name) = unsafe { server_args(store, org, name) }?;
+        // SAFETY: per the contract.
+        let uuid = unsafe { str_arg(uuid, "uuid") }?;
         store.lock()?.set_server_uuid(org, name, uuid)?;
         Ok(())
     })
@@ -607,7 +620,7 @@ pub unsafe extern "C" fn mdmlink_store_server_set_uuid(
 /// `mdmlink_bytes_free`).
 ///
 /// # Safety
-/// As for `mdmlink_store_org_add`; `jti` NULL or NUL-terminated; `out` NULL
+/// As for `mdmlink_store_organization_add`; `jti` NULL or NUL-terminated; `out` NULL
 /// or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mdmlink_store_server_jwt(
@@ -621,9 +634,9 @@ pub unsafe extern "C" fn mdmlink_store_server_jwt(
 ) -> mdmlink_status {
     ffi!(status err; [store, name, jti, out]; {
         // SAFETY: per the contract.
-        let (store, org, name, jti) = unsafe {
-            (handle(store), opt_str_arg(org, "org")?, str_arg(name, "name")?, str_arg(jti, "jti")?)
-        };
+        let (store, org, name) = unsafe { server_args(store, org, name) }?;
+        // SAFETY: per the contract.
+        let jti = unsafe { str_arg(jti, "jti") }?;
         let now = time_arg(now_unix, "now_unix")?;
         let jwt = store
             .lock()?
@@ -638,7 +651,7 @@ pub unsafe extern "C" fn mdmlink_store_server_jwt(
 /// when none). Free `*out` with `mdmlink_token_free`.
 ///
 /// # Safety
-/// As for `mdmlink_store_org_add`; `out` NULL or writable.
+/// As for `mdmlink_store_organization_add`; `out` NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mdmlink_store_server_token(
     store: *const mdmlink_store,
@@ -650,7 +663,7 @@ pub unsafe extern "C" fn mdmlink_store_server_token(
     ffi!(status err; [store, name, out]; {
         // SAFETY: per the contract.
         let (store, org, name) =
-            unsafe { (handle(store), opt_str_arg(org, "org")?, str_arg(name, "name")?) };
+            unsafe { server_args(store, org, name) }?;
         let token = store.lock()?.token(org, name)?.ok_or_else(|| {
             FfiError::new(mdmlink_status::NoToken, format!("server \"{name}\" has no token installed"))
         })?;
@@ -663,7 +676,7 @@ pub unsafe extern "C" fn mdmlink_store_server_token(
 /// Removes server `name` with its keys and token.
 ///
 /// # Safety
-/// As for `mdmlink_store_org_add`.
+/// As for `mdmlink_store_organization_add`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mdmlink_store_server_remove(
     store: *mut mdmlink_store,
@@ -674,7 +687,7 @@ pub unsafe extern "C" fn mdmlink_store_server_remove(
     ffi!(status err; [store, name]; {
         // SAFETY: per the contract.
         let (store, org, name) =
-            unsafe { (handle(store), opt_str_arg(org, "org")?, str_arg(name, "name")?) };
+            unsafe { server_args(store, org, name) }?;
         store.lock()?.remove_server(org, name)?;
         Ok(())
     })

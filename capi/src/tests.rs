@@ -226,7 +226,7 @@ fn a_function_of_a_missing_feature_says_so() {
 #[test]
 fn a_store_stays_usable_after_a_panic() {
     use super::store::{
-        mdmlink_store_free, mdmlink_store_open, mdmlink_store_orgs_json,
+        mdmlink_store_free, mdmlink_store_open, mdmlink_store_organizations_json,
         mdmlink_test_panic_holding_store,
     };
     let dir = tempfile::tempdir().expect("temporary directory");
@@ -257,7 +257,8 @@ fn a_store_stays_usable_after_a_panic() {
         len: 0,
     };
     // SAFETY: a live store and a writable buffer.
-    let status = unsafe { mdmlink_store_orgs_json(store, &mut out, core::ptr::null_mut()) };
+    let status =
+        unsafe { mdmlink_store_organizations_json(store, &mut out, core::ptr::null_mut()) };
     assert_eq!(status, mdmlink_status::Ok, "the store is usable again");
     // SAFETY: each freed once.
     unsafe {

@@ -13,8 +13,8 @@ use mdmlink_capi::{
     organization::mdmlink_portal,
     status::mdmlink_status,
     store::{
-        mdmlink_store, mdmlink_store_free, mdmlink_store_open, mdmlink_store_org_add,
-        mdmlink_store_orgs_json,
+        mdmlink_store, mdmlink_store_free, mdmlink_store_open, mdmlink_store_organization_add,
+        mdmlink_store_organizations_json,
     },
 };
 
@@ -65,7 +65,7 @@ fn the_c_store_open_takes_a_postgres_url() {
     let name = c"Contoso";
     // SAFETY: a live handle and valid strings.
     let status = unsafe {
-        mdmlink_store_org_add(
+        mdmlink_store_organization_add(
             store,
             name.as_ptr(),
             mdmlink_portal::BusinessManager as u32,
@@ -79,7 +79,7 @@ fn the_c_store_open_takes_a_postgres_url() {
         len: 0,
     };
     // SAFETY: a live handle; `out` is writable.
-    let status = unsafe { mdmlink_store_orgs_json(store, &mut out, &mut err) };
+    let status = unsafe { mdmlink_store_organizations_json(store, &mut out, &mut err) };
     assert_eq!(status, mdmlink_status::Ok);
     // SAFETY: the library wrote `len` bytes at `ptr`.
     let json = unsafe { std::slice::from_raw_parts(out.ptr, out.len) }.to_vec();

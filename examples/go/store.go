@@ -71,7 +71,7 @@ func (s *Store) AddOrganization(name string, portal uint32, customer string) err
 	defer C.free(unsafe.Pointer(cname))
 	defer C.free(unsafe.Pointer(ccust))
 	var cerr *C.mdmlink_error
-	return check(C.mdmlink_store_org_add(s.ptr, cname, C.uint32_t(portal), ccust, &cerr), cerr)
+	return check(C.mdmlink_store_organization_add(s.ptr, cname, C.uint32_t(portal), ccust, &cerr), cerr)
 }
 
 // ImportServer brings in a server linked elsewhere: its key, and optionally

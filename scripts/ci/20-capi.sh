@@ -43,6 +43,13 @@ echo "-- C tests under valgrind"
 MDMLINK_C_TEST_WRAPPER="valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite" \
   cargo test --quiet -p mdmlink-capi --all-features --test capi -- --test-threads=2
 
+echo "-- a C function of a feature not compiled in says so (the C crate without http)"
+# `cargo test --all-features` cannot reach this test; it must run, not be
+# filtered to nothing.
+cargo test -p mdmlink-capi --lib -- --exact tests::a_function_of_a_missing_feature_says_so 2>&1 |
+  tee "$work/no-http.out"
+grep -q '^test result: ok. 1 passed' "$work/no-http.out"
+
 echo "-- header compiles as C99 and C++"
 printf '#include "mdmlink.h"\n#include "mdmlink.h"\nint main(void) { return (int)MDMLINK_STATUS_OK; }\n' > "$work/h.c"
 cp "$work/h.c" "$work/h.cpp"

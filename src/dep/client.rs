@@ -17,7 +17,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration as StdDuration;
 
 use http::{Request, Response, StatusCode};
 use time::OffsetDateTime;
@@ -65,7 +64,7 @@ impl DepClient {
     pub fn new(token: ServerToken, base_url: &str) -> Result<Self, DepError> {
         endpoint_url(base_url, "")?;
         Ok(Self {
-            agent: http_agent(StdDuration::from_secs(60)),
+            agent: crate::apple_http::agent(crate::apple_http::REQUEST_TIMEOUT),
             token,
             base_url: base_url.trim_end_matches('/').to_owned(),
             protocol_version: session::DEFAULT_PROTOCOL_VERSION.to_owned(),
@@ -250,18 +249,6 @@ impl DepClient {
     ) -> Result<ActivationLockResult, DepError> {
         request::parse_activation_lock(&self.execute(&request::activation_lock(lock)?)?)
     }
-}
-
-/// The ureq agent mdmlink's clients share the configuration of: statuses
-/// are replies (not errors), no redirects (a token is never sent to another
-/// host), `timeout` for each request as a whole.
-pub(crate) fn http_agent(timeout: StdDuration) -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .timeout_global(Some(timeout))
-        .build()
-        .into()
 }
 
 /// 401, or 403 whose body is `FORBIDDEN`: the session is not (or no longer)

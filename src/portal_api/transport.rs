@@ -1,6 +1,6 @@
-//! The HTTPS transport (feature `http`): ureq, configured as the device
-//! assignment client is (no redirects, statuses returned as replies), with
-//! a timeout per request and the reply body bounded by [`MAX_REPLY_BODY`].
+//! The HTTPS transport (feature `http`): ureq, with mdmlink's one agent
+//! configuration (`apple_http`: no redirects, statuses returned as replies,
+//! a timeout per request) and the reply body bounded by [`MAX_REPLY_BODY`].
 
 use std::time::Duration as StdDuration;
 
@@ -30,14 +30,14 @@ impl Default for UreqTransport {
 impl UreqTransport {
     /// A transport with a 60 s timeout per request.
     pub fn new() -> Self {
-        Self::with_timeout(StdDuration::from_secs(60))
+        Self::with_timeout(crate::apple_http::REQUEST_TIMEOUT)
     }
 
     /// A transport with `timeout` per request (connection, sending and
     /// reading the reply).
     pub fn with_timeout(timeout: StdDuration) -> Self {
         Self {
-            agent: crate::dep::client::http_agent(timeout),
+            agent: crate::apple_http::agent(timeout),
         }
     }
 }

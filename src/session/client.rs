@@ -14,8 +14,6 @@
 //! # Ok(()) }
 //! ```
 
-use std::time::Duration;
-
 use http::{Request, Response};
 use time::OffsetDateTime;
 
@@ -25,8 +23,9 @@ use super::{
 };
 use crate::token::ServerToken;
 
-/// A blocking client with a 30 s overall timeout per request, no redirects,
-/// and HTTP error statuses returned as responses (so the core classifies them).
+/// A blocking client with mdmlink's one HTTP configuration for Apple's
+/// services: a 60 s overall timeout per request, no redirects, and HTTP error
+/// statuses returned as responses (so the core classifies them).
 #[derive(Debug, Clone)]
 pub struct Client {
     agent: ureq::Agent,
@@ -41,13 +40,8 @@ impl Default for Client {
 impl Client {
     /// A client with the defaults above.
     pub fn new() -> Self {
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build();
         Self {
-            agent: config.into(),
+            agent: crate::apple_http::agent(crate::apple_http::REQUEST_TIMEOUT),
         }
     }
 

@@ -284,10 +284,10 @@ static void test_empty_byte_inputs(void) {
     CHECK(sealed.ptr == NULL);
     mdmlink_organization *o = NULL;
     CHECK_STATUS(mdmlink_organization_new("Org", MDMLINK_PORTAL_BUSINESS_MANAGER, &o, NULL), MDMLINK_STATUS_OK);
-    CHECK_STATUS(mdmlink_organization_add_server(o, "Main MDM", kp, 0, NULL), MDMLINK_STATUS_OK);
-    CHECK_STATUS(mdmlink_organization_install_token(o, "Main MDM", NULL, 0, NULL, false, 0, NULL, NULL),
+    CHECK_STATUS(mdmlink_organization_server_add(o, "Main MDM", kp, 0, NULL), MDMLINK_STATUS_OK);
+    CHECK_STATUS(mdmlink_organization_server_install_token(o, "Main MDM", NULL, 0, NULL, false, 0, NULL, NULL),
                  MDMLINK_STATUS_TOKEN_FORMAT);
-    CHECK_STATUS(mdmlink_organization_install_token_file(o, "Main MDM", "Main MDM_Token_2025-01-17T11-02-21Z_smime.p7m",
+    CHECK_STATUS(mdmlink_organization_server_install_token_file(o, "Main MDM", "Main MDM_Token_2025-01-17T11-02-21Z_smime.p7m",
                      NULL, 0, NULL, false, 0, NULL, NULL, NULL), MDMLINK_STATUS_TOKEN_FORMAT);
     CHECK_STATUS(mdmlink_session_check_response(200, NULL, 0, NULL), MDMLINK_STATUS_OK);
     CHECK_STATUS(mdmlink_session_check_response(200, d, 0, NULL), MDMLINK_STATUS_OK);
@@ -605,11 +605,11 @@ static void test_organization(void) {
     CHECK(mdmlink_organization_server_count(org) == 0);
 
     mdmlink_keypair *generated = NULL;
-    CHECK_STATUS(mdmlink_organization_add_server_generated(org, "Main MDM", 2048, now, &generated, &err), MDMLINK_STATUS_OK);
+    CHECK_STATUS(mdmlink_organization_server_add_generated(org, "Main MDM", 2048, now, &generated, &err), MDMLINK_STATUS_OK);
     CHECK(generated != NULL && mdmlink_keypair_bits(generated) == 2048);
-    CHECK_STATUS(mdmlink_organization_add_server_generated(org, "MAIN mdm ", 2048, now, NULL, &err), MDMLINK_STATUS_DUPLICATE_NAME);
+    CHECK_STATUS(mdmlink_organization_server_add_generated(org, "MAIN mdm ", 2048, now, NULL, &err), MDMLINK_STATUS_DUPLICATE_NAME);
     CHECK_ERR(err, MDMLINK_STATUS_DUPLICATE_NAME);
-    CHECK_STATUS(mdmlink_organization_add_server_generated(org, "Other", 1000, now, NULL, &err), MDMLINK_STATUS_KEY_UNSUPPORTED_SIZE);
+    CHECK_STATUS(mdmlink_organization_server_add_generated(org, "Other", 1000, now, NULL, &err), MDMLINK_STATUS_KEY_UNSUPPORTED_SIZE);
     CHECK_ERR(err, MDMLINK_STATUS_KEY_UNSUPPORTED_SIZE);
     CHECK_STATUS(mdmlink_organization_check_name(org, "main mdm ", &err), MDMLINK_STATUS_DUPLICATE_NAME);
     CHECK(contains(mdmlink_error_message(err), "Main MDM"));
@@ -626,28 +626,28 @@ static void test_organization(void) {
     mdmlink_keypair *apple = NULL;
     CHECK_STATUS(mdmlink_keypair_from_pem(both, both_len, NULL, &apple, &err), MDMLINK_STATUS_OK);
     free(both);
-    CHECK_STATUS(mdmlink_organization_add_server(org, "Apple Test", apple, now, &err), MDMLINK_STATUS_OK);
+    CHECK_STATUS(mdmlink_organization_server_add(org, "Apple Test", apple, now, &err), MDMLINK_STATUS_OK);
     CHECK(mdmlink_organization_server_count(org) == 2);
 
     /* Install: the right server, then the wrong one. */
     mdmlink_install_outcome outcome = (mdmlink_install_outcome)99;
-    CHECK_STATUS(mdmlink_organization_install_token(org, "Main MDM", token_file, token_file_len, NULL, false, now, &outcome, &err),
+    CHECK_STATUS(mdmlink_organization_server_install_token(org, "Main MDM", token_file, token_file_len, NULL, false, now, &outcome, &err),
                  MDMLINK_STATUS_TOKEN_WRONG_RECIPIENT);
     CHECK(contains(mdmlink_error_message(err), "Main MDM"));
     CHECK_ERR(err, MDMLINK_STATUS_TOKEN_WRONG_RECIPIENT);
     CHECK(outcome == (mdmlink_install_outcome)99);
-    CHECK_STATUS(mdmlink_organization_install_token(org, "apple test", token_file, token_file_len, "admin@example.com", false, now, &outcome, &err),
+    CHECK_STATUS(mdmlink_organization_server_install_token(org, "apple test", token_file, token_file_len, "admin@example.com", false, now, &outcome, &err),
                  MDMLINK_STATUS_OK);
     CHECK(outcome == MDMLINK_INSTALL_OUTCOME_FIRST);
     /* The installed token again is not a renewal: refused, unless forced. */
-    CHECK_STATUS(mdmlink_organization_install_token(org, "Apple Test", token_file, token_file_len, "admin@example.com", false, now, &outcome, &err),
+    CHECK_STATUS(mdmlink_organization_server_install_token(org, "Apple Test", token_file, token_file_len, "admin@example.com", false, now, &outcome, &err),
                  MDMLINK_STATUS_TOKEN_NOT_NEWER);
     CHECK(contains(mdmlink_error_message(err), "already installed"));
     CHECK_ERR(err, MDMLINK_STATUS_TOKEN_NOT_NEWER);
-    CHECK_STATUS(mdmlink_organization_install_token(org, "Apple Test", token_file, token_file_len, "admin@example.com", true, now, &outcome, &err),
+    CHECK_STATUS(mdmlink_organization_server_install_token(org, "Apple Test", token_file, token_file_len, "admin@example.com", true, now, &outcome, &err),
                  MDMLINK_STATUS_OK);
     CHECK(outcome == MDMLINK_INSTALL_OUTCOME_RENEWED);
-    CHECK_STATUS(mdmlink_organization_install_token(org, "Nobody", token_file, token_file_len, NULL, false, now, NULL, &err),
+    CHECK_STATUS(mdmlink_organization_server_install_token(org, "Nobody", token_file, token_file_len, NULL, false, now, NULL, &err),
                  MDMLINK_STATUS_NOT_FOUND);
     CHECK_ERR(err, MDMLINK_STATUS_NOT_FOUND);
 
@@ -690,14 +690,14 @@ static void test_organization(void) {
     mdmlink_action_list_free(list);
 
     /* Replacement events. */
-    CHECK_STATUS(mdmlink_organization_record_event(org, "Apple Test", MDMLINK_REPLACEMENT_REASON_NEW_TOKEN_GENERATED, now + day, &err),
+    CHECK_STATUS(mdmlink_organization_server_record_event(org, "Apple Test", MDMLINK_REPLACEMENT_REASON_NEW_TOKEN_GENERATED, now + day, &err),
                  MDMLINK_STATUS_OK);
     CHECK_STATUS(mdmlink_organization_server_status(org, "Apple Test", policy, now + 2 * day, &st, &err), MDMLINK_STATUS_OK);
     CHECK(st.worst.state == MDMLINK_HEALTH_STATE_MUST_REPLACE);
     CHECK(st.worst.reason == MDMLINK_REPLACEMENT_REASON_NEW_TOKEN_GENERATED && st.worst.deadline_unix == now + day);
-    CHECK_STATUS(mdmlink_organization_record_event(org, "Apple Test", 0, now, &err), MDMLINK_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(mdmlink_organization_server_record_event(org, "Apple Test", 0, now, &err), MDMLINK_STATUS_INVALID_ARGUMENT);
     CHECK_ERR(err, MDMLINK_STATUS_INVALID_ARGUMENT);
-    CHECK_STATUS(mdmlink_organization_record_event(org, "Nobody", 1, now, &err), MDMLINK_STATUS_NOT_FOUND);
+    CHECK_STATUS(mdmlink_organization_server_record_event(org, "Nobody", 1, now, &err), MDMLINK_STATUS_NOT_FOUND);
     CHECK_ERR(err, MDMLINK_STATUS_NOT_FOUND);
     size_t affected = 99;
     CHECK_STATUS(mdmlink_organization_record_user_event(org, "ADMIN@example.com", MDMLINK_REPLACEMENT_REASON_DOWNLOADER_LEFT_ORGANIZATION,
@@ -712,14 +712,14 @@ static void test_organization(void) {
     mdmlink_action_list_free(list);
 
     /* Rotation: stage a keypair, then remove a server. */
-    CHECK_STATUS(mdmlink_organization_stage_keypair(org, "Apple Test", generated, now, &err), MDMLINK_STATUS_OK);
+    CHECK_STATUS(mdmlink_organization_server_stage_keypair(org, "Apple Test", generated, now, &err), MDMLINK_STATUS_OK);
     CHECK_STATUS(mdmlink_organization_server_status(org, "Apple Test", policy, now, &st, &err), MDMLINK_STATUS_OK);
     CHECK(st.staging_pending && st.staging_since_unix == now);
-    CHECK_STATUS(mdmlink_organization_stage_keypair(org, "Nobody", generated, now, &err), MDMLINK_STATUS_NOT_FOUND);
+    CHECK_STATUS(mdmlink_organization_server_stage_keypair(org, "Nobody", generated, now, &err), MDMLINK_STATUS_NOT_FOUND);
     CHECK_ERR(err, MDMLINK_STATUS_NOT_FOUND);
-    CHECK_STATUS(mdmlink_organization_remove_server(org, "main mdm", &err), MDMLINK_STATUS_OK);
+    CHECK_STATUS(mdmlink_organization_server_remove(org, "main mdm", &err), MDMLINK_STATUS_OK);
     CHECK(mdmlink_organization_server_count(org) == 1);
-    CHECK_STATUS(mdmlink_organization_remove_server(org, "Main MDM", &err), MDMLINK_STATUS_NOT_FOUND);
+    CHECK_STATUS(mdmlink_organization_server_remove(org, "Main MDM", &err), MDMLINK_STATUS_NOT_FOUND);
     CHECK_ERR(err, MDMLINK_STATUS_NOT_FOUND);
 
     mdmlink_expiry_policy_free(policy);
@@ -746,25 +746,25 @@ static void test_rotation(const mdmlink_keypair *generated) {
     mdmlink_organization *org = NULL;
     CHECK_STATUS(mdmlink_organization_new("Example", MDMLINK_PORTAL_BUSINESS_MANAGER, &org, &err), MDMLINK_STATUS_OK);
     mdmlink_keypair *apple = apple_keypair();
-    CHECK_STATUS(mdmlink_organization_add_server(org, "Apple Test", apple, now, &err), MDMLINK_STATUS_OK);
-    CHECK_STATUS(mdmlink_organization_add_server(org, "Generated", generated, now, &err), MDMLINK_STATUS_OK);
+    CHECK_STATUS(mdmlink_organization_server_add(org, "Apple Test", apple, now, &err), MDMLINK_STATUS_OK);
+    CHECK_STATUS(mdmlink_organization_server_add(org, "Generated", generated, now, &err), MDMLINK_STATUS_OK);
 
     /* Install with the file's name: matching name, no warning. */
     mdmlink_install_outcome outcome = (mdmlink_install_outcome)99;
     mdmlink_bytes warning = {(uint8_t *)&sentinel_byte, 77};
-    CHECK_STATUS(mdmlink_organization_install_token_file(org, "Apple Test", "/tmp/apple test_Token_2025-01-17T11-02-21Z_smime.p7m",
+    CHECK_STATUS(mdmlink_organization_server_install_token_file(org, "Apple Test", "/tmp/apple test_Token_2025-01-17T11-02-21Z_smime.p7m",
                      token_file, token_file_len, NULL, false, now, &outcome, &warning, &err), MDMLINK_STATUS_OK);
     CHECK(outcome == MDMLINK_INSTALL_OUTCOME_FIRST);
     CHECK(warning.ptr != NULL && warning.len == 0 && warning.ptr[0] == 0);
     mdmlink_bytes_free(&warning);
     /* Another server's name: installed all the same, with a warning. */
-    CHECK_STATUS(mdmlink_organization_install_token_file(org, "Apple Test", "Other Server_Token_2025-01-17T11-02-21Z_smime.p7m",
+    CHECK_STATUS(mdmlink_organization_server_install_token_file(org, "Apple Test", "Other Server_Token_2025-01-17T11-02-21Z_smime.p7m",
                      token_file, token_file_len, NULL, true, now, &outcome, &warning, &err), MDMLINK_STATUS_OK);
     CHECK(outcome == MDMLINK_INSTALL_OUTCOME_RENEWED);
     CHECK(bytes_contain(&warning, "Other Server") && bytes_contain(&warning, "Apple Test"));
     mdmlink_bytes_free(&warning);
     /* A token for neither key names the certificates it was checked against. */
-    CHECK_STATUS(mdmlink_organization_install_token_file(org, "Generated", "x.p7m", token_file, token_file_len, NULL, false, now,
+    CHECK_STATUS(mdmlink_organization_server_install_token_file(org, "Generated", "x.p7m", token_file, token_file_len, NULL, false, now,
                      NULL, NULL, &err), MDMLINK_STATUS_TOKEN_WRONG_RECIPIENT);
     CHECK(contains(mdmlink_error_message(err), "current certificate serial"));
     CHECK(contains(mdmlink_error_message(err), "SHA-256"));
@@ -773,9 +773,9 @@ static void test_rotation(const mdmlink_keypair *generated) {
     /* Staging: reported in the status, remembered by needs-action, discarded. */
     mdmlink_expiry_policy *policy = NULL;
     CHECK_STATUS(mdmlink_expiry_policy_new(30, &policy, &err), MDMLINK_STATUS_OK);
-    CHECK_STATUS(mdmlink_organization_discard_staging(org, "Apple Test", &err), MDMLINK_STATUS_NO_STAGED_KEYPAIR);
+    CHECK_STATUS(mdmlink_organization_server_discard_staging(org, "Apple Test", &err), MDMLINK_STATUS_NO_STAGED_KEYPAIR);
     CHECK_ERR(err, MDMLINK_STATUS_NO_STAGED_KEYPAIR);
-    CHECK_STATUS(mdmlink_organization_stage_keypair(org, "Apple Test", generated, now, &err), MDMLINK_STATUS_OK);
+    CHECK_STATUS(mdmlink_organization_server_stage_keypair(org, "Apple Test", generated, now, &err), MDMLINK_STATUS_OK);
     mdmlink_server_status st;
     CHECK_STATUS(mdmlink_organization_server_status(org, "Apple Test", policy, now + day, &st, &err), MDMLINK_STATUS_OK);
     CHECK(st.staging_pending && st.staging_since_unix == now && st.worst.state == MDMLINK_HEALTH_STATE_VALID);
@@ -794,20 +794,20 @@ static void test_rotation(const mdmlink_keypair *generated) {
     CHECK(mdmlink_action_list_staging_since(NULL, 0) == 0);
     mdmlink_action_list_free(list);
     /* The current key still opens its token while staged: a renewal (forced: the same token). */
-    CHECK_STATUS(mdmlink_organization_install_token(org, "Apple Test", token_file, token_file_len, NULL, true, now, &outcome, &err),
+    CHECK_STATUS(mdmlink_organization_server_install_token(org, "Apple Test", token_file, token_file_len, NULL, true, now, &outcome, &err),
                  MDMLINK_STATUS_OK);
     CHECK(outcome == MDMLINK_INSTALL_OUTCOME_RENEWED);
-    CHECK_STATUS(mdmlink_organization_discard_staging(org, "apple test", &err), MDMLINK_STATUS_OK);
+    CHECK_STATUS(mdmlink_organization_server_discard_staging(org, "apple test", &err), MDMLINK_STATUS_OK);
     CHECK_STATUS(mdmlink_organization_server_status(org, "Apple Test", policy, now, &st, &err), MDMLINK_STATUS_OK);
     CHECK(!st.staging_pending && st.staging_since_unix == 0);
-    CHECK_STATUS(mdmlink_organization_discard_staging(org, "Nobody", &err), MDMLINK_STATUS_NOT_FOUND);
+    CHECK_STATUS(mdmlink_organization_server_discard_staging(org, "Nobody", &err), MDMLINK_STATUS_NOT_FOUND);
     CHECK_ERR(err, MDMLINK_STATUS_NOT_FOUND);
-    CHECK_STATUS(mdmlink_organization_stage_generated(org, "Nobody", 2048, now, NULL, &err), MDMLINK_STATUS_NOT_FOUND);
+    CHECK_STATUS(mdmlink_organization_server_stage_generated(org, "Nobody", 2048, now, NULL, &err), MDMLINK_STATUS_NOT_FOUND);
     CHECK_ERR(err, MDMLINK_STATUS_NOT_FOUND);
-    CHECK_STATUS(mdmlink_organization_stage_generated(org, "Generated", 1000, now, NULL, &err), MDMLINK_STATUS_KEY_UNSUPPORTED_SIZE);
+    CHECK_STATUS(mdmlink_organization_server_stage_generated(org, "Generated", 1000, now, NULL, &err), MDMLINK_STATUS_KEY_UNSUPPORTED_SIZE);
     CHECK_ERR(err, MDMLINK_STATUS_KEY_UNSUPPORTED_SIZE);
     mdmlink_keypair *staged = NULL;
-    CHECK_STATUS(mdmlink_organization_stage_generated(org, "generated", 2048, now, &staged, &err), MDMLINK_STATUS_OK);
+    CHECK_STATUS(mdmlink_organization_server_stage_generated(org, "generated", 2048, now, &staged, &err), MDMLINK_STATUS_OK);
     CHECK(staged != NULL && mdmlink_keypair_bits(staged) == 2048);
     CHECK_STATUS(mdmlink_organization_server_status(org, "Generated", policy, now, &st, &err), MDMLINK_STATUS_OK);
     CHECK(st.staging_pending && st.staging_since_unix == now);
@@ -815,25 +815,25 @@ static void test_rotation(const mdmlink_keypair *generated) {
 
     /* Access Management JWT: needs the server UUID; RS256 header; stable for the same inputs. */
     mdmlink_bytes jwt = {(uint8_t *)&sentinel_byte, 77}, jwt2 = {NULL, 0}, jwt3 = {NULL, 0};
-    CHECK_STATUS(mdmlink_organization_access_management_jwt(org, "Apple Test", now, "jti-1", &jwt, &err), MDMLINK_STATUS_NO_SERVER_UUID);
+    CHECK_STATUS(mdmlink_organization_server_jwt(org, "Apple Test", now, "jti-1", &jwt, &err), MDMLINK_STATUS_NO_SERVER_UUID);
     CHECK(contains(mdmlink_error_message(err), "server_uuid"));
     CHECK_ERR(err, MDMLINK_STATUS_NO_SERVER_UUID);
     CHECK(jwt.ptr == (uint8_t *)&sentinel_byte && jwt.len == 77);
-    CHECK_STATUS(mdmlink_organization_set_server_uuid(org, "Apple Test", "", &err), MDMLINK_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(mdmlink_organization_server_set_uuid(org, "Apple Test", "", &err), MDMLINK_STATUS_INVALID_ARGUMENT);
     CHECK_ERR(err, MDMLINK_STATUS_INVALID_ARGUMENT);
-    CHECK_STATUS(mdmlink_organization_set_server_uuid(org, "Nobody", "U", &err), MDMLINK_STATUS_NOT_FOUND);
+    CHECK_STATUS(mdmlink_organization_server_set_uuid(org, "Nobody", "U", &err), MDMLINK_STATUS_NOT_FOUND);
     CHECK_ERR(err, MDMLINK_STATUS_NOT_FOUND);
-    CHECK_STATUS(mdmlink_organization_set_server_uuid(org, "Apple Test", "2A87349736CF4614A94F624E705841BE", &err), MDMLINK_STATUS_OK);
-    CHECK_STATUS(mdmlink_organization_access_management_jwt(org, "Apple Test", now, "jti 1", &jwt, &err), MDMLINK_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(mdmlink_organization_server_set_uuid(org, "Apple Test", "2A87349736CF4614A94F624E705841BE", &err), MDMLINK_STATUS_OK);
+    CHECK_STATUS(mdmlink_organization_server_jwt(org, "Apple Test", now, "jti 1", &jwt, &err), MDMLINK_STATUS_INVALID_ARGUMENT);
     CHECK_ERR(err, MDMLINK_STATUS_INVALID_ARGUMENT);
-    CHECK_STATUS(mdmlink_organization_access_management_jwt(org, "Apple Test", now, "jti-1", &jwt, &err), MDMLINK_STATUS_OK);
+    CHECK_STATUS(mdmlink_organization_server_jwt(org, "Apple Test", now, "jti-1", &jwt, &err), MDMLINK_STATUS_OK);
     CHECK(starts_with(&jwt, "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9."));
     size_t dots = 0;
     for (size_t i = 0; i < jwt.len; i++) dots += jwt.ptr[i] == '.';
     CHECK(dots == 2 && !bytes_contain(&jwt, "="));
-    CHECK_STATUS(mdmlink_organization_access_management_jwt(org, "Apple Test", now, "jti-1", &jwt2, &err), MDMLINK_STATUS_OK);
+    CHECK_STATUS(mdmlink_organization_server_jwt(org, "Apple Test", now, "jti-1", &jwt2, &err), MDMLINK_STATUS_OK);
     CHECK(bytes_equal(&jwt, &jwt2));
-    CHECK_STATUS(mdmlink_organization_access_management_jwt(org, "Apple Test", now, NULL, &jwt3, &err), MDMLINK_STATUS_OK);
+    CHECK_STATUS(mdmlink_organization_server_jwt(org, "Apple Test", now, NULL, &jwt3, &err), MDMLINK_STATUS_OK);
     CHECK(jwt3.len > 0 && !bytes_equal(&jwt, &jwt3));
     mdmlink_bytes_free(&jwt);
     mdmlink_bytes_free(&jwt2);
@@ -945,25 +945,25 @@ static void test_null_arguments(const mdmlink_keypair *kp) {
     CHECK(mdmlink_organization_server_count(NULL) == 0);
     CHECK_STATUS(mdmlink_organization_check_name(NULL, "x", NULL), N);
     CHECK_STATUS(mdmlink_organization_check_name(o, NULL, NULL), N);
-    CHECK_STATUS(mdmlink_organization_add_server(NULL, "x", kp, 0, NULL), N);
-    CHECK_STATUS(mdmlink_organization_add_server(o, NULL, kp, 0, NULL), N);
-    CHECK_STATUS(mdmlink_organization_add_server(o, "x", NULL, 0, &err), N);
+    CHECK_STATUS(mdmlink_organization_server_add(NULL, "x", kp, 0, NULL), N);
+    CHECK_STATUS(mdmlink_organization_server_add(o, NULL, kp, 0, NULL), N);
+    CHECK_STATUS(mdmlink_organization_server_add(o, "x", NULL, 0, &err), N);
     CHECK_ERR(err, N);
-    CHECK_STATUS(mdmlink_organization_add_server_generated(NULL, "x", 2048, 0, NULL, NULL), N);
-    CHECK_STATUS(mdmlink_organization_add_server_generated(o, NULL, 2048, 0, NULL, NULL), N);
-    CHECK_STATUS(mdmlink_organization_remove_server(NULL, "x", NULL), N);
-    CHECK_STATUS(mdmlink_organization_remove_server(o, NULL, NULL), N);
-    CHECK_STATUS(mdmlink_organization_stage_keypair(NULL, "x", kp, 0, NULL), N);
-    CHECK_STATUS(mdmlink_organization_stage_keypair(o, NULL, kp, 0, NULL), N);
-    CHECK_STATUS(mdmlink_organization_stage_keypair(o, "x", NULL, 0, NULL), N);
-    CHECK_STATUS(mdmlink_organization_install_token(NULL, "x", d, 1, NULL, false, 0, NULL, NULL), N);
-    CHECK_STATUS(mdmlink_organization_install_token(o, NULL, d, 1, NULL, false, 0, NULL, NULL), N);
-    CHECK_STATUS(mdmlink_organization_install_token(o, "x", NULL, 1, NULL, false, 0, NULL, NULL), N);
+    CHECK_STATUS(mdmlink_organization_server_add_generated(NULL, "x", 2048, 0, NULL, NULL), N);
+    CHECK_STATUS(mdmlink_organization_server_add_generated(o, NULL, 2048, 0, NULL, NULL), N);
+    CHECK_STATUS(mdmlink_organization_server_remove(NULL, "x", NULL), N);
+    CHECK_STATUS(mdmlink_organization_server_remove(o, NULL, NULL), N);
+    CHECK_STATUS(mdmlink_organization_server_stage_keypair(NULL, "x", kp, 0, NULL), N);
+    CHECK_STATUS(mdmlink_organization_server_stage_keypair(o, NULL, kp, 0, NULL), N);
+    CHECK_STATUS(mdmlink_organization_server_stage_keypair(o, "x", NULL, 0, NULL), N);
+    CHECK_STATUS(mdmlink_organization_server_install_token(NULL, "x", d, 1, NULL, false, 0, NULL, NULL), N);
+    CHECK_STATUS(mdmlink_organization_server_install_token(o, NULL, d, 1, NULL, false, 0, NULL, NULL), N);
+    CHECK_STATUS(mdmlink_organization_server_install_token(o, "x", NULL, 1, NULL, false, 0, NULL, NULL), N);
     CHECK_STATUS(mdmlink_organization_server_token(NULL, "x", &t2, NULL), N);
     CHECK_STATUS(mdmlink_organization_server_token(o, NULL, &t2, NULL), N);
     CHECK_STATUS(mdmlink_organization_server_token(o, "x", NULL, NULL), N);
-    CHECK_STATUS(mdmlink_organization_record_event(NULL, "x", 1, 0, NULL), N);
-    CHECK_STATUS(mdmlink_organization_record_event(o, NULL, 1, 0, NULL), N);
+    CHECK_STATUS(mdmlink_organization_server_record_event(NULL, "x", 1, 0, NULL), N);
+    CHECK_STATUS(mdmlink_organization_server_record_event(o, NULL, 1, 0, NULL), N);
     CHECK_STATUS(mdmlink_organization_record_user_event(NULL, "x", 1, 0, NULL, NULL), N);
     CHECK_STATUS(mdmlink_organization_record_user_event(o, NULL, 1, 0, NULL, NULL), N);
     CHECK_STATUS(mdmlink_organization_server_status(NULL, "x", p, 0, &st, NULL), N);
@@ -976,20 +976,20 @@ static void test_null_arguments(const mdmlink_keypair *kp) {
     CHECK_STATUS(mdmlink_organization_needs_action(o, p, 0, NULL, NULL), N);
     CHECK(l2 == NULL);
     mdmlink_bytes b2 = {NULL, 0};
-    CHECK_STATUS(mdmlink_organization_stage_generated(NULL, "x", 2048, 0, NULL, NULL), N);
-    CHECK_STATUS(mdmlink_organization_stage_generated(o, NULL, 2048, 0, NULL, NULL), N);
-    CHECK_STATUS(mdmlink_organization_discard_staging(NULL, "x", NULL), N);
-    CHECK_STATUS(mdmlink_organization_discard_staging(o, NULL, NULL), N);
-    CHECK_STATUS(mdmlink_organization_set_server_uuid(NULL, "x", "u", NULL), N);
-    CHECK_STATUS(mdmlink_organization_set_server_uuid(o, NULL, "u", NULL), N);
-    CHECK_STATUS(mdmlink_organization_set_server_uuid(o, "x", NULL, NULL), N);
-    CHECK_STATUS(mdmlink_organization_access_management_jwt(NULL, "x", 0, NULL, &b2, NULL), N);
-    CHECK_STATUS(mdmlink_organization_access_management_jwt(o, NULL, 0, NULL, &b2, NULL), N);
-    CHECK_STATUS(mdmlink_organization_access_management_jwt(o, "x", 0, NULL, NULL, NULL), N);
-    CHECK_STATUS(mdmlink_organization_install_token_file(NULL, "x", "f", d, 1, NULL, false, 0, NULL, NULL, NULL), N);
-    CHECK_STATUS(mdmlink_organization_install_token_file(o, NULL, "f", d, 1, NULL, false, 0, NULL, NULL, NULL), N);
-    CHECK_STATUS(mdmlink_organization_install_token_file(o, "x", NULL, d, 1, NULL, false, 0, NULL, NULL, NULL), N);
-    CHECK_STATUS(mdmlink_organization_install_token_file(o, "x", "f", NULL, 1, NULL, false, 0, NULL, NULL, NULL), N);
+    CHECK_STATUS(mdmlink_organization_server_stage_generated(NULL, "x", 2048, 0, NULL, NULL), N);
+    CHECK_STATUS(mdmlink_organization_server_stage_generated(o, NULL, 2048, 0, NULL, NULL), N);
+    CHECK_STATUS(mdmlink_organization_server_discard_staging(NULL, "x", NULL), N);
+    CHECK_STATUS(mdmlink_organization_server_discard_staging(o, NULL, NULL), N);
+    CHECK_STATUS(mdmlink_organization_server_set_uuid(NULL, "x", "u", NULL), N);
+    CHECK_STATUS(mdmlink_organization_server_set_uuid(o, NULL, "u", NULL), N);
+    CHECK_STATUS(mdmlink_organization_server_set_uuid(o, "x", NULL, NULL), N);
+    CHECK_STATUS(mdmlink_organization_server_jwt(NULL, "x", 0, NULL, &b2, NULL), N);
+    CHECK_STATUS(mdmlink_organization_server_jwt(o, NULL, 0, NULL, &b2, NULL), N);
+    CHECK_STATUS(mdmlink_organization_server_jwt(o, "x", 0, NULL, NULL, NULL), N);
+    CHECK_STATUS(mdmlink_organization_server_install_token_file(NULL, "x", "f", d, 1, NULL, false, 0, NULL, NULL, NULL), N);
+    CHECK_STATUS(mdmlink_organization_server_install_token_file(o, NULL, "f", d, 1, NULL, false, 0, NULL, NULL, NULL), N);
+    CHECK_STATUS(mdmlink_organization_server_install_token_file(o, "x", NULL, d, 1, NULL, false, 0, NULL, NULL, NULL), N);
+    CHECK_STATUS(mdmlink_organization_server_install_token_file(o, "x", "f", NULL, 1, NULL, false, 0, NULL, NULL, NULL), N);
     CHECK_STATUS(mdmlink_token_file_name_parse(NULL, &b2, NULL, NULL), N);
     CHECK_STATUS(mdmlink_token_file_name_parse("f", NULL, NULL, NULL), N);
     CHECK(b2.ptr == NULL && b2.len == 0);
@@ -1030,13 +1030,13 @@ static void test_panic_hook(void) {
     mdmlink_organization *org = NULL;
     mdmlink_keypair *kp = apple_keypair();
     CHECK_STATUS(mdmlink_organization_new("Panics", MDMLINK_PORTAL_BUSINESS_MANAGER, &org, NULL), MDMLINK_STATUS_OK);
-    CHECK_STATUS(mdmlink_organization_add_server(org, "Before", kp, 0, NULL), MDMLINK_STATUS_OK);
+    CHECK_STATUS(mdmlink_organization_server_add(org, "Before", kp, 0, NULL), MDMLINK_STATUS_OK);
     CHECK_STATUS(mdmlink_test_panic_holding_organization(org, &err), MDMLINK_STATUS_PANIC);
     CHECK(contains(mdmlink_error_message(err), "panicked"));
     CHECK_ERR(err, MDMLINK_STATUS_PANIC);
     CHECK_STATUS(mdmlink_test_panic_holding_organization(NULL, NULL), MDMLINK_STATUS_NULL_ARGUMENT);
     CHECK(mdmlink_organization_server_count(org) == 1);
-    CHECK_STATUS(mdmlink_organization_add_server(org, "After", kp, 0, &err), MDMLINK_STATUS_OK);
+    CHECK_STATUS(mdmlink_organization_server_add(org, "After", kp, 0, &err), MDMLINK_STATUS_OK);
     CHECK(err == NULL);
     CHECK_STATUS(mdmlink_organization_check_name(org, "Before", &err), MDMLINK_STATUS_DUPLICATE_NAME);
     CHECK_ERR(err, MDMLINK_STATUS_DUPLICATE_NAME);
@@ -1069,7 +1069,7 @@ static void *worker(void *arg) {
         mdmlink_token_free(t);
         char name[64];
         snprintf(name, sizeof name, "Server %d-%d", s->index, i);
-        if (mdmlink_organization_add_server(s->org, name, s->kp, 0, &err) != MDMLINK_STATUS_OK) s->ok = 0;
+        if (mdmlink_organization_server_add(s->org, name, s->kp, 0, &err) != MDMLINK_STATUS_OK) s->ok = 0;
         mdmlink_error_free(err);
     }
     return NULL;

@@ -115,13 +115,13 @@ int main(int argc, char **argv) {
     CHECK(store != NULL);
 
     /* Organizations: two customers, each with a "Main MDM". */
-    CHECK_STATUS(mdmlink_store_org_add(store, "Contoso", MDMLINK_PORTAL_BUSINESS_MANAGER, "Contoso Ltd", ep_),
+    CHECK_STATUS(mdmlink_store_organization_add(store, "Contoso", MDMLINK_PORTAL_BUSINESS_MANAGER, "Contoso Ltd", ep_),
                  MDMLINK_STATUS_OK);
-    CHECK_STATUS(mdmlink_store_org_add(store, "Fabrikam", MDMLINK_PORTAL_SCHOOL_MANAGER, NULL, ep_),
+    CHECK_STATUS(mdmlink_store_organization_add(store, "Fabrikam", MDMLINK_PORTAL_SCHOOL_MANAGER, NULL, ep_),
                  MDMLINK_STATUS_OK);
-    CHECK_STATUS(mdmlink_store_org_add(store, "CONTOSO", MDMLINK_PORTAL_BUSINESS_MANAGER, NULL, ep_),
+    CHECK_STATUS(mdmlink_store_organization_add(store, "CONTOSO", MDMLINK_PORTAL_BUSINESS_MANAGER, NULL, ep_),
                  MDMLINK_STATUS_DUPLICATE_NAME);
-    CHECK_STATUS(mdmlink_store_org_add(store, "X", 99, NULL, ep_), MDMLINK_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(mdmlink_store_organization_add(store, "X", 99, NULL, ep_), MDMLINK_STATUS_INVALID_ARGUMENT);
 
     /* Import the Apple-made key, certificate and token. */
     CHECK_STATUS(mdmlink_store_server_import(store, "Contoso", "Main MDM", key, key_len, NULL, cert, cert_len,
@@ -173,7 +173,7 @@ int main(int argc, char **argv) {
     CHECK_STATUS(mdmlink_store_needs_action_json(store, NULL, 30, now, &json, ep_), MDMLINK_STATUS_OK);
     CHECK(contains(&json, "\"organization\":\"Fabrikam\""));
     mdmlink_bytes_free(&json);
-    CHECK_STATUS(mdmlink_store_orgs_json(store, &json, ep_), MDMLINK_STATUS_OK);
+    CHECK_STATUS(mdmlink_store_organizations_json(store, &json, ep_), MDMLINK_STATUS_OK);
     CHECK(contains(&json, "\"customer\":\"Contoso Ltd\""));
     mdmlink_bytes_free(&json);
 
@@ -210,8 +210,8 @@ int main(int argc, char **argv) {
     mdmlink_bytes_free(&jwt);
     CHECK_STATUS(mdmlink_store_server_discard_staging(store, "Contoso", "Main MDM", ep_),
                  MDMLINK_STATUS_NO_STAGED_KEYPAIR);
-    CHECK_STATUS(mdmlink_store_org_remove(store, "Fabrikam", false, ep_), MDMLINK_STATUS_ORGANIZATION_NOT_EMPTY);
-    CHECK_STATUS(mdmlink_store_org_remove(store, "Fabrikam", true, ep_), MDMLINK_STATUS_OK);
+    CHECK_STATUS(mdmlink_store_organization_remove(store, "Fabrikam", false, ep_), MDMLINK_STATUS_ORGANIZATION_NOT_EMPTY);
+    CHECK_STATUS(mdmlink_store_organization_remove(store, "Fabrikam", true, ep_), MDMLINK_STATUS_OK);
     mdmlink_store_free(store);
     store = NULL;
 
