@@ -10,6 +10,8 @@ if ! python3 -m pip install --quiet --disable-pip-version-check -r tests/require
 fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
+# The library as a Rust dependent builds it by default: no feature, no warning.
+cargo clippy -p mdmlink --lib -- -D warnings
 # The PostgreSQL store's tests need a server: scripts/ci/30-postgres.sh starts
 # a throwaway one where PostgreSQL is installed (or must be: CI). Elsewhere
 # they say how to run them and pass.

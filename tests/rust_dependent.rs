@@ -60,6 +60,18 @@ fn a_rust_dependent_builds_no_c_library_and_no_c_symbols() {
         .expect("copy Cargo.lock");
 
     let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fresh-dependent");
+    // The dependencies stay built between runs, but mdmlink's own outputs
+    // carry a hash of the checkout's path: a run from another checkout (the
+    // fresh clone of CI) would leave two rlibs. Only this run's may be there.
+    if let Ok(entries) = std::fs::read_dir(target.join("debug").join("deps")) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with("libmdmlink-") || name.starts_with("mdmlink-") {
+                std::fs::remove_file(entry.path()).expect("remove an earlier mdmlink output");
+            }
+        }
+    }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(&cargo)
         .args(["build", "--offline", "--quiet"])

@@ -211,3 +211,72 @@ pub unsafe extern "C" fn mdmlink_error_free(err: *mut mdmlink_error) {
         drop(unsafe { Box::from_raw(err) });
     })
 }
+
+// The store's errors: here, not in `store.rs`, because `mdmlink::Error`
+// carries them whether or not this build has the store functions.
+impl From<mdmlink::store::StoreError> for FfiError {
+    fn from(e: mdmlink::store::StoreError) -> Self {
+        use mdmlink_status as S;
+        let status = match &e {
+            mdmlink::store::StoreError::DuplicateName { .. } => S::DuplicateName,
+            mdmlink::store::StoreError::InvalidName(_) => S::InvalidName,
+            mdmlink::store::StoreError::LimitReached { .. } => S::CertificateLimit,
+            mdmlink::store::StoreError::NotFound { .. } => S::NotFound,
+            mdmlink::store::StoreError::Conflict { .. } => S::StoreConflict,
+            mdmlink::store::StoreError::Busy { .. } => S::StoreBusy,
+            mdmlink::store::StoreError::Corrupt { .. } => S::StoreCorrupt,
+            mdmlink::store::StoreError::NewerSchema { .. } => S::StoreNewerSchema,
+            _ => S::StoreIo,
+        };
+        FfiError::new(status, e.to_string())
+    }
+}
+
+impl From<mdmlink::store::registry::RegistryError> for FfiError {
+    fn from(e: mdmlink::store::registry::RegistryError) -> Self {
+        use mdmlink_status as S;
+        let status = match e {
+            mdmlink::store::registry::RegistryError::Store(e) => return e.into(),
+            mdmlink::store::registry::RegistryError::Organization(e) => return e.into(),
+            mdmlink::store::registry::RegistryError::Key { source, .. } => return source.into(),
+            mdmlink::store::registry::RegistryError::MasterKey(
+                mdmlink::store::master_key::MasterKeyError::Required,
+            ) => S::MasterKeyRequired,
+            mdmlink::store::registry::RegistryError::MasterKey(
+                mdmlink::store::master_key::MasterKeyError::Wrong
+                | mdmlink::store::master_key::MasterKeyError::KindMismatch { .. },
+            ) => S::MasterKeyWrong,
+            mdmlink::store::registry::RegistryError::MasterKey(
+                mdmlink::store::master_key::MasterKeyError::PassphraseTooShort { .. },
+            ) => S::InvalidArgument,
+            mdmlink::store::registry::RegistryError::MasterKey(ref m) => match m {
+                mdmlink::store::master_key::MasterKeyError::Format { .. } => S::InvalidArgument,
+                mdmlink::store::master_key::MasterKeyError::Random => S::RandomFailed,
+                _ => S::SecretUnreadable,
+            },
+            mdmlink::store::registry::RegistryError::UnknownOrganization(_)
+            | mdmlink::store::registry::RegistryError::NoOrganization => S::UnknownOrganization,
+            mdmlink::store::registry::RegistryError::OrganizationRequired(_) => {
+                S::OrganizationRequired
+            }
+            mdmlink::store::registry::RegistryError::UnknownServer { .. } => S::NotFound,
+            mdmlink::store::registry::RegistryError::OrganizationNotEmpty { .. } => {
+                S::OrganizationNotEmpty
+            }
+            mdmlink::store::registry::RegistryError::ImportToken { ref source, .. } => {
+                S::of_token(source)
+            }
+            mdmlink::store::registry::RegistryError::ImportCertificate { .. } => {
+                S::CertificateMismatch
+            }
+            mdmlink::store::registry::RegistryError::NotEncrypted => S::NotEncrypted,
+            mdmlink::store::registry::RegistryError::LegacyPassphrase { .. } => S::MasterKeyWrong,
+            mdmlink::store::registry::RegistryError::CertificateRequired { .. } => {
+                S::InvalidArgument
+            }
+            mdmlink::store::registry::RegistryError::TokenShared { .. } => S::InvalidArgument,
+            _ => S::InvalidRecord,
+        };
+        FfiError::new(status, e.to_string())
+    }
+}

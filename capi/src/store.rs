@@ -48,61 +48,6 @@ impl mdmlink_store {
     }
 }
 
-impl From<StoreError> for FfiError {
-    fn from(e: StoreError) -> Self {
-        use mdmlink_status as S;
-        let status = match &e {
-            StoreError::DuplicateName { .. } => S::DuplicateName,
-            StoreError::InvalidName(_) => S::InvalidName,
-            StoreError::LimitReached { .. } => S::CertificateLimit,
-            StoreError::NotFound { .. } => S::NotFound,
-            StoreError::Conflict { .. } => S::StoreConflict,
-            StoreError::Busy { .. } => S::StoreBusy,
-            StoreError::Corrupt { .. } => S::StoreCorrupt,
-            StoreError::NewerSchema { .. } => S::StoreNewerSchema,
-            _ => S::StoreIo,
-        };
-        FfiError::new(status, e.to_string())
-    }
-}
-
-impl From<RegistryError> for FfiError {
-    fn from(e: RegistryError) -> Self {
-        use mdmlink_status as S;
-        let status = match e {
-            RegistryError::Store(e) => return e.into(),
-            RegistryError::Organization(e) => return e.into(),
-            RegistryError::Key { source, .. } => return source.into(),
-            RegistryError::MasterKey(MasterKeyError::Required) => S::MasterKeyRequired,
-            RegistryError::MasterKey(
-                MasterKeyError::Wrong | MasterKeyError::KindMismatch { .. },
-            ) => S::MasterKeyWrong,
-            RegistryError::MasterKey(MasterKeyError::PassphraseTooShort { .. }) => {
-                S::InvalidArgument
-            }
-            RegistryError::MasterKey(ref m) => match m {
-                MasterKeyError::Format { .. } => S::InvalidArgument,
-                MasterKeyError::Random => S::RandomFailed,
-                _ => S::SecretUnreadable,
-            },
-            RegistryError::UnknownOrganization(_) | RegistryError::NoOrganization => {
-                S::UnknownOrganization
-            }
-            RegistryError::OrganizationRequired(_) => S::OrganizationRequired,
-            RegistryError::UnknownServer { .. } => S::NotFound,
-            RegistryError::OrganizationNotEmpty { .. } => S::OrganizationNotEmpty,
-            RegistryError::ImportToken { ref source, .. } => S::of_token(source),
-            RegistryError::ImportCertificate { .. } => S::CertificateMismatch,
-            RegistryError::NotEncrypted => S::NotEncrypted,
-            RegistryError::LegacyPassphrase { .. } => S::MasterKeyWrong,
-            RegistryError::CertificateRequired { .. } => S::InvalidArgument,
-            RegistryError::TokenShared { .. } => S::InvalidArgument,
-            _ => S::InvalidRecord,
-        };
-        FfiError::new(status, e.to_string())
-    }
-}
-
 /// The arguments of every call on one stored server, converted once: the
 /// store, the organization (NULL: the store's only one) and the server's
 /// name.

@@ -104,32 +104,9 @@ fn too_large(path: &Path, kind: Kind, len: Option<u64>) -> Failure {
     )
 }
 
-/// "a directory", "a FIFO", ... for messages.
-pub fn file_type_name(meta: &std::fs::Metadata) -> &'static str {
-    let t = meta.file_type();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt as _;
-        if t.is_fifo() {
-            return "a FIFO (named pipe)";
-        }
-        if t.is_char_device() || t.is_block_device() {
-            return "a device";
-        }
-        if t.is_socket() {
-            return "a socket";
-        }
-    }
-    if t.is_dir() {
-        "a directory"
-    } else if t.is_symlink() {
-        "a symbolic link"
-    } else if t.is_file() {
-        "a regular file"
-    } else {
-        "a special file"
-    }
-}
+/// "a directory", "a FIFO (named pipe)", ... for messages: the library's
+/// words, as the store's own file checks print them.
+pub use mdmlink::store::open::file_type_name;
 
 /// Reads a UTF-8 file of `kind` (bounded as [`read`]).
 pub fn read_text(path: &Path, kind: Kind) -> Result<zeroize::Zeroizing<String>, Failure> {
