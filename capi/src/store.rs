@@ -21,8 +21,8 @@ use mdmlink::SecretString;
 use mdmlink::expiry::ExpiryPolicy;
 use mdmlink::keypair::{KeySize, ServerKeypair};
 use mdmlink::organization::{InstallOptions, InstallOutcome, ServerOptions};
-use mdmlink::store::master_key::{MasterKey, MasterKeyError, MasterKeySource};
-use mdmlink::store::registry::{Registry, RegistryError};
+use mdmlink::store::master_key::{MasterKey, MasterKeySource};
+use mdmlink::store::registry::Registry;
 use mdmlink::store::{AnyStore, OpenMode, StoreError, StoreLocation, open_registry};
 
 /// An open store: a SQLite file (or a PostgreSQL database) of organizations
