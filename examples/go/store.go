@@ -74,9 +74,9 @@ func (s *Store) AddOrganization(name string, portal uint32, customer string) err
 	return check(C.mdmlink_store_organization_add(s.ptr, cname, C.uint32_t(portal), ccust, &cerr), cerr)
 }
 
-// ImportServer brings in a server linked elsewhere: its key, and optionally
-// its certificate and current token file. org may be empty when the store
-// holds one organization.
+// ImportServer brings in a server linked elsewhere: its key and its
+// certificate (both required: every server has one), and optionally its
+// current token file. org may be empty when the store holds one organization.
 func (s *Store) ImportServer(org, name string, key, cert, token []byte, now time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -25,9 +25,11 @@ func TestStoreOrganizationsAndSecrets(t *testing.T) {
 	}
 	now := time.Date(2025, 2, 19, 0, 0, 0, 0, time.UTC) // before the Apple token expires
 	keyPEM := readFixture(t, "apple-mdm-client-tests-1.pem")
+	// Every server has its certificate: an import gives it with the key.
+	certPEM := readFixture(t, "apple-mdm-client-tests-1.crt")
 	token := readFixture(t, "apple-mdm-client-tests-1-server-token.p7m")
 	for _, org := range []string{"Contoso", "Fabrikam"} {
-		if err := s.ImportServer(org, "Main MDM", keyPEM, nil, token, now); err != nil {
+		if err := s.ImportServer(org, "Main MDM", keyPEM, certPEM, token, now); err != nil {
 			t.Fatal(err)
 		}
 	}
