@@ -9,7 +9,7 @@
 //!   Criterion prints it as elements per second: one-server writes per second
 //!   of a single instance.
 //!
-//! PostgreSQL runs when `MDMLINK_TEST_POSTGRES_URL` is set (scripts/ci/30-postgres.sh
+//! PostgreSQL runs when `MDMLINK_TEST_POSTGRES_URL` is set (scripts/with-postgres.sh
 //! sets it); each size gets a schema of its own (`schema=` in the URL).
 //! `MDMLINK_BENCH_MAX_SERVERS` caps the largest size.
 
@@ -158,10 +158,10 @@ fn postgres(c: &mut Criterion) {
     let Ok(server) = std::env::var("MDMLINK_TEST_POSTGRES_URL") else {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but MDMLINK_TEST_POSTGRES_URL is not set: run the benches through scripts/ci/30-postgres.sh"
+            "CI=true but MDMLINK_TEST_POSTGRES_URL is not set: run the benches through scripts/with-postgres.sh"
         );
         eprintln!(
-            "PostgreSQL benches not run: run `bash scripts/ci/30-postgres.sh cargo bench --features postgres,sqlite --bench store_backends`"
+            "PostgreSQL benches not run: run `bash scripts/with-postgres.sh cargo bench --features postgres,sqlite --bench store_backends`"
         );
         return;
     };

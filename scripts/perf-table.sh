@@ -6,7 +6,7 @@
 #
 #   scripts/perf-table.sh                  # quick (CI): 1,000 and 10,000 servers, SQLite
 #   scripts/perf-table.sh --full           # 10,000 and 1,000,000 servers
-#   bash scripts/ci/30-postgres.sh scripts/perf-table.sh [--full] --postgres
+#   bash scripts/with-postgres.sh scripts/perf-table.sh [--full] --postgres
 #                                          # SQLite and PostgreSQL (needs MDMLINK_TEST_POSTGRES_URL)
 #
 # Targets (printed as PASS/MISS; only a broken command fails the script):
@@ -29,8 +29,7 @@ for arg in "$@"; do
 done
 runs=${RUNS:-$runs}
 target=${CARGO_TARGET_DIR:-target}
-cargo build --quiet --release --features cli --bin mdmlink
-cargo build --quiet --release --features sqlite,postgres --example fill_store
+cargo build --quiet --release --workspace --all-features --bin mdmlink --example fill_store
 bin=$target/release/mdmlink
 fill=$target/release/examples/fill_store
 work=$(mktemp -d)
@@ -70,7 +69,7 @@ fmt_mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
 backends="sqlite"
 if [ "$postgres" = 1 ]; then
   if [ -z "${MDMLINK_TEST_POSTGRES_URL:-}" ]; then
-    echo "error: --postgres needs MDMLINK_TEST_POSTGRES_URL (run under scripts/ci/30-postgres.sh)" >&2
+    echo "error: --postgres needs MDMLINK_TEST_POSTGRES_URL (run under scripts/with-postgres.sh)" >&2
     exit 1
   fi
   backends="sqlite postgres"

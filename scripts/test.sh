@@ -12,12 +12,12 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 # The library as a Rust dependent builds it by default: no feature, no warning.
 cargo clippy -p mdmlink --lib -- -D warnings
-# The PostgreSQL store's tests need a server: scripts/ci/30-postgres.sh starts
+# The PostgreSQL store's tests need a server: scripts/with-postgres.sh starts
 # a throwaway one where PostgreSQL is installed (or must be: CI). Elsewhere
 # they say how to run them and pass.
 if [ -z "${MDMLINK_TEST_POSTGRES_URL:-}" ] &&
   { [ "${CI:-}" = true ] || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; }; then
-  bash scripts/ci/30-postgres.sh cargo test --workspace --all-features
+  bash scripts/with-postgres.sh cargo test --workspace --all-features
 else
   cargo test --workspace --all-features
 fi

@@ -1,6 +1,6 @@
 //! Several `mdmlink` instances on one PostgreSQL database, as an MDM product
 //! behind a load balancer runs them: separate OS processes of the real
-//! binary, at once. Needs `MDMLINK_TEST_POSTGRES_URL` (scripts/ci/30-postgres.sh
+//! binary, at once. Needs `MDMLINK_TEST_POSTGRES_URL` (scripts/with-postgres.sh
 //! starts a throwaway server and sets it); each test works in a schema of its own.
 
 mod common;
@@ -25,14 +25,14 @@ fn database() -> Option<String> {
         _ => {
             assert!(
                 std::env::var("CI").as_deref() != Ok("true"),
-                "CI=true but MDMLINK_TEST_POSTGRES_URL is not set: run the tests through scripts/ci/30-postgres.sh"
+                "CI=true but MDMLINK_TEST_POSTGRES_URL is not set: run the tests through scripts/with-postgres.sh"
             );
             static SAID: std::sync::Once = std::sync::Once::new();
             SAID.call_once(|| {
                 // Straight to stderr: the test harness captures eprintln!.
                 use std::io::Write as _;
                 let _ = std::io::stderr().write_all(
-                    b"PostgreSQL tests not run: run `bash scripts/ci/30-postgres.sh` (starts a throwaway server) or set MDMLINK_TEST_POSTGRES_URL=postgres://...\n",
+                    b"PostgreSQL tests not run: run `bash scripts/with-postgres.sh` (starts a throwaway server) or set MDMLINK_TEST_POSTGRES_URL=postgres://...\n",
                 );
             });
             return None;

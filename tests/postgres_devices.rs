@@ -2,7 +2,7 @@
 //! `devices list` through the real binary, a full refetch that forgets what
 //! the service no longer lists, and two runs syncing one server at once
 //! (they never interleave pages). Needs `MDMLINK_TEST_POSTGRES_URL`
-//! (scripts/ci/30-postgres.sh); each test works in a schema of its own.
+//! (scripts/with-postgres.sh); each test works in a schema of its own.
 
 mod common;
 
@@ -26,11 +26,11 @@ fn database() -> Option<String> {
         _ => {
             assert!(
                 std::env::var("CI").as_deref() != Ok("true"),
-                "CI=true but MDMLINK_TEST_POSTGRES_URL is not set: run the tests through scripts/ci/30-postgres.sh"
+                "CI=true but MDMLINK_TEST_POSTGRES_URL is not set: run the tests through scripts/with-postgres.sh"
             );
             use std::io::Write as _;
             let _ = std::io::stderr().write_all(
-                b"PostgreSQL tests not run: run `bash scripts/ci/30-postgres.sh` or set MDMLINK_TEST_POSTGRES_URL=postgres://...\n",
+                b"PostgreSQL tests not run: run `bash scripts/with-postgres.sh` or set MDMLINK_TEST_POSTGRES_URL=postgres://...\n",
             );
             return None;
         }

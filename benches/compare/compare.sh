@@ -36,7 +36,7 @@ if ! command -v go >/dev/null 2>&1 && [[ $(id -u) == 0 ]] && command -v apt-get 
     echo "compare.sh: could not install golang-go; the Go rows are left out" >&2
 fi
 
-cargo build --quiet --release -p mdmlink-capi --example bench_peer
+cargo build --quiet --release --workspace --all-features --example bench_peer
 PEER=${CARGO_TARGET_DIR:-target}/release/examples/bench_peer
 
 # The same inputs for everyone: the encrypted content key of the Apple token,

@@ -1,6 +1,6 @@
 //! The C store on PostgreSQL: `mdmlink_store_open` takes a `postgres://` URL,
 //! and what it writes is there for any other instance. Needs
-//! `MDMLINK_TEST_POSTGRES_URL` (scripts/ci/30-postgres.sh starts a throwaway
+//! `MDMLINK_TEST_POSTGRES_URL` (scripts/with-postgres.sh starts a throwaway
 //! server and sets it); the test works in a schema of its own.
 
 use std::ffi::CString;
@@ -26,12 +26,12 @@ fn database() -> Option<String> {
         _ => {
             assert!(
                 std::env::var("CI").as_deref() != Ok("true"),
-                "CI=true but MDMLINK_TEST_POSTGRES_URL is not set: run the tests through scripts/ci/30-postgres.sh"
+                "CI=true but MDMLINK_TEST_POSTGRES_URL is not set: run the tests through scripts/with-postgres.sh"
             );
             // Straight to stderr: the test harness captures eprintln!.
             use std::io::Write as _;
             let _ = std::io::stderr().write_all(
-                b"PostgreSQL C store test not run: run `bash scripts/ci/30-postgres.sh` (starts a throwaway server) or set MDMLINK_TEST_POSTGRES_URL=postgres://...\n",
+                b"PostgreSQL C store test not run: run `bash scripts/with-postgres.sh` (starts a throwaway server) or set MDMLINK_TEST_POSTGRES_URL=postgres://...\n",
             );
             return None;
         }

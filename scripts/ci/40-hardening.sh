@@ -7,7 +7,8 @@
 #    (fuzz/make-seeds.sh), builds the four targets on the stable toolchain with
 #    `--sanitizer none` and runs each for $FUZZ_SECONDS (default 30) seconds;
 #    fails on any crash, timeout or leak, prints the total executions.
-# 2. deny: installs cargo-deny if missing, copies ../shared/advisory-db into a
+# 2. deny: installs cargo-deny if missing, copies the offline RustSec snapshot
+#    ($MDMLINK_ADVISORY_DB_SRC, which .ci/run sets, else ../shared/advisory-db) into a
 #    temporary git repository where cargo-deny looks for it, and runs
 #    `cargo deny --offline check` (advisories, licenses, bans, sources).
 # 3. miri: installs nightly with Miri if missing (once), then runs the C API
@@ -16,9 +17,10 @@
 #    can be installed it prints "Miri: NOT RUN" and why, without failing.
 #    (The C tests under valgrind belong to the C API script.)
 #
-# Expected time on 2 cores, fresh machine: about 5-6 minutes, most of it
-# compiling cargo-deny (~4 min CPU), which runs in the background while the
-# fuzzers run; with the tools already installed: about 3 minutes.
+# Expected time on 2 cores, fresh machine: about 12 minutes: building the fuzz
+# targets (~3 min) while cargo-deny compiles in the background (~4 min CPU),
+# fuzzing (2 min), installing nightly and running Miri (~5 min); with the tools
+# already installed: about 9 minutes.
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -102,13 +104,18 @@ run_deny() {
     # cargo-deny reads `cargo metadata` offline: fetch every crate of the lock
     # file first (all platforms), from crates.io.
     cargo fetch --locked --quiet
-    say "cargo deny --offline check (RustSec snapshot: $(head -c 200 ../shared/advisory-db/SNAPSHOT 2>/dev/null | head -n1))"
+    local src="${MDMLINK_ADVISORY_DB_SRC:-../shared/advisory-db}"
+    if [ ! -d "$src" ]; then
+        echo "no RustSec snapshot at $src: set MDMLINK_ADVISORY_DB_SRC to an advisory-db checkout"
+        return 1
+    fi
+    say "cargo deny --offline check (RustSec snapshot: $(head -c 200 "$src/SNAPSHOT" 2>/dev/null | head -n1))"
     # cargo-deny keeps each database in <db-path>/<name>-<hash of its URL>, as
     # a git repository; this is the directory for the default RustSec URL.
     local dbs="$logdir/advisory-dbs" db
     db="$dbs/advisory-db-3157b0e258782691"
     mkdir -p "$dbs"
-    cp -R ../shared/advisory-db "$db"
+    cp -R "$src" "$db"
     chmod -R u+w "$db"
     (
         cd "$db"
@@ -138,10 +145,12 @@ run_miri() {
     say "Miri: the C API's unit tests (its unsafe code) and the library's fast unit tests"
     # Unit tests of the parsers and small types; crypto-heavy tests are
     # #[cfg_attr(miri, ignore)] or filtered out here. The C API's `tests` avoid RSA.
+    # A test too slow for Miri (RSA key generation takes hours there) must not
+    # stall CI: each run has a deadline, and missing it fails the step.
     MIRIFLAGS="${MIRIFLAGS:--Zmiri-disable-isolation}" \
-        cargo +nightly miri test -p mdmlink-capi --lib -- tests::
+        timeout 900 cargo +nightly miri test -p mdmlink-capi --lib -- tests::
     MIRIFLAGS="${MIRIFLAGS:--Zmiri-disable-isolation}" \
-        cargo +nightly miri test -p mdmlink --lib -- name:: portal:: secret:: token::smime:: token::payload:: --skip token::filename::
+        timeout 900 cargo +nightly miri test -p mdmlink --lib -- name:: portal:: secret:: token::smime:: token::payload:: --skip token::filename::
     say "Miri: passed"
 }
 

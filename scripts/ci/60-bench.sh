@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Benchmarks, quick mode, then mdmlink against its peers (one printed table).
+# Benchmarks, quick mode, then mdmlink against its peers (one printed table),
+# then the store table of docs/performance.md at small scale.
 #
-# Expected time on 2 cores: about 7-9 minutes (release build of the benches
-# and examples ~1.5 min, a second release build with `http,simulator` for
-# dep_sync ~3 min, quick benches ~1.5 min, peer comparison ~30 s).
+# Every release build here is `--workspace --all-features`, so the library and
+# its dependencies are compiled once in release for the whole step.
+#
+# Expected time on 2 cores: about 8-10 minutes (the one release build ~3 min,
+# quick benches ~3 min, the store benches on a throwaway PostgreSQL ~1 min,
+# peer comparison ~30 s, store table ~1 min).
 #
 # It fails only when a bench or the comparison is broken (a panic, a missing
 # number), never because this machine is slow: targets print PASS/MISS.
@@ -12,12 +16,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
+bench() { cargo bench --workspace --all-features --bench "$@"; }
+
 echo "== benches (criterion --quick)"
-cargo bench --bench token -- --quick
-cargo bench --bench organization -- --quick
-cargo bench -p mdmlink-capi --bench ffi -- --quick
-cargo bench --features http,simulator --bench dep_sync -- --quick
-cargo bench --bench keygen -- --quick keypair_generate/2048
+bench token -- --quick
+bench organization -- --quick
+bench ffi -- --quick
+bench dep_sync -- --quick
+bench keygen -- --quick keypair_generate/2048
+
+echo "== the stores side by side (SQLite and a throwaway PostgreSQL)"
+bash scripts/with-postgres.sh cargo bench --workspace --all-features --bench store_backends -- --quick
 
 echo "== mdmlink vs peers"
 benches/compare/compare.sh --quick

@@ -1,5 +1,5 @@
 //! Against a real server: `MDMLINK_TEST_POSTGRES_URL` (set by
-//! `scripts/ci/30-postgres.sh`). Each test works in a schema of its own.
+//! `scripts/with-postgres.sh`). Each test works in a schema of its own.
 
 use std::sync::{Arc, Barrier};
 
@@ -26,14 +26,14 @@ impl TestDb {
             _ => {
                 assert!(
                     std::env::var("CI").as_deref() != Ok("true"),
-                    "CI=true but MDMLINK_TEST_POSTGRES_URL is not set: run the tests through scripts/ci/30-postgres.sh"
+                    "CI=true but MDMLINK_TEST_POSTGRES_URL is not set: run the tests through scripts/with-postgres.sh"
                 );
                 static SAID: std::sync::Once = std::sync::Once::new();
                 SAID.call_once(|| {
                     // Straight to stderr: the test harness captures eprintln!.
                     use std::io::Write as _;
                     let _ = std::io::stderr().write_all(
-                        b"PostgreSQL tests not run: run `bash scripts/ci/30-postgres.sh` (starts a throwaway server) or set MDMLINK_TEST_POSTGRES_URL=postgres://...\n",
+                        b"PostgreSQL tests not run: run `bash scripts/with-postgres.sh` (starts a throwaway server) or set MDMLINK_TEST_POSTGRES_URL=postgres://...\n",
                     );
                 });
                 return None;
@@ -361,7 +361,7 @@ fn tls_with_a_verified_server_certificate() {
     if !db.url.contains("sslrootcert=") {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but MDMLINK_TEST_POSTGRES_URL has no sslrootcert: run the tests through scripts/ci/30-postgres.sh"
+            "CI=true but MDMLINK_TEST_POSTGRES_URL has no sslrootcert: run the tests through scripts/with-postgres.sh"
         );
         eprintln!(
             "TLS test not run: MDMLINK_TEST_POSTGRES_URL has no sslmode=require&sslrootcert=CA"

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # A real PostgreSQL for the `postgres` store's tests, thrown away afterwards.
 #
-#   bash scripts/ci/30-postgres.sh              # PostgreSQL tests and benches (quick)
-#   bash scripts/ci/30-postgres.sh CMD ARGS...  # any command, with the server
+#   bash scripts/with-postgres.sh              # the PostgreSQL store's tests only
+#   bash scripts/with-postgres.sh CMD ARGS...  # any command, with the server
 #
 # scripts/test.sh runs every test through this script where PostgreSQL is
-# installed, and always under CI=true.
+# installed, and always under CI=true; scripts/ci/60-bench.sh runs the store
+# benches through it.
 #
 # Installs Debian's PostgreSQL when it is missing, starts a cluster made by
 # initdb in a temporary directory, as an unprivileged user, on a free loopback
@@ -95,6 +96,6 @@ if [ $# -gt 0 ]; then
   "$@"
 else
   cargo test --all-features --lib store::postgres
+  cargo test --all-features --test postgres --test postgres_devices
   cargo test -p mdmlink-capi --all-features --test postgres
-  cargo bench --all-features --bench store_backends -- --quick
 fi
