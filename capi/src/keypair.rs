@@ -216,7 +216,10 @@ mod tests {
     use super::*;
 
     #[test]
-    #[cfg_attr(miri, ignore = "RSA key generation takes hours under Miri; cargo test runs it")]
+    #[cfg_attr(
+        miri,
+        ignore = "RSA key generation takes hours under Miri; cargo test runs it"
+    )]
     fn generate_dates_the_certificate_from_now_unix() {
         let now = 1_800_000_000;
         let mut out: *mut mdmlink_keypair = core::ptr::null_mut();
