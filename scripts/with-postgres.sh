@@ -18,7 +18,7 @@
 # the command fails. A PostgreSQL that cannot be installed or started fails
 # the step: it is never skipped.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/.."
 
 pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 
