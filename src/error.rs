@@ -16,8 +16,7 @@
 //! the master key's [`MasterKeyError`] included), except these, which are
 //! reported through a variant here when they reach the public API:
 //! [`crate::dep::syncer::SyncError`] (generic over the caller's own error:
-//! its `Service` case is a [`DepError`]), `store::legacy::StoreError` (the
-//! 0.1.0 tables, reported as a [`RegistryError`] by the conversion),
+//! its `Service` case is a [`DepError`]),
 //! [`crate::token::PayloadError`] (reported as a [`TokenError`]),
 //! and three that belong to lower layers: [`crate::hazmat::cipher::CipherError`] (the
 //! cipher primitive), [`crate::hazmat::oauth::AuthorizationParseError`] (the
@@ -31,6 +30,7 @@ use crate::{
     jwt::JwtError,
     keypair::KeyError,
     name::NameError,
+    not_found::NotFound,
     organization::OrganizationError,
     portal::{ParseError, RoleError},
     session::SessionError,
@@ -93,6 +93,30 @@ pub enum Error {
     /// An expiry policy is out of range.
     #[error(transparent)]
     Expiry(#[from] ExpiryError),
+}
+
+impl Error {
+    /// The thing that was looked up and not found, whichever layer noticed
+    /// (the organization model, the store or the registry); `None` for any
+    /// other error.
+    ///
+    /// ```
+    /// use mdmlink::{Error, NotFound, not_found::Missing};
+    /// let e = Error::from(mdmlink::organization::OrganizationError::from(NotFound::server("Main MDM")));
+    /// assert_eq!(e.not_found().map(NotFound::missing), Some(Missing::Server));
+    /// ```
+    pub fn not_found(&self) -> Option<&NotFound> {
+        match self {
+            Self::Organization(OrganizationError::NotFound(n))
+            | Self::Store(StoreError::NotFound(n))
+            | Self::Registry(RegistryError::NotFound(n))
+            | Self::Registry(RegistryError::Store(StoreError::NotFound(n)))
+            | Self::Registry(RegistryError::Organization(OrganizationError::NotFound(n))) => {
+                Some(n)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// `error` and its causes (`source()` chain) on one line, separated by

@@ -75,7 +75,9 @@ fn no_library_string_names_a_command_line_word() {
 #[test]
 fn the_errors_that_named_commands_now_speak_library_words() {
     let errors: Vec<Box<dyn std::error::Error>> = vec![
-        Box::new(RegistryError::UnknownOrganization("Contoso".into())),
+        Box::new(RegistryError::NotFound(mdmlink::NotFound::organization(
+            "Contoso",
+        ))),
         Box::new(RegistryError::NoOrganization),
         Box::new(RegistryError::OrganizationRequired(vec![
             "A".into(),

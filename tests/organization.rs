@@ -176,7 +176,7 @@ fn tokens_bind_to_the_server_whose_key_opens_them() {
     );
     assert!(matches!(
         org.install_token("nope", &changed, InstallOptions::default(), NOW),
-        Err(OrganizationError::NotFound { .. })
+        Err(OrganizationError::NotFound(_))
     ));
 }
 

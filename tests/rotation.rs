@@ -252,7 +252,7 @@ fn discarding_the_staging_keeps_the_current_link() {
     ));
     assert!(matches!(
         org.discard_staged("Nope"),
-        Err(OrganizationError::NotFound { .. })
+        Err(OrganizationError::NotFound(_))
     ));
 }
 
@@ -602,7 +602,7 @@ fn stage_new_keypair_generates_and_stages() {
     let mut org = linked(&old);
     assert!(matches!(
         org.stage_new_keypair("Nobody", KeySize::Rsa2048, &mut rng, NOW),
-        Err(OrganizationError::NotFound { .. })
+        Err(OrganizationError::NotFound(_))
     ));
     let staged = org
         .stage_new_keypair("main", KeySize::Rsa2048, &mut rng, NOW)

@@ -108,7 +108,7 @@ pub unsafe extern "C" fn mdmlink_dep_sync_step(
     ffi!(status err; [client, out_page, out_cursor]; {
         #[cfg(feature = "http")]
         {
-            use mdmlink::dep::syncer::{Restart, SyncCursor, SyncError, Syncer};
+            use mdmlink::dep::syncer::{SyncCursor, SyncError, Syncer};
             // SAFETY: per the contract.
             let (client, saved) = unsafe { (handle(client), bytes_arg(cursor, cursor_len, "cursor")?) };
             let saved = match saved {
@@ -129,19 +129,8 @@ pub unsafe extern "C" fn mdmlink_dep_sync_step(
                 SyncError::RepeatedCursor { .. } => FfiError::new(mdmlink_status::DepRepeatedCursor, e.to_string()),
                 other => FfiError::new(mdmlink_status::DepRejected, other.to_string()),
             })?;
-            let restart = step.restart.map(|r| match r {
-                Restart::NoCursor => "no_cursor",
-                Restart::CursorTooOld => "cursor_too_old",
-                Restart::ExpiredCursor => "expired_cursor",
-                _ => "invalid_cursor",
-            });
-            let page = json_out(&serde_json::json!({
-                "phase": step.phase.as_str(),
-                "done": step.done,
-                "restart": restart,
-                "more_to_follow": step.page.more_to_follow,
-                "devices": step.page.devices,
-            }))?;
+            // The library's typed shape (`Step`'s documented JSON).
+            let page = json_out(&step)?;
             let saved = mdmlink_bytes::from_vec(step.cursor.to_saved().into_bytes());
             // SAFETY: both are non-NULL and writable.
             unsafe {

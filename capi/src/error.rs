@@ -221,7 +221,7 @@ impl From<mdmlink::store::StoreError> for FfiError {
             mdmlink::store::StoreError::DuplicateName { .. } => S::DuplicateName,
             mdmlink::store::StoreError::InvalidName(_) => S::InvalidName,
             mdmlink::store::StoreError::LimitReached { .. } => S::CertificateLimit,
-            mdmlink::store::StoreError::NotFound { .. } => S::NotFound,
+            mdmlink::store::StoreError::NotFound(n) => S::of_not_found(n),
             mdmlink::store::StoreError::Conflict { .. } => S::StoreConflict,
             mdmlink::store::StoreError::Busy { .. } => S::StoreBusy,
             mdmlink::store::StoreError::Corrupt { .. } => S::StoreCorrupt,
@@ -254,12 +254,11 @@ impl From<mdmlink::store::registry::RegistryError> for FfiError {
                 mdmlink::store::master_key::MasterKeyError::Random => S::RandomFailed,
                 _ => S::SecretUnreadable,
             },
-            mdmlink::store::registry::RegistryError::UnknownOrganization(_)
-            | mdmlink::store::registry::RegistryError::NoOrganization => S::UnknownOrganization,
+            mdmlink::store::registry::RegistryError::NotFound(ref n) => S::of_not_found(n),
+            mdmlink::store::registry::RegistryError::NoOrganization => S::UnknownOrganization,
             mdmlink::store::registry::RegistryError::OrganizationRequired(_) => {
                 S::OrganizationRequired
             }
-            mdmlink::store::registry::RegistryError::UnknownServer { .. } => S::NotFound,
             mdmlink::store::registry::RegistryError::OrganizationNotEmpty { .. } => {
                 S::OrganizationNotEmpty
             }

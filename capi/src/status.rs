@@ -243,11 +243,21 @@ impl mdmlink_status {
         }
     }
 
+    /// The one "not found": an organization has its own status (as it had
+    /// before the three library errors became one), anything else is
+    /// `NOT_FOUND`.
+    pub(crate) fn of_not_found(n: &mdmlink::NotFound) -> Self {
+        match n.missing() {
+            mdmlink::not_found::Missing::Organization => Self::UnknownOrganization,
+            _ => Self::NotFound,
+        }
+    }
+
     pub(crate) fn of_organization(e: &OrganizationError) -> Self {
         match e {
             OrganizationError::Name(n) => Self::of_name(n),
             OrganizationError::DuplicateName { .. } => Self::DuplicateName,
-            OrganizationError::NotFound { .. } => Self::NotFound,
+            OrganizationError::NotFound(n) => Self::of_not_found(n),
             OrganizationError::Role(r) => Self::of_role(r),
             OrganizationError::Token { source, .. } => Self::of_token(source),
             OrganizationError::NoKeypair { .. } => Self::NoKeypair,
@@ -292,7 +302,7 @@ impl mdmlink_status {
             SessionError::TermsNotAccepted => Self::SessionTermsNotAccepted,
             SessionError::AccessDenied => Self::SessionAccessDenied,
             SessionError::Forbidden { .. } => Self::SessionForbidden,
-            SessionError::TooManyRequests { .. } => Self::SessionRateLimited,
+            SessionError::RateLimited { .. } => Self::SessionRateLimited,
             SessionError::Status { .. } => Self::SessionHttpStatus,
             SessionError::Malformed { .. } => Self::SessionMalformedResponse,
             SessionError::Transport { .. } => Self::SessionTransport,
@@ -325,7 +335,6 @@ impl mdmlink_status {
                 ServiceCode::ServiceUnavailable => Self::DepServiceUnavailable,
                 _ => Self::DepRejected,
             },
-            DepError::RateLimited { .. } => Self::SessionRateLimited,
             DepError::Unknown { .. } => Self::SessionHttpStatus,
             DepError::Session(s) => Self::of_session(s),
             DepError::Malformed { .. } => Self::SessionMalformedResponse,

@@ -226,21 +226,9 @@ pub unsafe extern "C" fn mdmlink_store_organizations_json(
     ffi!(status err; [store, out]; {
         // SAFETY: per the contract.
         let store = unsafe { handle(store) };
-        let mut registry = store.lock()?;
-        let orgs = registry.organizations()?;
-        let counts = registry.server_counts()?;
-        let rows: Vec<_> = orgs
-            .iter()
-            .map(|o| {
-                serde_json::json!({
-                    "name": o.name,
-                    "portal": o.portal.slug(),
-                    "customer": o.customer,
-                    "servers": counts.get(&o.id).copied().unwrap_or(0),
-                })
-            })
-            .collect();
-        let json = serde_json::Value::Array(rows).to_string();
+        let listings = store.lock()?.organization_listings()?;
+        let json = serde_json::to_string(&listings)
+            .map_err(|e| FfiError::new(mdmlink_status::EncodeFailed, e.to_string()))?;
         // SAFETY: `out` is non-NULL and writable.
         unsafe { write(out, mdmlink_bytes::from_vec(json.into_bytes())) };
         Ok(())

@@ -188,12 +188,6 @@ pub enum DepError {
         /// `retry_after_seconds` or `Retry-After`, if the reply had one.
         retry_after: Option<u64>,
     },
-    /// HTTP 429: the service is rate limiting this server.
-    #[error("the device assignment service is rate limiting (HTTP 429); wait and retry{}", retry_suffix(*retry_after))]
-    RateLimited {
-        /// `retry_after_seconds` or `Retry-After`, if the reply had one.
-        retry_after: Option<u64>,
-    },
     /// An unsuccessful reply this version cannot classify: status and body
     /// kept (body reduced to at most 512 printable characters).
     #[error("the device assignment service answered HTTP {status}: {body}")]
@@ -236,11 +230,17 @@ impl DepError {
         }
     }
 
+    /// Whether the service is rate limiting (HTTP 429, from the session or a
+    /// device call alike: [`SessionError::RateLimited`]).
+    pub fn is_rate_limited(&self) -> bool {
+        matches!(self, Self::Session(SessionError::RateLimited { .. }))
+    }
+
     /// Seconds to wait before retrying, when the service said.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            Self::Service { retry_after, .. } | Self::RateLimited { retry_after } => *retry_after,
-            Self::Session(SessionError::TooManyRequests { retry_after }) => *retry_after,
+            Self::Service { retry_after, .. }
+            | Self::Session(SessionError::RateLimited { retry_after }) => *retry_after,
             _ => None,
         }
     }
@@ -269,7 +269,9 @@ pub(crate) fn body_retry_after(body: &[u8]) -> Option<u64> {
 pub fn classify(status: u16, retry_after_header: Option<u64>, body: &[u8]) -> DepError {
     let retry_after = body_retry_after(body).or(retry_after_header);
     if status == 429 {
-        return DepError::RateLimited { retry_after };
+        // One rate limit for the whole service: a device call's 429 is the
+        // session's (the limit is per server token).
+        return DepError::Session(SessionError::RateLimited { retry_after });
     }
     match body_code(body).as_deref().and_then(ServiceCode::parse) {
         Some(code) => DepError::Service {
@@ -304,6 +306,15 @@ mod tests {
         assert_eq!(e.code(), Some(&ServiceCode::ExpiredCursor));
         let e = classify(429, Some(7), b"");
         assert_eq!(e.retry_after(), Some(7));
+        assert!(e.is_rate_limited());
+        assert!(matches!(
+            e,
+            DepError::Session(SessionError::RateLimited {
+                retry_after: Some(7)
+            })
+        ));
+        assert!(e.to_string().contains("retry after 7 s"), "{e}");
+        assert!(!classify(400, None, b"EXPIRED_CURSOR").is_rate_limited());
         let e = classify(
             503,
             Some(3),

@@ -105,8 +105,11 @@ pub trait DeviceSource {
     fn sync_devices(&self, cursor: &str, limit: u32) -> Result<DevicePage, DepError>;
 }
 
-/// Why a run started a full fetch again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why a run started a full fetch again. In JSON (the C API's sync page,
+/// through [`Step`]'s `Serialize`) it is [`Restart::as_str`]: `no_cursor`,
+/// `cursor_too_old`, `expired_cursor` or `invalid_cursor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Restart {
     /// No cursor was saved.
@@ -119,7 +122,42 @@ pub enum Restart {
     InvalidCursor,
 }
 
+impl Restart {
+    /// The reason's name in JSON (`no_cursor`, `cursor_too_old`,
+    /// `expired_cursor`, `invalid_cursor`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::NoCursor => "no_cursor",
+            Self::CursorTooOld => "cursor_too_old",
+            Self::ExpiredCursor => "expired_cursor",
+            Self::InvalidCursor => "invalid_cursor",
+        }
+    }
+
+    /// The reason in words, for people.
+    pub const fn describe(self) -> &'static str {
+        match self {
+            Self::NoCursor => "no saved cursor",
+            Self::CursorTooOld => "the saved cursor is older than 7 days",
+            Self::ExpiredCursor => "the service says the cursor expired",
+            Self::InvalidCursor => "the service does not know the cursor",
+        }
+    }
+}
+
+impl core::fmt::Display for Restart {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
 /// One page with the cursor to commit once the page is stored.
+///
+/// Its JSON (`Serialize`; the C API's `mdmlink_dep_sync_step` page) leaves
+/// the cursor out, which the caller saves on its own once the page is
+/// stored: `{"phase": "fetch"|"sync", "done": bool, "restart": null or a
+/// [`Restart`] name, "more_to_follow": bool, "devices": [...]}`, the devices
+/// as Apple sends them.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Step {
@@ -135,6 +173,19 @@ pub struct Step {
     /// Set when this page starts a full fetch again: devices not seen again
     /// by the end of the fetch are gone.
     pub restart: Option<Restart>,
+}
+
+impl serde::Serialize for Step {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("Step", 5)?;
+        s.serialize_field("phase", self.phase.as_str())?;
+        s.serialize_field("done", &self.done)?;
+        s.serialize_field("restart", &self.restart)?;
+        s.serialize_field("more_to_follow", &self.page.more_to_follow)?;
+        s.serialize_field("devices", &self.page.devices)?;
+        s.end()
+    }
 }
 
 /// Why a run stopped.

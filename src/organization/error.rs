@@ -32,12 +32,9 @@ pub enum OrganizationError {
         /// The existing server's name.
         existing: String,
     },
-    /// No server has this name.
-    #[error("no server named \"{name}\"")]
-    NotFound {
-        /// The name asked for.
-        name: String,
-    },
+    /// No server has this name (the one "not found" of every layer).
+    #[error(transparent)]
+    NotFound(#[from] crate::not_found::NotFound),
     /// The user's role may not do this.
     #[error(transparent)]
     Role(#[from] RoleError),

@@ -142,9 +142,7 @@ impl Organization {
         self.by_key
             .get(key.comparison_key())
             .copied()
-            .ok_or_else(|| OrganizationError::NotFound {
-                name: key.to_string(),
-            })
+            .ok_or_else(|| crate::not_found::NotFound::server(key.to_string()).into())
     }
 
     /// Checks that a name is free, as the portal would, without adding anything.

@@ -65,7 +65,7 @@ fn an_invalid_name_is_reported_as_invalid_not_missing() {
     ));
     assert!(matches!(
         org.remove_server("Other"),
-        Err(OrganizationError::NotFound { name }) if name == "Other"
+        Err(OrganizationError::NotFound(e)) if e.key() == "Other"
     ));
     assert_index_consistent(&org);
     // A name parsed once at the edge is used as it is.
@@ -76,7 +76,7 @@ fn an_invalid_name_is_reported_as_invalid_not_missing() {
     org.remove_server(&parsed).unwrap();
     assert!(matches!(
         org.remove_server(&parsed),
-        Err(OrganizationError::NotFound { name }) if name == "MAIN"
+        Err(OrganizationError::NotFound(e)) if e.key() == "MAIN"
     ));
 }
 
@@ -154,9 +154,9 @@ fn the_certificate_is_held_once_and_follows_promotion() {
 fn keys_are_generated_outside_the_lock_and_checked_on_both_sides() {
     let shared = Mutex::new(Organization::new("Example", Portal::BusinessManager));
     let lock = || {
-        shared.lock().map_err(|_| OrganizationError::NotFound {
-            name: "lock".into(),
-        })
+        shared
+            .lock()
+            .map_err(|_| OrganizationError::NotFound(crate::NotFound::server("lock")))
     };
     let mut rng = SystemRng::default();
     let copy = Organization::add_server_generated(
@@ -209,7 +209,7 @@ fn keys_are_generated_outside_the_lock_and_checked_on_both_sides() {
     ));
     assert!(matches!(
         Organization::stage_generated(lock, "Nobody", KeySize::Rsa2048, &mut rng, NOW),
-        Err(OrganizationError::NotFound { .. })
+        Err(OrganizationError::NotFound(_))
     ));
 }
 

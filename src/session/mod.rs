@@ -143,10 +143,13 @@ pub enum SessionError {
         /// The response's code, if any.
         code: Option<String>,
     },
-    /// HTTP 429: too many requests.
-    #[error("the device assignment service is rate limiting (HTTP 429){}", match .retry_after { Some(s) => format!("; retry after {s} s"), None => String::new() })]
-    TooManyRequests {
-        /// `Retry-After` in seconds, if the service sent it.
+    /// HTTP 429: the service is rate limiting this server, whichever call
+    /// it answered (a session or a device call: [`crate::dep::DepError`]
+    /// reports it as this variant too).
+    #[error("the device assignment service is rate limiting (HTTP 429); wait and retry{}", match .retry_after { Some(s) => format!(" (retry after {s} s)"), None => String::new() })]
+    RateLimited {
+        /// `retry_after_seconds` or `Retry-After` in seconds, if the service
+        /// sent one.
         retry_after: Option<u64>,
     },
     /// Any other unsuccessful status.
@@ -431,7 +434,7 @@ fn classify(
             Some("ACCESS_DENIED") => SessionError::AccessDenied,
             _ => SessionError::Forbidden { code },
         },
-        429 => SessionError::TooManyRequests {
+        429 => SessionError::RateLimited {
             retry_after: headers
                 .get(header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())

@@ -272,7 +272,7 @@ fn session_response_parsing() {
         .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
     assert_eq!(
         parse_session_response(&limited, DEFAULT_BASE_URL).unwrap_err(),
-        SessionError::TooManyRequests {
+        SessionError::RateLimited {
             retry_after: Some(30)
         }
     );

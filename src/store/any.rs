@@ -33,10 +33,10 @@ impl AnyStore {
         match open_store(location, OpenMode::ReadWrite)? {
             Some(opened) => Ok(opened.store),
             // Opening for writing always finds or makes a store.
-            None => Err(StoreError::NotFound {
-                what: "store",
-                key: "here".into(),
-            }),
+            None => Err(StoreError::NotFound(crate::not_found::NotFound::new(
+                crate::not_found::Missing::Store,
+                "the given location",
+            ))),
         }
     }
 

@@ -73,12 +73,9 @@ pub fn copy(
         let mut servers: Vec<ServerRow> = Vec::new();
         let mut dep: Vec<Dep> = Vec::new();
         for s in tx.list_servers(None)? {
-            let row =
-                tx.server(s.organization_id, &s.name_key)?
-                    .ok_or_else(|| StoreError::NotFound {
-                        what: "server",
-                        key: s.name.clone(),
-                    })?;
+            let row = tx.server(s.organization_id, &s.name_key)?.ok_or_else(|| {
+                StoreError::NotFound(crate::not_found::NotFound::server(s.name.clone()))
+            })?;
             let cursor = tx.dep_cursor(s.id)?;
             let devices = tx.dep_devices(s.id)?;
             if cursor.is_some() || !devices.is_empty() {
@@ -125,14 +122,15 @@ pub fn copy(
         let mut server_ids = HashMap::new();
         report.secrets = 0;
         for (row, opened) in servers.iter().zip(&plain) {
-            let organization =
-                org_ids
-                    .get(&row.summary.organization_id)
-                    .copied()
-                    .ok_or(StoreError::NotFound {
-                        what: "organization",
-                        key: row.summary.organization_id.to_string(),
-                    })?;
+            let organization = org_ids
+                .get(&row.summary.organization_id)
+                .copied()
+                .ok_or_else(|| {
+                    super::rows::not_found(
+                        crate::not_found::Missing::Organization,
+                        row.summary.organization_id,
+                    )
+                })?;
             let mut copy = row.clone();
             copy.summary.organization_id = organization;
             for field in SecretField::ALL {

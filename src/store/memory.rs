@@ -102,7 +102,10 @@ impl MemoryTx<'_> {
     fn check_server(&self, row: &ServerRow, old_count: usize) -> Result<(), StoreError> {
         let s = &row.summary;
         if !self.data.organizations.contains_key(&s.organization_id) {
-            return Err(not_found("organization", s.organization_id));
+            return Err(not_found(
+                crate::not_found::Missing::Organization,
+                s.organization_id,
+            ));
         }
         if let Some(other) = self
             .summaries(s.organization_id)
@@ -173,7 +176,7 @@ impl StoreTx for MemoryTx<'_> {
     fn delete_organization(&mut self, id: OrganizationId) -> Result<(), StoreError> {
         self.check_writable()?;
         if self.data.organizations.remove(&id).is_none() {
-            return Err(not_found("organization", id));
+            return Err(not_found(crate::not_found::Missing::Organization, id));
         }
         let servers: Vec<ServerId> = self.summaries(id).map(|s| s.id).collect();
         for s in servers {
@@ -253,7 +256,7 @@ impl StoreTx for MemoryTx<'_> {
             .data
             .servers
             .get(&row.summary.id)
-            .ok_or_else(|| not_found("server", row.summary.id))?;
+            .ok_or_else(|| not_found(crate::not_found::Missing::Server, row.summary.id))?;
         let mut row = row.clone();
         row.summary.organization_id = old.summary.organization_id;
         let old_count = old.summary.certificate_count();
@@ -265,7 +268,7 @@ impl StoreTx for MemoryTx<'_> {
     fn delete_server(&mut self, id: ServerId) -> Result<(), StoreError> {
         self.check_writable()?;
         if self.data.servers.remove(&id).is_none() {
-            return Err(not_found("server", id));
+            return Err(not_found(crate::not_found::Missing::Server, id));
         }
         self.clear_dep_state(id)
     }
@@ -289,7 +292,7 @@ impl StoreTx for MemoryTx<'_> {
     ) -> Result<(), StoreError> {
         self.check_writable()?;
         if !self.data.servers.contains_key(&server) {
-            return Err(not_found("server", server));
+            return Err(not_found(crate::not_found::Missing::Server, server));
         }
         for d in devices {
             let key = (server, d.serial.clone());
@@ -332,7 +335,7 @@ impl StoreTx for MemoryTx<'_> {
     fn begin_dep_snapshot(&mut self, server: ServerId) -> Result<(), StoreError> {
         self.check_writable()?;
         if !self.data.servers.contains_key(&server) {
-            return Err(not_found("server", server));
+            return Err(not_found(crate::not_found::Missing::Server, server));
         }
         let live: Vec<_> = self
             .data

@@ -379,14 +379,9 @@ pub enum StoreError {
         /// The limit.
         max: usize,
     },
-    /// The row does not exist (any more).
-    #[error("no {what} {key}")]
-    NotFound {
-        /// `server`, `organization`, ...
-        what: &'static str,
-        /// Which one (a name or id, quoted).
-        key: String,
-    },
+    /// The row does not exist (any more): the one "not found" of every layer.
+    #[error(transparent)]
+    NotFound(#[from] crate::not_found::NotFound),
     /// A concurrent transaction changed the same rows, and retrying did not help.
     #[error(
         "store {store}: a concurrent change conflicted with this one {attempts} times; try again"

@@ -273,12 +273,12 @@ pub(crate) fn check_certificate_limit(
     Ok(())
 }
 
-/// [`StoreError::NotFound`] for a row by id.
-pub(crate) fn not_found(what: &'static str, key: impl core::fmt::Display) -> StoreError {
-    StoreError::NotFound {
-        what,
-        key: key.to_string(),
-    }
+/// [`StoreError::NotFound`] for a row by id (another writer removed it).
+pub(crate) fn not_found(
+    missing: crate::not_found::Missing,
+    id: impl core::fmt::Display,
+) -> StoreError {
+    StoreError::NotFound(crate::not_found::NotFound::id(missing, id))
 }
 
 /// [`StoreError::DuplicateName`] for a server.

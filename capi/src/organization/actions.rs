@@ -25,9 +25,9 @@ pub unsafe extern "C" fn mdmlink_organization_server_status(
         let now = time_arg(now_unix, "now_unix")?;
         let org = org.lock()?;
         let server = org.server(name).ok_or_else(|| {
-            FfiError::from(mdmlink::organization::OrganizationError::NotFound {
-                name: name.to_owned(),
-            })
+            FfiError::from(mdmlink::organization::OrganizationError::NotFound(
+                mdmlink::NotFound::server(name),
+            ))
         })?;
         let status = server.status(&policy.inner, now);
         let value = mdmlink_server_status {

@@ -136,10 +136,7 @@ fn print_page(outcome: &DevicePageOutcome, a: &SyncArgs) {
     if let Some(why) = outcome.restart {
         let why = match why {
             Restart::NoCursor if a.full => "--full",
-            Restart::NoCursor => "no saved cursor",
-            Restart::CursorTooOld => "the saved cursor is older than 7 days",
-            Restart::ExpiredCursor => "the service says the cursor expired",
-            _ => "the service does not know the cursor",
+            other => other.describe(),
         };
         println!("fetching every device ({why})");
     }

@@ -5,7 +5,6 @@ use mdmlink::{
     Portal,
     store::master_key::{MasterKey, MasterKeySource},
 };
-use serde_json::json;
 
 use crate::{Failure, Globals, files, label, now_or, state};
 
@@ -139,22 +138,13 @@ pub fn run(g: &Globals, c: &OrgCommand) -> Result<u8, Failure> {
             println!("added organization \"{}\" ({})", org.name, org.portal);
         }
         OrgCommand::List(a) => {
-            let orgs = st.registry.organizations().map_err(|e| st.fail(e))?;
-            let servers = st.registry.server_counts().map_err(|e| st.fail(e))?;
-            let count = |id| servers.get(&id).copied().unwrap_or(0);
+            let orgs = st
+                .registry
+                .organization_listings()
+                .map_err(|e| st.fail(e))?;
             if a.json {
-                let rows: Vec<_> = orgs
-                    .iter()
-                    .map(|o| {
-                        json!({
-                            "name": o.name,
-                            "portal": o.portal.slug(),
-                            "customer": o.customer,
-                            "servers": count(o.id),
-                        })
-                    })
-                    .collect();
-                println!("{}", serde_json::Value::Array(rows));
+                let json = serde_json::to_string(&orgs).map_err(|e| Failure::new(e.to_string()))?;
+                println!("{json}");
                 return Ok(0);
             }
             if orgs.is_empty() {
@@ -169,7 +159,7 @@ pub fn run(g: &Globals, c: &OrgCommand) -> Result<u8, Failure> {
                         .as_deref()
                         .map(label)
                         .unwrap_or_else(|| "-".into()),
-                    count(o.id)
+                    o.servers
                 );
             }
         }

@@ -82,9 +82,14 @@ pub fn fail(path: &Path, e: RegistryError) -> Failure {
 
 /// The command line's words for an error the library words in its own.
 pub fn hint(e: &RegistryError) -> Option<&'static str> {
+    use mdmlink::not_found::Missing;
     use mdmlink::store::{StoreError, master_key::MasterKeyError};
     Some(match e {
-        RegistryError::UnknownOrganization(_) => "list them with `mdmlink org list`",
+        RegistryError::NotFound(n) => match n.missing() {
+            Missing::Organization => "list them with `mdmlink org list`",
+            Missing::Server => "list them with `mdmlink server list`",
+            _ => return None,
+        },
         RegistryError::NoOrganization => {
             "`mdmlink org add NAME --portal business-manager|school-manager|business-essentials`, or `server add` with --portal"
         }

@@ -124,5 +124,5 @@ pub fn dep_snapshot(f: &dyn StoreFactory) {
     assert!(s.read(|tx| tx.begin_dep_snapshot(a)).is_err());
     assert!(s.read(|tx| tx.finish_dep_snapshot(a)).is_err());
     let err = s.write(|tx| tx.begin_dep_snapshot(9_999_999)).unwrap_err();
-    assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
+    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
 }

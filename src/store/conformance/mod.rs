@@ -188,10 +188,10 @@ pub fn organizations(f: &dyn StoreFactory) {
     assert_eq!(servers.len(), 1);
     assert_eq!(servers[0].organization_id, fabrikam);
     let err = s.write(|tx| tx.delete_organization(contoso)).unwrap_err();
-    assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
+    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
     // A server cannot join an organization that does not exist.
     let err = insert(&mut *s, &server_row(contoso, "Orphan", 0)).unwrap_err();
-    assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
+    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
 }
 
 pub fn server_round_trip(f: &dyn StoreFactory) {
@@ -256,9 +256,9 @@ pub fn server_round_trip(f: &dyn StoreFactory) {
     s.write(|tx| tx.delete_server(id)).unwrap();
     assert_eq!(c.read(|tx| tx.server(org, "main mdm")).unwrap(), None);
     let err = s.write(|tx| tx.update_server(&changed)).unwrap_err();
-    assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
+    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
     let err = s.write(|tx| tx.delete_server(id)).unwrap_err();
-    assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
+    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
 }
 
 pub fn names_unique_per_organization(f: &dyn StoreFactory) {
@@ -576,7 +576,7 @@ pub fn dep_state(f: &dyn StoreFactory) {
     let err = s
         .write(|tx| tx.put_dep_page(9_999_999, &[], &first))
         .unwrap_err();
-    assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
+    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
     // Clearing, and deleting the server, forget the state.
     s.write(|tx| tx.put_dep_page(b, &page, &first)).unwrap();
     s.write(|tx| tx.clear_dep_state(a)).unwrap();

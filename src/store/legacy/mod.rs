@@ -4,12 +4,13 @@
 //! [`crate::store::registry::Registry::migrate_legacy`]).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::organization::OrganizationRecord;
+#[cfg(feature = "sqlite")]
+use crate::store::StoreError;
 
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -18,9 +19,9 @@ mod sqlite;
 #[cfg(feature = "sqlite")]
 pub(crate) fn read_v2(
     conn: &rusqlite::Connection,
-    path: &std::path::Path,
+    store: &str,
 ) -> Result<Option<StoredOrganization>, StoreError> {
-    sqlite::read_tables(conn, path, "legacy_organization", "legacy_servers")
+    sqlite::read_tables(conn, store, "legacy_organization", "legacy_servers")
 }
 
 /// A token file as the portal served it (`*_smime.p7m`), still encrypted to
@@ -66,55 +67,4 @@ impl StoredOrganization {
             token_files: BTreeMap::new(),
         }
     }
-}
-
-/// Why the 0.1.0 tables could not be read.
-///
-/// Every message names the store (its file, for file-backed stores).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// The store's file could not be created, opened or read.
-    #[error("store {}: {reason}", path.display())]
-    Io {
-        /// The store's file.
-        path: PathBuf,
-        /// What went wrong.
-        reason: String,
-    },
-    /// The file is not a store, or is damaged (for example truncated).
-    #[error("store {} is damaged or not an mdmlink store ({reason}); restore it from a backup", path.display())]
-    Corrupt {
-        /// The store's file.
-        path: PathBuf,
-        /// What was found.
-        reason: String,
-    },
-    /// The store was written by a newer mdmlink.
-    #[error("store {} has schema version {found}; this mdmlink reads up to {supported}; upgrade mdmlink", path.display())]
-    NewerSchema {
-        /// The store's file.
-        path: PathBuf,
-        /// The version in the file.
-        found: i64,
-        /// The newest version this build knows.
-        supported: i64,
-    },
-    /// Another process held the store for longer than the busy timeout.
-    #[error("store {} is locked by another process; try again", path.display())]
-    Busy {
-        /// The store's file.
-        path: PathBuf,
-    },
-    /// The database refused an operation.
-    #[error("store {}: database error: {reason}", path.display())]
-    Database {
-        /// The store's file.
-        path: PathBuf,
-        /// The database's message.
-        reason: String,
-    },
-    /// A record could not be serialized (for example a key could not be encoded).
-    #[error("store: could not serialize the organization: {0}")]
-    Serialize(String),
 }

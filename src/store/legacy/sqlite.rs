@@ -1,24 +1,23 @@
 //! Reading the 0.1.0 tables.
 
-use std::path::Path;
-
-use rusqlite::{Connection, ErrorCode, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension};
 use time::OffsetDateTime;
 
 use super::{StoreError, StoredOrganization, TokenFile};
+use crate::store::sqlite::map_err;
 use crate::{organization::OrganizationRecord, portal::Portal};
 
 /// Reads the 0.1.0 tables (named `org_table` and `servers_table`).
 pub(crate) fn read_tables(
     conn: &Connection,
-    path: &Path,
+    store: &str,
     org_table: &str,
     servers_table: &str,
 ) -> Result<Option<StoredOrganization>, StoreError> {
-    let err = |e: rusqlite::Error| map_err(path, e);
+    let err = |e: rusqlite::Error| map_err(store, e);
     let corrupt = |reason: String| StoreError::Corrupt {
-        path: path.to_path_buf(),
-        reason,
+        store: store.to_owned(),
+        reason: format!("in its mdmlink 0.1.0 tables: {reason}"),
     };
     let org: Option<(String, String)> = conn
         .query_row(
@@ -92,25 +91,4 @@ pub(crate) fn read_tables(
         }
     }
     Ok(Some(stored))
-}
-
-fn map_err(path: &Path, e: rusqlite::Error) -> StoreError {
-    let path = path.to_path_buf();
-    match e.sqlite_error_code() {
-        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => StoreError::Corrupt {
-            path,
-            reason: e.to_string(),
-        },
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy { path },
-        Some(ErrorCode::CannotOpen | ErrorCode::PermissionDenied | ErrorCode::ReadOnly) => {
-            StoreError::Io {
-                path,
-                reason: e.to_string(),
-            }
-        }
-        _ => StoreError::Database {
-            path,
-            reason: e.to_string(),
-        },
-    }
 }

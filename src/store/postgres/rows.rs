@@ -241,7 +241,7 @@ impl PgTx<'_, '_> {
             &[&id],
         )?;
         if row.is_none() {
-            return Err(not_found("organization", id));
+            return Err(not_found(crate::not_found::Missing::Organization, id));
         }
         self.locked.insert(id);
         Ok(())
@@ -402,7 +402,7 @@ impl StoreTx for PgTx<'_, '_> {
     fn delete_organization(&mut self, id: OrganizationId) -> Result<(), StoreError> {
         // Servers, cursors and devices go with it (ON DELETE CASCADE).
         if self.execute("DELETE FROM mdmlink_organizations WHERE id = $1", &[&id])? == 0 {
-            return Err(not_found("organization", id));
+            return Err(not_found(crate::not_found::Missing::Organization, id));
         }
         self.locked.remove(&id);
         Ok(())
@@ -504,7 +504,7 @@ impl StoreTx for PgTx<'_, '_> {
                     &[&row.summary.id],
                 )?;
                 let Some(old) = old else {
-                    return Err(not_found("server", row.summary.id));
+                    return Err(not_found(crate::not_found::Missing::Server, row.summary.id));
                 };
                 let count = usize::try_from(old.get::<_, i16>(2)).unwrap_or(0);
                 (old.get(0), old.get(1), count)
@@ -522,7 +522,7 @@ impl StoreTx for PgTx<'_, '_> {
             .write_server(&UPDATE_SERVER, &params, &row.summary.name)?
             .is_empty()
         {
-            return Err(not_found("server", row.summary.id));
+            return Err(not_found(crate::not_found::Missing::Server, row.summary.id));
         }
         self.locked_servers.insert(
             row.summary.id,
@@ -538,7 +538,7 @@ impl StoreTx for PgTx<'_, '_> {
     fn delete_server(&mut self, id: ServerId) -> Result<(), StoreError> {
         self.locked_servers.remove(&id);
         if self.execute("DELETE FROM mdmlink_servers WHERE id = $1", &[&id])? == 0 {
-            return Err(not_found("server", id));
+            return Err(not_found(crate::not_found::Missing::Server, id));
         }
         Ok(())
     }

@@ -168,8 +168,9 @@ pub(crate) fn to_row(
 pub(crate) fn name_key(organization: &str, name: &str) -> Result<String, RegistryError> {
     ServerName::parse(name)
         .map(|n| n.comparison_key().to_owned())
-        .map_err(|_| RegistryError::UnknownServer {
-            organization: organization.to_owned(),
-            name: name.to_owned(),
+        .map_err(|_| {
+            RegistryError::NotFound(
+                crate::not_found::NotFound::server(name).in_organization(organization),
+            )
         })
 }

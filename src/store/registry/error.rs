@@ -22,23 +22,16 @@ pub enum RegistryError {
     /// The organization model refused the change.
     #[error(transparent)]
     Organization(#[from] OrganizationError),
-    /// No organization has this name.
-    #[error("no organization named \"{0}\"")]
-    UnknownOrganization(String),
+    /// No organization, server or API account has this name (the one
+    /// "not found" of every layer).
+    #[error(transparent)]
+    NotFound(#[from] crate::not_found::NotFound),
     /// The store holds no organization.
     #[error("the store has no organization yet; add one first")]
     NoOrganization,
     /// Several organizations, and none was named.
     #[error("the store holds {} organizations ({}); name the one to use", .0.len(), .0.join(", "))]
     OrganizationRequired(Vec<String>),
-    /// No server has this name in the organization.
-    #[error("no server named \"{name}\" in organization \"{organization}\"")]
-    UnknownServer {
-        /// The organization.
-        organization: String,
-        /// The name asked for.
-        name: String,
-    },
     /// The organization still has servers.
     #[error(
         "organization \"{name}\" still has {servers} server(s); remove them first, or remove the organization with its servers"
@@ -141,9 +134,8 @@ pub enum RegistryError {
 
 impl RegistryError {
     pub(super) fn unknown_server(organization: &OrganizationRow, name: &str) -> Self {
-        RegistryError::UnknownServer {
-            organization: organization.name.clone(),
-            name: name.to_owned(),
-        }
+        RegistryError::NotFound(
+            crate::not_found::NotFound::server(name).in_organization(organization.name.clone()),
+        )
     }
 }

@@ -102,9 +102,8 @@ impl<S: Store> Registry<S> {
             for s in &servers {
                 let mut row = tx
                     .server_for_update(s.organization_id, &s.name_key)?
-                    .ok_or_else(|| StoreError::NotFound {
-                        what: "server",
-                        key: s.name.clone(),
+                    .ok_or_else(|| {
+                        StoreError::NotFound(crate::not_found::NotFound::server(s.name.clone()))
                     })?;
                 for field in SecretField::ALL {
                     if let Some(sealed) = row.secret(field) {

@@ -46,6 +46,7 @@ pub use error::RegistryError;
 pub use health::{OrganizationActionItem, ServerListing};
 pub use listing::HealthSummary;
 pub use new_server::DEFAULT_ORGANIZATION_NAME;
+pub use organizations::OrganizationListing;
 
 /// What [`Registry::install_token`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,12 +111,12 @@ impl<S: Store> Registry<S> {
 
 /// The organization named `name`, or the only one.
 fn find_org(tx: &mut dyn StoreTx, name: Option<&str>) -> Result<OrganizationRow, RegistryError> {
+    use crate::not_found::NotFound;
     match name {
         Some(name) => {
-            let key = ServerName::parse(name)
-                .map_err(|_| RegistryError::UnknownOrganization(name.to_owned()))?;
+            let key = ServerName::parse(name).map_err(|_| NotFound::organization(name))?;
             tx.find_organization(key.comparison_key())?
-                .ok_or_else(|| RegistryError::UnknownOrganization(name.to_owned()))
+                .ok_or_else(|| NotFound::organization(name).into())
         }
         None => {
             let mut orgs = tx.list_organizations()?;

@@ -30,10 +30,7 @@ impl<S: Store> Registry<S> {
         now: OffsetDateTime,
     ) -> Result<(OrganizationRow, ServerName), RegistryError> {
         let found = match (self.check_new_server(organization, name), portal) {
-            (
-                Err(RegistryError::NoOrganization | RegistryError::UnknownOrganization(_)),
-                Some(portal),
-            ) => {
+            (Err(RegistryError::NoOrganization | RegistryError::NotFound(_)), Some(portal)) => {
                 let org_name = organization.unwrap_or(DEFAULT_ORGANIZATION_NAME);
                 match self.add_organization(org_name, portal, customer, now) {
                     Ok(_) | Err(RegistryError::Store(StoreError::DuplicateName { .. })) => {}

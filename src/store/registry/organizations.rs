@@ -6,6 +6,29 @@ use super::{Registry, RegistryError, find_org};
 use crate::portal::Portal;
 use crate::store::{OrganizationId, OrganizationRow, Store, StoreExt};
 
+/// One organization in a listing. Its JSON (`Serialize`) is the one schema
+/// of the command line's `org list --json` and the C API's
+/// `mdmlink_store_organizations_json`:
+///
+/// | key | type |
+/// |---|---|
+/// | `name` | string: the organization's name as given |
+/// | `portal` | `business-manager`, `school-manager` or `business-essentials` |
+/// | `customer` | string or null: the MSP's label for the customer |
+/// | `servers` | integer: how many servers the store keeps for it |
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct OrganizationListing {
+    /// The organization's name.
+    pub name: String,
+    /// Its portal.
+    pub portal: crate::portal::Portal,
+    /// The MSP's label for the customer, if any.
+    pub customer: Option<String>,
+    /// How many servers it has.
+    pub servers: usize,
+}
+
 impl<S: Store> Registry<S> {
     /// Every organization, by name.
     pub fn organizations(&mut self) -> Result<Vec<OrganizationRow>, RegistryError> {
@@ -45,6 +68,30 @@ impl<S: Store> Registry<S> {
             tx.delete_organization(org.id)?;
             Ok((org.name, servers))
         })
+    }
+
+    /// Every organization with its server count, by name, read in one
+    /// transaction: what `mdmlink org list --json` prints and
+    /// `mdmlink_store_organizations_json` returns ([`OrganizationListing`]).
+    pub fn organization_listings(&mut self) -> Result<Vec<OrganizationListing>, RegistryError> {
+        Ok(self.store.read(|tx| {
+            let orgs = tx.list_organizations()?;
+            let mut counts = std::collections::HashMap::new();
+            tx.for_each_server(None, &mut |s| {
+                *counts.entry(s.organization_id).or_insert(0usize) += 1;
+                Ok(())
+            })?;
+            Ok::<_, crate::store::StoreError>(
+                orgs.into_iter()
+                    .map(|o| OrganizationListing {
+                        servers: counts.get(&o.id).copied().unwrap_or(0),
+                        name: o.name,
+                        portal: o.portal,
+                        customer: o.customer,
+                    })
+                    .collect(),
+            )
+        })?)
     }
 
     /// How many servers each organization has, by organization id.

@@ -281,7 +281,7 @@ fn install_list_and_needs_action_across_organizations(retry: bool) {
     assert_eq!(r.remove_server(Some("Contoso"), "a").unwrap(), "A");
     assert!(matches!(
         r.remove_server(Some("Contoso"), "A"),
-        Err(RegistryError::UnknownServer { .. })
+        Err(RegistryError::NotFound(_))
     ));
 }
 

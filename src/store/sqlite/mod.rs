@@ -182,15 +182,12 @@ impl SqliteStore {
             if !self.has_legacy()? {
                 return Ok(false);
             }
-            let content = super::legacy::read_v2(&self.conn, &self.path)
-                .map_err(|e| StoreError::Corrupt {
-                    store: self.name.clone(),
-                    reason: e.to_string(),
-                })?
-                .ok_or_else(|| StoreError::Corrupt {
+            let content = super::legacy::read_v2(&self.conn, &self.name)?.ok_or_else(|| {
+                StoreError::Corrupt {
                     store: self.name.clone(),
                     reason: "the 0.1.0 organization vanished".into(),
-                })?;
+                }
+            })?;
             let mut tx = SqliteTx {
                 conn: &self.conn,
                 name: &self.name,
@@ -271,7 +268,8 @@ impl Store for SqliteStore {
     }
 }
 
-fn map_err(name: &str, e: rusqlite::Error) -> StoreError {
+/// SQLite's error as a [`StoreError`], by its extended result code.
+pub(crate) fn map_err(name: &str, e: rusqlite::Error) -> StoreError {
     let store = name.to_owned();
     match e.sqlite_error_code() {
         Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => StoreError::Corrupt {

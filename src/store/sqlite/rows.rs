@@ -159,7 +159,10 @@ impl SqliteTx<'_> {
     fn check_server(&self, row: &ServerRow, old_count: usize) -> Result<(), StoreError> {
         let s = &row.summary;
         if !self.organization_exists(s.organization_id)? {
-            return Err(rows::not_found("organization", s.organization_id));
+            return Err(rows::not_found(
+                crate::not_found::Missing::Organization,
+                s.organization_id,
+            ));
         }
         if let Some(existing) = self.find_name(s.organization_id, &s.name_key, s.id)? {
             return Err(rows::duplicate_server(existing));
@@ -312,10 +315,7 @@ impl StoreTx for SqliteTx<'_> {
             .and_then(|mut s| s.execute([id]))
             .map_err(|e| self.err(e))?;
         if n == 0 {
-            return Err(StoreError::NotFound {
-                what: "organization",
-                key: id.to_string(),
-            });
+            return Err(rows::not_found(crate::not_found::Missing::Organization, id));
         }
         Ok(())
     }
@@ -392,7 +392,7 @@ impl StoreTx for SqliteTx<'_> {
         self.check_writable()?;
         let old = self
             .server_by_id(row.summary.id)?
-            .ok_or_else(|| rows::not_found("server", row.summary.id))?;
+            .ok_or_else(|| rows::not_found(crate::not_found::Missing::Server, row.summary.id))?;
         let mut row = row.clone();
         row.summary.organization_id = old.organization_id;
         self.check_server(&row, old.certificate_count())?;
@@ -415,10 +415,7 @@ impl StoreTx for SqliteTx<'_> {
             .and_then(|mut s| s.execute([id]))
             .map_err(|e| self.err(e))?;
         if n == 0 {
-            return Err(StoreError::NotFound {
-                what: "server",
-                key: id.to_string(),
-            });
+            return Err(rows::not_found(crate::not_found::Missing::Server, id));
         }
         Ok(())
     }
@@ -453,10 +450,7 @@ impl StoreTx for SqliteTx<'_> {
     ) -> Result<(), StoreError> {
         self.check_writable()?;
         if self.server_by_id(server)?.is_none() {
-            return Err(StoreError::NotFound {
-                what: "server",
-                key: server.to_string(),
-            });
+            return Err(rows::not_found(crate::not_found::Missing::Server, server));
         }
         let mut stmt = self
             .conn

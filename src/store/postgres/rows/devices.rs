@@ -17,7 +17,7 @@ impl PgTx<'_, '_> {
             )?
             .is_none()
         {
-            return Err(not_found("server", server));
+            return Err(not_found(crate::not_found::Missing::Server, server));
         }
         Ok(())
     }

@@ -296,10 +296,7 @@ fn unknown_servers_and_forgetting() {
         .sync_devices(None, "Nope", &s, &options(false), || NOW, |_| {})
         .unwrap_err();
     assert!(
-        matches!(
-            err,
-            SyncError::Rejected(RegistryError::UnknownServer { .. })
-        ),
+        matches!(err, SyncError::Rejected(RegistryError::NotFound(_))),
         "{err}"
     );
     sync(&mut r, &s, false);

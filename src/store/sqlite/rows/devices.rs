@@ -46,10 +46,10 @@ impl SqliteTx<'_> {
     pub(super) fn begin_snapshot(&self, server: ServerId) -> Result<(), StoreError> {
         self.check_writable()?;
         if self.server_by_id(server)?.is_none() {
-            return Err(StoreError::NotFound {
-                what: "server",
-                key: server.to_string(),
-            });
+            return Err(crate::store::rows::not_found(
+                crate::not_found::Missing::Server,
+                server,
+            ));
         }
         self.conn
             .prepare_cached(
