@@ -274,6 +274,7 @@ impl From<mdmlink::store::registry::RegistryError> for FfiError {
                 S::InvalidArgument
             }
             mdmlink::store::registry::RegistryError::TokenShared { .. } => S::InvalidArgument,
+            mdmlink::store::registry::RegistryError::PortalMismatch { .. } => S::PortalMismatch,
             _ => S::InvalidRecord,
         };
         FfiError::new(status, e.to_string())

@@ -186,6 +186,8 @@ pub enum mdmlink_status {
     OrganizationNotEmpty = 110,
     /// A master key was given to a store whose secrets are not encrypted yet: rekey it.
     NotEncrypted = 111,
+    /// The organization is in another portal than the one given.
+    PortalMismatch = 112,
 }
 
 impl mdmlink_status {

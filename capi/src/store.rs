@@ -347,6 +347,60 @@ pub unsafe extern "C" fn mdmlink_store_server_add_generated(
     })
 }
 
+/// Adds server `name` as `mdmlink_store_server_add_generated` does, with the
+/// library's policy for where a new server goes (`mdmlink server add
+/// --portal` follows it too): when the store has no organization, or none
+/// named `org`, one is made first in `portal` (a `mdmlink_portal`), named
+/// `org`, or "My organization" when `org` is NULL, with `customer` (NULL:
+/// none). The server's organization must be in `portal`
+/// (`MDMLINK_STATUS_PORTAL_MISMATCH` otherwise). On success `*cert_pem`
+/// receives the certificate to upload (PEM): free it with
+/// `mdmlink_bytes_free`.
+///
+/// # Safety
+/// `store` is NULL or live; `org`, `customer` NULL or NUL-terminated;
+/// `name` NULL or NUL-terminated; `cert_pem` NULL or writable; `err` as
+/// usual.
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn mdmlink_store_server_add_generated_with_portal(
+    store: *mut mdmlink_store,
+    org: *const c_char,
+    name: *const c_char,
+    portal: u32,
+    customer: *const c_char,
+    bits: u32,
+    now_unix: i64,
+    cert_pem: *mut mdmlink_bytes,
+    err: *mut *mut mdmlink_error,
+) -> mdmlink_status {
+    ffi!(status err; [store, name, cert_pem]; {
+        // SAFETY: per the contract.
+        let (store, org, name) = unsafe { server_args(store, org, name) }?;
+        // SAFETY: per the contract.
+        let customer = unsafe { opt_str_arg(customer, "customer")? };
+        let portal = portal_arg(portal)?;
+        let now = time_arg(now_unix, "now_unix")?;
+        // The library's policy picks (or makes) the organization and checks
+        // the name, before the slow key generation, outside the lock.
+        let (organization, _) = store
+            .lock()?
+            .organization_for_new_server(org, name, Some(portal), customer, now)?;
+        let keypair = generate(name, bits, now)?;
+        let pem = keypair.certificate_pem()?;
+        store.lock()?.add_server(
+            Some(&organization.name),
+            name,
+            keypair,
+            ServerOptions::default(),
+            now,
+        )?;
+        // SAFETY: `cert_pem` is non-NULL and writable.
+        unsafe { write(cert_pem, mdmlink_bytes::from_vec(pem.into_bytes())) };
+        Ok(())
+    })
+}
+
 /// Imports server `name` into `org` (NULL: the only one): its private key
 /// (`key`, PKCS#1 or PKCS#8, PEM or DER, decrypted with `key_password` when
 /// encrypted; NULL otherwise), its certificate (`cert`, PEM or DER: every

@@ -8,13 +8,12 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::{
-    InstalledToken, MdmServer, Organization, OrganizationError, ServerNameArg, ServerOptions,
-    StagedKeypair, server::ServerKey,
+    InstalledToken, Organization, OrganizationError, ServerNameArg, ServerOptions, StagedKeypair,
 };
 use crate::{
     expiry::ReplacementReason,
-    keypair::{KeySize, ServerCertificate, ServerKeypair},
-    token::{self, RecipientDescription, ServerToken, TokenError, filename::TokenFileName},
+    keypair::{KeySize, ServerKeypair},
+    token::{ServerToken, filename::TokenFileName},
 };
 
 /// How [`Organization::install_token`] bound a token.
@@ -89,7 +88,7 @@ pub enum InstallWarning {
     },
 }
 
-fn rfc3339(t: OffsetDateTime) -> String {
+pub(super) fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| t.to_string())
 }
@@ -254,80 +253,8 @@ impl Organization {
         rng: &mut R,
         now: OffsetDateTime,
     ) -> Result<InstallOutcome, OrganizationError> {
-        self.open_and_bind(name, data, options, None, rng, now)
-            .map(|(outcome, _)| outcome)
-    }
-
-    fn open_and_bind<N: ServerNameArg + ?Sized, R: TryCryptoRng + ?Sized>(
-        &mut self,
-        name: &N,
-        data: &[u8],
-        options: InstallOptions,
-        issued: Option<OffsetDateTime>,
-        rng: &mut R,
-        now: OffsetDateTime,
-    ) -> Result<(InstallOutcome, Option<InstallWarning>), OrganizationError> {
         let i = self.index_of(name)?;
-        let server = &self.servers[i];
-        let server_name = server.name.to_string();
-        let token_err = |source: TokenError| OrganizationError::Token {
-            server: server_name.clone(),
-            source,
-        };
-        let mut opened: Option<(ServerToken, bool)> = None;
-        let mut token_recipients: Vec<RecipientDescription> = Vec::new();
-        let mut all_wrong_recipient = true;
-        let mut last_err = None;
-        let candidates = server
-            .staged
-            .as_ref()
-            .map(|s| (&s.keypair, true))
-            .into_iter()
-            .chain(server.keypair().map(|k| (k, false)));
-        for (keypair, is_staged) in candidates {
-            match token::open_with_rng(data, keypair, rng) {
-                Ok(t) => {
-                    opened = Some((t, is_staged));
-                    break;
-                }
-                Err(TokenError::WrongRecipient {
-                    token_recipients: theirs,
-                    our_certificates,
-                }) => {
-                    token_recipients = theirs.clone();
-                    last_err = Some(TokenError::WrongRecipient {
-                        token_recipients: theirs,
-                        our_certificates,
-                    });
-                }
-                Err(e) => {
-                    all_wrong_recipient = false;
-                    last_err = Some(e);
-                    // A format or payload error will not change with another key.
-                    if !matches!(last_err, Some(TokenError::Decrypt)) {
-                        break;
-                    }
-                }
-            }
-        }
-        let Some((token, is_staged)) = opened else {
-            return Err(match last_err {
-                // Every keypair was asked and the token names none of them:
-                // say which certificates it was checked against.
-                Some(TokenError::WrongRecipient { .. }) if all_wrong_recipient => {
-                    OrganizationError::TokenForOtherKey {
-                        server: server_name,
-                        token_recipients,
-                        checked: server.certificate_descriptions(),
-                    }
-                }
-                Some(e) => token_err(e),
-                None => OrganizationError::NoKeypair {
-                    server: server_name,
-                },
-            });
-        };
-        self.bind(i, token, is_staged, options, issued, now)
+        self.servers[i].install_token_with_rng(data, options, rng, now)
     }
 
     /// Like [`Self::install_token`], and also reads the file's name
@@ -344,25 +271,8 @@ impl Organization {
         options: InstallOptions,
         now: OffsetDateTime,
     ) -> Result<InstallReport, OrganizationError> {
-        let rng = &mut crate::SystemRng::default();
-        let parsed = token::filename::parse(file_name).ok();
-        let issued = parsed.as_ref().map(|f| f.downloaded_at);
-        let (outcome, still_due) = self.open_and_bind(name, data, options, issued, rng, now)?;
-        let mut warnings: Vec<InstallWarning> = still_due.into_iter().collect();
-        if let Some(f) = &parsed
-            && let Some(server) = self.server(name)
-            && !f.names_server(server.name.as_str())
-        {
-            warnings.push(InstallWarning::FileNamesOtherServer {
-                file_server: f.server_name.clone(),
-                server: server.name.to_string(),
-            });
-        }
-        Ok(InstallReport {
-            outcome,
-            file_name: parsed,
-            warnings,
-        })
+        let i = self.index_of(name)?;
+        self.servers[i].install_token_file(file_name, data, options, now)
     }
 
     /// Installs an already opened token on the server, as if it opened with
@@ -375,94 +285,7 @@ impl Organization {
         now: OffsetDateTime,
     ) -> Result<InstallOutcome, OrganizationError> {
         let i = self.index_of(name)?;
-        self.bind(i, token, false, options, None, now)
-            .map(|(outcome, _)| outcome)
-    }
-
-    /// Refuses, unless forced, a token that cannot be a good replacement for
-    /// the installed one.
-    fn check_replacement(
-        server: &MdmServer,
-        token: &ServerToken,
-        now: OffsetDateTime,
-    ) -> Result<(), OrganizationError> {
-        let name = || server.name.to_string();
-        let expiry = token.access_token_expiry();
-        if let Some(old) = &server.token {
-            if old.token == *token {
-                return Err(OrganizationError::SameToken {
-                    server: name(),
-                    expiry: rfc3339(expiry),
-                });
-            }
-            if old.token.consumer_key() != token.consumer_key() {
-                return Err(OrganizationError::ConsumerKeyChanged {
-                    server: name(),
-                    old: old.token.consumer_key().to_owned(),
-                    new: token.consumer_key().to_owned(),
-                });
-            }
-            if expiry <= old.token.access_token_expiry() {
-                return Err(OrganizationError::TokenNotNewer {
-                    server: name(),
-                    new_expiry: rfc3339(expiry),
-                    installed_expiry: rfc3339(old.token.access_token_expiry()),
-                });
-            }
-        }
-        if expiry <= now {
-            return Err(OrganizationError::TokenExpired {
-                server: name(),
-                expiry: rfc3339(expiry),
-            });
-        }
-        Ok(())
-    }
-
-    fn bind(
-        &mut self,
-        i: usize,
-        token: ServerToken,
-        promote: bool,
-        options: InstallOptions,
-        issued: Option<OffsetDateTime>,
-        now: OffsetDateTime,
-    ) -> Result<(InstallOutcome, Option<InstallWarning>), OrganizationError> {
-        let server = &mut self.servers[i];
-        if !options.force {
-            Self::check_replacement(server, &token, now)?;
-        }
-        let issued = issued
-            .unwrap_or_else(|| crate::expiry::issued_from_expiry(token.access_token_expiry()));
-        let outcome = if promote {
-            if let Some(staged) = server.staged.take() {
-                server.key = ServerKey::Held(Box::new(staged.keypair));
-            }
-            InstallOutcome::KeyPromoted
-        } else if server.token.is_none() {
-            InstallOutcome::First
-        } else {
-            InstallOutcome::Renewed
-        };
-        server.token = Some(InstalledToken {
-            token,
-            installed_at: now,
-            downloaded_by: options.downloaded_by,
-            certificate_serial: server.certificate().map(|c| c.serial_hex()),
-        });
-        // Only a token issued after the event replaces the one it invalidated.
-        let still_due = match server.replacement {
-            Some((reason, since)) if issued <= since => Some(InstallWarning::ReplacementStillDue {
-                reason,
-                since,
-                issued,
-            }),
-            _ => {
-                server.replacement = None;
-                None
-            }
-        };
-        Ok((outcome, still_due))
+        self.servers[i].install_opened_token(token, options, now)
     }
 
     /// Stages a new keypair for a server. The current keypair and token keep
@@ -480,11 +303,7 @@ impl Organization {
     ) -> Result<&StagedKeypair, OrganizationError> {
         let i = self.index_of(name)?;
         self.check_can_stage(i)?;
-        let server = &mut self.servers[i];
-        Ok(server.staged.insert(Box::new(StagedKeypair {
-            keypair,
-            since: now,
-        })))
+        self.servers[i].stage_keypair(keypair, now)
     }
 
     /// Generates a new keypair of `size` for the server and stages it (the
@@ -517,18 +336,7 @@ impl Organization {
     }
 
     fn check_can_stage(&self, i: usize) -> Result<(), OrganizationError> {
-        let server = &self.servers[i];
-        if let Some(staged) = &server.staged {
-            return Err(OrganizationError::AlreadyStaged {
-                server: server.name.to_string(),
-                serial: staged
-                    .keypair
-                    .certificate()
-                    .map(ServerCertificate::serial_hex)
-                    .unwrap_or_else(|| "-".into()),
-                since: rfc3339(staged.since),
-            });
-        }
+        self.servers[i].check_not_staged()?;
         self.check_certificate_room()
     }
 
@@ -553,13 +361,6 @@ impl Organization {
         name: &N,
     ) -> Result<StagedKeypair, OrganizationError> {
         let i = self.index_of(name)?;
-        let server = &mut self.servers[i];
-        server
-            .staged
-            .take()
-            .map(|s| *s)
-            .ok_or_else(|| OrganizationError::NoStagedKeypair {
-                server: server.name.to_string(),
-            })
+        self.servers[i].discard_staged()
     }
 }

@@ -15,6 +15,7 @@ mod advice;
 mod error;
 mod install;
 mod record;
+mod rules;
 mod server;
 #[cfg(test)]
 mod tests;
@@ -30,13 +31,13 @@ pub use advice::{ActionItem, ServerStatus};
 pub use error::OrganizationError;
 pub use install::{InstallOptions, InstallOutcome, InstallReport, InstallWarning};
 pub use record::{OrganizationRecord, ServerRecord};
+pub use rules::{downloaded_by_user, parse_server_uuid};
 pub use server::{
     CertificateDescription, InstalledToken, KeyRole, MdmServer, ServerOptions, StagedKeypair,
 };
 
 use crate::{
     expiry::ReplacementReason,
-    jwt::{self, MaidClaims},
     keypair::{ServerCertificate, ServerKeypair},
     name::{NameError, ServerName},
     portal::{Action, Portal, Role},
@@ -226,16 +227,8 @@ impl Organization {
             self.check_certificate_room()?;
         }
         let key = name.comparison_key().to_owned();
-        self.servers.push(MdmServer {
-            name,
-            key: server_key,
-            staged: None,
-            token: None,
-            options,
-            replacement: None,
-            created_at: now,
-            server_uuid: None,
-        });
+        self.servers
+            .push(MdmServer::with_key(name, server_key, options, now));
         let index = self.servers.len() - 1;
         self.by_key.insert(key, index);
         Ok(&self.servers[index])
@@ -266,23 +259,13 @@ impl Organization {
         uuid: &str,
     ) -> Result<(), OrganizationError> {
         let i = self.index_of(name)?;
-        let uuid =
-            canonical_server_uuid(uuid).ok_or_else(|| OrganizationError::InvalidServerUuid {
-                value: uuid
-                    .trim()
-                    .chars()
-                    .filter(|c| !c.is_control())
-                    .take(80)
-                    .collect(),
-            })?;
-        self.servers[i].server_uuid = Some(uuid);
-        Ok(())
+        self.servers[i].set_server_uuid(uuid)
     }
 
     /// Signs an Access Management (`com.apple.maid`) JWT for the server
     /// with its *current* keypair (see [`crate::jwt`] for what Apple
     /// documents): `iss` is the server's UUID ([`Self::set_server_uuid`]),
-    /// `iat` is `now`, `jti` is the caller's (a fresh [`jwt::random_jti`]
+    /// `iat` is `now`, `jti` is the caller's (a fresh [`crate::jwt::random_jti`]
     /// for each token). `rng` blinds the RSA operation.
     ///
     /// During a rotation the current key keeps signing until a token for the
@@ -295,29 +278,7 @@ impl Organization {
         jti: &str,
         rng: &mut R,
     ) -> Result<String, OrganizationError> {
-        let server = &self.servers[self.index_of(name)?];
-        let server_name = || server.name.to_string();
-        let keypair = server
-            .keypair()
-            .ok_or_else(|| OrganizationError::NoKeypair {
-                server: server_name(),
-            })?;
-        let issuer =
-            server
-                .server_uuid
-                .as_deref()
-                .ok_or_else(|| OrganizationError::NoServerUuid {
-                    server: server_name(),
-                })?;
-        let claims = MaidClaims {
-            issuer,
-            issued_at: now,
-            jti,
-        };
-        jwt::sign_maid_jwt(keypair, &claims, rng).map_err(|source| OrganizationError::Jwt {
-            server: server_name(),
-            source,
-        })
+        self.servers[self.index_of(name)?].access_management_jwt(now, jti, rng)
     }
 
     /// Records an event that invalidates a server's token.
@@ -328,7 +289,7 @@ impl Organization {
         at: OffsetDateTime,
     ) -> Result<(), OrganizationError> {
         let i = self.index_of(name)?;
-        self.servers[i].replacement = Some((reason, at));
+        self.servers[i].record_event(reason, at);
         Ok(())
     }
 
@@ -342,13 +303,8 @@ impl Organization {
     ) -> Vec<String> {
         let mut affected = Vec::new();
         for s in &mut self.servers {
-            let by_user = s
-                .token
-                .as_ref()
-                .and_then(|t| t.downloaded_by.as_deref())
-                .is_some_and(|d| d.eq_ignore_ascii_case(user));
-            if by_user {
-                s.replacement = Some((reason, at));
+            if s.token_downloaded_by(user) {
+                s.record_event(reason, at);
                 affected.push(s.name.to_string());
             }
         }

@@ -238,6 +238,49 @@ int main(int argc, char **argv) {
     mdmlink_store_free(store);
     mdmlink_store_free(NULL);
 
+    /* A new server in an empty store: the library's "My organization"
+       default, as `mdmlink server add --portal` makes it. */
+    char path2[2048];
+    snprintf(path2, sizeof path2, "%s/store-default.sqlite", argv[2]);
+    remove(path2);
+    CHECK_STATUS(mdmlink_store_open(path2, master, 32, NULL, &store, ep_), MDMLINK_STATUS_OK);
+    mdmlink_bytes pem = {0};
+    /* Without a portal there is no organization to put it in. */
+    CHECK_STATUS(mdmlink_store_server_add_generated(store, NULL, "Main MDM", 2048, now, &pem, ep_),
+                 MDMLINK_STATUS_UNKNOWN_ORGANIZATION);
+    CHECK_STATUS(mdmlink_store_server_add_generated_with_portal(store, NULL, "Main MDM", 99, NULL, 2048, now, &pem,
+                                                                ep_),
+                 MDMLINK_STATUS_INVALID_ARGUMENT);
+    CHECK(pem.ptr == NULL);
+    CHECK_STATUS(mdmlink_store_server_add_generated_with_portal(store, NULL, "Main MDM",
+                                                                MDMLINK_PORTAL_SCHOOL_MANAGER, "Lincoln High", 2048,
+                                                                now, &pem, ep_),
+                 MDMLINK_STATUS_OK);
+    CHECK(pem.ptr != NULL && contains(&pem, "-----BEGIN CERTIFICATE-----"));
+    mdmlink_bytes_free(&pem);
+    CHECK_STATUS(mdmlink_store_organizations_json(store, &json, ep_), MDMLINK_STATUS_OK);
+    CHECK(contains(&json, "\"name\":\"My organization\""));
+    CHECK(contains(&json, "\"portal\":\"school-manager\""));
+    CHECK(contains(&json, "\"customer\":\"Lincoln High\""));
+    CHECK(contains(&json, "\"servers\":1"));
+    mdmlink_bytes_free(&json);
+    /* The second goes into the same organization; another portal is refused. */
+    CHECK_STATUS(mdmlink_store_server_add_generated_with_portal(store, NULL, "Second", MDMLINK_PORTAL_BUSINESS_MANAGER,
+                                                                NULL, 2048, now, &pem, ep_),
+                 MDMLINK_STATUS_PORTAL_MISMATCH);
+    CHECK_STATUS(mdmlink_store_server_add_generated_with_portal(store, NULL, "main mdm", MDMLINK_PORTAL_SCHOOL_MANAGER,
+                                                                NULL, 2048, now, &pem, ep_),
+                 MDMLINK_STATUS_DUPLICATE_NAME);
+    CHECK_STATUS(mdmlink_store_server_add_generated_with_portal(store, NULL, "Second", MDMLINK_PORTAL_SCHOOL_MANAGER,
+                                                                NULL, 2048, now, &pem, ep_),
+                 MDMLINK_STATUS_OK);
+    mdmlink_bytes_free(&pem);
+    CHECK_STATUS(mdmlink_store_organizations_json(store, &json, ep_), MDMLINK_STATUS_OK);
+    CHECK(contains(&json, "\"servers\":2"));
+    mdmlink_bytes_free(&json);
+    mdmlink_store_free(store);
+    remove(path2);
+
     free(key);
     free(token);
     free(cert);

@@ -12,8 +12,10 @@ use crate::{
     expiry::ReplacementReason,
     keypair::ServerCertificate,
     name::ServerName,
-    organization::{InstallOptions, Organization, OrganizationError, ServerOptions},
-    portal::Portal,
+    organization::{
+        InstallOptions, MdmServer, OrganizationError, ServerOptions, downloaded_by_user,
+        parse_server_uuid,
+    },
     store::{OrganizationRow, ServerRow, Store, StoreExt, StoreTx, master_key::Sealer},
     token::ServerToken,
 };
@@ -75,21 +77,13 @@ impl<S: Store> Registry<S> {
         now: OffsetDateTime,
     ) -> Result<OrganizationRow, RegistryError> {
         let sealer = self.sealer()?;
-        let mut model = Organization::new("", Portal::BusinessManager);
-        model.add_server(name, keypair, options, now)?;
-        let server = model
-            .servers()
-            .next()
-            .ok_or_else(|| RegistryError::CorruptRow {
-                server: name.to_owned(),
-                reason: "not added".into(),
-            })?;
+        let server = MdmServer::new(name, keypair, options, now)?;
         self.store.write(|tx| {
             let org = find_org(tx, organization)?;
             if let Some(t) = server.token() {
                 check_token_unshared(tx, &sealer, &org, name, t.token.consumer_key())?;
             }
-            insert(tx, &sealer, &org, server).map_err(|e| duplicate(e, name))?;
+            insert(tx, &sealer, &org, &server).map_err(|e| duplicate(e, name))?;
             Ok(org)
         })
     }
@@ -133,13 +127,11 @@ impl<S: Store> Registry<S> {
                 source,
             })?;
         let sealer = self.sealer()?;
-        let mut model = Organization::new("", Portal::BusinessManager);
-        model.add_server(name, keypair, options, now)?;
+        let mut server = MdmServer::new(name, keypair, options, now)?;
         let report = match token {
             Some((file_name, data)) => Some(
-                model
+                server
                     .install_token_file(
-                        name,
                         file_name,
                         data,
                         InstallOptions {
@@ -158,19 +150,12 @@ impl<S: Store> Registry<S> {
             ),
             None => None,
         };
-        let server = model
-            .servers()
-            .next()
-            .ok_or_else(|| RegistryError::CorruptRow {
-                server: name.to_owned(),
-                reason: "not added".into(),
-            })?;
         let org = self.store.write(|tx| {
             let org = find_org(tx, organization)?;
             if let Some(t) = server.token() {
                 check_token_unshared(tx, &sealer, &org, name, t.token.consumer_key())?;
             }
-            insert(tx, &sealer, &org, server).map_err(|e| duplicate(e, name))?;
+            insert(tx, &sealer, &org, &server).map_err(|e| duplicate(e, name))?;
             Ok::<_, RegistryError>(org)
         })?;
         let installed = report.map(|report| Installed {
@@ -185,8 +170,9 @@ impl<S: Store> Registry<S> {
         Ok((org, installed))
     }
 
-    /// Runs `change` on the server's model (secrets opened) in one write
-    /// transaction, and writes the row back. A token newly installed whose
+    /// Runs `change` on the server (secrets opened: the model's
+    /// [`MdmServer`], with its rules) in one write transaction, and writes
+    /// the row back. A token newly installed whose
     /// consumer key another server of the organization holds is refused
     /// unless `shared_token_ok`.
     fn with_server<T>(
@@ -194,7 +180,7 @@ impl<S: Store> Registry<S> {
         organization: Option<&str>,
         name: &str,
         shared_token_ok: bool,
-        mut change: impl FnMut(&mut Organization, &str) -> Result<T, RegistryError>,
+        mut change: impl FnMut(&mut MdmServer) -> Result<T, RegistryError>,
     ) -> Result<(OrganizationRow, T), RegistryError> {
         let sealer = self.sealer()?;
         self.store.write(|tx| {
@@ -203,23 +189,12 @@ impl<S: Store> Registry<S> {
             let row = tx
                 .server_for_update(org.id, &key)?
                 .ok_or_else(|| RegistryError::unknown_server(&org, name))?;
-            let server = convert::to_model(&sealer, &row)?;
-            let stored_name = server.name().to_string();
-            let record = server
-                .to_record(true)
-                .map_err(|source| RegistryError::Key {
-                    server: stored_name.clone(),
-                    source,
-                })?;
-            let mut model = Organization::from_record(crate::organization::OrganizationRecord {
-                name: org.name.clone(),
-                portal: org.portal,
-                servers: vec![record],
-            })?;
-            let value = change(&mut model, &stored_name)?;
-            let changed = model
-                .server(&stored_name)
-                .ok_or_else(|| RegistryError::unknown_server(&org, name))?;
+            // Loaded afresh on every attempt: a retried transaction runs
+            // `change` on the stored state again.
+            let mut changed = convert::to_model(&sealer, &row)?;
+            let stored_name = changed.name().to_string();
+            let value = change(&mut changed)?;
+            let changed = &changed;
             let issued =
                 if changed.token().map(|t| t.installed_at) == row.summary.token_installed_at {
                     row.summary.token_issued_at
@@ -260,7 +235,7 @@ impl<S: Store> Registry<S> {
 
     /// Opens a token file with the server's staged or current key and
     /// installs it, with the model's policy checks (see
-    /// [`Organization::install_token_file`]). One RSA operation per key tried.
+    /// [`Organization::install_token_file`](crate::organization::Organization::install_token_file)). One RSA operation per key tried.
     pub fn install_token(
         &mut self,
         organization: Option<&str>,
@@ -271,15 +246,13 @@ impl<S: Store> Registry<S> {
         now: OffsetDateTime,
     ) -> Result<Installed, RegistryError> {
         let (org, (server, report, expires_at)) =
-            self.with_server(organization, name, options.force, |model, stored| {
-                let report =
-                    model.install_token_file(stored, file_name, data, options.clone(), now)?;
-                let expires_at = model
-                    .server(stored)
-                    .and_then(|s| s.token())
+            self.with_server(organization, name, options.force, |server| {
+                let report = server.install_token_file(file_name, data, options.clone(), now)?;
+                let expires_at = server
+                    .token()
                     .map(|t| t.token.access_token_expiry())
                     .unwrap_or(now);
-                Ok((stored.to_owned(), report, expires_at))
+                Ok((server.name().to_string(), report, expires_at))
             })?;
         Ok(Installed {
             organization: org.name,
@@ -301,12 +274,12 @@ impl<S: Store> Registry<S> {
         replace: bool,
         now: OffsetDateTime,
     ) -> Result<OrganizationRow, RegistryError> {
-        let (org, ()) = self.with_server(organization, name, true, |model, stored| {
-            if replace && model.server(stored).is_some_and(|s| s.staged().is_some()) {
-                model.discard_staged(stored)?;
+        let (org, ()) = self.with_server(organization, name, true, |server| {
+            if replace && server.staged().is_some() {
+                server.discard_staged()?;
             }
             // A copy per attempt: a retried transaction stages it again.
-            model.stage_keypair(stored, keypair.clone(), now)?;
+            server.stage_keypair(keypair.clone(), now)?;
             Ok(())
         })?;
         Ok(org)
@@ -350,6 +323,37 @@ impl<S: Store> Registry<S> {
         Ok(name)
     }
 
+    /// A portal user changed their Managed Apple Account password or left
+    /// the organization: every token of `organization` they downloaded must
+    /// be replaced (the registry's twin of
+    /// [`Organization::record_user_event`](crate::organization::Organization::record_user_event), with the same rule,
+    /// [`downloaded_by_user`]). One transaction; returns the servers
+    /// affected, by name.
+    pub fn record_user_event(
+        &mut self,
+        organization: Option<&str>,
+        user: &str,
+        reason: ReplacementReason,
+        at: OffsetDateTime,
+    ) -> Result<Vec<String>, RegistryError> {
+        self.store.write(|tx| {
+            let org = find_org(tx, organization)?;
+            let mut affected = Vec::new();
+            for s in tx.list_servers(Some(org.id))? {
+                if !downloaded_by_user(s.token_downloaded_by.as_deref(), user) {
+                    continue;
+                }
+                let mut row = tx
+                    .server_for_update(org.id, &s.name_key)?
+                    .ok_or_else(|| RegistryError::unknown_server(&org, &s.name))?;
+                row.summary.replacement = Some((reason, at));
+                tx.update_server(&row)?;
+                affected.push(row.summary.name.clone());
+            }
+            Ok(affected)
+        })
+    }
+
     /// Records Apple's `server_uuid` for the server (the JWT issuer).
     pub fn set_server_uuid(
         &mut self,
@@ -357,21 +361,10 @@ impl<S: Store> Registry<S> {
         name: &str,
         uuid: &str,
     ) -> Result<String, RegistryError> {
-        let uuid = uuid.trim();
+        // The model's rule and one stored form, applied to the column.
+        let uuid = parse_server_uuid(uuid)?;
         let (_, name) = self.with_row(organization, name, |row| {
-            // The model's rule, applied to the column.
-            let mut probe = Organization::new("", Portal::BusinessManager);
-            probe.add_linked_server(
-                &row.summary.name,
-                None,
-                ServerOptions::default(),
-                OffsetDateTime::UNIX_EPOCH,
-            )?;
-            probe.set_server_uuid(&row.summary.name, uuid)?;
-            // Stored in the model's one form.
-            row.summary.server_uuid = probe
-                .server(&row.summary.name)
-                .and_then(|s| s.server_uuid().map(str::to_owned));
+            row.summary.server_uuid = Some(uuid.clone());
             Ok(row.summary.name.clone())
         })?;
         Ok(name)
@@ -433,7 +426,7 @@ impl<S: Store> Registry<S> {
     }
 
     /// Signs an Access Management JWT with the server's current key (see
-    /// [`Organization::access_management_jwt`]).
+    /// [`Organization::access_management_jwt`](crate::organization::Organization::access_management_jwt)).
     pub fn access_management_jwt<R: TryCryptoRng + ?Sized>(
         &mut self,
         organization: Option<&str>,
@@ -444,20 +437,7 @@ impl<S: Store> Registry<S> {
     ) -> Result<String, RegistryError> {
         let sealer = self.sealer()?;
         let row = self.row(organization, name)?;
-        let server = convert::to_model(&sealer, &row)?;
-        let model = Organization::from_record(crate::organization::OrganizationRecord {
-            name: String::new(),
-            portal: Portal::BusinessManager,
-            servers: vec![
-                server
-                    .to_record(true)
-                    .map_err(|source| RegistryError::Key {
-                        server: row.summary.name.clone(),
-                        source,
-                    })?,
-            ],
-        })?;
-        Ok(model.access_management_jwt(&row.summary.name, now, jti, rng)?)
+        Ok(convert::to_model(&sealer, &row)?.access_management_jwt(now, jti, rng)?)
     }
 }
 

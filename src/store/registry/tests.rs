@@ -604,6 +604,82 @@ fn import_takes_a_pkcs1_key_its_certificate_and_its_token(retry: bool) {
     );
 }
 
+/// The registry's twin of `Organization::record_user_event` marks the same
+/// servers as the model, with the same rule (the downloader's address,
+/// ignoring case), and only in the organization named.
+fn a_user_event_marks_what_the_model_marks(retry: bool) {
+    let mut r = registry(retry, None);
+    two_orgs(&mut r);
+    let mut model = Organization::new("Contoso", Portal::BusinessManager);
+    let downloads = [
+        ("A", Some("Admin@Contoso.example")),
+        ("B", Some("other@contoso.example")),
+        ("C", None),
+    ];
+    for (name, by) in downloads {
+        let kp = keypair(name);
+        let file = token_file(&kp, &format!("CK_{name}"), NOW + Duration::days(300));
+        let options = InstallOptions {
+            downloaded_by: by.map(str::to_owned),
+            ..InstallOptions::default()
+        };
+        r.add_server(
+            Some("Contoso"),
+            name,
+            kp.clone(),
+            ServerOptions::default(),
+            NOW,
+        )
+        .unwrap();
+        r.install_token(Some("Contoso"), name, "t.p7m", &file, options.clone(), NOW)
+            .unwrap();
+        model
+            .add_server(name, kp, ServerOptions::default(), NOW)
+            .unwrap();
+        model.install_token(name, &file, options, NOW).unwrap();
+    }
+    // The same address downloads in another organization: not touched.
+    let kp = keypair("F");
+    let file = token_file(&kp, "CK_F", NOW + Duration::days(300));
+    r.add_server(Some("Fabrikam"), "F", kp, ServerOptions::default(), NOW)
+        .unwrap();
+    r.install_token(
+        Some("Fabrikam"),
+        "F",
+        "t.p7m",
+        &file,
+        InstallOptions::default().with_downloaded_by("admin@contoso.example"),
+        NOW,
+    )
+    .unwrap();
+
+    let at = NOW + Duration::days(1);
+    let reason = ReplacementReason::DownloaderPasswordChanged;
+    let expected = model.record_user_event("admin@contoso.example", reason, at);
+    assert_eq!(expected, ["A"]);
+    let affected = r
+        .record_user_event(Some("Contoso"), "admin@contoso.example", reason, at)
+        .unwrap();
+    assert_eq!(affected, expected);
+    let listed = r.servers(None, &ExpiryPolicy::default(), at).unwrap();
+    let replacement = |org: &str, name: &str| {
+        listed
+            .iter()
+            .find(|l| l.organization == org && l.summary.name == name)
+            .unwrap()
+            .summary
+            .replacement
+    };
+    assert_eq!(replacement("Contoso", "A"), Some((reason, at)));
+    assert_eq!(replacement("Contoso", "B"), None);
+    assert_eq!(replacement("Contoso", "C"), None);
+    assert_eq!(replacement("Fabrikam", "F"), None);
+    assert!(matches!(
+        r.record_user_event(Some("Nope"), "a@b", reason, at),
+        Err(RegistryError::NotFound(_))
+    ));
+}
+
 #[test]
 fn every_write_runs_again_after_a_failed_commit() {
     // What the `retried` half of this suite relies on: the wrapper really
@@ -651,4 +727,5 @@ both_ways!(
     a_passphrase_is_derived_once_and_rekey_moves_every_secret,
     a_key_given_to_a_plaintext_store_with_servers_asks_for_rekey,
     import_takes_a_pkcs1_key_its_certificate_and_its_token,
+    a_user_event_marks_what_the_model_marks,
 );
