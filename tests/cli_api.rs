@@ -390,3 +390,71 @@ fn api_add_refuses_the_other_portals_account() {
     assert_eq!(only.as_array().unwrap().len(), 1);
     assert_eq!(only[0]["organization"], "Lycee");
 }
+
+#[test]
+fn store_rekey_reseals_the_api_key() {
+    let env = Env::new();
+    env.ok(&["org", "add", "Contoso", "--portal", "business-manager"]);
+    let (pem, scalar) = pkcs8_key();
+    let key = env.write("api_key.pem", pem.as_bytes());
+    env.ok(&[
+        "api",
+        "add",
+        "--client-id",
+        CLIENT_ID,
+        "--key-id",
+        KEY_ID,
+        "--key",
+        &key,
+    ]);
+    assert!(!contains(&env.store_bytes(), &scalar));
+    // Decrypted: the key is then in the file (the store said it would be).
+    let out = env.ok(&["store", "rekey", "--decrypt"]);
+    assert!(out.contains("API accounts"), "{out}");
+    assert!(
+        contains(&env.store_bytes(), &scalar),
+        "rekey --decrypt left the API key sealed, or the check cannot see it"
+    );
+    // Under a new key: sealed again, and the old plaintext overwritten.
+    let new_key = env.path("new.key");
+    std::fs::write(&new_key, format!("{}\n", "3c".repeat(32))).unwrap();
+    std::fs::set_permissions(
+        &new_key,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let rekey = Command::new(BIN)
+        .env("MDMLINK_STORE", env.path("store.sqlite"))
+        .env_remove("MDMLINK_MASTER_KEY")
+        .env_remove("MDMLINK_PASSPHRASE")
+        .args([
+            "store",
+            "rekey",
+            "--new-key-file",
+            new_key.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        rekey.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rekey.stderr)
+    );
+    assert!(
+        !contains(&env.store_bytes(), &scalar),
+        "the key is in clear after rekey"
+    );
+    // The old master key no longer opens the store.
+    let err = env.fails(&[
+        "api",
+        "add",
+        "--client-id",
+        CLIENT_ID,
+        "--key-id",
+        KEY_ID,
+        "--key",
+        &key,
+        "--replace",
+    ]);
+    assert!(err.contains("master key"), "{err}");
+}
