@@ -288,6 +288,11 @@ fn the_portal_server_id_is_kept_with_the_server(retry: bool) {
         id_of(&mut r).as_deref(),
         Some("1F97349736CF4614A94F624E705841AD")
     );
+    let listed = r.servers(None, &ExpiryPolicy::default(), NOW).unwrap();
+    assert_eq!(
+        listed[0].to_json()["portal_server_id"],
+        "1F97349736CF4614A94F624E705841AD"
+    );
     for bad in ["", "has space", &"x".repeat(257)] {
         assert!(matches!(
             r.set_portal_server_id(None, "Main MDM", Some(bad)),
