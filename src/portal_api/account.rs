@@ -422,7 +422,7 @@ impl ApiKey {
             .map_err(|e| ApiAccountError::Unreadable {
                 reason: format!("encoding: {e}"),
             })?;
-        Ok(Zeroizing::new(document.as_bytes().to_vec()))
+        Ok(document.to_bytes())
     }
 
     /// A key from PKCS#8 DER ([`Self::to_pkcs8_der`]'s form); anything but
