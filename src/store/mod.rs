@@ -73,6 +73,8 @@ pub use crate::organization::MAX_CERTIFICATES;
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod any;
+mod api_account;
+pub mod columns;
 #[cfg(any(test, feature = "store-conformance"))]
 pub mod conformance;
 pub mod copy;
@@ -92,6 +94,7 @@ mod sqlite;
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use any::AnyStore;
+pub use api_account::ApiAccountRow;
 pub use memory::MemoryStore;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use open::{
@@ -331,26 +334,6 @@ impl ServerRow {
             SecretField::ApiPrivateKey => None,
         }
     }
-}
-
-/// An organization's School and Business Manager API account, as stored:
-/// at most one per organization (the organization's id is the row's key),
-/// removed with its organization. The private key is sealed for this row
-/// ([`crate::store::master_key::Sealer::seal_api_key`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiAccountRow {
-    /// The organization it belongs to (the key).
-    pub organization_id: OrganizationId,
-    /// The client ID (`BUSINESSAPI.…` or `SCHOOLAPI.…`).
-    pub client_id: String,
-    /// The key ID (the assertion's `kid`).
-    pub key_id: String,
-    /// The scope, which follows the client ID.
-    pub scope: crate::portal_api::ApiScope,
-    /// When it was added (or last replaced).
-    pub created_at: OffsetDateTime,
-    /// The P-256 private key (PKCS#8 DER), sealed.
-    pub private_key: SealedSecret,
 }
 
 /// The device assignment service's cursor for one server, with when it was
@@ -797,57 +780,4 @@ pub fn new_store_id() -> Result<[u8; 16], StoreError> {
         reason: format!("the random number generator failed: {e}"),
     })?;
     Ok(id)
-}
-
-/// Serde helpers for implementations that keep [`ServerOptions`] and
-/// [`ReplacementReason`] as text.
-pub mod columns {
-    use super::*;
-
-    /// [`ServerOptions`] as JSON text.
-    pub fn options_to_json(options: &ServerOptions) -> String {
-        serde_json::to_string(options).unwrap_or_else(|_| "{}".into())
-    }
-
-    /// [`ServerOptions`] from JSON text.
-    pub fn options_from_json(store: &str, text: &str) -> Result<ServerOptions, StoreError> {
-        serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
-            store: store.to_owned(),
-            reason: format!("server options: {e}"),
-        })
-    }
-
-    /// A [`ReplacementReason`]'s stable name (`new-keypair`, ...).
-    pub fn reason_to_text(reason: ReplacementReason) -> String {
-        serde_json::to_value(reason)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default()
-    }
-
-    /// A [`ReplacementReason`] from its stable name.
-    pub fn reason_from_text(store: &str, text: &str) -> Result<ReplacementReason, StoreError> {
-        serde_json::from_value(serde_json::Value::String(text.to_owned())).map_err(|_| {
-            StoreError::Corrupt {
-                store: store.to_owned(),
-                reason: format!("unknown replacement reason {text:?}"),
-            }
-        })
-    }
-
-    /// RFC 3339 text of a time, as the SQLite store keeps times.
-    pub fn time_to_text(t: OffsetDateTime) -> String {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default()
-    }
-
-    /// A time from RFC 3339 text.
-    pub fn time_from_text(store: &str, text: &str) -> Result<OffsetDateTime, StoreError> {
-        OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).map_err(|e| {
-            StoreError::Corrupt {
-                store: store.to_owned(),
-                reason: format!("time {text:?}: {e}"),
-            }
-        })
-    }
 }
