@@ -469,6 +469,23 @@ fn a_sqlite_store_copies_into_postgres_with_nothing_lost() {
         "password-changed",
     ]);
     local(&["server", "rotate-key", "Main MDM", "--org", "Fabrikam"]);
+    let api_key =
+        mdmlink::portal_api::ApiKey::generate(&mut mdmlink::SystemRng::default()).unwrap();
+    let api_key_file = env.path("api_key.pem");
+    std::fs::write(&api_key_file, api_key.to_pkcs8_pem().unwrap().as_bytes()).unwrap();
+    local(&[
+        "api",
+        "add",
+        "--org",
+        "Fabrikam",
+        "--client-id",
+        "SCHOOLAPI.0c1d",
+        "--key-id",
+        "K1",
+        "--key",
+        api_key_file.to_str().unwrap(),
+    ]);
+    let api_before = local(&["api", "list", "--json"]);
     let before = local(&["server", "list", "--json"]);
 
     // Without a master key a shared database refuses the secrets.
@@ -495,7 +512,24 @@ fn a_sqlite_store_copies_into_postgres_with_nothing_lost() {
         "--to",
         &url,
     ]);
-    assert!(copy.contains("2 organization(s), 2 server(s)"), "{copy}");
+    assert!(
+        copy.contains("2 organization(s), 2 server(s), 1 API account(s)"),
+        "{copy}"
+    );
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&api_before).unwrap(),
+        serde_json::from_str::<serde_json::Value>(&env.ok(&["api", "list", "--json"])).unwrap(),
+        "api list --json is the same before and after"
+    );
+    // The API key was re-sealed for the database's ids: it opens there.
+    let master_key =
+        mdmlink::store::master_key::MasterKey::parse(MASTER_KEY.as_bytes(), "test").unwrap();
+    let mut registry = mdmlink::store::registry::Registry::new(
+        PostgresStore::open(&url).unwrap(),
+        Some(mdmlink::store::master_key::MasterKeySource::Key(master_key)),
+    );
+    let account = registry.api_account(Some("Fabrikam")).unwrap();
+    assert_eq!(account.key().verifying_key(), api_key.verifying_key());
     assert!(
         !copy.contains(&password_of(&url)),
         "the URL's password is not printed: {copy}"
@@ -559,7 +593,55 @@ fn without_a_master_key_no_secret_reaches_the_database() {
         !err.contains(&password_of(&env.url)),
         "no password in messages: {err}"
     );
+    // Nor an API account's key.
+    let key = mdmlink::portal_api::ApiKey::generate(&mut mdmlink::SystemRng::default()).unwrap();
+    let key_file = env.path("api_key.pem");
+    std::fs::write(&key_file, key.to_pkcs8_pem().unwrap().as_bytes()).unwrap();
+    let add = |master_key: bool| {
+        let mut c = env.cmd();
+        if !master_key {
+            c.env_remove("MDMLINK_MASTER_KEY");
+        }
+        c.args([
+            "api",
+            "add",
+            "--client-id",
+            "BUSINESSAPI.5e1f",
+            "--key-id",
+            "K1",
+            "--key",
+        ])
+        .arg(&key_file)
+        .output()
+        .unwrap()
+    };
+    let out = add(false);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("master key") && err.contains("api_private_key"),
+        "{err}"
+    );
     assert!(env.list().is_empty(), "nothing half written");
+    let list = |env: &Env| {
+        let out = env.cmd().args(["api", "list", "--json"]).output().unwrap();
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    assert_eq!(list(&env), serde_json::json!([]), "nothing half written");
+    // With one, only ciphertext reaches the table.
+    let out = add(true);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(list(&env)[0]["client_id"], "BUSINESSAPI.5e1f");
+    let mut store = PostgresStore::open(&env.url).unwrap();
+    let rows = store.read(|tx| tx.list_api_accounts()).unwrap();
+    let stored = rows[0].private_key.as_bytes();
+    let der = key.to_pkcs8_der().unwrap();
+    assert!(stored.starts_with(b"MK1"));
+    assert!(!stored.windows(der.len()).any(|w| w == der.as_slice()));
 }
 
 #[test]

@@ -52,6 +52,15 @@ impl ApiScope {
         }
     }
 
+    /// The scope named by its OAuth value (`business.api`, `school.api`).
+    pub fn from_oauth(value: &str) -> Option<Self> {
+        match value {
+            "business.api" => Some(Self::Business),
+            "school.api" => Some(Self::School),
+            _ => None,
+        }
+    }
+
     /// The API's base URL: `https://api-business.apple.com` or
     /// `https://api-school.apple.com`.
     pub fn default_base_url(self) -> &'static str {
@@ -405,7 +414,24 @@ impl ApiKey {
         })
     }
 
-    /// The key as PKCS#8 PEM (for sealing under the store's master key).
+    /// The key as PKCS#8 DER (RFC 5958), what the store seals under its
+    /// master key. Zeroized on drop.
+    pub fn to_pkcs8_der(&self) -> Result<Zeroizing<Vec<u8>>, ApiAccountError> {
+        let document = p256::SecretKey::from(&self.signing)
+            .to_pkcs8_der()
+            .map_err(|e| ApiAccountError::Unreadable {
+                reason: format!("encoding: {e}"),
+            })?;
+        Ok(document.to_bytes())
+    }
+
+    /// A key from PKCS#8 DER ([`Self::to_pkcs8_der`]'s form); anything but
+    /// a P-256 private key is refused as [`Self::from_pem`] refuses it.
+    pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, ApiAccountError> {
+        Self::from_pkcs8(der)
+    }
+
+    /// The key as PKCS#8 PEM.
     pub fn to_pkcs8_pem(&self) -> Result<Zeroizing<String>, ApiAccountError> {
         p256::SecretKey::from(&self.signing)
             .to_pkcs8_pem(pkcs8::LineEnding::LF)

@@ -2,7 +2,8 @@
 //! SQLite file into the PostgreSQL database that several instances share.
 //!
 //! Everything moves: organizations, servers with every column, their
-//! secrets, and the device assignment state. Secrets are bound to their
+//! secrets, the device assignment state, and the organizations' API
+//! accounts (their keys re-sealed like the servers' secrets). Secrets are bound to their
 //! store, organization and server (the authenticated data of their
 //! encryption), and those ids differ in the target, so each secret is opened
 //! with the source's master key and sealed again under the target's. The
@@ -25,8 +26,10 @@ pub struct CopyReport {
     pub organizations: usize,
     /// Servers copied.
     pub servers: usize,
-    /// Secrets opened and sealed again.
+    /// Secrets opened and sealed again (API account keys included).
     pub secrets: usize,
+    /// API accounts copied.
+    pub api_accounts: usize,
 }
 
 /// The sealer of a store: its master key unlocked with `source` (or, for a
@@ -68,7 +71,7 @@ pub fn copy(
     let (target, record) = sealer(to, master_key, true)?;
     // One snapshot of the source.
     type Dep = (i64, Option<super::DepCursor>, Vec<super::DeviceRow>);
-    let (organizations, servers, dep) = from.read(|tx| -> Result<_, StoreError> {
+    let (organizations, servers, dep, api_accounts) = from.read(|tx| -> Result<_, StoreError> {
         let organizations = tx.list_organizations()?;
         let mut servers: Vec<ServerRow> = Vec::new();
         let mut dep: Vec<Dep> = Vec::new();
@@ -83,7 +86,7 @@ pub fn copy(
             }
             servers.push(row);
         }
-        Ok((organizations, servers, dep))
+        Ok((organizations, servers, dep, tx.list_api_accounts()?))
     })?;
     // Open every secret before writing anything.
     let mut plain = Vec::with_capacity(servers.len());
@@ -98,11 +101,16 @@ pub fn copy(
         }
         plain.push(opened);
     }
+    let api_keys = api_accounts
+        .iter()
+        .map(|a| opener.open_api_key(a.organization_id, &a.private_key))
+        .collect::<Result<Vec<_>, _>>()?;
     let target_name = to.describe();
     let mut report = CopyReport {
         organizations: organizations.len(),
         servers: servers.len(),
         secrets: 0,
+        api_accounts: api_accounts.len(),
     };
     to.write(|tx| -> Result<(), RegistryError> {
         if !tx.list_organizations()?.is_empty() {
@@ -134,7 +142,9 @@ pub fn copy(
             let mut copy = row.clone();
             copy.summary.organization_id = organization;
             for field in SecretField::ALL {
-                *copy.secret_mut(field) = None;
+                if let Some(slot) = copy.secret_mut(field) {
+                    *slot = None;
+                }
             }
             let id = tx.insert_server(&copy)?;
             server_ids.insert(row.summary.id, id);
@@ -143,8 +153,10 @@ pub fn copy(
             }
             copy.summary.id = id;
             for (field, secret) in opened {
-                *copy.secret_mut(*field) = Some(target.seal(organization, id, *field, secret)?);
-                report.secrets += 1;
+                if let Some(slot) = copy.secret_mut(*field) {
+                    *slot = Some(target.seal(organization, id, *field, secret)?);
+                    report.secrets += 1;
+                }
             }
             tx.update_server(&copy)?;
         }
@@ -159,6 +171,22 @@ pub fn copy(
                 issued_at: time::OffsetDateTime::UNIX_EPOCH,
             });
             tx.put_dep_page(id, devices, &cursor)?;
+        }
+        for (account, key) in api_accounts.iter().zip(&api_keys) {
+            let organization = org_ids
+                .get(&account.organization_id)
+                .copied()
+                .ok_or_else(|| {
+                    super::rows::not_found(
+                        crate::not_found::Missing::Organization,
+                        account.organization_id,
+                    )
+                })?;
+            let mut copy = account.clone();
+            copy.organization_id = organization;
+            copy.private_key = target.seal_api_key(organization, key)?;
+            tx.insert_api_account(&copy)?;
+            report.secrets += 1;
         }
         Ok(())
     })?;

@@ -15,6 +15,12 @@
 //! check value (a sealed constant) in its meta table ([`META_MASTER_KEY`]),
 //! so a wrong passphrase or key gets a clear error before any secret is read.
 //!
+//! An organization's API account key ([`Sealer::seal_api_key`]) is bound to
+//! its own row: `"mdmlink api key v1" || store id || organization id || "api_private_key"`.
+//! Its label differs from a server secret's from the ninth byte on, so no
+//! server's authenticated data can equal it: an API key cannot be moved into
+//! a server's column, nor into another organization's API account.
+//!
 //! Sealed blob layout: `"MK1" || nonce (12) || ciphertext || tag (16)`. A
 //! store without a master key keeps `"PT1" || plaintext` (and says so), which
 //! a store with a master key refuses to read.
@@ -37,6 +43,7 @@ const PLAIN_PREFIX: &[u8; 3] = b"PT1";
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 const AAD_LABEL: &[u8] = b"mdmlink secret v1";
+const API_KEY_AAD_LABEL: &[u8] = b"mdmlink api key v1";
 const CHECK_PLAINTEXT: &[u8] = b"mdmlink master key check v1";
 
 /// Why a master key could not be made, checked or used.
@@ -71,6 +78,26 @@ pub enum MasterKeyError {
         organization: OrganizationId,
         /// The server's id.
         server: ServerId,
+    },
+    /// An organization's API account key did not open (it was moved,
+    /// altered, or sealed under another key).
+    #[error(
+        "the API account's private key of organization {organization} could not be decrypted: it was altered or moved from another row"
+    )]
+    ApiKeyOpen {
+        /// The organization's id.
+        organization: OrganizationId,
+    },
+    /// An organization's API account key is not in a format this store
+    /// accepts.
+    #[error(
+        "the API account's private key of organization {organization} is not in a format this store accepts ({reason})"
+    )]
+    ApiKeyFormat {
+        /// The organization's id.
+        organization: OrganizationId,
+        /// What was found.
+        reason: &'static str,
     },
     /// A plaintext secret in a store that has a master key (or the reverse
     /// format is unknown).
@@ -438,6 +465,61 @@ impl Sealer {
         }
     }
 
+    fn api_key_aad(&self, organization: OrganizationId) -> Vec<u8> {
+        [
+            API_KEY_AAD_LABEL,
+            self.store_id.as_slice(),
+            &organization.to_be_bytes(),
+            SecretField::ApiPrivateKey.tag().as_bytes(),
+        ]
+        .concat()
+    }
+
+    /// Seals `plaintext` (a PKCS#8 DER key) as the API account key of
+    /// `organization`.
+    pub fn seal_api_key(
+        &self,
+        organization: OrganizationId,
+        plaintext: &[u8],
+    ) -> Result<SealedSecret, MasterKeyError> {
+        match &self.key {
+            Some(key) => {
+                let blob = seal_raw(key, plaintext, &self.api_key_aad(organization))?;
+                Ok(SealedSecret::from_bytes(
+                    [SEALED_PREFIX.as_slice(), &blob].concat(),
+                ))
+            }
+            None => Ok(SealedSecret::from_bytes(
+                [PLAIN_PREFIX.as_slice(), plaintext].concat(),
+            )),
+        }
+    }
+
+    /// Opens what [`Self::seal_api_key`] sealed for the same organization.
+    pub fn open_api_key(
+        &self,
+        organization: OrganizationId,
+        sealed: &SealedSecret,
+    ) -> Result<Zeroizing<Vec<u8>>, MasterKeyError> {
+        let bytes = sealed.as_bytes();
+        let format = |reason| MasterKeyError::ApiKeyFormat {
+            organization,
+            reason,
+        };
+        match (bytes.get(..3), &self.key) {
+            (Some(p), Some(key)) if p == SEALED_PREFIX => {
+                open_raw(key, &bytes[3..], &self.api_key_aad(organization))
+                    .ok_or(MasterKeyError::ApiKeyOpen { organization })
+            }
+            (Some(p), None) if p == SEALED_PREFIX => Err(MasterKeyError::Required),
+            (Some(p), None) if p == PLAIN_PREFIX => Ok(Zeroizing::new(bytes[3..].to_vec())),
+            (Some(p), Some(_)) if p == PLAIN_PREFIX => Err(format(
+                "plaintext in a store with a master key; restore the store from a backup",
+            )),
+            _ => Err(format("unknown secret format")),
+        }
+    }
+
     /// Opens what [`Self::seal`] sealed for the same place.
     pub fn open(
         &self,
@@ -543,6 +625,52 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn an_api_key_is_bound_to_its_organization_and_its_row_kind() {
+        let key = MasterKey::generate().unwrap();
+        let a = Sealer::new([1; 16], Some(key.clone()));
+        let sealed = a.seal_api_key(3, b"pkcs8 key bytes").unwrap();
+        assert!(
+            !sealed
+                .as_bytes()
+                .windows(15)
+                .any(|w| w == b"pkcs8 key bytes")
+        );
+        assert_eq!(
+            a.open_api_key(3, &sealed).unwrap().as_slice(),
+            b"pkcs8 key bytes"
+        );
+        assert_eq!(
+            a.open_api_key(4, &sealed),
+            Err(MasterKeyError::ApiKeyOpen { organization: 4 })
+        );
+        // Not a server secret of the same organization, whatever the server.
+        for server in [0, 3] {
+            for field in SecretField::ALL
+                .into_iter()
+                .chain([SecretField::ApiPrivateKey])
+            {
+                assert!(a.open(3, server, field, &sealed).is_err());
+            }
+        }
+        // And a server secret is not an API key.
+        let server_key = a.seal(3, 0, SecretField::ApiPrivateKey, b"x").unwrap();
+        assert!(a.open_api_key(3, &server_key).is_err());
+        let other_store = Sealer::new([2; 16], Some(key));
+        assert!(other_store.open_api_key(3, &sealed).is_err());
+        let none = Sealer::new([1; 16], None);
+        assert_eq!(none.open_api_key(3, &sealed), Err(MasterKeyError::Required));
+        let plain = none.seal_api_key(3, b"x").unwrap();
+        assert!(matches!(
+            a.open_api_key(3, &plain),
+            Err(MasterKeyError::ApiKeyFormat {
+                organization: 3,
+                ..
+            })
+        ));
+        assert_eq!(none.open_api_key(3, &plain).unwrap().as_slice(), b"x");
     }
 
     #[test]

@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 
 use super::rows::{self, not_found};
 use super::{
-    DepCursor, DeviceRow, OrganizationId, OrganizationRow, ServerId, ServerRow, ServerSummary,
-    Store, StoreError, StoreTx, TxMode,
+    ApiAccountRow, DepCursor, DeviceRow, OrganizationId, OrganizationRow, ServerId, ServerRow,
+    ServerSummary, Store, StoreError, StoreTx, TxMode,
 };
 
 #[derive(Debug, Clone, Default)]
@@ -16,6 +16,7 @@ struct Data {
     next_id: i64,
     organizations: BTreeMap<OrganizationId, OrganizationRow>,
     servers: BTreeMap<ServerId, ServerRow>,
+    api_accounts: BTreeMap<OrganizationId, ApiAccountRow>,
     cursors: BTreeMap<ServerId, DepCursor>,
     devices: BTreeMap<(ServerId, String), DeviceRow>,
     /// Devices a full fetch in progress has not returned yet.
@@ -64,7 +65,11 @@ impl MemoryStore {
                 .iter()
                 .filter_map(|f| row.secret(*f))
                 .any(|s| found(s.as_bytes()))
-        }) || data.meta.values().any(|v| found(v))
+        }) || data
+            .api_accounts
+            .values()
+            .any(|a| found(a.private_key.as_bytes()))
+            || data.meta.values().any(|v| found(v))
     }
 }
 
@@ -182,6 +187,7 @@ impl StoreTx for MemoryTx<'_> {
         for s in servers {
             self.delete_server(s)?;
         }
+        self.data.api_accounts.remove(&id);
         Ok(())
     }
 
@@ -311,6 +317,55 @@ impl StoreTx for MemoryTx<'_> {
             .take_while(|((s, _), _)| *s == server)
             .map(|(_, d)| d.clone())
             .collect())
+    }
+
+    fn api_account(
+        &mut self,
+        organization: OrganizationId,
+    ) -> Result<Option<ApiAccountRow>, StoreError> {
+        Ok(self.data.api_accounts.get(&organization).cloned())
+    }
+
+    fn list_api_accounts(&mut self) -> Result<Vec<ApiAccountRow>, StoreError> {
+        Ok(self.data.api_accounts.values().cloned().collect())
+    }
+
+    fn insert_api_account(&mut self, row: &ApiAccountRow) -> Result<(), StoreError> {
+        self.check_writable()?;
+        if !self.data.organizations.contains_key(&row.organization_id) {
+            return Err(not_found(
+                crate::not_found::Missing::Organization,
+                row.organization_id,
+            ));
+        }
+        if self.data.api_accounts.contains_key(&row.organization_id) {
+            return Err(StoreError::ApiAccountExists {
+                organization: row.organization_id,
+            });
+        }
+        self.data
+            .api_accounts
+            .insert(row.organization_id, row.clone());
+        Ok(())
+    }
+
+    fn update_api_account(&mut self, row: &ApiAccountRow) -> Result<(), StoreError> {
+        self.check_writable()?;
+        match self.data.api_accounts.get_mut(&row.organization_id) {
+            Some(slot) => {
+                *slot = row.clone();
+                Ok(())
+            }
+            None => Err(rows::api_account_not_found(row.organization_id)),
+        }
+    }
+
+    fn delete_api_account(&mut self, organization: OrganizationId) -> Result<(), StoreError> {
+        self.check_writable()?;
+        match self.data.api_accounts.remove(&organization) {
+            Some(_) => Ok(()),
+            None => Err(rows::api_account_not_found(organization)),
+        }
     }
 
     fn clear_dep_state(&mut self, server: ServerId) -> Result<(), StoreError> {

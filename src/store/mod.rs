@@ -21,6 +21,10 @@
 //! - Per server, the device assignment service's state: a cursor
 //!   ([`DepCursor`]) and devices by serial number ([`DeviceRow`]), written a
 //!   page at a time with the cursor that follows it ([`StoreTx::put_dep_page`]).
+//! - Per organization, at most one School and Business Manager **API
+//!   account** ([`ApiAccountRow`]): client ID, key ID, scope, and the P-256
+//!   key sealed like a server's secrets ([`SecretField::ApiPrivateKey`]);
+//!   removed with its organization.
 //! - Small values in a key-value **meta** table: the store's random id
 //!   ([`StoreTx::store_id`]) and the master key's parameters ([`META_MASTER_KEY`]).
 //!
@@ -69,6 +73,8 @@ pub use crate::organization::MAX_CERTIFICATES;
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod any;
+mod api_account;
+pub mod columns;
 #[cfg(any(test, feature = "store-conformance"))]
 pub mod conformance;
 pub mod copy;
@@ -88,6 +94,7 @@ mod sqlite;
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use any::AnyStore;
+pub use api_account::ApiAccountRow;
 pub use memory::MemoryStore;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use open::{
@@ -198,6 +205,10 @@ pub struct ServerSummary {
     pub replacement: Option<(ReplacementReason, OffsetDateTime)>,
     /// Apple's `server_uuid` (the JWT issuer), once known.
     pub server_uuid: Option<String>,
+    /// The id the School and Business Manager API gave the server when it
+    /// was created (or found) through the API; `None` for a server linked by
+    /// hand in the portal.
+    pub portal_server_id: Option<String>,
 }
 
 impl ServerSummary {
@@ -219,10 +230,15 @@ pub enum SecretField {
     StagedPrivateKey,
     /// The installed token's credentials (Apple's JSON).
     TokenCredentials,
+    /// An organization's School and Business Manager API private key
+    /// (PKCS#8 DER), in its API account's row ([`ApiAccountRow`]), not in a
+    /// server's.
+    ApiPrivateKey,
 }
 
 impl SecretField {
-    /// Every field, in column order.
+    /// Every field of a server's row, in column order (the API account's
+    /// key, [`SecretField::ApiPrivateKey`], lives in its own row).
     pub const ALL: [SecretField; 3] = [
         SecretField::PrivateKey,
         SecretField::StagedPrivateKey,
@@ -236,6 +252,7 @@ impl SecretField {
             SecretField::PrivateKey => "private_key",
             SecretField::StagedPrivateKey => "staged_private_key",
             SecretField::TokenCredentials => "token_credentials",
+            SecretField::ApiPrivateKey => "api_private_key",
         }
     }
 }
@@ -296,21 +313,25 @@ pub struct ServerRow {
 }
 
 impl ServerRow {
-    /// The sealed secret in `field`.
+    /// The sealed secret in `field` (`None` for a field a server does not
+    /// have, [`SecretField::ApiPrivateKey`]).
     pub fn secret(&self, field: SecretField) -> Option<&SealedSecret> {
         match field {
             SecretField::PrivateKey => self.private_key.as_ref(),
             SecretField::StagedPrivateKey => self.staged_private_key.as_ref(),
             SecretField::TokenCredentials => self.token.as_ref(),
+            SecretField::ApiPrivateKey => None,
         }
     }
 
-    /// The slot of `field`, to replace or clear it.
-    pub fn secret_mut(&mut self, field: SecretField) -> &mut Option<SealedSecret> {
+    /// The slot of `field`, to replace or clear it (`None` for a field a
+    /// server does not have, [`SecretField::ApiPrivateKey`]).
+    pub fn secret_mut(&mut self, field: SecretField) -> Option<&mut Option<SealedSecret>> {
         match field {
-            SecretField::PrivateKey => &mut self.private_key,
-            SecretField::StagedPrivateKey => &mut self.staged_private_key,
-            SecretField::TokenCredentials => &mut self.token,
+            SecretField::PrivateKey => Some(&mut self.private_key),
+            SecretField::StagedPrivateKey => Some(&mut self.staged_private_key),
+            SecretField::TokenCredentials => Some(&mut self.token),
+            SecretField::ApiPrivateKey => None,
         }
     }
 }
@@ -369,6 +390,14 @@ pub enum StoreError {
     /// A name breaks the naming rules.
     #[error("{0}")]
     InvalidName(String),
+    /// The organization already has an API account (at most one each).
+    #[error(
+        "organization {organization} already has an API account; an organization has at most one (replace it or remove it first)"
+    )]
+    ApiAccountExists {
+        /// The organization's id.
+        organization: OrganizationId,
+    },
     /// The organization already holds [`MAX_CERTIFICATES`] certificates.
     #[error(
         "the organization already has {count} public key certificates; the portal accepts at most {max}"
@@ -520,7 +549,8 @@ pub trait StoreTx {
     /// [`StoreError::DuplicateName`] when its name key is taken.
     fn insert_organization(&mut self, row: &OrganizationRow) -> Result<OrganizationId, StoreError>;
 
-    /// Deletes an organization with its servers and their device state;
+    /// Deletes an organization with its servers, their device state and its
+    /// API account;
     /// [`StoreError::NotFound`] when it does not exist.
     fn delete_organization(&mut self, id: OrganizationId) -> Result<(), StoreError>;
 
@@ -610,6 +640,29 @@ pub trait StoreTx {
 
     /// The server's devices by serial number (tombstones included).
     fn dep_devices(&mut self, server: ServerId) -> Result<Vec<DeviceRow>, StoreError>;
+
+    /// The organization's API account, if it has one.
+    fn api_account(
+        &mut self,
+        organization: OrganizationId,
+    ) -> Result<Option<ApiAccountRow>, StoreError>;
+
+    /// Every API account, by organization id.
+    fn list_api_accounts(&mut self) -> Result<Vec<ApiAccountRow>, StoreError>;
+
+    /// Adds the organization's API account: [`StoreError::NotFound`] when
+    /// the organization is gone, [`StoreError::ApiAccountExists`] when it
+    /// has one already (the database's key enforces it).
+    fn insert_api_account(&mut self, row: &ApiAccountRow) -> Result<(), StoreError>;
+
+    /// Replaces the organization's API account (every column);
+    /// [`StoreError::NotFound`] when it has none. The old key is
+    /// overwritten where the database allows (SQLite `secure_delete`).
+    fn update_api_account(&mut self, row: &ApiAccountRow) -> Result<(), StoreError>;
+
+    /// Deletes the organization's API account, its key overwritten where
+    /// the database allows; [`StoreError::NotFound`] when it has none.
+    fn delete_api_account(&mut self, organization: OrganizationId) -> Result<(), StoreError>;
 
     /// Forgets the server's cursor and devices (the next sync starts over).
     fn clear_dep_state(&mut self, server: ServerId) -> Result<(), StoreError>;
@@ -727,57 +780,4 @@ pub fn new_store_id() -> Result<[u8; 16], StoreError> {
         reason: format!("the random number generator failed: {e}"),
     })?;
     Ok(id)
-}
-
-/// Serde helpers for implementations that keep [`ServerOptions`] and
-/// [`ReplacementReason`] as text.
-pub mod columns {
-    use super::*;
-
-    /// [`ServerOptions`] as JSON text.
-    pub fn options_to_json(options: &ServerOptions) -> String {
-        serde_json::to_string(options).unwrap_or_else(|_| "{}".into())
-    }
-
-    /// [`ServerOptions`] from JSON text.
-    pub fn options_from_json(store: &str, text: &str) -> Result<ServerOptions, StoreError> {
-        serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
-            store: store.to_owned(),
-            reason: format!("server options: {e}"),
-        })
-    }
-
-    /// A [`ReplacementReason`]'s stable name (`new-keypair`, ...).
-    pub fn reason_to_text(reason: ReplacementReason) -> String {
-        serde_json::to_value(reason)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default()
-    }
-
-    /// A [`ReplacementReason`] from its stable name.
-    pub fn reason_from_text(store: &str, text: &str) -> Result<ReplacementReason, StoreError> {
-        serde_json::from_value(serde_json::Value::String(text.to_owned())).map_err(|_| {
-            StoreError::Corrupt {
-                store: store.to_owned(),
-                reason: format!("unknown replacement reason {text:?}"),
-            }
-        })
-    }
-
-    /// RFC 3339 text of a time, as the SQLite store keeps times.
-    pub fn time_to_text(t: OffsetDateTime) -> String {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default()
-    }
-
-    /// A time from RFC 3339 text.
-    pub fn time_from_text(store: &str, text: &str) -> Result<OffsetDateTime, StoreError> {
-        OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).map_err(|e| {
-            StoreError::Corrupt {
-                store: store.to_owned(),
-                reason: format!("time {text:?}: {e}"),
-            }
-        })
-    }
 }

@@ -15,13 +15,15 @@ use std::borrow::Cow;
 use time::OffsetDateTime;
 
 use super::{
-    MAX_CERTIFICATES, OrganizationRow, SealedSecret, ServerRow, ServerSummary, StoreError, columns,
+    ApiAccountRow, MAX_CERTIFICATES, OrganizationId, OrganizationRow, SealedSecret, ServerRow,
+    ServerSummary, StoreError, columns,
 };
+use crate::portal_api::ApiScope;
 
 /// A server's columns, in the order the codec reads and writes them: the
 /// summary's ([`SUMMARY_COLUMNS`] of them) first, then the certificates and
 /// the sealed secrets.
-pub(crate) const SERVER_COLUMNS: [&str; 25] = [
+pub(crate) const SERVER_COLUMNS: [&str; 26] = [
     "id",
     "organization_id",
     "name",
@@ -42,6 +44,7 @@ pub(crate) const SERVER_COLUMNS: [&str; 25] = [
     "replacement_reason",
     "replacement_at",
     "server_uuid",
+    "portal_server_id",
     "certificate_pem",
     "staged_certificate_pem",
     "private_key",
@@ -50,7 +53,7 @@ pub(crate) const SERVER_COLUMNS: [&str; 25] = [
 ];
 
 /// How many of [`SERVER_COLUMNS`] make a [`ServerSummary`].
-pub(crate) const SUMMARY_COLUMNS: usize = 20;
+pub(crate) const SUMMARY_COLUMNS: usize = 21;
 
 /// An organization's columns, in the order [`decode_organization`] reads them.
 pub(crate) const ORGANIZATION_COLUMNS: &str = "id, name, name_key, portal, customer, created_at";
@@ -70,7 +73,7 @@ pub(crate) fn select_servers(table: &str, secrets: bool, rest: &str) -> String {
 }
 
 /// `INSERT` of every column but `id`; the values are [`encode_server`]'s
-/// `[1..]`, bound as `placeholder(1)` to `placeholder(24)`.
+/// `[1..]`, bound as `placeholder(1)` to `placeholder(25)`.
 pub(crate) fn insert_server(table: &str, placeholder: fn(usize) -> String) -> String {
     let columns = &SERVER_COLUMNS[1..];
     let values: Vec<String> = (1..=columns.len()).map(placeholder).collect();
@@ -84,7 +87,7 @@ pub(crate) fn insert_server(table: &str, placeholder: fn(usize) -> String) -> St
 /// `UPDATE` of every column but `id` and `organization_id` (a server never
 /// moves), of the row with that id and organization: bound as
 /// [`encode_server`]'s `[1..]` then its `[0]` (the id), `placeholder(1)` to
-/// `placeholder(25)`.
+/// `placeholder(26)`.
 pub(crate) fn update_server(table: &str, placeholder: fn(usize) -> String) -> String {
     let set: Vec<String> = SERVER_COLUMNS
         .iter()
@@ -162,6 +165,7 @@ pub(crate) fn decode_summary(
         token_consumer_key_hint: r.text(16)?,
         replacement,
         server_uuid: r.text(19)?,
+        portal_server_id: r.text(20)?,
     })
 }
 
@@ -170,11 +174,11 @@ pub(crate) fn decode_server(store: &str, r: &impl ColumnReader) -> Result<Server
     let secret = |i: usize| Ok::<_, StoreError>(r.blob(i)?.map(SealedSecret::from_bytes));
     Ok(ServerRow {
         summary: decode_summary(store, r)?,
-        certificate_pem: r.text(20)?,
-        staged_certificate_pem: r.text(21)?,
-        private_key: secret(22)?,
-        staged_private_key: secret(23)?,
-        token: secret(24)?,
+        certificate_pem: r.text(21)?,
+        staged_certificate_pem: r.text(22)?,
+        private_key: secret(23)?,
+        staged_private_key: secret(24)?,
+        token: secret(25)?,
     })
 }
 
@@ -200,6 +204,52 @@ pub(crate) fn decode_organization(
     })
 }
 
+/// An API account's columns, in the order [`decode_api_account`] reads
+/// them and [`encode_api_account`] gives them.
+pub(crate) const API_ACCOUNT_COLUMNS: &str =
+    "organization_id, client_id, key_id, scope, created_at, private_key";
+
+/// An [`ApiAccountRow`] from [`API_ACCOUNT_COLUMNS`].
+pub(crate) fn decode_api_account(
+    store: &str,
+    r: &impl ColumnReader,
+) -> Result<ApiAccountRow, StoreError> {
+    let text = |i: usize, what: &str| {
+        r.text(i)?
+            .ok_or_else(|| corrupt(store, format!("an API account without its {what}")))
+    };
+    let scope = text(3, "scope")?;
+    Ok(ApiAccountRow {
+        organization_id: r.int(0)?,
+        client_id: text(1, "client ID")?,
+        key_id: text(2, "key ID")?,
+        scope: ApiScope::from_oauth(&scope)
+            .ok_or_else(|| corrupt(store, format!("unknown API scope {scope:?}")))?,
+        created_at: columns::time_from_text(store, &text(4, "creation time")?)?,
+        private_key: SealedSecret::from_bytes(
+            r.blob(5)?
+                .ok_or_else(|| corrupt(store, "an API account without its private key"))?,
+        ),
+    })
+}
+
+/// The row's values, in [`API_ACCOUNT_COLUMNS`]'s order.
+pub(crate) fn encode_api_account(row: &ApiAccountRow) -> [Value<'_>; 6] {
+    [
+        Value::Int(row.organization_id),
+        Value::Text(Some(Cow::Borrowed(&row.client_id))),
+        Value::Text(Some(Cow::Borrowed(&row.key_id))),
+        Value::Text(Some(Cow::Borrowed(row.scope.as_str()))),
+        Value::Text(Some(Cow::Owned(columns::time_to_text(row.created_at)))),
+        Value::Blob(Some(row.private_key.as_bytes())),
+    ]
+}
+
+/// [`StoreError::NotFound`] for an organization's API account.
+pub(crate) fn api_account_not_found(organization: OrganizationId) -> StoreError {
+    not_found(crate::not_found::Missing::ApiAccount, organization)
+}
+
 /// One column's value to bind, as [`encode_server`] gives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Value<'r> {
@@ -212,7 +262,7 @@ pub(crate) enum Value<'r> {
 }
 
 /// The row's values, one per [`SERVER_COLUMNS`] entry, in that order.
-pub(crate) fn encode_server(row: &ServerRow) -> [Value<'_>; 25] {
+pub(crate) fn encode_server(row: &ServerRow) -> [Value<'_>; 26] {
     fn borrowed(v: &Option<String>) -> Value<'_> {
         Value::Text(v.as_deref().map(Cow::Borrowed))
     }
@@ -247,6 +297,7 @@ pub(crate) fn encode_server(row: &ServerRow) -> [Value<'_>; 25] {
         owned(s.replacement.map(|(r, _)| columns::reason_to_text(r))),
         t(s.replacement.map(|(_, at)| at)),
         borrowed(&s.server_uuid),
+        borrowed(&s.portal_server_id),
         borrowed(&row.certificate_pem),
         borrowed(&row.staged_certificate_pem),
         blob(&row.private_key),
@@ -335,6 +386,25 @@ mod tests {
     }
 
     #[test]
+    fn an_api_account_encodes_then_decodes() {
+        let row = crate::store::conformance::api_account_row(7, b"sealed");
+        let back = decode_api_account("s", &cells(&encode_api_account(&row))).unwrap();
+        assert_eq!(back, row);
+        let mut c = cells(&encode_api_account(&row));
+        c.0[3] = Some("other.api".into());
+        assert!(matches!(
+            decode_api_account("s", &c),
+            Err(StoreError::Corrupt { ref reason, .. }) if reason.contains("other.api")
+        ));
+        c.0[3] = Some("school.api".into());
+        c.1[5] = None;
+        assert!(matches!(
+            decode_api_account("s", &c),
+            Err(StoreError::Corrupt { .. })
+        ));
+    }
+
+    #[test]
     fn a_reason_without_its_time_is_corrupt() {
         let row = crate::store::conformance::server_row(7, "Main MDM", 1);
         let mut c = cells(&encode_server(&row));
@@ -349,10 +419,10 @@ mod tests {
     fn statements_name_every_column_once() {
         let q = |i: usize| format!("${i}");
         let insert = insert_server("t", q);
-        assert!(insert.contains("$24)") && !insert.contains("$25"));
+        assert!(insert.contains("$25)") && !insert.contains("$26"));
         let update = update_server("t", q);
-        assert!(update.ends_with("WHERE organization_id = $1 AND id = $25"));
-        assert!(!update.contains("SET id") && update.contains("token = $24"));
+        assert!(update.ends_with("WHERE organization_id = $1 AND id = $26"));
+        assert!(!update.contains("SET id") && update.contains("token = $25"));
         assert_eq!(
             select_servers("t", false, "").matches(", ").count(),
             SUMMARY_COLUMNS - 1

@@ -7,6 +7,7 @@
 //! `seal` and `status`; `server.rs` the `server` commands and `check`; `jwt.rs` Access
 //! Management JWTs;
 //! `devices.rs` the device assignment service (`devices`, `profile`);
+//! `api.rs` the School and Business Manager API account (`api`);
 //! `demo.rs` the end-to-end demo.
 #![deny(unsafe_code)]
 
@@ -22,6 +23,7 @@ macro_rules! println {
     };
 }
 
+mod api;
 mod demo;
 mod devices;
 mod files;
@@ -104,6 +106,9 @@ enum Command {
     /// Enrollment profiles: define, assign to serial numbers.
     #[command(subcommand)]
     Profile(devices::ProfileCommand),
+    /// The organization's School and Business Manager API account.
+    #[command(subcommand)]
+    Api(api::ApiCommand),
     /// The whole link, end to end, in a temporary store.
     Demo(demo::DemoArgs),
 }
@@ -380,6 +385,7 @@ fn main() -> ExitCode {
         Command::Jwt(a) => jwt::run(&globals, &a),
         Command::Devices(c) => devices::run(&globals, &c),
         Command::Profile(c) => devices::run_profile(&globals, &c),
+        Command::Api(c) => api::run(&globals, &c),
         Command::Demo(a) => demo::run(&a),
     });
     let result = std::panic::catch_unwind(dispatch).unwrap_or_else(|_| {

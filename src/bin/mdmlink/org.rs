@@ -223,9 +223,10 @@ pub fn store(g: &Globals, c: &StoreCommand) -> Result<u8, Failure> {
                 }
             };
             println!(
-                "copied {} organization(s), {} server(s) and {} secret(s) from {} to {}",
+                "copied {} organization(s), {} server(s), {} API account(s) and {} secret(s) from {} to {}",
                 report.organizations,
                 report.servers,
+                report.api_accounts,
                 report.secrets,
                 from_name.display(),
                 to_name.display()
@@ -277,7 +278,7 @@ pub fn store(g: &Globals, c: &StoreCommand) -> Result<u8, Failure> {
             let encrypted = new.is_some();
             let n = st.registry.rekey(new).map_err(|e| st.fail(e))?;
             println!(
-                "{} the secrets of {n} server(s) {}",
+                "{} the secrets of {n} server(s) and the API accounts' keys {}",
                 if encrypted {
                     "re-encrypted"
                 } else {

@@ -88,6 +88,7 @@ pub fn hint(e: &RegistryError) -> Option<&'static str> {
         RegistryError::NotFound(n) => match n.missing() {
             Missing::Organization => "list them with `mdmlink org list`",
             Missing::Server => "list them with `mdmlink server list`",
+            Missing::ApiAccount => "add one with `mdmlink api add`",
             _ => return None,
         },
         RegistryError::NoOrganization => {
@@ -95,6 +96,9 @@ pub fn hint(e: &RegistryError) -> Option<&'static str> {
         }
         RegistryError::OrganizationRequired(_) => "say which with --org",
         RegistryError::OrganizationNotEmpty { .. } => "--force removes it with its servers",
+        RegistryError::ApiAccountExists { .. } => {
+            "--replace replaces it; `mdmlink api remove` removes it"
+        }
         RegistryError::NotEncrypted => "run `mdmlink store rekey` with the new master key",
         RegistryError::LegacyPassphrase { wrong: false, .. } => "set MDMLINK_PASSPHRASE",
         RegistryError::MasterKey(MasterKeyError::Required)

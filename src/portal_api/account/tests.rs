@@ -108,3 +108,32 @@ fn other_files_are_named() {
     let e = ApiKey::from_pem(b"-----BEGIN PRIVATE KEY-----\nAAAA", None).unwrap_err();
     assert!(matches!(e, ApiAccountError::Unreadable { .. }), "{e}");
 }
+
+#[test]
+fn pkcs8_der_round_trips_and_refuses_other_keys() {
+    let k = key();
+    let der = k.to_pkcs8_der().unwrap();
+    let back = ApiKey::from_pkcs8_der(&der).unwrap();
+    assert_eq!(back.verifying_key(), k.verifying_key());
+    // The same message signs the same (RFC 6979): the private scalar came back.
+    assert_eq!(back.sign_es256(b"m"), k.sign_es256(b"m"));
+    let kp = crate::ServerKeypair::generate(
+        &mut crate::SystemRng::default(),
+        crate::KeySize::Rsa2048,
+        &crate::keypair::CertificateParams::new(
+            "x",
+            time::macros::datetime!(2026-01-17 11:02:21 UTC),
+        ),
+    )
+    .unwrap();
+    let rsa = kp.private_key_der().unwrap();
+    let e = ApiKey::from_pkcs8_der(&rsa).unwrap_err();
+    assert!(e.to_string().contains("an RSA private key"), "{e}");
+    assert!(ApiKey::from_pkcs8_der(&der[..der.len() - 1]).is_err());
+    assert_eq!(ApiScope::from_oauth("school.api"), Some(ApiScope::School));
+    assert_eq!(
+        ApiScope::from_oauth("business.api"),
+        Some(ApiScope::Business)
+    );
+    assert_eq!(ApiScope::from_oauth("Business.api"), None);
+}

@@ -30,7 +30,12 @@ use crate::{
     expiry::ReplacementReason, name::ServerName, organization::ServerOptions, portal::Portal,
 };
 
+mod api_accounts;
 mod devices;
+pub use api_accounts::{
+    api_account_goes_with_its_organization, api_account_key_is_sealed_to_its_row,
+    api_account_key_leaves_no_trace, api_account_round_trip, api_account_row,
+};
 pub use devices::{dep_lookup_by_serial, dep_snapshot};
 
 /// Makes connections to one fresh store under test.
@@ -55,7 +60,9 @@ macro_rules! store_conformance_tests {
             certificate_limit, failed_body_writes_nothing, read_transaction_refuses_writes,
             racing_same_name, concurrent_adds_lose_nothing, read_modify_write_loses_nothing,
             delete_leaves_no_secret, dep_state, dep_lookup_by_serial, dep_snapshot,
-            servers_stream_in_order);
+            servers_stream_in_order, api_account_round_trip,
+            api_account_goes_with_its_organization, api_account_key_leaves_no_trace,
+            api_account_key_is_sealed_to_its_row);
     };
     (@tests $factory:expr; $($name:ident),*) => {
         $(
@@ -116,6 +123,7 @@ pub fn server_row(organization: OrganizationId, name: &str, certificates: usize)
                 datetime!(2026-03-01 10:00 UTC),
             )),
             server_uuid: Some("6f1b8f4e-0000-4000-8000-000000000001".into()),
+            portal_server_id: Some("F2E1D0C0B0A0".into()),
         },
         certificate_pem: (certificates >= 1).then(|| "-----BEGIN CERTIFICATE-----\nA\n".into()),
         staged_certificate_pem: staged.then(|| "-----BEGIN CERTIFICATE-----\nB\n".into()),
@@ -240,6 +248,7 @@ pub fn server_round_trip(f: &dyn StoreFactory) {
     // Update replaces every column, including clearing secrets.
     let mut changed = expected.clone();
     changed.summary.server_uuid = None;
+    changed.summary.portal_server_id = Some("0F1E2D3C".into());
     changed.summary.replacement = None;
     changed.summary.staged_at = None;
     changed.summary.staged_certificate_serial = None;

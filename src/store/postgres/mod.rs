@@ -39,6 +39,8 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("schema_v1.sql"),
     // Pending marks for full device fetches.
     include_str!("schema_v2.sql"),
+    // API accounts; the portal's id of a server created through the API.
+    include_str!("schema_v3.sql"),
 ];
 
 /// The schema version this build writes.

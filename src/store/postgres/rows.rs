@@ -22,10 +22,11 @@ use time::OffsetDateTime;
 use super::txn;
 use crate::store::rows::{self, ColumnReader, Value, duplicate_server, not_found};
 
+mod api_accounts;
 mod devices;
 use crate::store::{
-    DepCursor, DeviceRow, OrganizationId, OrganizationRow, SecretField, ServerId, ServerRow,
-    ServerSummary, StoreError, StoreTx, columns,
+    ApiAccountRow, DepCursor, DeviceRow, OrganizationId, OrganizationRow, SecretField, ServerId,
+    ServerRow, ServerSummary, StoreError, StoreTx, columns,
 };
 
 /// `$1`, `$2`, ...
@@ -594,6 +595,29 @@ impl StoreTx for PgTx<'_, '_> {
                 })
             })
             .collect()
+    }
+
+    fn api_account(
+        &mut self,
+        organization: OrganizationId,
+    ) -> Result<Option<ApiAccountRow>, StoreError> {
+        Ok(self.select_api_accounts(Some(organization))?.pop())
+    }
+
+    fn list_api_accounts(&mut self) -> Result<Vec<ApiAccountRow>, StoreError> {
+        self.select_api_accounts(None)
+    }
+
+    fn insert_api_account(&mut self, row: &ApiAccountRow) -> Result<(), StoreError> {
+        self.insert_api_account_row(row)
+    }
+
+    fn update_api_account(&mut self, row: &ApiAccountRow) -> Result<(), StoreError> {
+        self.update_api_account_row(row)
+    }
+
+    fn delete_api_account(&mut self, organization: OrganizationId) -> Result<(), StoreError> {
+        self.delete_api_account_row(organization)
     }
 
     fn clear_dep_state(&mut self, server: ServerId) -> Result<(), StoreError> {

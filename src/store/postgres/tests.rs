@@ -339,6 +339,57 @@ fn secrets_are_kept_only_sealed_under_a_master_key() {
     );
 }
 
+#[test]
+fn an_api_key_is_kept_only_sealed_by_the_store_and_by_the_table() {
+    use crate::store::master_key::Sealer;
+    let Some(db) = TestDb::new() else { return };
+    let mut store = PostgresStore::open(&db.url).unwrap();
+    let org = org_and_servers(&mut store, &[]);
+    let store_id = store.read(|tx| tx.store_id()).unwrap();
+    let plain = Sealer::new(store_id, None);
+    let mut row = crate::store::conformance::api_account_row(org, b"");
+    row.private_key = plain.seal_api_key(org, b"pkcs8 key in clear").unwrap();
+    let err = store.write(|tx| tx.insert_api_account(&row)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::PlaintextSecret {
+                field: SecretField::ApiPrivateKey,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(store.read(|tx| tx.api_account(org)).unwrap().is_none());
+    // The table refuses it too, whoever writes (and a scope that does not
+    // follow the client ID, and an unknown scope).
+    let mut client = db.connect();
+    let insert = "INSERT INTO mdmlink_api_accounts
+         (organization_id, client_id, key_id, scope, created_at, private_key)
+         VALUES ($1, $2, 'KID', $3, '2026-01-17T11:02:21Z', $4)";
+    for (client_id, scope, key) in [
+        ("BUSINESSAPI.x", "business.api", &b"PT1pkcs8"[..]),
+        ("SCHOOLAPI.x", "business.api", &b"MK1sealed"[..]),
+        ("BUSINESSAPI.x", "other.api", &b"MK1sealed"[..]),
+        ("BUSINESSAPI.", "business.api", &b"MK1sealed"[..]),
+    ] {
+        let err = client
+            .execute(insert, &[&org, &client_id, &scope, &key])
+            .unwrap_err();
+        assert_eq!(
+            err.code(),
+            Some(&postgres::error::SqlState::CHECK_VIOLATION),
+            "{client_id} {scope}: {err}"
+        );
+    }
+    client
+        .execute(
+            insert,
+            &[&org, &"BUSINESSAPI.x", &"business.api", &&b"MK1sealed"[..]],
+        )
+        .unwrap();
+}
+
 /// The server's URL without its `sslmode` and `sslrootcert` parameters.
 fn without_tls_params(url: &str) -> String {
     let Some((base, query)) = url.split_once('?') else {
@@ -422,6 +473,8 @@ mod conformance {
                          WHERE position($1 IN COALESCE(private_key, '')) > 0
                             OR position($1 IN COALESCE(staged_private_key, '')) > 0
                             OR position($1 IN COALESCE(token, '')) > 0)
+                     OR EXISTS (SELECT 1 FROM mdmlink_api_accounts
+                         WHERE position($1 IN private_key) > 0)
                      OR EXISTS (SELECT 1 FROM mdmlink_meta WHERE position($1 IN value) > 0)",
                     &[&needle],
                 )

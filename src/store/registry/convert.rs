@@ -111,6 +111,7 @@ pub(crate) fn summary_of(
         token_consumer_key_hint: token.map(|t| consumer_key_hint(t.token.consumer_key())),
         replacement: server.replacement(),
         server_uuid: server.server_uuid().map(str::to_owned),
+        portal_server_id: None,
     }
 }
 

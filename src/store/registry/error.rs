@@ -4,6 +4,7 @@ use crate::{
     keypair::KeyError,
     organization::OrganizationError,
     portal::Portal,
+    portal_api::ApiAccountError,
     store::{OrganizationRow, StoreError, master_key::MasterKeyError},
     token::TokenError,
 };
@@ -117,6 +118,39 @@ pub enum RegistryError {
         "server \"{server}\": another device sync of this server stored a page meanwhile; this one stopped without storing its page (the other goes on; sync again once it is done)"
     )]
     DeviceSyncRace {
+        /// The server.
+        server: String,
+    },
+    /// An API account's credentials were refused: a client ID or key ID not
+    /// in Apple's form, a key that is not P-256, or an account of the other
+    /// API for the organization's portal ([`ApiAccountError::WrongPortal`]).
+    #[error(transparent)]
+    ApiAccount(#[from] ApiAccountError),
+    /// The organization already has an API account, and replacing it was
+    /// not asked for.
+    #[error(
+        "organization \"{organization}\" already has an API account (client ID {client_id}); replace it explicitly, or remove it first"
+    )]
+    ApiAccountExists {
+        /// The organization.
+        organization: String,
+        /// The client ID of the account it has.
+        client_id: String,
+    },
+    /// A stored API account does not restore.
+    #[error("the stored API account of organization \"{organization}\" is invalid: {reason}")]
+    CorruptApiAccount {
+        /// The organization.
+        organization: String,
+        /// Why.
+        reason: String,
+    },
+    /// A portal server id is empty, too long, or holds characters other
+    /// than printable ASCII.
+    #[error(
+        "server \"{server}\": a portal server id is 1 to 256 printable ASCII characters without spaces, as the School and Business Manager API gives it"
+    )]
+    InvalidPortalServerId {
         /// The server.
         server: String,
     },

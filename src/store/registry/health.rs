@@ -43,6 +43,7 @@ impl ServerListing {
     /// | `health` | the worst of `token_health` and `certificate_health`: `valid`, `renew-soon`, `expired`, `must-replace` or `no-token` |
     /// | `token_health`, `certificate_health` | the same labels (`certificate_health` null without a certificate) |
     /// | `certificate_serial`, `staged_certificate_serial`, `server_uuid`, `downloaded_by` | string or null |
+    /// | `portal_server_id` | string or null: the id the School and Business Manager API gave the server |
     /// | `replacement` | null or `new-keypair`, `new-token-generated`, `downloader-password-changed`, `downloader-left-organization` |
     pub fn to_json(&self) -> serde_json::Value {
         let s = &self.summary;
@@ -68,6 +69,7 @@ impl ServerListing {
             "downloaded_by": s.token_downloaded_by,
             "replacement": s.replacement.map(|(r, _)| r),
             "server_uuid": s.server_uuid,
+            "portal_server_id": s.portal_server_id,
         })
     }
 }

@@ -25,7 +25,8 @@ impl<S: Store> Registry<S> {
     }
 
     /// The sealer for this store: derives and checks the master key once
-    /// (or enrolls the given one in a store that has none and no servers).
+    /// (or enrolls the given one in a store that has none and no secrets:
+    /// no server, no API account).
     pub(super) fn sealer(&mut self) -> Result<Sealer, RegistryError> {
         if let Some(s) = &self.sealer {
             return Ok(s.clone());
@@ -36,7 +37,7 @@ impl<S: Store> Registry<S> {
         let (store_id, record, servers) = self.store.read(|tx| {
             let record = tx.meta(MasterKeyRecord::META_KEY)?;
             let servers = if record.is_none() && enrolling {
-                tx.count_servers(None)?
+                tx.count_servers(None)? + tx.list_api_accounts()?.len()
             } else {
                 0
             };
@@ -84,6 +85,8 @@ impl<S: Store> Registry<S> {
 
     /// Re-seals every secret under `new` (or, with `None`, stores them
     /// unencrypted), in one transaction: the old key must open them all.
+    /// Servers' secrets and organizations' API account keys alike; returns
+    /// how many servers were re-sealed.
     pub fn rekey(&mut self, new: Option<MasterKeySource>) -> Result<usize, RegistryError> {
         let old = self
             .sealer
@@ -108,11 +111,18 @@ impl<S: Store> Registry<S> {
                 for field in SecretField::ALL {
                     if let Some(sealed) = row.secret(field) {
                         let plain = old.open(s.organization_id, s.id, field, sealed)?;
-                        *row.secret_mut(field) =
-                            Some(new_sealer.seal(s.organization_id, s.id, field, &plain)?);
+                        if let Some(slot) = row.secret_mut(field) {
+                            *slot =
+                                Some(new_sealer.seal(s.organization_id, s.id, field, &plain)?);
+                        }
                     }
                 }
                 tx.update_server(&row)?;
+            }
+            for mut account in tx.list_api_accounts()? {
+                let plain = old.open_api_key(account.organization_id, &account.private_key)?;
+                account.private_key = new_sealer.seal_api_key(account.organization_id, &plain)?;
+                tx.update_api_account(&account)?;
             }
             tx.set_meta(MasterKeyRecord::META_KEY, record.as_deref())?;
             Ok::<_, RegistryError>(servers.len())

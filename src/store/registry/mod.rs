@@ -29,6 +29,7 @@ use crate::{
     organization::{InstallReport, OrganizationError},
 };
 
+mod api_account;
 mod convert;
 pub mod devices;
 mod error;
@@ -41,6 +42,7 @@ mod new_server;
 mod organizations;
 mod servers;
 
+pub use api_account::ApiAccountListing;
 pub use devices::{DevicePageOutcome, DeviceSyncOptions, DeviceSyncReport, StoredDevice};
 pub use error::RegistryError;
 pub use health::{OrganizationActionItem, ServerListing};

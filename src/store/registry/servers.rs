@@ -201,7 +201,9 @@ impl<S: Store> Registry<S> {
                 } else {
                     None
                 };
-            let new_row = convert::to_row(&sealer, changed, row.summary.id, org.id, issued)?;
+            let mut new_row = convert::to_row(&sealer, changed, row.summary.id, org.id, issued)?;
+            // The model does not carry the portal's id: keep the row's.
+            new_row.summary.portal_server_id = row.summary.portal_server_id.clone();
             if let Some(t) = changed.token()
                 && !shared_token_ok
                 && new_row.summary.token_installed_at != row.summary.token_installed_at
@@ -215,7 +217,7 @@ impl<S: Store> Registry<S> {
     }
 
     /// Runs `change` on the server's row without opening its secrets.
-    fn with_row<T>(
+    pub(super) fn with_row<T>(
         &mut self,
         organization: Option<&str>,
         name: &str,

@@ -107,6 +107,23 @@ pub const MIGRATIONS: &[&str] = &[
     "ALTER TABLE dep_devices ADD COLUMN snapshot_pending INTEGER NOT NULL DEFAULT 0
          CHECK (snapshot_pending IN (0, 1));
      CREATE INDEX dep_devices_pending ON dep_devices (server_id) WHERE snapshot_pending = 1;",
+    // 6: an organization's School and Business Manager API account (at most
+    // one: the organization's id is the key; removed with the organization),
+    // its P-256 key sealed like a server's; the id the API gave a server.
+    "CREATE TABLE api_accounts (
+         organization_id INTEGER PRIMARY KEY REFERENCES organizations (id) ON DELETE CASCADE,
+         client_id TEXT NOT NULL CHECK (length(client_id) <= 256),
+         key_id TEXT NOT NULL CHECK (length(key_id) BETWEEN 1 AND 256),
+         scope TEXT NOT NULL CHECK (scope IN ('business.api', 'school.api')),
+         created_at TEXT NOT NULL CHECK (length(created_at) > 0),
+         private_key BLOB NOT NULL CHECK (length(private_key) > 0),
+         CHECK ((scope = 'business.api' AND substr(client_id, 1, 12) = 'BUSINESSAPI.'
+                     AND length(client_id) > 12)
+             OR (scope = 'school.api' AND substr(client_id, 1, 10) = 'SCHOOLAPI.'
+                     AND length(client_id) > 10))
+     );
+     ALTER TABLE servers ADD COLUMN portal_server_id TEXT
+         CHECK (portal_server_id IS NULL OR length(portal_server_id) BETWEEN 1 AND 256);",
 ];
 
 /// The schema version this build writes (`PRAGMA user_version`).

@@ -8,12 +8,13 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::map_err;
 
+mod api_accounts;
 mod devices;
 use crate::store::columns::{time_from_text, time_to_text};
 use crate::store::rows::{self, ColumnReader, Value};
 use crate::store::{
-    DepCursor, DeviceRow, OrganizationId, OrganizationRow, ServerId, ServerRow, ServerSummary,
-    StoreError, StoreTx,
+    ApiAccountRow, DepCursor, DeviceRow, OrganizationId, OrganizationRow, ServerId, ServerRow,
+    ServerSummary, StoreError, StoreTx,
 };
 
 /// `?1`, `?2`, ...
@@ -500,6 +501,29 @@ impl StoreTx for SqliteTx<'_> {
             });
         }
         Ok(out)
+    }
+
+    fn api_account(
+        &mut self,
+        organization: OrganizationId,
+    ) -> Result<Option<ApiAccountRow>, StoreError> {
+        Ok(self.select_api_accounts(Some(organization))?.pop())
+    }
+
+    fn list_api_accounts(&mut self) -> Result<Vec<ApiAccountRow>, StoreError> {
+        self.select_api_accounts(None)
+    }
+
+    fn insert_api_account(&mut self, row: &ApiAccountRow) -> Result<(), StoreError> {
+        self.insert_api_account_row(row)
+    }
+
+    fn update_api_account(&mut self, row: &ApiAccountRow) -> Result<(), StoreError> {
+        self.update_api_account_row(row)
+    }
+
+    fn delete_api_account(&mut self, organization: OrganizationId) -> Result<(), StoreError> {
+        self.delete_api_account_row(organization)
     }
 
     fn clear_dep_state(&mut self, server: ServerId) -> Result<(), StoreError> {

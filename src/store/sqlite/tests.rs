@@ -135,3 +135,67 @@ fn the_database_enforces_unique_names() {
     conn.execute(insert, [org]).unwrap();
     assert!(conn.execute(insert, [org]).is_err());
 }
+
+#[test]
+fn the_database_checks_api_accounts() {
+    // Even a writer that skips the store's checks meets the table's.
+    let f = SqliteFactory::new();
+    let mut s = f.connect();
+    let org = s
+        .write(|tx| {
+            tx.insert_organization(
+                &OrganizationRow::new(
+                    "Contoso",
+                    Portal::BusinessManager,
+                    OffsetDateTime::UNIX_EPOCH,
+                )
+                .unwrap(),
+            )
+        })
+        .unwrap();
+    let conn = Connection::open(&f.path).unwrap();
+    conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+    let insert = "INSERT INTO api_accounts
+         (organization_id, client_id, key_id, scope, created_at, private_key)
+         VALUES (?1, ?2, ?3, ?4, '2026-01-17T11:02:21Z', ?5)";
+    let long = "k".repeat(257);
+    for (organization, client_id, key_id, scope, key) in [
+        (org, "SCHOOLAPI.x", "K", "business.api", &b"MK1"[..]),
+        (org, "BUSINESSAPI.x", "K", "other.api", &b"MK1"[..]),
+        (org, "BUSINESSAPI.", "K", "business.api", &b"MK1"[..]),
+        (org, "BUSINESSAPI.x", "", "business.api", &b"MK1"[..]),
+        (
+            org,
+            "BUSINESSAPI.x",
+            long.as_str(),
+            "business.api",
+            &b"MK1"[..],
+        ),
+        (org, "BUSINESSAPI.x", "K", "business.api", &b""[..]),
+        (org + 1, "BUSINESSAPI.x", "K", "business.api", &b"MK1"[..]),
+    ] {
+        assert!(
+            conn.execute(
+                insert,
+                rusqlite::params![organization, client_id, key_id, scope, key]
+            )
+            .is_err(),
+            "{client_id} {key_id:.8} {scope} {key:?}"
+        );
+    }
+    let good = rusqlite::params![org, "BUSINESSAPI.x", "K", "business.api", &b"MK1"[..]];
+    conn.execute(insert, good).unwrap();
+    // One per organization.
+    assert!(conn.execute(insert, good).is_err());
+    // A portal server id is 1 to 256 characters.
+    conn.execute(
+        "INSERT INTO servers (organization_id, name, name_key, options, portal_server_id)
+         VALUES (?1, 'A', 'a', '{}', 'P1')",
+        [org],
+    )
+    .unwrap();
+    assert!(
+        conn.execute("UPDATE servers SET portal_server_id = ''", [])
+            .is_err()
+    );
+}
