@@ -274,7 +274,12 @@ impl From<mdmlink::store::registry::RegistryError> for FfiError {
                 S::InvalidArgument
             }
             mdmlink::store::registry::RegistryError::TokenShared { .. } => S::InvalidArgument,
-            mdmlink::store::registry::RegistryError::PortalMismatch { .. } => S::PortalMismatch,
+            mdmlink::store::registry::RegistryError::PortalMismatch { .. }
+            | mdmlink::store::registry::RegistryError::ApiAccount(
+                mdmlink::portal_api::ApiAccountError::WrongPortal { .. },
+            ) => S::PortalMismatch,
+            mdmlink::store::registry::RegistryError::ApiAccount(_) => S::InvalidArgument,
+            mdmlink::store::registry::RegistryError::ApiAccountExists { .. } => S::ApiAccountExists,
             _ => S::InvalidRecord,
         };
         FfiError::new(status, e.to_string())

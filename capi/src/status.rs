@@ -186,8 +186,11 @@ pub enum mdmlink_status {
     OrganizationNotEmpty = 110,
     /// A master key was given to a store whose secrets are not encrypted yet: rekey it.
     NotEncrypted = 111,
-    /// The organization is in another portal than the one given.
+    /// The organization is in another portal than the one given (a server
+    /// added for another portal, an API account of the other portal's API).
     PortalMismatch = 112,
+    /// The organization already has a School and Business Manager API account.
+    ApiAccountExists = 113,
 }
 
 impl mdmlink_status {
