@@ -8,6 +8,7 @@
 #   scripts/perf-table.sh --full           # 10,000 and 1,000,000 servers
 #   bash scripts/with-postgres.sh scripts/perf-table.sh [--full] --postgres
 #                                          # SQLite and PostgreSQL (needs MDMLINK_TEST_POSTGRES_URL)
+#   bash scripts/with-postgres.sh scripts/perf-table.sh [--full] --postgres-only
 #
 # Targets (printed as PASS/MISS; only a broken command fails the script):
 # at the largest size `server list --json` and `check` peak at most 64 MiB,
@@ -24,7 +25,8 @@ for arg in "$@"; do
   case "$arg" in
     --full) sizes="10000 1000000" ;;
     --postgres) postgres=1 ;;
-    *) echo "usage: $0 [--full] [--postgres]" >&2; exit 2 ;;
+    --postgres-only) postgres=2 ;;
+    *) echo "usage: $0 [--full] [--postgres | --postgres-only]" >&2; exit 2 ;;
   esac
 done
 runs=${RUNS:-$runs}
@@ -67,12 +69,13 @@ fmt_time() { awk -v s="$1" 'BEGIN { if (s < 0.1) printf "%.1f ms", s * 1000; els
 fmt_mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
 
 backends="sqlite"
-if [ "$postgres" = 1 ]; then
+if [ "$postgres" != 0 ]; then
   if [ -z "${MDMLINK_TEST_POSTGRES_URL:-}" ]; then
     echo "error: --postgres needs MDMLINK_TEST_POSTGRES_URL (run under scripts/with-postgres.sh)" >&2
     exit 1
   fi
   backends="sqlite postgres"
+  [ "$postgres" = 2 ] && backends="postgres"
 fi
 
 results=$work/results.txt

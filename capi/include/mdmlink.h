@@ -323,6 +323,15 @@ enum mdmlink_status
      * A master key was given to a store whose secrets are not encrypted yet: rekey it.
      */
     MDMLINK_STATUS_NOT_ENCRYPTED = 111,
+    /**
+     * The organization is in another portal than the one given (a server
+     * added for another portal, an API account of the other portal's API).
+     */
+    MDMLINK_STATUS_PORTAL_MISMATCH = 112,
+    /**
+     * The organization already has a School and Business Manager API account.
+     */
+    MDMLINK_STATUS_API_ACCOUNT_EXISTS = 113,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -1647,6 +1656,34 @@ mdmlink_status mdmlink_store_server_add_generated(struct mdmlink_store *store,
                                                   int64_t now_unix,
                                                   struct mdmlink_bytes *cert_pem,
                                                   struct mdmlink_error **err);
+#endif
+
+#if defined(MDMLINK_STORE)
+/**
+ * Adds server `name` as `mdmlink_store_server_add_generated` does, with the
+ * library's policy for where a new server goes (`mdmlink server add
+ * --portal` follows it too): when the store has no organization, or none
+ * named `org`, one is made first in `portal` (a `mdmlink_portal`), named
+ * `org`, or "My organization" when `org` is NULL, with `customer` (NULL:
+ * none). The server's organization must be in `portal`
+ * (`MDMLINK_STATUS_PORTAL_MISMATCH` otherwise). On success `*cert_pem`
+ * receives the certificate to upload (PEM): free it with
+ * `mdmlink_bytes_free`.
+ *
+ * # Safety
+ * `store` is NULL or live; `org`, `customer` NULL or NUL-terminated;
+ * `name` NULL or NUL-terminated; `cert_pem` NULL or writable; `err` as
+ * usual.
+ */
+mdmlink_status mdmlink_store_server_add_generated_with_portal(struct mdmlink_store *store,
+                                                              const char *org,
+                                                              const char *name,
+                                                              uint32_t portal,
+                                                              const char *customer,
+                                                              uint32_t bits,
+                                                              int64_t now_unix,
+                                                              struct mdmlink_bytes *cert_pem,
+                                                              struct mdmlink_error **err);
 #endif
 
 #if defined(MDMLINK_STORE)
