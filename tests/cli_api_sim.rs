@@ -451,3 +451,40 @@ fn an_organization_without_an_api_account_is_told_how_to_add_one() {
     assert!(err.contains("mdmlink api add"), "{err}");
     assert_eq!(sim.requests("/auth/oauth2/token"), 0);
 }
+
+#[test]
+fn an_access_token_expired_while_following_an_activity_is_renewed_once() {
+    let client_id = "BUSINESSAPI.3bb1c3b4-0d4e-4a2b-9c1f-5a6e7d8c9b0a";
+    let (sim, env) = in_process(client_id, "business-manager", |a| a.with_devices(1, 1, 4));
+    let serial = sim
+        .api_serials(client_id, 2)
+        .into_iter()
+        .find(|s| sim.api_device_server(client_id, s).is_none())
+        .expect("an unassigned device");
+    let mut args: Vec<String> = ["api", "assign", "--server", "MDM Server", &serial]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(env.connection.iter().cloned());
+    let child = Command::new(BIN)
+        .env("MDMLINK_STORE", env.path("store.sqlite"))
+        .env("MDMLINK_MASTER_KEY", MASTER_KEY)
+        .env_remove("MDMLINK_PASSPHRASE")
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the activity is created (the first poll is a second later), the
+    // token the command holds stops working.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while sim.requests("/v1/orgDeviceActivities") == 0 {
+        assert!(std::time::Instant::now() < deadline, "no activity created");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    sim.api_expire_access_tokens();
+    let out = common::expect_success(&["api", "assign"], child.wait_with_output().unwrap());
+    assert!(out.contains("COMPLETED (COMPLETED_WITH_SUCCESS)"), "{out}");
+    assert_eq!(sim.requests("/auth/oauth2/token"), 2);
+    assert!(sim.api_device_server(client_id, &serial).is_some());
+}
