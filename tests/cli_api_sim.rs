@@ -488,3 +488,48 @@ fn an_access_token_expired_while_following_an_activity_is_renewed_once() {
     assert_eq!(sim.requests("/auth/oauth2/token"), 2);
     assert!(sim.api_device_server(client_id, &serial).is_some());
 }
+
+#[test]
+fn a_reader_that_goes_away_stops_the_device_listing() {
+    let client_id = "BUSINESSAPI.3bb1c3b4-0d4e-4a2b-9c1f-5a6e7d8c9b0a";
+    let (sim, env) = in_process(client_id, "business-manager", |a| {
+        a.with_devices(6_000, 0, 2)
+    });
+    for json in [false, true] {
+        let before = sim.requests("/v1/orgDevices");
+        let mut args: Vec<String> = vec!["api".into(), "devices".into()];
+        if json {
+            args.push("--json".into());
+        }
+        args.extend(env.connection.iter().cloned());
+        let mut child = Command::new(BIN)
+            .env("MDMLINK_STORE", env.path("store.sqlite"))
+            .env("MDMLINK_MASTER_KEY", MASTER_KEY)
+            .env_remove("MDMLINK_PASSPHRASE")
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        // The reader is gone (`| head -1`): the command ends, exit 0, and
+        // fetches no more pages than it had started.
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let pages = sim.requests("/v1/orgDevices") - before;
+        assert!((1..6).contains(&pages), "{pages} pages fetched");
+    }
+}
