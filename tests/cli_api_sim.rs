@@ -533,3 +533,50 @@ fn a_reader_that_goes_away_stops_the_device_listing() {
         assert!((1..6).contains(&pages), "{pages} pages fetched");
     }
 }
+
+#[test]
+fn bad_urls_and_misplaced_options_are_refused_before_any_request() {
+    let client_id = "BUSINESSAPI.3bb1c3b4-0d4e-4a2b-9c1f-5a6e7d8c9b0a";
+    let (sim, env) = in_process(client_id, "business-manager", |a| a);
+    let token_url = format!("{}/auth/oauth2/token", sim.base_url());
+    for (flag, bad) in [
+        ("--base-url", "not a url"),
+        ("--token-url", "ftp://127.0.0.1/"),
+    ] {
+        let mut args = vec!["api", "servers"];
+        if flag == "--base-url" {
+            args.extend(["--base-url", bad, "--token-url", &token_url]);
+        } else {
+            args.extend(["--token-url", bad]);
+        }
+        let out = env.run(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.starts_with(&format!("mdmlink: {flag}: ")), "{err}");
+    }
+    // --base-url and --token-url belong to --via-api on `server add`, which
+    // does not take --portal: usage errors (exit 2).
+    let base = sim.base_url();
+    for args in [
+        vec!["server", "add", "X", "--base-url", base.as_str()],
+        vec![
+            "server",
+            "add",
+            "X",
+            "--via-api",
+            "--portal",
+            "business-manager",
+        ],
+        vec![
+            "server",
+            "rotate-key",
+            "X",
+            "--token-url",
+            token_url.as_str(),
+        ],
+        vec!["api", "devices", "--full"],
+    ] {
+        assert_eq!(env.run(&args).status.code(), Some(2), "{args:?}");
+    }
+    assert_eq!(sim.requests("/auth/oauth2/token"), 0);
+}
