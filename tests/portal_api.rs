@@ -399,6 +399,39 @@ fn servers_are_added_rekeyed_and_reconciled_through_the_api() {
     )
     .unwrap_err();
     assert!(matches!(e, LinkError::Account(_)), "{e}");
+    // A server linked by hand is found in the portal by name when rotated
+    // through the API, and its id is kept from then on.
+    let by_hand = mdmlink::ServerKeypair::generate(
+        &mut rng,
+        KeySize::Rsa2048,
+        &mdmlink::keypair::CertificateParams::new("Taken In Portal", NOW),
+    )
+    .unwrap();
+    reg.add_server(
+        None,
+        "Taken In Portal",
+        by_hand,
+        ServerOptions::default(),
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(reg.portal_server_id(None, "Taken In Portal").unwrap(), None);
+    let rotated = link::rotate_key(
+        &mut reg,
+        &f.client,
+        None,
+        "Taken In Portal",
+        None,
+        KeySize::Rsa2048,
+        &mut rng,
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(rotated.portal_server_id, seeded.id);
+    assert_eq!(
+        reg.portal_server_id(None, "Taken In Portal").unwrap(),
+        Some(seeded.id.clone())
+    );
 }
 
 fn link_report(
