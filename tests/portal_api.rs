@@ -298,6 +298,27 @@ fn servers_are_added_rekeyed_and_reconciled_through_the_api() {
     assert_eq!(stored_pem, added.certificate_pem);
     let der = pem_to_der(&stored_pem);
     assert_eq!(created.certificate.as_deref(), Some(der.as_slice()));
+    assert_eq!(added.certificate_der, der);
+    // The portal's id is kept with the server.
+    assert_eq!(
+        reg.portal_server_id(None, "main mdm").unwrap().as_deref(),
+        Some(added.portal_server.id.as_str())
+    );
+    // Names resolve to portal ids: a stored server by its kept id, another
+    // by the portal's name; an unknown one is named.
+    assert_eq!(
+        link::portal_server_id(&mut reg, &f.client, None, "Main MDM").unwrap(),
+        added.portal_server.id
+    );
+    let seeded = portal.iter().find(|s| s.name == "Taken In Portal").unwrap();
+    assert_eq!(
+        link::portal_server_id(&mut reg, &f.client, None, "taken in portal").unwrap(),
+        seeded.id
+    );
+    assert!(matches!(
+        link::portal_server_id(&mut reg, &f.client, None, "Nowhere"),
+        Err(LinkError::NotInPortal { .. })
+    ));
     // Taken in the portal (409): nothing added to the store.
     let e = link::add_server(
         &mut reg,
@@ -378,6 +399,39 @@ fn servers_are_added_rekeyed_and_reconciled_through_the_api() {
     )
     .unwrap_err();
     assert!(matches!(e, LinkError::Account(_)), "{e}");
+    // A server linked by hand is found in the portal by name when rotated
+    // through the API, and its id is kept from then on.
+    let by_hand = mdmlink::ServerKeypair::generate(
+        &mut rng,
+        KeySize::Rsa2048,
+        &mdmlink::keypair::CertificateParams::new("Taken In Portal", NOW),
+    )
+    .unwrap();
+    reg.add_server(
+        None,
+        "Taken In Portal",
+        by_hand,
+        ServerOptions::default(),
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(reg.portal_server_id(None, "Taken In Portal").unwrap(), None);
+    let rotated = link::rotate_key(
+        &mut reg,
+        &f.client,
+        None,
+        "Taken In Portal",
+        None,
+        KeySize::Rsa2048,
+        &mut rng,
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(rotated.portal_server_id, seeded.id);
+    assert_eq!(
+        reg.portal_server_id(None, "Taken In Portal").unwrap(),
+        Some(seeded.id.clone())
+    );
 }
 
 fn link_report(

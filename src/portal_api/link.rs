@@ -15,11 +15,13 @@
 //!   key; one whose fate is unknown keeps it (the portal may hold its
 //!   certificate, and only that key will open the next token).
 //!
-//! The portal's id for a server is returned to the caller, who keeps it
-//! with the server; until the store has a column for it, [`rotate_key`]
-//! takes it as an argument or finds the server in the portal by name.
-//! After either step the admin downloads the token from the server's page
-//! in the portal and installs it as usual.
+//! The portal's id for a server is kept with it in the store: [`add_server`]
+//! stores the server and the id in one transaction
+//! ([`Registry::add_server_linked`]); [`rotate_key`] uses the id given, else
+//! the one kept, else finds the server in the portal by name and keeps its
+//! id. [`portal_server_id`] resolves a name the same way for the device
+//! commands. After either step the admin downloads the token from the
+//! server's page in the portal and installs it as usual.
 
 use rand_core::TryCryptoRng;
 use time::OffsetDateTime;
@@ -30,6 +32,7 @@ use super::{ApiScope, PortalApiError};
 use crate::expiry::ExpiryPolicy;
 use crate::keypair::{CertificateParams, KeyError, KeySize, ServerKeypair};
 use crate::name::ServerName;
+use crate::not_found::Missing;
 use crate::organization::{MAX_CERTIFICATES, ServerOptions};
 use crate::store::registry::{Registry, RegistryError};
 use crate::store::{OrganizationRow, Store};
@@ -123,6 +126,8 @@ pub struct AddedByApi {
     pub portal_server: MdmServer,
     /// The certificate uploaded, PEM.
     pub certificate_pem: String,
+    /// The same certificate, DER.
+    pub certificate_der: Vec<u8>,
 }
 
 /// What [`rotate_key`] did.
@@ -135,6 +140,8 @@ pub struct RotatedByApi {
     pub portal_server_id: String,
     /// The staged certificate now in the portal, PEM.
     pub staged_certificate_pem: String,
+    /// The same certificate, DER.
+    pub staged_certificate_der: Vec<u8>,
 }
 
 fn certificate_upload(
@@ -202,6 +209,7 @@ pub fn add_server<S: Store, R: TryCryptoRng + ?Sized>(
     let keypair =
         ServerKeypair::generate(rng, key_size, &CertificateParams::new(name.clone(), now))?;
     let certificate_pem = keypair.certificate_pem()?;
+    let certificate_der = keypair.certificate_der()?;
     let create = CreateServer::new(
         &name,
         certificate_upload(&name, &keypair)?,
@@ -222,12 +230,21 @@ pub fn add_server<S: Store, R: TryCryptoRng + ?Sized>(
         }
         Err(e) => return Err(e.into()),
     };
-    match registry.add_server(Some(&org.name), &name, keypair, options, now) {
+    // The server and the portal's id for it: one transaction.
+    match registry.add_server_linked(
+        Some(&org.name),
+        &name,
+        keypair,
+        options,
+        &portal_server.id,
+        now,
+    ) {
         Ok(org) => Ok(AddedByApi {
             organization: org,
             name,
             portal_server,
             certificate_pem,
+            certificate_der,
         }),
         Err(source) => {
             let rolled_back = client.delete_server(&portal_server.id).is_ok();
@@ -270,9 +287,30 @@ pub fn find_portal_server(client: &PortalApiClient, name: &str) -> Result<MdmSer
     }
 }
 
+/// The portal's id for the server `name`: the one kept with the store's
+/// server of that name when there is one, otherwise that of the portal's
+/// server named `name` ([`find_portal_server`]).
+pub fn portal_server_id<S: Store>(
+    registry: &mut Registry<S>,
+    client: &PortalApiClient,
+    organization: Option<&str>,
+    name: &str,
+) -> Result<String, LinkError> {
+    let org = registry.organization(organization)?;
+    client.account().check_portal(org.portal)?;
+    match registry.portal_server_id(Some(&org.name), name) {
+        Ok(Some(id)) => return Ok(id),
+        Ok(None) => {}
+        Err(RegistryError::NotFound(n)) if n.missing() == Missing::Server => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(find_portal_server(client, name)?.id)
+}
+
 /// Rotates `name`'s key through the API: stages a new keypair of
 /// `key_size` and uploads its certificate to the portal's server
-/// `portal_server_id` (found by name when `None`).
+/// `portal_server_id` (when `None`: the id kept with the server, else the
+/// portal's server of that name, whose id is then kept).
 #[allow(clippy::too_many_arguments)]
 pub fn rotate_key<S: Store, R: TryCryptoRng + ?Sized>(
     registry: &mut Registry<S>,
@@ -293,21 +331,33 @@ pub fn rotate_key<S: Store, R: TryCryptoRng + ?Sized>(
             count,
         });
     }
-    let portal_id = match portal_server_id {
-        Some(id) => id.to_owned(),
-        None => find_portal_server(client, &stored)?.id,
+    let kept = registry.portal_server_id(Some(&org.name), &stored)?;
+    let (portal_id, keep) = match (portal_server_id, kept) {
+        (Some(id), _) => (id.to_owned(), false),
+        (None, Some(id)) => (id, false),
+        (None, None) => (find_portal_server(client, &stored)?.id, true),
     };
     let keypair =
         ServerKeypair::generate(rng, key_size, &CertificateParams::new(stored.clone(), now))?;
     let upload = certificate_upload(&stored, &keypair)?;
     let staged_certificate_pem = keypair.certificate_pem()?;
+    let staged_certificate_der = keypair.certificate_der()?;
     registry.stage_keypair(Some(&org.name), &stored, keypair, false, now)?;
     match client.update_server(&portal_id, &UpdateServer::certificate(upload)) {
-        Ok(_) => Ok(RotatedByApi {
-            name: stored,
-            portal_server_id: portal_id,
-            staged_certificate_pem,
-        }),
+        Ok(_) => {
+            if keep {
+                // Found by name: keep the id so the next call needs no
+                // search. The rotation is done either way; should this
+                // write fail, the next call searches by name again.
+                let _ = registry.set_portal_server_id(Some(&org.name), &stored, Some(&portal_id));
+            }
+            Ok(RotatedByApi {
+                name: stored,
+                portal_server_id: portal_id,
+                staged_certificate_pem,
+                staged_certificate_der,
+            })
+        }
         Err(e @ (PortalApiError::Uncertain { .. } | PortalApiError::Transport { .. })) => {
             Err(LinkError::RotationUncertain {
                 name: stored,

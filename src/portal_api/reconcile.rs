@@ -164,8 +164,9 @@ pub fn compare(store: &[StoreServer], portal: &[MdmServer]) -> ReconcileReport {
 }
 
 /// Reconciles `organization` in the store with the portal the client
-/// reaches. `portal_ids` gives the portal id kept for a server (by stored
-/// name), when the caller keeps them.
+/// reaches. A server is matched by the portal id kept with it in the store,
+/// else by the id `portal_ids` gives for its stored name (for a caller that
+/// keeps ids elsewhere; `&|_| None` otherwise), else by name.
 pub fn reconcile<S: Store>(
     registry: &mut Registry<S>,
     client: &PortalApiClient,
@@ -179,7 +180,10 @@ pub fn reconcile<S: Store>(
         .servers(Some(&org.name), &ExpiryPolicy::default(), now)?
         .into_iter()
         .map(|s| StoreServer {
-            portal_server_id: portal_ids(&s.summary.name),
+            portal_server_id: s
+                .summary
+                .portal_server_id
+                .or_else(|| portal_ids(&s.summary.name)),
             name: s.summary.name,
         })
         .collect();

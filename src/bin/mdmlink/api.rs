@@ -1,13 +1,15 @@
 //! `api add|list|remove`: an organization's School and Business Manager API
 //! account (client ID, key ID, P-256 key), kept in the store with its key
-//! sealed under the master key. One registry call each.
+//! sealed under the master key. One registry call each. The commands that
+//! talk to Apple with it (`api servers|devices|assign|unassign|reconcile`)
+//! are in `portal.rs`.
 
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use mdmlink::portal_api::ApiAccount;
 
-use crate::{Failure, Globals, files, label, now_or, state};
+use crate::{Failure, Globals, files, label, now_or, portal, state};
 
 /// `mdmlink api ...`.
 #[derive(Subcommand, Debug)]
@@ -19,6 +21,21 @@ pub enum ApiCommand {
     List(ApiListArgs),
     /// Remove the organization's API account (its key is deleted from the store).
     Remove,
+    /// The portal's device management services (MDM servers): id, type,
+    /// dates and name, as Apple gives them.
+    Servers(portal::ServersArgs),
+    /// The organization's devices, or those assigned to one server, read
+    /// page by page.
+    Devices(portal::DevicesArgs),
+    /// Assign devices to a server and wait for the activity; exit 0 when
+    /// it completed for every device, 1 otherwise.
+    Assign(portal::ActivityArgs),
+    /// Unassign devices from a server and wait for the activity; exit 0
+    /// when it completed for every device, 1 otherwise.
+    Unassign(portal::ActivityArgs),
+    /// Compare the store's servers with the portal's; exit 0 when they
+    /// agree, 1 otherwise, naming each difference.
+    Reconcile(portal::ReconcileArgs),
 }
 
 /// `api add`.
@@ -53,6 +70,11 @@ pub struct ApiListArgs {
 
 pub fn run(g: &Globals, c: &ApiCommand) -> Result<u8, Failure> {
     match c {
+        ApiCommand::Servers(a) => return portal::servers(g, a),
+        ApiCommand::Devices(a) => return portal::devices(g, a),
+        ApiCommand::Assign(a) => return portal::activity(g, a, true),
+        ApiCommand::Unassign(a) => return portal::activity(g, a, false),
+        ApiCommand::Reconcile(a) => return portal::reconcile(g, a),
         ApiCommand::Add(a) => {
             let pem = zeroize::Zeroizing::new(files::read(&a.key, files::Kind::Key)?);
             let password = match &a.key_password_env {

@@ -62,6 +62,9 @@ fn add_args(name: &str, dir: &Path) -> AddArgs {
         der: false,
         force: false,
         now: None,
+        via_api: false,
+        base_url: None,
+        token_url: None,
     }
 }
 

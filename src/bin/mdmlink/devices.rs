@@ -276,7 +276,7 @@ fn assign(g: &Globals, a: &AssignArgs) -> Result<u8, Failure> {
 
 /// Why `s` is not a serial number, showing it with every character that is
 /// not printable ASCII escaped (a fullwidth letter, an invisible mark).
-fn check_serial(s: &str) -> Result<(), String> {
+pub(crate) fn check_serial(s: &str) -> Result<(), String> {
     use mdmlink::dep::request::MAX_SERIAL_LEN;
     if !s.is_empty() && s.len() <= MAX_SERIAL_LEN && s.bytes().all(|b| b.is_ascii_graphic()) {
         return Ok(());
@@ -290,7 +290,7 @@ fn check_serial(s: &str) -> Result<(), String> {
 /// Serial numbers from `file`, one per line (a regular file of bounded
 /// size; a UTF-8 byte order mark and blank lines ignored); an error names
 /// the file and the line.
-fn read_serials(file: &std::path::Path) -> Result<Vec<String>, Failure> {
+pub(crate) fn read_serials(file: &std::path::Path) -> Result<Vec<String>, Failure> {
     let bytes = crate::files::read(file, crate::files::Kind::Serials)?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]

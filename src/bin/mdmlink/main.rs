@@ -7,7 +7,8 @@
 //! `seal` and `status`; `server.rs` the `server` commands and `check`; `jwt.rs` Access
 //! Management JWTs;
 //! `devices.rs` the device assignment service (`devices`, `profile`);
-//! `api.rs` the School and Business Manager API account (`api`);
+//! `api.rs` the School and Business Manager API account (`api`), and
+//! `portal.rs` the commands that talk to that API;
 //! `demo.rs` the end-to-end demo.
 #![deny(unsafe_code)]
 
@@ -30,6 +31,7 @@ mod files;
 mod jwt;
 mod keys;
 mod org;
+mod portal;
 mod server;
 mod state;
 

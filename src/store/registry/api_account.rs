@@ -173,6 +173,18 @@ impl<S: Store> Registry<S> {
         })?)
     }
 
+    /// The id the School and Business Manager API gave the server `name`
+    /// (kept by [`Registry::add_server_linked`] or
+    /// [`Registry::set_portal_server_id`]); `None` for a server linked by
+    /// hand. No secret is read.
+    pub fn portal_server_id(
+        &mut self,
+        organization: Option<&str>,
+        name: &str,
+    ) -> Result<Option<String>, RegistryError> {
+        Ok(self.row(organization, name)?.summary.portal_server_id)
+    }
+
     /// Records the id the School and Business Manager API gives the server
     /// `name` (or forgets it with `None`): what linking through the API
     /// keeps with the server.
@@ -182,12 +194,8 @@ impl<S: Store> Registry<S> {
         name: &str,
         portal_server_id: Option<&str>,
     ) -> Result<(), RegistryError> {
-        if let Some(id) = portal_server_id
-            && (id.is_empty() || id.len() > 256 || !id.bytes().all(|b| b.is_ascii_graphic()))
-        {
-            return Err(RegistryError::InvalidPortalServerId {
-                server: name.to_owned(),
-            });
+        if let Some(id) = portal_server_id {
+            check_portal_server_id(name, id)?;
         }
         self.with_row(organization, name, |row| {
             row.summary.portal_server_id = portal_server_id.map(str::to_owned);
@@ -195,6 +203,17 @@ impl<S: Store> Registry<S> {
         })?;
         Ok(())
     }
+}
+
+/// A portal server id is 1 to 256 printable ASCII characters (Apple's are
+/// 32 hex digits).
+pub(super) fn check_portal_server_id(server: &str, id: &str) -> Result<(), RegistryError> {
+    if id.is_empty() || id.len() > 256 || !id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(RegistryError::InvalidPortalServerId {
+            server: server.to_owned(),
+        });
+    }
+    Ok(())
 }
 
 /// The account of `row`, its key opened with `sealer`.

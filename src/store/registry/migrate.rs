@@ -117,7 +117,7 @@ impl Registry<SqliteStore> {
                     e => e.into(),
                 })?;
                 for server in org.servers() {
-                    insert(tx, &sealer, &row, server)?;
+                    insert(tx, &sealer, &row, server, None)?;
                 }
                 migrated = Some(org.name().to_owned());
                 Ok(())

@@ -140,6 +140,7 @@ fn insert(
     sealer: &Sealer,
     org: &OrganizationRow,
     server: &crate::organization::MdmServer,
+    portal_server_id: Option<&str>,
 ) -> Result<i64, RegistryError> {
     let bare = ServerRow {
         summary: convert::summary_of(server, 0, org.id, None),
@@ -150,7 +151,8 @@ fn insert(
         token: None,
     };
     let id = tx.insert_server(&bare)?;
-    let row = convert::to_row(sealer, server, id, org.id, None)?;
+    let mut row = convert::to_row(sealer, server, id, org.id, None)?;
+    row.summary.portal_server_id = portal_server_id.map(str::to_owned);
     tx.update_server(&row)?;
     Ok(id)
 }

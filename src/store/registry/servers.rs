@@ -76,6 +76,41 @@ impl<S: Store> Registry<S> {
         options: ServerOptions,
         now: OffsetDateTime,
     ) -> Result<OrganizationRow, RegistryError> {
+        self.add_server_with(organization, name, keypair, options, None, now)
+    }
+
+    /// Adds a server the School and Business Manager API created in the
+    /// portal, with the portal's id for it, in one transaction (see
+    /// [`Registry::set_portal_server_id`] for what an id may be).
+    pub fn add_server_linked(
+        &mut self,
+        organization: Option<&str>,
+        name: &str,
+        keypair: ServerKeypair,
+        options: ServerOptions,
+        portal_server_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<OrganizationRow, RegistryError> {
+        super::api_account::check_portal_server_id(name, portal_server_id)?;
+        self.add_server_with(
+            organization,
+            name,
+            keypair,
+            options,
+            Some(portal_server_id),
+            now,
+        )
+    }
+
+    fn add_server_with(
+        &mut self,
+        organization: Option<&str>,
+        name: &str,
+        keypair: ServerKeypair,
+        options: ServerOptions,
+        portal_server_id: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<OrganizationRow, RegistryError> {
         let sealer = self.sealer()?;
         let server = MdmServer::new(name, keypair, options, now)?;
         self.store.write(|tx| {
@@ -83,7 +118,7 @@ impl<S: Store> Registry<S> {
             if let Some(t) = server.token() {
                 check_token_unshared(tx, &sealer, &org, name, t.token.consumer_key())?;
             }
-            insert(tx, &sealer, &org, &server).map_err(|e| duplicate(e, name))?;
+            insert(tx, &sealer, &org, &server, portal_server_id).map_err(|e| duplicate(e, name))?;
             Ok(org)
         })
     }
@@ -155,7 +190,7 @@ impl<S: Store> Registry<S> {
             if let Some(t) = server.token() {
                 check_token_unshared(tx, &sealer, &org, name, t.token.consumer_key())?;
             }
-            insert(tx, &sealer, &org, &server).map_err(|e| duplicate(e, name))?;
+            insert(tx, &sealer, &org, &server, None).map_err(|e| duplicate(e, name))?;
             Ok::<_, RegistryError>(org)
         })?;
         let installed = report.map(|report| Installed {
@@ -390,7 +425,11 @@ impl<S: Store> Registry<S> {
     }
 
     /// The server's row, read in one transaction (secrets still sealed).
-    fn row(&mut self, organization: Option<&str>, name: &str) -> Result<ServerRow, RegistryError> {
+    pub(super) fn row(
+        &mut self,
+        organization: Option<&str>,
+        name: &str,
+    ) -> Result<ServerRow, RegistryError> {
         self.store.read(|tx| {
             let org = find_org(tx, organization)?;
             let key = convert::name_key(&org.name, name)?;

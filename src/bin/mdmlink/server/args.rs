@@ -65,7 +65,7 @@ pub struct AddArgs {
     pub name: String,
     /// The portal: for a store without organizations, creates one (named
     /// by --org, or "My organization"); otherwise must match the organization's.
-    #[arg(long, value_parser = parse_portal)]
+    #[arg(long, value_parser = parse_portal, conflicts_with = "via_api")]
     pub portal: Option<Portal>,
     /// For MSPs: the customer this server belongs to.
     #[arg(long, value_name = "C", requires = "site")]
@@ -79,7 +79,8 @@ pub struct AddArgs {
     /// RSA modulus size.
     #[arg(long, default_value_t = 2048, value_parser = bits_parser())]
     pub bits: u32,
-    /// Where to write the certificate to upload (default: NAME.pem here).
+    /// Where to write the certificate to upload (default: NAME.pem here;
+    /// with --via-api, written only when given).
     #[arg(long, value_name = "FILE")]
     pub cert_out: Option<PathBuf>,
     /// Write the certificate as DER (default file NAME.der).
@@ -91,6 +92,19 @@ pub struct AddArgs {
     /// Add the server at this time (RFC 3339) instead of now.
     #[arg(long, value_name = "RFC3339")]
     pub now: Option<String>,
+    /// Create it in the portal through the organization's API account
+    /// (`mdmlink api add`; Apple Business only) instead of uploading the
+    /// certificate by hand; the portal's id is kept with the server.
+    #[arg(long)]
+    pub via_api: bool,
+    /// With --via-api: the API's base URL (default by the account's scope:
+    /// https://api-business.apple.com or https://api-school.apple.com).
+    #[arg(long, value_name = "URL", requires = "via_api")]
+    pub base_url: Option<String>,
+    /// With --via-api: the token endpoint (default
+    /// https://account.apple.com/auth/oauth2/token).
+    #[arg(long, value_name = "URL", requires = "via_api")]
+    pub token_url: Option<String>,
 }
 
 /// `server import`.
@@ -184,18 +198,33 @@ pub struct RotateArgs {
     /// RSA modulus size.
     #[arg(long, default_value_t = 2048, value_parser = bits_parser())]
     pub bits: u32,
-    /// Where to write the new certificate to upload (default: NAME-new.pem here).
+    /// Where to write the new certificate to upload (default: NAME-new.pem
+    /// here; with --via-api, written only when given).
     #[arg(long, value_name = "FILE")]
     pub cert_out: Option<PathBuf>,
     /// Write the certificate as DER (default file NAME-new.der).
     #[arg(long)]
     pub der: bool,
-    /// Replace a keypair already staged, and an existing --cert-out file.
+    /// Replace a keypair already staged (not with --via-api), and an
+    /// existing --cert-out file.
     #[arg(long)]
     pub force: bool,
     /// Stage at this time (RFC 3339) instead of now.
     #[arg(long, value_name = "RFC3339")]
     pub now: Option<String>,
+    /// Replace the server's certificate in the portal through the
+    /// organization's API account (Apple Business only) instead of
+    /// uploading it by hand.
+    #[arg(long)]
+    pub via_api: bool,
+    /// With --via-api: the API's base URL (default by the account's scope:
+    /// https://api-business.apple.com or https://api-school.apple.com).
+    #[arg(long, value_name = "URL", requires = "via_api")]
+    pub base_url: Option<String>,
+    /// With --via-api: the token endpoint (default
+    /// https://account.apple.com/auth/oauth2/token).
+    #[arg(long, value_name = "URL", requires = "via_api")]
+    pub token_url: Option<String>,
 }
 
 /// A server name.

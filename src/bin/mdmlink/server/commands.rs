@@ -52,6 +52,9 @@ fn default_cert_path(name: &ServerName, suffix: &str, der: bool) -> PathBuf {
 }
 
 pub fn add(g: &Globals, a: &AddArgs) -> Result<u8, Failure> {
+    if a.via_api {
+        return super::via_api::add(g, a);
+    }
     let now = now_or(a.now.as_deref(), "--now")?;
     let name = ServerName::parse(&a.name).map_err(|e| Failure::new(e.to_string()))?;
     // Only --portal may create a store (with its organization).
@@ -259,6 +262,9 @@ pub fn install_token(g: &Globals, a: &InstallArgs) -> Result<u8, Failure> {
 }
 
 pub fn rotate_key(g: &Globals, a: &RotateArgs) -> Result<u8, Failure> {
+    if a.via_api {
+        return super::via_api::rotate_key(g, a);
+    }
     let now = now_or(a.now.as_deref(), "--now")?;
     let mut st = state::open_present(g)?;
     // The server must exist, and have no staged key unless --force, before

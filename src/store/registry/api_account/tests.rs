@@ -301,6 +301,65 @@ fn the_portal_server_id_is_kept_with_the_server(retry: bool) {
     }
     r.set_portal_server_id(None, "Main MDM", None).unwrap();
     assert_eq!(id_of(&mut r), None);
+    assert_eq!(r.portal_server_id(None, "main mdm").unwrap(), None);
+}
+
+fn a_server_created_through_the_api_is_added_with_its_portal_id(retry: bool) {
+    let mut r = registry(retry, None);
+    r.add_organization("Contoso", Portal::BusinessManager, None, NOW)
+        .unwrap();
+    let kp = |name: &str| {
+        ServerKeypair::generate(
+            &mut crate::SystemRng::default(),
+            KeySize::Rsa2048,
+            &CertificateParams::new(name, NOW),
+        )
+        .unwrap()
+    };
+    r.add_server_linked(
+        None,
+        "Main MDM",
+        kp("Main MDM"),
+        ServerOptions::default(),
+        "2C4E6A8B0D1F3A5C7E9B1D3F5A7C9E0B",
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(
+        r.portal_server_id(None, "MAIN MDM").unwrap().as_deref(),
+        Some("2C4E6A8B0D1F3A5C7E9B1D3F5A7C9E0B")
+    );
+    // A bad id is refused before anything is written.
+    assert!(matches!(
+        r.add_server_linked(
+            None,
+            "Lab",
+            kp("Lab"),
+            ServerOptions::default(),
+            "not an id",
+            NOW
+        ),
+        Err(RegistryError::InvalidPortalServerId { .. })
+    ));
+    assert!(r.portal_server_id(None, "Lab").is_err());
+    // A duplicate name is refused as by `add_server`.
+    assert!(
+        r.add_server_linked(
+            None,
+            "main mdm",
+            kp("main mdm"),
+            ServerOptions::default(),
+            "AA",
+            NOW
+        )
+        .is_err()
+    );
+    assert_eq!(
+        r.servers(None, &ExpiryPolicy::default(), NOW)
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 /// One `#[test]` per name on a memory store, and on one whose write
@@ -328,4 +387,5 @@ both_ways!(
     removing_the_account_or_its_organization,
     rekey_and_copy_reseal_the_api_key,
     the_portal_server_id_is_kept_with_the_server,
+    a_server_created_through_the_api_is_added_with_its_portal_id,
 );
