@@ -12,6 +12,8 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 # The library as a Rust dependent builds it by default: no feature, no warning.
 cargo clippy -p mdmlink --lib -- -D warnings
+# Every doc link resolves (docs on every public item are the API's reference).
+RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps --workspace --all-features
 # The PostgreSQL store's tests need a server: scripts/with-postgres.sh starts
 # a throwaway one where PostgreSQL is installed (or must be: CI). Elsewhere
 # they say how to run them and pass.

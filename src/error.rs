@@ -1,9 +1,8 @@
 //! The crate-wide error type.
 //!
 //! Each module has its own error enum that says exactly which rule was broken
-//! ([`NameError`](crate::name::NameError), [`RoleError`](crate::portal::RoleError),
-//! [`KeyError`](crate::keypair::KeyError), [`TokenError`](crate::token::TokenError),
-//! [`OrganizationError`](crate::organization::OrganizationError)). [`Error`] wraps
+//! ([`NameError`], [`RoleError`], [`KeyError`], [`TokenError`],
+//! [`OrganizationError`]). [`Error`] wraps
 //! them for callers that want a single type. No variant ever carries key material,
 //! content keys or token secrets.
 //!

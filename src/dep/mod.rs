@@ -7,7 +7,7 @@
 //!   [`OpType`], per-device [`DeviceStatus`]);
 //! - [`error`]: [`DepError`], the service's error codes ([`ServiceCode`]) with
 //!   messages that say what to do;
-//! - [`request`]: every endpoint as a plain request value ([`ApiCall`]) and
+//! - [`request`]: every endpoint as a plain request value ([`request::ApiCall`]) and
 //!   its reply parser, testable without HTTP;
 //! - [`profile`]: enrollment profiles and assignment results;
 //! - [`cache`]: per-server sessions shared by several callers, one

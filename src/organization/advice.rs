@@ -28,7 +28,7 @@ pub struct ServerStatus {
 }
 
 impl ServerStatus {
-    /// "staging pending since <date>" with what to do, while a staged
+    /// "staging pending since DATE" with what to do, while a staged
     /// keypair waits for its token; `None` otherwise.
     pub fn staging_message(&self) -> Option<String> {
         self.staging_pending_since.map(|since| {
@@ -86,7 +86,7 @@ impl ServerStatus {
     /// `None` when it needs nothing. The one source of the advice text, for
     /// [`Organization::needs_action`] and the store's health checks alike.
     ///
-    /// A server that needs action gets "; staging pending since <date>"
+    /// A server that needs action gets "; staging pending since DATE"
     /// after its advice while a staged keypair waits for its token; a
     /// healthy server is listed for that alone (with its `Valid` health)
     /// once the staging is [`STAGING_REMINDER_AFTER`] old.
@@ -197,7 +197,7 @@ impl Organization {
     ///
     /// A staged keypair still waiting for its token is never forgotten: the
     /// advice of a server listed anyway ends with "staging pending since
-    /// <date>", and a server with a valid token is listed for it alone once
+    /// DATE", and a server with a valid token is listed for it alone once
     /// the staging is [`STAGING_REMINDER_AFTER`] old (with its `Valid`
     /// health, after every other item).
     pub fn needs_action(&self, policy: &ExpiryPolicy, now: OffsetDateTime) -> Vec<ActionItem> {

@@ -139,7 +139,7 @@ pub enum OrganizationError {
     CertificateLimit {
         /// Certificates in use.
         count: usize,
-        /// The limit ([`MAX_CERTIFICATES`]).
+        /// The limit ([`MAX_CERTIFICATES`](super::MAX_CERTIFICATES)).
         max: usize,
     },
     /// There is no staged keypair to discard.

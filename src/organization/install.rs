@@ -259,7 +259,7 @@ impl Organization {
 
     /// Like [`Self::install_token`], and also reads the file's name
     /// (`file_name`, a name or path, as downloaded: see
-    /// [`token::filename`]). A file name that names another server gives a
+    /// [`crate::token::filename`]). A file name that names another server gives a
     /// warning, not an error: the key that opens the token decides the
     /// server. A file name not of Apple's form is ignored. Blinds with the
     /// system's random number generator, as [`Self::install_token`] does.

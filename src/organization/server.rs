@@ -214,13 +214,13 @@ impl MdmServer {
 
     /// Apple's identifier for the server (`server_uuid` from *Account
     /// Detail*), the `iss` of its Access Management JWTs; `None` until set
-    /// with [`Organization::set_server_uuid`].
+    /// with [`Organization::set_server_uuid`](super::Organization::set_server_uuid).
     pub fn server_uuid(&self) -> Option<&str> {
         self.server_uuid.as_deref()
     }
 
     /// The certificates a token for this server may be issued to, staged
-    /// first (the order [`Organization::install_token`] tries them).
+    /// first (the order [`Organization::install_token`](super::Organization::install_token) tries them).
     pub fn certificate_descriptions(&self) -> Vec<CertificateDescription> {
         let mut out = Vec::with_capacity(2);
         if let Some(s) = &self.staged {

@@ -16,7 +16,7 @@
 //! > resources.
 //!
 //! 1. [`session_request`] builds the signed `GET /session` (RFC 5849 `HMAC-SHA1`,
-//!    see [`oauth`]) from a [`ServerToken`]; the caller passes time and nonce.
+//!    see `oauth`) from a [`ServerToken`]; the caller passes time and nonce.
 //! 2. Send it with any HTTP client; [`parse_session_response`] turns the reply
 //!    (`{"auth_session_token": "..."}`) into a [`Session`], or the documented
 //!    errors into a [`SessionError`].

@@ -321,7 +321,7 @@ pub fn open<K: ServerKey>(data: &[u8], keypair: &K) -> Result<ServerToken, Token
 /// Opens a token file: any of the forms [`smime::unarmor`] accepts, CMS
 /// EnvelopedData addressed to `keypair` ([`envelope::open`]), and a valid
 /// payload ([`payload::parse`]). `rng` blinds the RSA operation. `keypair`
-/// is any [`ServerKey`]: a [`ServerKeypair`] or a key in an HSM or KMS.
+/// is any [`ServerKey`]: a [`ServerKeypair`](crate::keypair::ServerKeypair) or a key in an HSM or KMS.
 pub fn open_with_rng<K: ServerKey, R: TryCryptoRng + ?Sized>(
     data: &[u8],
     keypair: &K,

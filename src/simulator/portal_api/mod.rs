@@ -1,18 +1,18 @@
 //! Apple's School and Business Manager API, simulated on the same loopback
 //! address as the device assignment service.
 //!
-//! - `POST /auth/oauth2/token` ([`oauth`]): a client-credentials grant with
+//! - `POST /auth/oauth2/token` (`oauth`): a client-credentials grant with
 //!   an ES256 client assertion, checked as Apple documents; access tokens
 //!   last one hour of the simulator's clock.
 //! - `/v1/orgDevices`, `/v1/orgDevices/{id}` and its `assignedServer`,
 //!   `relationships/assignedServer` and `appleCareCoverage`
-//!   ([`devices`]); `/v1/mdmServers` and `/v1/mdmServers/{id}`, with
-//!   `relationships/devices` ([`servers`]); `POST`, `PATCH` and `DELETE` of
+//!   (`devices`); `/v1/mdmServers` and `/v1/mdmServers/{id}`, with
+//!   `relationships/devices` (`servers`); `POST`, `PATCH` and `DELETE` of
 //!   servers on Apple Business accounts only (403 on School);
-//!   `/v1/orgDeviceActivities` ([`activities`]). JSON:API documents with
+//!   `/v1/orgDeviceActivities` (`activities`). JSON:API documents with
 //!   `links.self`, `meta.paging` and cursors; every failure is a JSON:API
 //!   error document.
-//! - Faults on request ([`faults`]): 429 with `Retry-After`, 5xx, expired
+//! - Faults on request (`faults`): 429 with `Retry-After`, 5xx, expired
 //!   tokens.
 
 pub(crate) mod activities;
