@@ -78,7 +78,31 @@ pub struct ReconcileReport {
     pub matched: Vec<(String, String)>,
 }
 
+/// A [`ReconcileReport`] as JSON: what `mdmlink api reconcile --json`
+/// prints and `mdmlink_store_api_reconcile_json` returns. Keys: `agrees`
+/// (bool), `missingInPortal` (store names), `unknownToStore` (objects `id`,
+/// `serverName`, `serverType`), `namesDiffer` (objects `storeName`,
+/// `portalName`, `portalServerId`), `matched` (pairs `[store name, portal
+/// id]`).
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct ReconcileJson<'a> {
+    /// [`ReconcileReport::agrees`].
+    pub agrees: bool,
+    /// The report's lists.
+    #[serde(flatten)]
+    pub report: &'a ReconcileReport,
+}
+
 impl ReconcileReport {
+    /// The report with its verdict, for JSON.
+    pub fn to_json(&self) -> ReconcileJson<'_> {
+        ReconcileJson {
+            agrees: self.agrees(),
+            report: self,
+        }
+    }
+
     /// `true` when the store and the portal agree.
     pub fn agrees(&self) -> bool {
         self.missing_in_portal.is_empty()
