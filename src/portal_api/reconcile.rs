@@ -259,4 +259,25 @@ mod tests {
         assert!(agree.agrees());
         assert_eq!(agree.matched, [("Main MDM".to_owned(), "P1".to_owned())]);
     }
+
+    #[test]
+    fn the_json_has_the_verdict_and_every_list() {
+        let report = compare(
+            &[
+                StoreServer::new("Main MDM", Some("P1")),
+                StoreServer::new("Gone", None),
+            ],
+            &portal()[..2],
+        );
+        assert_eq!(
+            serde_json::to_value(report.to_json()).unwrap(),
+            serde_json::json!({
+                "agrees": false,
+                "missingInPortal": ["Gone"],
+                "unknownToStore": [{"id": "P2", "serverName": "Lab Macs", "serverType": "MDM"}],
+                "namesDiffer": [],
+                "matched": [["Main MDM", "P1"]],
+            })
+        );
+    }
 }
