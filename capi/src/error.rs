@@ -140,7 +140,10 @@ impl From<mdmlink::portal_api::PortalApiError> for FfiError {
 
 impl From<mdmlink::portal_api::ApiAccountError> for FfiError {
     fn from(e: mdmlink::portal_api::ApiAccountError) -> Self {
-        Self::new(mdmlink_status::of_api_account(&e), mdmlink::error::report(&e))
+        Self::new(
+            mdmlink_status::of_api_account(&e),
+            mdmlink::error::report(&e),
+        )
     }
 }
 

@@ -455,9 +455,8 @@ mod http {
             if out.len() > 1 {
                 out.push(b',');
             }
-            serde_json::to_writer(&mut out, &d).map_err(|e| {
-                FfiError::new(super::mdmlink_status::EncodeFailed, e.to_string())
-            })
+            serde_json::to_writer(&mut out, &d)
+                .map_err(|e| FfiError::new(super::mdmlink_status::EncodeFailed, e.to_string()))
         })?;
         out.push(b']');
         Ok(mdmlink_bytes::from_vec(out))

@@ -12,6 +12,7 @@
 
 use serde::Serialize;
 
+use super::MAX_PAGE_LIMIT;
 use super::PortalApiError;
 use super::activities::{
     ActivityOutcome, ActivityRequest, ActivityType, FollowPolicy, MAX_DEVICES_PER_ACTIVITY,
@@ -20,7 +21,6 @@ use super::client::PortalApiClient;
 use super::devices::{OrgDevice, OrgDeviceAttributes};
 use super::document::{Linkage, ListQuery};
 use super::servers::{MdmServer, MdmServerAttributes};
-use super::MAX_PAGE_LIMIT;
 
 /// A portal server as listed: its `id` and Apple's attributes, keyed as
 /// Apple names them (`serverName`, `serverType`, `createdDateTime`,
