@@ -1547,7 +1547,7 @@ mdmlink_status mdmlink_store_api_servers_json(const struct mdmlink_store *store,
  * # Safety
  * As for `mdmlink_store_api_servers_json`; `server` NULL or NUL-terminated.
  */
-mdmlink_status mdmlink_store_api_devices_json(struct mdmlink_store *store,
+mdmlink_status mdmlink_store_api_devices_json(const struct mdmlink_store *store,
                                               const char *org,
                                               const char *server,
                                               const char *base_url,
@@ -1584,7 +1584,7 @@ mdmlink_status mdmlink_store_api_devices_json(struct mdmlink_store *store,
  * NUL-terminated strings; `out_outcome_json` NULL or writable; `err` as
  * usual.
  */
-mdmlink_status mdmlink_store_api_assign(struct mdmlink_store *store,
+mdmlink_status mdmlink_store_api_assign(const struct mdmlink_store *store,
                                         const char *org,
                                         const char *server,
                                         const char *const *serials,
@@ -1672,7 +1672,7 @@ mdmlink_status mdmlink_store_server_rotate_key_via_api(struct mdmlink_store *sto
  * # Safety
  * As for `mdmlink_store_api_servers_json`.
  */
-mdmlink_status mdmlink_store_api_reconcile_json(struct mdmlink_store *store,
+mdmlink_status mdmlink_store_api_reconcile_json(const struct mdmlink_store *store,
                                                 const char *org,
                                                 const char *base_url,
                                                 const char *token_url,

@@ -190,7 +190,7 @@ pub unsafe extern "C" fn mdmlink_store_api_servers_json(
 /// As for `mdmlink_store_api_servers_json`; `server` NULL or NUL-terminated.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mdmlink_store_api_devices_json(
-    store: *mut mdmlink_store,
+    store: *const mdmlink_store,
     org: *const c_char,
     server: *const c_char,
     base_url: *const c_char,
@@ -243,7 +243,7 @@ pub unsafe extern "C" fn mdmlink_store_api_devices_json(
 #[unsafe(no_mangle)]
 #[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn mdmlink_store_api_assign(
-    store: *mut mdmlink_store,
+    store: *const mdmlink_store,
     org: *const c_char,
     server: *const c_char,
     serials: *const *const c_char,
@@ -375,7 +375,7 @@ pub unsafe extern "C" fn mdmlink_store_server_rotate_key_via_api(
 /// As for `mdmlink_store_api_servers_json`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mdmlink_store_api_reconcile_json(
-    store: *mut mdmlink_store,
+    store: *const mdmlink_store,
     org: *const c_char,
     base_url: *const c_char,
     token_url: *const c_char,
