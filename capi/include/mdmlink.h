@@ -332,6 +332,61 @@ enum mdmlink_status
      * The organization already has a School and Business Manager API account.
      */
     MDMLINK_STATUS_API_ACCOUNT_EXISTS = 113,
+    /**
+     * Apple's School and Business Manager API refused the request (a
+     * JSON:API error other than those below); the message carries Apple's
+     * status, code and detail, and what to do.
+     */
+    MDMLINK_STATUS_API_REFUSED = 120,
+    /**
+     * Apple's token endpoint refused the API account: check the client ID,
+     * the key ID, the key and the clock.
+     */
+    MDMLINK_STATUS_API_TOKEN_REFUSED = 121,
+    /**
+     * Apple's API failed (5xx) on every attempt allowed; try again later.
+     */
+    MDMLINK_STATUS_API_UNAVAILABLE = 122,
+    /**
+     * A change sent to Apple's API may or may not have been applied (no
+     * reply, or a 5xx to a write; a key rotation keeps its staged keypair):
+     * check the portal before trying again.
+     */
+    MDMLINK_STATUS_API_UNCERTAIN = 123,
+    /**
+     * Only Apple Business's API does this (creating or re-keying a server,
+     * releasing devices); this is an Apple School Manager account, and
+     * nothing was sent: link the server by hand.
+     */
+    MDMLINK_STATUS_API_BUSINESS_ONLY = 124,
+    /**
+     * The portal answered 409: the server name is taken or reserved there;
+     * nothing was added.
+     */
+    MDMLINK_STATUS_NAME_TAKEN_IN_PORTAL = 125,
+    /**
+     * No server of that name (or id) is in the portal: reconcile first.
+     */
+    MDMLINK_STATUS_NOT_IN_PORTAL = 126,
+    /**
+     * Several portal servers have that name.
+     */
+    MDMLINK_STATUS_AMBIGUOUS_IN_PORTAL = 127,
+    /**
+     * A device activity did not finish before the deadline; Apple keeps it
+     * 30 days, look it up later.
+     */
+    MDMLINK_STATUS_API_ACTIVITY_TIMED_OUT = 128,
+    /**
+     * The API account's client ID, key ID or key file is not valid (not
+     * Apple's form, or not an EC P-256 private key).
+     */
+    MDMLINK_STATUS_API_ACCOUNT_INVALID = 129,
+    /**
+     * The portal created the server, the store refused it, and deleting it
+     * from the portal failed too: delete it in the portal by hand.
+     */
+    MDMLINK_STATUS_LINK_INCOMPLETE = 130,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -1393,6 +1448,237 @@ mdmlink_status mdmlink_organization_record_user_event(struct mdmlink_organizatio
                                                       int64_t at_unix,
                                                       size_t *affected,
                                                       struct mdmlink_error **err);
+
+#if defined(MDMLINK_STORE)
+/**
+ * Keeps an API account for organization `org` (NULL: the store's only
+ * one): its client ID (`BUSINESSAPI.…` or `SCHOOLAPI.…`; the scope follows
+ * it, and must match the organization's portal:
+ * `MDMLINK_STATUS_PORTAL_MISMATCH` otherwise), its key ID and its private
+ * key (`key`, `key_len` bytes: the EC P-256 key the portal lets the admin
+ * download, PEM or DER, PKCS#8 or SEC1, not encrypted). Any other key is
+ * `MDMLINK_STATUS_API_ACCOUNT_INVALID`. An organization holds one account:
+ * a second is `MDMLINK_STATUS_API_ACCOUNT_EXISTS` unless `replace`. The
+ * key is sealed under the store's master key; `now_unix` is recorded as
+ * when it was added. Sends nothing to Apple. Takes no ownership.
+ *
+ * # Safety
+ * `store` is NULL or live; the strings are NULL or NUL-terminated; `key`
+ * is NULL or readable for `key_len` bytes; `err` as usual.
+ */
+mdmlink_status mdmlink_store_api_account_add(struct mdmlink_store *store,
+                                             const char *org,
+                                             const char *client_id,
+                                             const char *key_id,
+                                             const uint8_t *key,
+                                             size_t key_len,
+                                             bool replace,
+                                             int64_t now_unix,
+                                             struct mdmlink_error **err);
+#endif
+
+#if defined(MDMLINK_STORE)
+/**
+ * Removes organization `org`'s API account (NULL: the store's only
+ * organization), its key overwritten where the store allows;
+ * `MDMLINK_STATUS_NOT_FOUND` when it has none.
+ *
+ * # Safety
+ * `store` is NULL or live; `org` is NULL or NUL-terminated; `err` as usual.
+ */
+mdmlink_status mdmlink_store_api_account_remove(struct mdmlink_store *store,
+                                                const char *org,
+                                                struct mdmlink_error **err);
+#endif
+
+#if defined(MDMLINK_STORE)
+/**
+ * Every organization's API account as a JSON array, by organization, of
+ * `{"organization": string, "client_id": string, "key_id": string,
+ * "scope": "business.api"|"school.api", "created_at": RFC 3339}` (what
+ * `mdmlink api list --json` prints). Never a key. On success `*out`
+ * receives the UTF-8 bytes: free them with `mdmlink_bytes_free`.
+ *
+ * # Safety
+ * `store` is NULL or live; `out` is NULL or writable; `err` as usual.
+ */
+mdmlink_status mdmlink_store_api_accounts_json(const struct mdmlink_store *store,
+                                               struct mdmlink_bytes *out,
+                                               struct mdmlink_error **err);
+#endif
+
+#if defined(MDMLINK_STORE)
+/**
+ * The portal's servers (device management services) of `org`'s API
+ * account, as a JSON array of objects: `id` (the portal's id) and Apple's
+ * attributes keyed as Apple names them (`serverName`, `serverType`,
+ * `createdDateTime`, `updatedDateTime`, and `status`, `deviceCount`,
+ * `enableMdmDisownFlag`, `defaultProductFamilies`,
+ * `lastConnectedDateTime`, `lastConnectedIp` when Apple sends them);
+ * what `mdmlink api servers --json` prints. Free `*out` with
+ * `mdmlink_bytes_free`.
+ *
+ * # Safety
+ * `store` is NULL or live; `org`, `base_url`, `token_url` NULL or
+ * NUL-terminated; `out` NULL or writable; `err` as usual.
+ */
+mdmlink_status mdmlink_store_api_servers_json(const struct mdmlink_store *store,
+                                              const char *org,
+                                              const char *base_url,
+                                              const char *token_url,
+                                              struct mdmlink_bytes *out,
+                                              struct mdmlink_error **err);
+#endif
+
+#if defined(MDMLINK_STORE)
+/**
+ * The devices of `org`'s organization in the portal, or with `server`
+ * (not NULL) those assigned to that server (the portal's id kept with the
+ * store's server of that name, else the portal's server of that name), as
+ * one JSON array of objects keyed as Apple names the attributes
+ * (`serialNumber`, always present, and when Apple sends them `status`
+ * (`ASSIGNED`/`UNASSIGNED`), `productFamily`, `deviceModel`,
+ * `productType`, `addedToOrgDateTime`, `updatedDateTime`, ...): what
+ * `mdmlink api devices --json` prints. Apple lists a server's devices by
+ * serial number only, so with `server` each object has `serialNumber`
+ * alone. Every page is read (1,000 devices a request) into the one array.
+ * Free `*out` with `mdmlink_bytes_free`.
+ *
+ * # Safety
+ * As for `mdmlink_store_api_servers_json`; `server` NULL or NUL-terminated.
+ */
+mdmlink_status mdmlink_store_api_devices_json(const struct mdmlink_store *store,
+                                              const char *org,
+                                              const char *server,
+                                              const char *base_url,
+                                              const char *token_url,
+                                              struct mdmlink_bytes *out,
+                                              struct mdmlink_error **err);
+#endif
+
+#if defined(MDMLINK_STORE)
+/**
+ * Assigns (or with `unassign`, unassigns) `count` serial numbers
+ * (`serials[i]`, NUL-terminated, 1 to 64 letters and digits) to (from)
+ * the portal's server `server` (the portal's id kept with the store's
+ * server of that name, else the portal's server of that name): one
+ * activity per 1,000 serial numbers, each created and followed until it
+ * is `COMPLETED`, `FAILED` or `STOPPED` (at most 10 minutes each:
+ * `MDMLINK_STATUS_API_ACTIVITY_TIMED_OUT` after). The store's lock is
+ * released while the activities run.
+ *
+ * `MDMLINK_STATUS_OK` means the activities were created and followed to
+ * their end; whether the devices moved is in `*out_outcome_json`:
+ * `{"activityType": "ASSIGN_DEVICES"|"UNASSIGN_DEVICES", "serverId":
+ * string, "devices": integer (serial numbers sent), "completed": bool
+ * (every activity COMPLETED with every device handled), "activities":
+ * [{"id": string, "status": "COMPLETED"|"FAILED"|"STOPPED"|...,
+ * "subStatus": string|null, "createdDateTime": string|null,
+ * "completedDateTime": string|null, "logUrl": string|null (the CSV log of
+ * each device's result), "devices": integer, "polls": integer,
+ * "succeeded": bool}]}`. Free it with `mdmlink_bytes_free`.
+ *
+ * # Safety
+ * `store` is NULL or live; `org`, `server`, `base_url`, `token_url` NULL
+ * or NUL-terminated; `serials` NULL or an array of `count` non-NULL
+ * NUL-terminated strings; `out_outcome_json` NULL or writable; `err` as
+ * usual.
+ */
+mdmlink_status mdmlink_store_api_assign(const struct mdmlink_store *store,
+                                        const char *org,
+                                        const char *server,
+                                        const char *const *serials,
+                                        size_t count,
+                                        bool unassign,
+                                        const char *base_url,
+                                        const char *token_url,
+                                        struct mdmlink_bytes *out_outcome_json,
+                                        struct mdmlink_error **err);
+#endif
+
+#if defined(MDMLINK_STORE)
+/**
+ * Adds server `name` to `org` (NULL: the store's only organization)
+ * through the API (Apple Business only): the name is checked locally
+ * first (naming rules, uniqueness, the 250-certificate limit), a
+ * `bits`-bit keypair is generated at `now_unix`, the server is created in
+ * the portal with its certificate (`release_devices`: the portal's
+ * "allow this server to release devices"), and then stored with the
+ * portal's id. `MDMLINK_STATUS_NAME_TAKEN_IN_PORTAL` when the portal has
+ * the name (nothing is added); `MDMLINK_STATUS_API_BUSINESS_ONLY` on an
+ * Apple School Manager account (nothing is sent: link it by hand with
+ * `mdmlink_store_server_add_generated`). Next, the admin downloads the
+ * token from the server's page in the portal and installs it
+ * (`mdmlink_store_server_install_token`). On success `*cert_pem` receives
+ * the certificate now in the portal (PEM): free it with
+ * `mdmlink_bytes_free`.
+ *
+ * # Safety
+ * `store` is NULL or live; `org`, `name`, `base_url`, `token_url` NULL or
+ * NUL-terminated; `cert_pem` NULL or writable; `err` as usual.
+ */
+mdmlink_status mdmlink_store_server_add_via_api(struct mdmlink_store *store,
+                                                const char *org,
+                                                const char *name,
+                                                uint32_t bits,
+                                                bool release_devices,
+                                                int64_t now_unix,
+                                                const char *base_url,
+                                                const char *token_url,
+                                                struct mdmlink_bytes *cert_pem,
+                                                struct mdmlink_error **err);
+#endif
+
+#if defined(MDMLINK_STORE)
+/**
+ * Rotates server `name`'s key through the API (Apple Business only):
+ * stages a new `bits`-bit keypair made at `now_unix` and replaces the
+ * certificate of the server in the portal with it (the portal's id kept
+ * with the server, else the portal's server of that name, whose id is
+ * then kept). The current key and token keep working; the next token the
+ * admin downloads opens with the staged key, and installing it promotes
+ * the key. `MDMLINK_STATUS_API_UNCERTAIN` when the upload's fate is
+ * unknown (the staged keypair is kept); a refused upload discards it.
+ * On success `*cert_pem` receives the staged certificate now in the
+ * portal (PEM): free it with `mdmlink_bytes_free`.
+ *
+ * # Safety
+ * As for `mdmlink_store_server_add_via_api`.
+ */
+mdmlink_status mdmlink_store_server_rotate_key_via_api(struct mdmlink_store *store,
+                                                       const char *org,
+                                                       const char *name,
+                                                       uint32_t bits,
+                                                       int64_t now_unix,
+                                                       const char *base_url,
+                                                       const char *token_url,
+                                                       struct mdmlink_bytes *cert_pem,
+                                                       struct mdmlink_error **err);
+#endif
+
+#if defined(MDMLINK_STORE)
+/**
+ * Reconciles organization `org` (NULL: the only one) with the portal: a
+ * store server is matched by the portal id kept with it, else by name as
+ * the portal compares names. On success `*out` receives the report as
+ * JSON (what `mdmlink api reconcile --json` prints): `{"agrees": bool,
+ * "missingInPortal": [store name...], "unknownToStore": [{"id": string,
+ * "serverName": string, "serverType": string|null}], "namesDiffer":
+ * [{"storeName": string, "portalName": string, "portalServerId":
+ * string}], "matched": [[store name, portal id]...]}` (lists sorted).
+ * `MDMLINK_STATUS_OK` with `"agrees": false` is a difference, not a
+ * failure. Free `*out` with `mdmlink_bytes_free`.
+ *
+ * # Safety
+ * As for `mdmlink_store_api_servers_json`.
+ */
+mdmlink_status mdmlink_store_api_reconcile_json(const struct mdmlink_store *store,
+                                                const char *org,
+                                                const char *base_url,
+                                                const char *token_url,
+                                                struct mdmlink_bytes *out,
+                                                struct mdmlink_error **err);
+#endif
 
 /**
  * Signs a `GET` of `url` (usually the base URL + `/session`, e.g.

@@ -111,16 +111,9 @@ impl From<Error> for FfiError {
             Error::Parse(e) => Self::invalid(e.to_string()),
             // No C function reaches a store yet.
             Error::Store(e) => Self::new(mdmlink_status::InvalidRecord, mdmlink::error::report(&e)),
-            // No C function reaches Apple's School and Business Manager API
-            // yet; the nearest statuses until it has its own.
-            Error::PortalApi(e) => Self::of_portal_api(&e),
-            Error::ApiAccount(e) => {
-                Self::new(mdmlink_status::KeyMalformed, mdmlink::error::report(&e))
-            }
-            Error::Link(e) => Self::new(
-                mdmlink_status::SessionHttpStatus,
-                mdmlink::error::report(&e),
-            ),
+            Error::PortalApi(e) => e.into(),
+            Error::ApiAccount(e) => e.into(),
+            Error::Link(e) => e.into(),
             Error::Dep(e) => e.into(),
             Error::Registry(e) => e.into(),
             Error::MasterKey(e) => mdmlink::store::registry::RegistryError::from(e).into(),
@@ -135,17 +128,50 @@ impl From<Error> for FfiError {
 
 impl FfiError {
     fn of_portal_api(e: &mdmlink::portal_api::PortalApiError) -> Self {
-        use mdmlink::portal_api::PortalApiError as P;
+        Self::new(mdmlink_status::of_portal_api(e), mdmlink::error::report(e))
+    }
+}
+
+impl From<mdmlink::portal_api::PortalApiError> for FfiError {
+    fn from(e: mdmlink::portal_api::PortalApiError) -> Self {
+        Self::of_portal_api(&e)
+    }
+}
+
+impl From<mdmlink::portal_api::ApiAccountError> for FfiError {
+    fn from(e: mdmlink::portal_api::ApiAccountError) -> Self {
+        Self::new(
+            mdmlink_status::of_api_account(&e),
+            mdmlink::error::report(&e),
+        )
+    }
+}
+
+impl From<mdmlink::portal_api::link::LinkError> for FfiError {
+    fn from(e: mdmlink::portal_api::link::LinkError) -> Self {
+        use mdmlink::portal_api::link::LinkError as L;
+        let message = mdmlink::error::report(&e);
         let status = match e {
-            P::RateLimited { .. } => mdmlink_status::SessionRateLimited,
-            P::Transport { .. } => mdmlink_status::SessionTransport,
-            P::Malformed { .. } => mdmlink_status::SessionMalformedResponse,
-            P::InvalidArgument { .. } | P::BusinessOnly { .. } => mdmlink_status::InvalidArgument,
-            P::Account(_) => mdmlink_status::KeyMalformed,
-            P::Random => mdmlink_status::RandomFailed,
-            _ => mdmlink_status::SessionHttpStatus,
+            L::Registry(e) => return e.into(),
+            L::Api(e) => return e.into(),
+            L::Key(e) => return e.into(),
+            L::Account(e) => return e.into(),
+            L::NameTakenInPortal { .. } => mdmlink_status::NameTakenInPortal,
+            L::LimitReached { .. } => mdmlink_status::CertificateLimit,
+            L::NotInPortal { .. } => mdmlink_status::NotInPortal,
+            L::AmbiguousInPortal { .. } => mdmlink_status::AmbiguousInPortal,
+            // Rolled back: the store's reason; otherwise the portal still
+            // holds a server the store does not.
+            L::StoreRefusedAfterCreate {
+                rolled_back: true,
+                source,
+                ..
+            } => FfiError::from(*source).status,
+            L::StoreRefusedAfterCreate { .. } => mdmlink_status::LinkIncomplete,
+            L::RotationUncertain { .. } => mdmlink_status::ApiUncertain,
+            _ => mdmlink_status::ApiRefused,
         };
-        Self::new(status, mdmlink::error::report(e))
+        Self::new(status, message)
     }
 }
 
@@ -278,7 +304,7 @@ impl From<mdmlink::store::registry::RegistryError> for FfiError {
             | mdmlink::store::registry::RegistryError::ApiAccount(
                 mdmlink::portal_api::ApiAccountError::WrongPortal { .. },
             ) => S::PortalMismatch,
-            mdmlink::store::registry::RegistryError::ApiAccount(_) => S::InvalidArgument,
+            mdmlink::store::registry::RegistryError::ApiAccount(ref a) => S::of_api_account(a),
             mdmlink::store::registry::RegistryError::ApiAccountExists { .. } => S::ApiAccountExists,
             _ => S::InvalidRecord,
         };

@@ -3,7 +3,8 @@
 //! the header `capi/include/mdmlink.h`.
 //!
 //! One file per library module ([`name`], [`keypair`], [`token`], [`expiry`],
-//! [`organization`], [`session`], [`dep`], `store` (feature `sqlite`)) plus
+//! [`organization`], [`session`], [`dep`], `store` and `portal_api`
+//! (feature `sqlite`)) plus
 //! the shared pieces: `macros` (the panic and NULL boundary every function
 //! goes through), [`status`], [`error`] and [`bytes`]. Each function converts
 //! its arguments, calls the library's public API and converts the result; no
@@ -29,6 +30,8 @@ pub mod expiry;
 pub mod keypair;
 pub mod name;
 pub mod organization;
+#[cfg(feature = "sqlite")]
+pub mod portal_api;
 pub mod session;
 pub mod status;
 #[cfg(feature = "sqlite")]

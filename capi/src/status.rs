@@ -15,6 +15,7 @@ use mdmlink::{
     name::NameError,
     organization::OrganizationError,
     portal::RoleError,
+    portal_api::{ApiAccountError, PortalApiError},
     session::SessionError,
     token::TokenError,
 };
@@ -191,6 +192,40 @@ pub enum mdmlink_status {
     PortalMismatch = 112,
     /// The organization already has a School and Business Manager API account.
     ApiAccountExists = 113,
+    // 114..=119: reserved for store statuses.
+    /// Apple's School and Business Manager API refused the request (a
+    /// JSON:API error other than those below); the message carries Apple's
+    /// status, code and detail, and what to do.
+    ApiRefused = 120,
+    /// Apple's token endpoint refused the API account: check the client ID,
+    /// the key ID, the key and the clock.
+    ApiTokenRefused = 121,
+    /// Apple's API failed (5xx) on every attempt allowed; try again later.
+    ApiUnavailable = 122,
+    /// A change sent to Apple's API may or may not have been applied (no
+    /// reply, or a 5xx to a write; a key rotation keeps its staged keypair):
+    /// check the portal before trying again.
+    ApiUncertain = 123,
+    /// Only Apple Business's API does this (creating or re-keying a server,
+    /// releasing devices); this is an Apple School Manager account, and
+    /// nothing was sent: link the server by hand.
+    ApiBusinessOnly = 124,
+    /// The portal answered 409: the server name is taken or reserved there;
+    /// nothing was added.
+    NameTakenInPortal = 125,
+    /// No server of that name (or id) is in the portal: reconcile first.
+    NotInPortal = 126,
+    /// Several portal servers have that name.
+    AmbiguousInPortal = 127,
+    /// A device activity did not finish before the deadline; Apple keeps it
+    /// 30 days, look it up later.
+    ApiActivityTimedOut = 128,
+    /// The API account's client ID, key ID or key file is not valid (not
+    /// Apple's form, or not an EC P-256 private key).
+    ApiAccountInvalid = 129,
+    /// The portal created the server, the store refused it, and deleting it
+    /// from the portal failed too: delete it in the portal by hand.
+    LinkIncomplete = 130,
 }
 
 impl mdmlink_status {
@@ -281,6 +316,33 @@ impl mdmlink_status {
             OrganizationError::AlreadyStaged { .. } => Self::AlreadyStaged,
             OrganizationError::NoToken { .. } => Self::NoToken,
             _ => Self::InvalidRecord,
+        }
+    }
+
+    pub(crate) fn of_api_account(e: &ApiAccountError) -> Self {
+        match e {
+            ApiAccountError::WrongPortal { .. } => Self::PortalMismatch,
+            ApiAccountError::PasswordRequired => Self::KeyPasswordRequired,
+            ApiAccountError::Decrypt => Self::KeyWrongPassword,
+            _ => Self::ApiAccountInvalid,
+        }
+    }
+
+    pub(crate) fn of_portal_api(e: &PortalApiError) -> Self {
+        match e {
+            PortalApiError::Api { .. } => Self::ApiRefused,
+            PortalApiError::RateLimited { .. } => Self::SessionRateLimited,
+            PortalApiError::Unavailable { .. } => Self::ApiUnavailable,
+            PortalApiError::TokenRefused { .. } => Self::ApiTokenRefused,
+            PortalApiError::Uncertain { .. } => Self::ApiUncertain,
+            PortalApiError::Transport { .. } => Self::SessionTransport,
+            PortalApiError::Malformed { .. } => Self::SessionMalformedResponse,
+            PortalApiError::InvalidArgument { .. } => Self::InvalidArgument,
+            PortalApiError::BusinessOnly { .. } => Self::ApiBusinessOnly,
+            PortalApiError::Account(a) => Self::of_api_account(a),
+            PortalApiError::Random => Self::RandomFailed,
+            PortalApiError::ActivityTimedOut { .. } => Self::ApiActivityTimedOut,
+            _ => Self::ApiRefused,
         }
     }
 

@@ -40,7 +40,7 @@ impl mdmlink_store {
     /// that panicked while holding the lock returned `MDMLINK_STATUS_PANIC`
     /// and poisoned it; the next call takes the lock back, so the handle stays
     /// usable. Every change is one transaction, which the panic rolled back.
-    fn lock(&self) -> Result<MutexGuard<'_, Registry<AnyStore>>, FfiError> {
+    pub(crate) fn lock(&self) -> Result<MutexGuard<'_, Registry<AnyStore>>, FfiError> {
         Ok(self.inner.lock().unwrap_or_else(|poisoned| {
             self.inner.clear_poison();
             poisoned.into_inner()
@@ -56,7 +56,7 @@ impl mdmlink_store {
 /// `store` is a live handle (the calling `ffi!` checked it is not NULL);
 /// `org` is NULL or NUL-terminated; `name` is NUL-terminated (checked not
 /// NULL by the caller).
-unsafe fn server_args<'a>(
+pub(crate) unsafe fn server_args<'a>(
     store: *const mdmlink_store,
     org: *const c_char,
     name: *const c_char,

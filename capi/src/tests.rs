@@ -266,3 +266,59 @@ fn a_store_stays_usable_after_a_panic() {
         mdmlink_store_free(store);
     }
 }
+
+/// With the store but without `http`, the School and Business Manager API
+/// calls say which feature is missing (the account calls, which send
+/// nothing, still work).
+#[cfg(all(feature = "sqlite", not(feature = "http")))]
+#[test]
+fn the_portal_api_without_http_says_so() {
+    use super::portal_api::{mdmlink_store_api_accounts_json, mdmlink_store_api_servers_json};
+    use super::store::{mdmlink_store_free, mdmlink_store_open};
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = std::ffi::CString::new(dir.path().join("s.db").to_str().expect("UTF-8").to_owned())
+        .expect("no NUL");
+    let mut store = core::ptr::null_mut();
+    // SAFETY: a NUL-terminated path, no key, a writable out pointer.
+    let status = unsafe {
+        mdmlink_store_open(
+            path.as_ptr(),
+            core::ptr::null(),
+            0,
+            core::ptr::null(),
+            &mut store,
+            core::ptr::null_mut(),
+        )
+    };
+    assert_eq!(status, mdmlink_status::Ok);
+    let mut out = mdmlink_bytes {
+        ptr: core::ptr::null_mut(),
+        len: 0,
+    };
+    let mut err = core::ptr::null_mut();
+    // SAFETY: a live store, NULL optional strings, a writable buffer.
+    let status = unsafe {
+        mdmlink_store_api_servers_json(
+            store,
+            core::ptr::null(),
+            core::ptr::null(),
+            core::ptr::null(),
+            &mut out,
+            &mut err,
+        )
+    };
+    assert_eq!(status, mdmlink_status::FeatureNotEnabled);
+    assert!(message(err).contains("`http` feature"));
+    assert!(out.ptr.is_null(), "no output on failure");
+    // SAFETY: a live store and a writable buffer.
+    let status = unsafe { mdmlink_store_api_accounts_json(store, &mut out, core::ptr::null_mut()) };
+    assert_eq!(status, mdmlink_status::Ok);
+    // SAFETY: the library's bytes, NUL-terminated.
+    assert_eq!(unsafe { CStr::from_ptr(out.ptr.cast()) }.to_bytes(), b"[]");
+    // SAFETY: each freed once.
+    unsafe {
+        mdmlink_error_free(err);
+        mdmlink_bytes_free(&mut out);
+        mdmlink_store_free(store);
+    }
+}

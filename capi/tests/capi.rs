@@ -300,3 +300,137 @@ fn shared_library_soname_is_abi_version() {
         "{text}"
     );
 }
+
+/// The `mdmlink-simulator` binary: `MDMLINK_SIMULATOR`, else the one beside
+/// this run's libraries (`target/<profile>/mdmlink-simulator`, which
+/// `cargo test --workspace --all-features` builds). Never skipped: a
+/// missing binary fails the test with what to build.
+#[cfg(all(feature = "sqlite", feature = "http"))]
+fn simulator_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("MDMLINK_SIMULATOR") {
+        return PathBuf::from(path);
+    }
+    let path = library_dir()
+        .parent()
+        .expect("target/<profile>")
+        .join("mdmlink-simulator");
+    assert!(
+        path.exists(),
+        "{} is missing: build it first (`cargo build --all-features --bin mdmlink-simulator`) or set MDMLINK_SIMULATOR",
+        path.display()
+    );
+    path
+}
+
+/// A running `mdmlink-simulator` (stopped by closing its stdin when dropped)
+/// and the directory its API account files are in.
+#[cfg(all(feature = "sqlite", feature = "http"))]
+struct SimulatorProcess {
+    child: std::process::Child,
+    base_url: String,
+    files: tempfile::TempDir,
+}
+
+#[cfg(all(feature = "sqlite", feature = "http"))]
+impl SimulatorProcess {
+    fn start(extra: &[&str]) -> Self {
+        use std::io::BufRead as _;
+        use std::process::Stdio;
+        let files = tempfile::tempdir().expect("a temporary directory");
+        let mut child = Command::new(simulator_binary())
+            .arg(files.path())
+            .args(["--devices", "6", "--seed", "3"])
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start mdmlink-simulator");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("the simulator's URL");
+        let base_url = line.trim().to_owned();
+        assert!(base_url.starts_with("http://127.0.0.1:"), "{line:?}");
+        Self {
+            child,
+            base_url,
+            files,
+        }
+    }
+}
+
+#[cfg(all(feature = "sqlite", feature = "http"))]
+impl Drop for SimulatorProcess {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+/// The School and Business Manager API's C tests
+/// (`capi/tests/c/test_portal_api.c`), statically linked, against two
+/// `mdmlink-simulator` processes: an Apple Business one and an Apple School
+/// Manager one (`--school`).
+#[cfg(all(feature = "sqlite", feature = "http"))]
+#[test]
+fn c_portal_api_tests() {
+    let lib = library_dir();
+    let dir = out_dir("portal_api");
+    let program = dir.join("test_portal_api");
+    let out = Command::new(std::env::var("CC").unwrap_or_else(|_| "gcc".into()))
+        .args([
+            "-std=c11",
+            "-Wall",
+            "-Wextra",
+            "-Wpedantic",
+            "-Werror",
+            "-g",
+            "-pthread",
+        ])
+        .arg("-I")
+        .arg(root().join("include"))
+        .arg(root().join("tests/c/test_portal_api.c"))
+        .arg(lib.join(STATIC_LIB))
+        .args(["-lpthread", "-ldl", "-lm", "-o"])
+        .arg(&program)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run the C compiler ({e}); install gcc"));
+    assert!(
+        out.status.success(),
+        "compiling capi/tests/c/test_portal_api.c failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let business = SimulatorProcess::start(&[]);
+    let school = SimulatorProcess::start(&["--school"]);
+    let wrapper = std::env::var("MDMLINK_C_TEST_WRAPPER").unwrap_or_default();
+    let mut words = wrapper.split_whitespace();
+    let mut cmd = match words.next() {
+        Some(tool) => {
+            let mut c = Command::new(tool);
+            c.args(words).arg(&program);
+            c
+        }
+        None => Command::new(&program),
+    };
+    let out = cmd
+        .arg(&dir)
+        .arg(business.files.path())
+        .arg(&business.base_url)
+        .arg(school.files.path())
+        .arg(&school.base_url)
+        .output()
+        .expect("run the C portal API test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "test_portal_api failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(" checks, 0 failed"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("portal api: tested against {}", business.base_url)),
+        "{stdout}"
+    );
+}

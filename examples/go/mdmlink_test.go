@@ -176,6 +176,12 @@ func TestParseSessionResponse(t *testing.T) {
 // (scripts/ci/20-capi.sh sets it) and returns its URL and its files.
 func startSimulator(t *testing.T) (string, string) {
 	t.Helper()
+	return startSimulatorWith(t, "--devices", "2500", "--seed", "5")
+}
+
+// startSimulatorWith is startSimulator with the simulator's options.
+func startSimulatorWith(t *testing.T, options ...string) (string, string) {
+	t.Helper()
 	bin := os.Getenv("MDMLINK_SIMULATOR")
 	if bin == "" {
 		if os.Getenv("CI") == "true" {
@@ -184,7 +190,7 @@ func startSimulator(t *testing.T) (string, string) {
 		t.Skip("set MDMLINK_SIMULATOR to the mdmlink-simulator binary to run this test")
 	}
 	dir := t.TempDir()
-	cmd := exec.Command(bin, dir, "--devices", "2500", "--seed", "5")
+	cmd := exec.Command(bin, append([]string{dir}, options...)...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,8 @@
 #   5. examples/go with `go test` against the installed copy (pkg-config, as a
 #      Go program outside this checkout links it), then once in-tree
 #      (`-tags mdmlink_intree`); Debian's golang-go, standard library only.
-#      The device service tests run against target/debug/mdmlink-simulator.
+#      The device service and School and Business Manager API tests run
+#      against target/debug/mdmlink-simulator (the C ones too).
 # Every build goes to the workspace's one target directory (CARGO_TARGET_DIR
 # if set, else target/).
 # Expected time after scripts/test.sh: about 1.5 minutes (valgrind ~30 s,
@@ -39,7 +40,9 @@ fi
 echo "-- header is current (scripts/gen-header.sh --verify)"
 bash scripts/gen-header.sh --verify
 
-echo "-- C tests under valgrind"
+echo "-- C tests under valgrind (test_portal_api.c against mdmlink-simulator)"
+cargo build --quiet --all-features --bin mdmlink-simulator
+export MDMLINK_SIMULATOR=$target_dir/debug/mdmlink-simulator
 MDMLINK_C_TEST_WRAPPER="valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite" \
   cargo test --quiet -p mdmlink-capi --all-features --test capi -- --test-threads=2
 
@@ -49,6 +52,10 @@ echo "-- a C function of a feature not compiled in says so (the C crate without 
 cargo test -p mdmlink-capi --lib -- --exact tests::a_function_of_a_missing_feature_says_so 2>&1 |
   tee "$work/no-http.out"
 grep -q '^test result: ok. 1 passed' "$work/no-http.out"
+echo "-- the store's School and Business Manager API calls without http say so"
+cargo test -p mdmlink-capi --features sqlite --lib -- --exact tests::the_portal_api_without_http_says_so 2>&1 |
+  tee "$work/no-http-store.out"
+grep -q '^test result: ok. 1 passed' "$work/no-http-store.out"
 
 echo "-- header compiles as C99 and C++"
 printf '#include "mdmlink.h"\n#include "mdmlink.h"\nint main(void) { return (int)MDMLINK_STATUS_OK; }\n' > "$work/h.c"
@@ -93,8 +100,7 @@ openssl x509 -in examples/c/server-cert.pem -noout -subject | grep -q 'Main MDM'
 make -s -C examples/c clean
 
 echo "-- examples/go (go test against the installed copy, through pkg-config; the store; the device service against mdmlink-simulator)"
-cargo build --quiet --all-features --bin mdmlink-simulator
-export MDMLINK_SIMULATOR=$target_dir/debug/mdmlink-simulator CI=true
+export CI=true
 export GOPATH=$target_dir/go/path GOCACHE=$target_dir/go/cache GOPROXY=off GOFLAGS=-mod=mod GO111MODULE=on
 (
   cd examples/go

@@ -19,7 +19,9 @@
 //! - [`error`]: [`PortalApiError`], from JSON:API `errors[]` and the rest;
 //! - [`client`]: the blocking client over a [`client::Transport`] (the ureq
 //!   one with feature `http`), with retries and token renewal;
-//! - [`link`] and [`reconcile`]: a store's servers through the API.
+//! - [`link`] and [`reconcile`]: a store's servers through the API;
+//! - [`listing`]: servers, devices and activities in the shapes the CLI
+//!   and the C API share.
 //!
 //! ```
 //! use mdmlink::portal_api::{account::{ApiAccount, ApiKey, ApiScope}, assertion::AssertionOptions};
@@ -41,6 +43,7 @@ pub mod devices;
 pub mod document;
 pub mod error;
 pub mod link;
+pub mod listing;
 pub mod reconcile;
 pub mod servers;
 pub mod token;

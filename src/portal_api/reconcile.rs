@@ -78,7 +78,31 @@ pub struct ReconcileReport {
     pub matched: Vec<(String, String)>,
 }
 
+/// A [`ReconcileReport`] as JSON: what `mdmlink api reconcile --json`
+/// prints and `mdmlink_store_api_reconcile_json` returns. Keys: `agrees`
+/// (bool), `missingInPortal` (store names), `unknownToStore` (objects `id`,
+/// `serverName`, `serverType`), `namesDiffer` (objects `storeName`,
+/// `portalName`, `portalServerId`), `matched` (pairs `[store name, portal
+/// id]`).
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct ReconcileJson<'a> {
+    /// [`ReconcileReport::agrees`].
+    pub agrees: bool,
+    /// The report's lists.
+    #[serde(flatten)]
+    pub report: &'a ReconcileReport,
+}
+
 impl ReconcileReport {
+    /// The report with its verdict, for JSON.
+    pub fn to_json(&self) -> ReconcileJson<'_> {
+        ReconcileJson {
+            agrees: self.agrees(),
+            report: self,
+        }
+    }
+
     /// `true` when the store and the portal agree.
     pub fn agrees(&self) -> bool {
         self.missing_in_portal.is_empty()
@@ -234,5 +258,26 @@ mod tests {
         let agree = compare(&[StoreServer::new("Main MDM", Some("P1"))], &portal()[..1]);
         assert!(agree.agrees());
         assert_eq!(agree.matched, [("Main MDM".to_owned(), "P1".to_owned())]);
+    }
+
+    #[test]
+    fn the_json_has_the_verdict_and_every_list() {
+        let report = compare(
+            &[
+                StoreServer::new("Main MDM", Some("P1")),
+                StoreServer::new("Gone", None),
+            ],
+            &portal()[..2],
+        );
+        assert_eq!(
+            serde_json::to_value(report.to_json()).unwrap(),
+            serde_json::json!({
+                "agrees": false,
+                "missingInPortal": ["Gone"],
+                "unknownToStore": [{"id": "P2", "serverName": "Lab Macs", "serverType": "MDM"}],
+                "namesDiffer": [],
+                "matched": [["Main MDM", "P1"]],
+            })
+        );
     }
 }

@@ -12,12 +12,12 @@ use std::path::PathBuf;
 
 use clap::Args;
 use mdmlink::portal_api::{
-    MAX_PAGE_LIMIT, PortalApiError,
-    activities::{ActivityOutcome, ActivityRequest, FollowPolicy, MAX_DEVICES_PER_ACTIVITY},
+    PortalApiError,
+    activities::{ActivityOutcome, ActivityRequest, FollowPolicy},
     client::PortalApiClient,
-    devices::{OrgDevice, OrgDeviceAttributes},
-    document::{Linkage, ListQuery},
+    devices::OrgDeviceAttributes,
     link::{self, LinkError},
+    listing::{self, ServerListing},
     reconcile,
 };
 
@@ -192,16 +192,7 @@ pub fn servers(g: &Globals, a: &ServersArgs) -> Result<u8, Failure> {
     let client = client(&mut st, g, &a.connection)?;
     let servers = client.all_servers().map_err(|e| api_failure(&e))?;
     if a.json {
-        let list: Vec<serde_json::Value> = servers
-            .iter()
-            .map(|s| {
-                let mut v = serde_json::to_value(&s.attributes).unwrap_or_default();
-                if let Some(o) = v.as_object_mut() {
-                    o.insert("id".into(), s.id.clone().into());
-                }
-                v
-            })
-            .collect();
+        let list: Vec<ServerListing<'_>> = servers.iter().map(ServerListing::of).collect();
         let text = serde_json::to_string(&list).map_err(|e| Failure::new(e.to_string()))?;
         println!("{text}");
         return Ok(0);
@@ -263,46 +254,29 @@ fn list_devices(
         )?;
         None
     };
-    let mut device = |out: &mut std::io::StdoutLock<'_>,
-                      id: String,
-                      mut d: OrgDeviceAttributes|
-     -> Result<(), Stop> {
-        if d.serial_number.is_none() {
-            d.serial_number = Some(id);
-        }
-        match &mut json {
-            Some(array) => array.item(out, &d),
-            None => {
-                let f = |v: &Option<String>| label(v.as_deref().unwrap_or("-"));
-                emit(
-                    out,
-                    &format!(
-                        "{:<20} {:<11} {:<9} {}\n",
-                        f(&d.serial_number),
-                        f(&d.status),
-                        f(&d.product_family),
-                        f(&d.device_model)
-                    ),
-                )
+    let count = listing::for_each_device(
+        client,
+        server_id,
+        a.full,
+        |d: OrgDeviceAttributes| -> Result<(), Stop> {
+            match &mut json {
+                Some(array) => array.item(out, &d),
+                None => {
+                    let f = |v: &Option<String>| label(v.as_deref().unwrap_or("-"));
+                    emit(
+                        out,
+                        &format!(
+                            "{:<20} {:<11} {:<9} {}\n",
+                            f(&d.serial_number),
+                            f(&d.status),
+                            f(&d.product_family),
+                            f(&d.device_model)
+                        ),
+                    )
+                }
             }
-        }
-    };
-    let count = match server_id {
-        None => client
-            .devices(&ListQuery::default().with_limit(MAX_PAGE_LIMIT))?
-            .for_each(|d: OrgDevice| device(out, d.id, d.attributes))?,
-        Some(id) => client
-            .server_devices(id, Some(MAX_PAGE_LIMIT))?
-            .for_each(|l: Linkage| {
-                // Apple lists a server's devices by serial number only.
-                let attributes = if a.full {
-                    client.device(&l.id, &[])?.attributes
-                } else {
-                    OrgDeviceAttributes::default()
-                };
-                device(out, l.id, attributes)
-            })?,
-    };
+        },
+    )?;
     match json {
         Some(array) => array.end(out),
         None => emit(out, &format!("{count} devices\n")),
@@ -333,19 +307,17 @@ pub fn activity(g: &Globals, a: &ActivityArgs, assign: bool) -> Result<u8, Failu
     let server_id = link::portal_server_id(&mut st.registry, &client, g.org(), &a.server)
         .map_err(|e| link_failure(&st, e, None))?;
     let policy = FollowPolicy::default().with_deadline(std::time::Duration::from_secs(a.wait));
-    let mut all_done = true;
-    for chunk in serials.chunks(MAX_DEVICES_PER_ACTIVITY) {
-        let request = if assign {
-            ActivityRequest::assign(&server_id, chunk)
-        } else {
-            ActivityRequest::unassign(&server_id, chunk)
-        };
-        let outcome = client
-            .run_activity(&request, &policy)
-            .map_err(|e| api_failure(&e))?;
-        print_outcome(&outcome, &request, &a.server);
-        all_done &= outcome.succeeded();
-    }
+    let report = listing::run_device_activities(
+        &client,
+        &server_id,
+        &serials,
+        assign,
+        &policy,
+        time::OffsetDateTime::now_utc(),
+        &mut |request, outcome| print_outcome(outcome, request, &a.server),
+    )
+    .map_err(|e| api_failure(&e))?;
+    let all_done = report.completed;
     if !all_done {
         eprintln!(
             "mdmlink: not every device was {}; the log lists each device's result",
@@ -384,11 +356,9 @@ pub fn reconcile(g: &Globals, a: &ReconcileArgs) -> Result<u8, Failure> {
         .map_err(|e| link_failure(&st, e, None))?;
     let code = u8::from(!report.agrees());
     if a.json {
-        let mut v = serde_json::to_value(&report).map_err(|e| Failure::new(e.to_string()))?;
-        if let Some(o) = v.as_object_mut() {
-            o.insert("agrees".into(), report.agrees().into());
-        }
-        println!("{v}");
+        let text =
+            serde_json::to_string(&report.to_json()).map_err(|e| Failure::new(e.to_string()))?;
+        println!("{text}");
         return Ok(code);
     }
     if report.agrees() {

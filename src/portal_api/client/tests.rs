@@ -485,3 +485,120 @@ fn retry_after_parses_seconds_and_dates() {
     assert_eq!(parse_retry_after("soon", now), None);
     assert_eq!(parse_retry_after("-1", now), None);
 }
+
+#[test]
+fn device_activities_are_split_by_a_thousand_and_reported() {
+    use crate::portal_api::listing::run_device_activities;
+    let created = |id: &str| {
+        reply(
+            201,
+            &format!(
+                r#"{{"data":{{"type":"orgDeviceActivities","id":"{id}","attributes":{{"status":"IN_PROGRESS","subStatus":"SUBMITTED"}}}}}}"#
+            ),
+        )
+    };
+    let done = |id: &str, status: &str, sub: &str| {
+        reply(
+            200,
+            &format!(
+                r#"{{"data":{{"type":"orgDeviceActivities","id":"{id}","attributes":{{"status":"{status}","subStatus":"{sub}","downloadUrl":"https://store.example/{id}.csv"}}}}}}"#
+            ),
+        )
+    };
+    let t = Scripted::with(vec![
+        created("a1"),
+        done("a1", "COMPLETED", "COMPLETED_WITH_SUCCESS"),
+        created("a2"),
+        done("a2", "COMPLETED", "COMPLETED_WITH_ERROR"),
+    ]);
+    let c = client("BUSINESSAPI.1", t.clone(), FakeTime::new());
+    let serials: Vec<String> = (0..1001).map(|i| format!("S{i:05}")).collect();
+    let mut seen = Vec::new();
+    let report = run_device_activities(
+        &c,
+        "1F97",
+        &serials,
+        true,
+        &FollowPolicy::default(),
+        OffsetDateTime::from_unix_timestamp(1_780_000_000).unwrap(),
+        &mut |request, outcome| seen.push((request.serials.len(), outcome.id.clone())),
+    )
+    .unwrap();
+    assert_eq!(seen, [(1000, "a1".to_owned()), (1, "a2".to_owned())]);
+    // One device of the second activity failed: not completed.
+    assert!(!report.completed);
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["activityType"], "ASSIGN_DEVICES");
+    assert_eq!(json["serverId"], "1F97");
+    assert_eq!(json["devices"], 1001);
+    assert_eq!(json["activities"][0]["status"], "COMPLETED");
+    assert_eq!(json["activities"][0]["succeeded"], true);
+    assert_eq!(json["activities"][0]["devices"], 1000);
+    assert_eq!(json["activities"][1]["subStatus"], "COMPLETED_WITH_ERROR");
+    assert_eq!(
+        json["activities"][1]["logUrl"],
+        "https://store.example/a2.csv"
+    );
+    assert_eq!(json["activities"][1]["succeeded"], false);
+    let bodies: Vec<serde_json::Value> = t
+        .api_requests()
+        .into_iter()
+        .filter(|r| r.0 == Method::POST)
+        .map(|r| serde_json::from_slice(&r.3).unwrap())
+        .collect();
+    assert_eq!(bodies.len(), 2);
+    assert_eq!(
+        bodies[1]["data"]["relationships"]["devices"]["data"][0]["id"],
+        "S01000"
+    );
+    // A bad serial anywhere is refused before the first request.
+    let t = Scripted::with(vec![]);
+    let c = client("BUSINESSAPI.1", t.clone(), FakeTime::new());
+    let mut bad = serials.clone();
+    bad[1000] = "not a serial".to_owned();
+    let e = run_device_activities(
+        &c,
+        "1F97",
+        &bad,
+        false,
+        &FollowPolicy::default(),
+        OffsetDateTime::from_unix_timestamp(1_780_000_000).unwrap(),
+        &mut |_, _| {},
+    )
+    .unwrap_err();
+    assert!(matches!(e, PortalApiError::InvalidArgument { .. }), "{e}");
+    assert!(t.api_requests().is_empty());
+}
+
+#[test]
+fn a_servers_devices_carry_their_serial_and_servers_list_with_their_id() {
+    use crate::portal_api::listing::{ServerListing, for_each_device};
+    let t = Scripted::with(vec![
+        reply(
+            200,
+            r#"{"data":[{"type":"orgDevices","id":"XA1"},{"type":"orgDevices","id":"XA2"}],"links":{"self":"x"},"meta":{"paging":{"limit":1000}}}"#,
+        ),
+        reply(200, SERVER),
+    ]);
+    let c = client("SCHOOLAPI.1", t.clone(), FakeTime::new());
+    let mut serials = Vec::new();
+    let n = for_each_device(&c, Some("1F97"), false, |d| {
+        serials.push(serde_json::to_string(&d).unwrap());
+        Ok::<_, PortalApiError>(())
+    })
+    .unwrap();
+    assert_eq!(n, 2);
+    assert_eq!(
+        serials,
+        [r#"{"serialNumber":"XA1"}"#, r#"{"serialNumber":"XA2"}"#]
+    );
+    assert_eq!(
+        t.api_requests()[0].1,
+        "http://127.0.0.1:9/v1/mdmServers/1F97/relationships/devices?limit=1000"
+    );
+    let server = c.server("1F97").unwrap();
+    assert_eq!(
+        serde_json::to_value(ServerListing::of(&server)).unwrap(),
+        serde_json::json!({"id": "1F97", "serverName": "Main MDM", "serverType": "MDM"})
+    );
+}
