@@ -116,6 +116,8 @@ fn simulator() -> Option<()> {
 
 fn run(program: &Path) {
     let fixtures = apple_fixture_path("");
+    // Without `http` nothing is pushed after these.
+    #[cfg_attr(not(feature = "http"), allow(unused_mut))]
     let mut args = vec![
         fixtures.to_str().expect("UTF-8 path").to_owned(),
         env!("CARGO_PKG_VERSION").to_owned(),
