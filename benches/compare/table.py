@@ -111,6 +111,12 @@ def main(argv):
         peer_rows("open same token as DER", "token_open_der", "us", m["token_open_der"],
                   [("python", "pkcs7_decrypt_der")])
 
+    if "client_assertion_es256" in m:
+        pyjwt = peers["python"].get("pyjwt_version", "?")
+        peer_rows("ES256 client assertion (School and Business Manager API)",
+                  "client_assertion_es256", "us", m["client_assertion_es256"],
+                  [("python", f"+ PyJWT {pyjwt} jwt.encode")])
+
     head = ("measurement", "mdmlink", "peer", "peer value", "mdmlink/peer")
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(5)]
     line = "  ".join("{:<%d}" % w for w in widths)
