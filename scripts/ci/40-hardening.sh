@@ -52,14 +52,16 @@ run_fuzz() {
         cargo install --locked cargo-fuzz
     fi
     say "generating fuzz seeds"
-    fuzz/make-seeds.sh
+    # In an `||` list `set -e` does not apply: failures are returned.
+    fuzz/make-seeds.sh || { echo "fuzz seeds could not be generated"; return 1; }
     say "building fuzz targets (stable, --sanitizer none)"
     local boot=()
     if ! (cd fuzz && cargo fuzz build -O --sanitizer none); then
         # Older cargo-fuzz releases pass -Z flags even without a sanitizer.
         say "stable build failed; retrying with RUSTC_BOOTSTRAP=1"
         boot=(env RUSTC_BOOTSTRAP=1)
-        (cd fuzz && "${boot[@]}" cargo fuzz build -O --sanitizer none)
+        (cd fuzz && "${boot[@]}" cargo fuzz build -O --sanitizer none) ||
+            { echo "the fuzz targets do not build"; return 1; }
     fi
     local total=0 failed=0
     for t in "${TARGETS[@]}"; do
@@ -103,7 +105,7 @@ run_deny() {
     fi
     # cargo-deny reads `cargo metadata` offline: fetch every crate of the lock
     # file first (all platforms), from crates.io.
-    cargo fetch --locked --quiet
+    cargo fetch --locked --quiet || { echo "cargo fetch failed"; return 1; }
     local src="${MDMLINK_ADVISORY_DB_SRC:-../shared/advisory-db}"
     if [ ! -d "$src" ]; then
         echo "no RustSec snapshot at $src: set MDMLINK_ADVISORY_DB_SRC to an advisory-db checkout"
@@ -145,12 +147,22 @@ run_miri() {
     say "Miri: the C API's unit tests (its unsafe code) and the library's fast unit tests"
     # Unit tests of the parsers and small types; crypto-heavy tests are
     # #[cfg_attr(miri, ignore)] or filtered out here. The C API's `tests` avoid RSA.
+    # A build directory of its own per checkout: cargo-miri records the
+    # checkout's path in what it builds, and a shared build directory reused
+    # from another (deleted) clone fails with "No such file or directory".
+    local miri_target
+    miri_target="${CARGO_TARGET_DIR:-$root/target}/miri-$(printf '%s' "$root" | sha256sum | cut -c1-12)"
     # A test too slow for Miri (RSA key generation takes hours there) must not
-    # stall CI: each run has a deadline, and missing it fails the step.
+    # stall CI: each run has a deadline, and missing it fails the step. This
+    # function runs in an `||` list, where `set -e` does not apply: every
+    # command's failure is returned explicitly.
     MIRIFLAGS="${MIRIFLAGS:--Zmiri-disable-isolation}" \
-        timeout 900 cargo +nightly miri test -p mdmlink-capi --lib -- tests::
+        timeout 900 cargo +nightly miri test --target-dir "$miri_target" -p mdmlink-capi --lib -- tests:: ||
+        { say "Miri: the C API's tests FAILED"; return 1; }
     MIRIFLAGS="${MIRIFLAGS:--Zmiri-disable-isolation}" \
-        timeout 900 cargo +nightly miri test -p mdmlink --lib -- name:: portal:: secret:: token::smime:: token::payload:: --skip token::filename::
+        timeout 900 cargo +nightly miri test --target-dir "$miri_target" -p mdmlink --lib -- \
+        name:: portal:: secret:: token::smime:: token::payload:: --skip token::filename:: ||
+        { say "Miri: the library's tests FAILED"; return 1; }
     say "Miri: passed"
 }
 
