@@ -17,6 +17,7 @@ import (
 // Statuses of Apple's School and Business Manager API calls.
 const (
 	StatusAPIAccountExists   = Status(C.MDMLINK_STATUS_API_ACCOUNT_EXISTS)
+	StatusAlreadyStaged      = Status(C.MDMLINK_STATUS_ALREADY_STAGED)
 	StatusAPIAccountInvalid  = Status(C.MDMLINK_STATUS_API_ACCOUNT_INVALID)
 	StatusAPIBusinessOnly    = Status(C.MDMLINK_STATUS_API_BUSINESS_ONLY)
 	StatusNameTakenInPortal  = Status(C.MDMLINK_STATUS_NAME_TAKEN_IN_PORTAL)
@@ -198,6 +199,38 @@ func (s *Store) AddServerViaAPI(org, name string, bits uint32, releaseDevices bo
 		return nil, err
 	}
 	return takeBytes(&out), nil
+}
+
+// RotateKeyViaAPI stages a new bits-bit key for server name of org and
+// replaces its certificate in the portal (Apple Business only). The current
+// token keeps working until the new one is installed, which promotes the
+// key. It returns the staged certificate (PEM).
+func (s *Store) RotateKeyViaAPI(org, name string, bits uint32, now time.Time, conn APIConnection) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	corg, cname := cString(org, true), C.CString(name)
+	defer C.free(unsafe.Pointer(corg))
+	defer C.free(unsafe.Pointer(cname))
+	base, token := conn.cStrings()
+	defer C.free(unsafe.Pointer(base))
+	defer C.free(unsafe.Pointer(token))
+	var out C.mdmlink_bytes
+	var cerr *C.mdmlink_error
+	if err := check(C.mdmlink_store_server_rotate_key_via_api(s.ptr, corg, cname, C.uint32_t(bits),
+		C.int64_t(now.Unix()), base, token, &out, &cerr), cerr); err != nil {
+		return nil, err
+	}
+	return takeBytes(&out), nil
+}
+
+// RemoveAPIAccount removes org's API account (its sealed key with it).
+func (s *Store) RemoveAPIAccount(org string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	corg := cString(org, true)
+	defer C.free(unsafe.Pointer(corg))
+	var cerr *C.mdmlink_error
+	return check(C.mdmlink_store_api_account_remove(s.ptr, corg, &cerr), cerr)
 }
 
 // NameDifference is a store server named differently in the portal.

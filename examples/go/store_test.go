@@ -161,6 +161,25 @@ func TestStorePortalAPI(t *testing.T) {
 	if len(assigned) != 1 || assigned[0].SerialNumber != serial {
 		t.Fatalf("unexpected devices of Branch MDM %+v", assigned)
 	}
+	// Key rotation through the API: a staged certificate, and a second
+	// rotation refused while one is staged.
+	staged, err := s.RotateKeyViaAPI("Acme", "Branch MDM", 2048, now, conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(staged), "BEGIN CERTIFICATE") || string(staged) == string(cert) {
+		t.Fatalf("not a new certificate: %q", staged)
+	}
+	if _, err := s.RotateKeyViaAPI("Acme", "Branch MDM", 2048, now, conn); !errors.As(err, &e) || e.Status != StatusAlreadyStaged {
+		t.Fatalf("want ALREADY_STAGED, got %v", err)
+	}
+	// Without its account the organization cannot reach the API any more.
+	if err := s.RemoveAPIAccount("Acme"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.APIServers("Acme", conn); !errors.As(err, &e) || e.Status != StatusNotFound {
+		t.Fatalf("want NOT_FOUND without an API account, got %v", err)
+	}
 }
 
 func TestStorePortalAPISchoolRefusesAddViaAPI(t *testing.T) {

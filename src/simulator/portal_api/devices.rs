@@ -10,11 +10,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
 
 use super::Org;
-use super::documents::{ApiError, Query, encode_cursor, page, select, timestamp};
+use super::documents::{ApiError, Page, Query, encode_cursor, page, select, timestamp, typed_page};
 use crate::simulator::inventory::{COLORS, FAMILIES, mix};
 
 /// Every attribute of an org device, in Apple's order.
@@ -222,7 +222,7 @@ impl Devices {
                 .any(|s| s.as_deref() == Some(server))
     }
 
-    fn attributes(&self, org: &Org, position: u64, serial: &str) -> Map<String, Value> {
+    fn attributes(&self, org: &Org, position: u64, serial: &str) -> DeviceAttributes {
         let h = mix(self.seed ^ mix(position));
         let family_index = (h % FAMILIES.len() as u64) as usize;
         let (family, _, model) = FAMILIES[family_index];
@@ -243,81 +243,55 @@ impl Devices {
         };
         let migration = self.migrations.get(serial);
         let assigned = self.server_of(org, serial).is_some();
-        let mut m = Map::with_capacity(DEVICE_ATTRIBUTES.len());
-        let mut put = |k: &str, v: Value| {
-            m.insert(k.to_owned(), v);
-        };
-        put("serialNumber", json!(serial));
-        put("addedToOrgDateTime", json!(timestamp(added)));
-        put("updatedDateTime", json!(timestamp(updated)));
-        put("deviceModel", json!(model));
-        put("productFamily", json!(family));
-        put("productType", json!(product_type));
-        put("deviceCapacity", json!(capacity));
-        put("partNumber", json!(part));
-        put("orderNumber", json!(format!("ORD{}", digits(1, 10))));
-        put("orderDateTime", json!(timestamp(added - Duration::days(3))));
-        put("color", json!(color));
-        put(
-            "status",
-            json!(if assigned { "ASSIGNED" } else { "UNASSIGNED" }),
-        );
-        put(
-            "imei",
-            if phone {
-                json!([digits(2, 15), digits(3, 15)])
+        DeviceAttributes {
+            serial_number: serial.to_owned(),
+            added_to_org_date_time: timestamp(added),
+            updated_date_time: timestamp(updated),
+            device_model: model,
+            product_family: family,
+            product_type,
+            device_capacity: capacity,
+            part_number: part,
+            order_number: format!("ORD{}", digits(1, 10)),
+            order_date_time: timestamp(added - Duration::days(3)),
+            color,
+            status: if assigned { "ASSIGNED" } else { "UNASSIGNED" },
+            imei: if phone {
+                vec![digits(2, 15), digits(3, 15)]
             } else {
-                json!([])
+                Vec::new()
             },
-        );
-        put(
-            "meid",
-            if phone {
-                json!([digits(4, 14)])
+            meid: if phone {
+                vec![digits(4, 14)]
             } else {
-                json!([])
+                Vec::new()
             },
-        );
-        put(
-            "eid",
-            json!(if phone {
+            eid: if phone {
                 format!("8904{}{}", digits(5, 14), digits(6, 14))
             } else {
                 String::new()
-            }),
-        );
-        put("purchaseSourceId", json!(format!("{:07}", h % 10_000_000)));
-        put(
-            "purchaseSourceType",
-            json!(if (h >> 48).is_multiple_of(3) {
+            },
+            purchase_source_id: format!("{:07}", h % 10_000_000),
+            purchase_source_type: if (h >> 48).is_multiple_of(3) {
                 "RESELLER"
             } else {
                 "APPLE"
-            }),
-        );
-        put("wifiMacAddress", json!(mac(h, 7)));
-        put("bluetoothMacAddress", json!(mac(h, 8)));
-        put(
-            "ethernetMacAddress",
-            if family == "Mac" {
-                json!([mac(h, 9)])
-            } else {
-                json!([])
             },
-        );
-        put("isMdmMigrationCapable", json!(family != "AppleTV"));
-        put(
-            "mdmMigrationStatus",
-            migration.map_or(Value::Null, |mg| json!(mg.status)),
-        );
-        put(
-            "mdmMigrationDeadlineDateTime",
-            migration.map_or(Value::Null, |mg| json!(timestamp(mg.deadline))),
-        );
-        m
+            wifi_mac_address: mac(h, 7),
+            bluetooth_mac_address: mac(h, 8),
+            ethernet_mac_address: if family == "Mac" {
+                vec![mac(h, 9)]
+            } else {
+                Vec::new()
+            },
+            is_mdm_migration_capable: family != "AppleTV",
+            mdm_migration_status: migration.map(|mg| mg.status),
+            mdm_migration_deadline_date_time: migration.map(|mg| timestamp(mg.deadline)),
+        }
     }
 
-    /// The full resource of the device at `position`.
+    /// The full resource of the device at `position`: typed, so a page of a
+    /// thousand is serialized without building a `Value` per device.
     fn resource(
         &self,
         org: &Org,
@@ -325,24 +299,110 @@ impl Devices {
         position: u64,
         serial: &str,
         fields: Option<&[&str]>,
-    ) -> Value {
+    ) -> DeviceResource {
+        let attributes = self.attributes(org, position, serial);
+        let attributes = match fields {
+            None => Attributes::All(Box::new(attributes)),
+            Some(fields) => Attributes::Selected(match serde_json::to_value(attributes) {
+                Ok(Value::Object(m)) => select(m, Some(fields)),
+                _ => Value::Null,
+            }),
+        };
         let me = format!("{base}/v1/orgDevices/{serial}");
-        json!({
-            "type": "orgDevices",
-            "id": serial,
-            "attributes": select(self.attributes(org, position, serial), fields),
-            "relationships": {
-                "assignedServer": { "links": {
-                    "self": format!("{me}/relationships/assignedServer"),
-                    "related": format!("{me}/assignedServer"),
-                }},
-                "appleCareCoverage": { "links": {
-                    "related": format!("{me}/appleCareCoverage"),
-                }},
+        DeviceResource {
+            kind: "orgDevices",
+            id: serial.to_owned(),
+            attributes,
+            relationships: DeviceRelationships {
+                assigned_server: RelationshipLinks {
+                    links: Links {
+                        this: Some(format!("{me}/relationships/assignedServer")),
+                        related: format!("{me}/assignedServer"),
+                    },
+                },
+                apple_care_coverage: RelationshipLinks {
+                    links: Links {
+                        this: None,
+                        related: format!("{me}/appleCareCoverage"),
+                    },
+                },
             },
-            "links": { "self": me },
-        })
+            links: SelfLink { this: me },
+        }
     }
+}
+
+/// An org device's attributes, in Apple's order ([`DEVICE_ATTRIBUTES`]).
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DeviceAttributes {
+    serial_number: String,
+    added_to_org_date_time: String,
+    updated_date_time: String,
+    device_model: &'static str,
+    product_family: &'static str,
+    product_type: &'static str,
+    device_capacity: &'static str,
+    part_number: &'static str,
+    order_number: String,
+    order_date_time: String,
+    color: &'static str,
+    status: &'static str,
+    imei: Vec<String>,
+    meid: Vec<String>,
+    eid: String,
+    purchase_source_id: String,
+    purchase_source_type: &'static str,
+    wifi_mac_address: String,
+    bluetooth_mac_address: String,
+    ethernet_mac_address: Vec<String>,
+    is_mdm_migration_capable: bool,
+    mdm_migration_status: Option<&'static str>,
+    mdm_migration_deadline_date_time: Option<String>,
+}
+
+/// Every attribute, or the `fields[orgDevices]` asked for.
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+enum Attributes {
+    All(Box<DeviceAttributes>),
+    Selected(Value),
+}
+
+/// An org device resource as Apple sends it.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct DeviceResource {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: String,
+    attributes: Attributes,
+    relationships: DeviceRelationships,
+    links: SelfLink,
+}
+
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DeviceRelationships {
+    assigned_server: RelationshipLinks,
+    apple_care_coverage: RelationshipLinks,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct RelationshipLinks {
+    links: Links,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct Links {
+    #[serde(rename = "self", skip_serializing_if = "Option::is_none")]
+    this: Option<String>,
+    related: String,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct SelfLink {
+    #[serde(rename = "self")]
+    this: String,
 }
 
 fn self_link(base: &str, path_and_query: &str) -> String {
@@ -355,7 +415,7 @@ pub(crate) fn list(
     base: &str,
     path_and_query: &str,
     query: Option<&str>,
-) -> Result<Value, ApiError> {
+) -> Result<Page<DeviceResource>, ApiError> {
     let q = Query::parse(query, &["limit", "cursor", "fields[orgDevices]"])?;
     let limit = q.limit()?;
     let start = q.cursor("orgDevices")?;
@@ -371,7 +431,7 @@ pub(crate) fn list(
         position += 1;
     }
     let next = (position < d.total()).then(|| encode_cursor("orgDevices", position));
-    Ok(page(
+    Ok(typed_page(
         data,
         &self_link(base, path_and_query),
         limit,

@@ -168,9 +168,14 @@ impl ApiError {
     }
 }
 
-/// A JSON reply.
-pub(crate) fn document(status: StatusCode, body: &Value) -> Response<Vec<u8>> {
-    let mut response = Response::new(body.to_string().into_bytes());
+/// A JSON reply: a `Value`, or a typed document (a page of devices is
+/// serialized straight from its structs, without a `Value` tree).
+pub(crate) fn document<T: serde::Serialize + ?Sized>(
+    status: StatusCode,
+    body: &T,
+) -> Response<Vec<u8>> {
+    // Serializing plain data structures and `Value`s cannot fail.
+    let mut response = Response::new(serde_json::to_vec(body).unwrap_or_default());
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -332,8 +337,38 @@ pub(crate) fn select(attributes: Map<String, Value>, fields: Option<&[&str]>) ->
     }
 }
 
-/// A paged list document: `data`, `links.self` (and `links.next`),
+/// A paged list document, typed: `data`, `links.self` (and `links.next`),
 /// `meta.paging` (`total`, `limit`, and `nextCursor` while more follow).
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct Page<T> {
+    data: Vec<T>,
+    links: PageLinks,
+    meta: PageMeta,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct PageLinks {
+    #[serde(rename = "self")]
+    this: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct PageMeta {
+    paging: Paging,
+}
+
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Paging {
+    total: u64,
+    limit: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+}
+
+/// [`typed_page`] as a `Value`, for the lists that build `Value`s.
 pub(crate) fn page(
     data: Vec<Value>,
     self_link: &str,
@@ -341,8 +376,27 @@ pub(crate) fn page(
     total: u64,
     next_cursor: Option<String>,
 ) -> Value {
-    let mut links = json!({ "self": self_link });
-    let mut paging = json!({ "total": total, "limit": limit });
+    serde_json::to_value(typed_page(data, self_link, limit, total, next_cursor))
+        .unwrap_or(Value::Null)
+}
+
+/// A paged list document of `data`.
+pub(crate) fn typed_page<T>(
+    data: Vec<T>,
+    self_link: &str,
+    limit: u64,
+    total: u64,
+    next_cursor: Option<String>,
+) -> Page<T> {
+    let mut links = PageLinks {
+        this: self_link.to_owned(),
+        next: None,
+    };
+    let mut paging = Paging {
+        total,
+        limit,
+        next_cursor: None,
+    };
     if let Some(cursor) = next_cursor {
         let base = self_link.split('?').next().unwrap_or(self_link);
         // Keep the other parameters of the request (fields, ...).
@@ -358,10 +412,14 @@ pub(crate) fn page(
             next.push('&');
             next.push_str(p);
         }
-        links["next"] = Value::String(next);
-        paging["nextCursor"] = Value::String(cursor);
+        links.next = Some(next);
+        paging.next_cursor = Some(cursor);
     }
-    json!({ "data": data, "links": links, "meta": { "paging": paging } })
+    Page {
+        data,
+        links,
+        meta: PageMeta { paging },
+    }
 }
 
 /// The request's JSON body, or a 400.

@@ -25,7 +25,6 @@ pub(crate) mod servers;
 
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use p256::ecdsa::VerifyingKey;
-use serde_json::Value;
 use time::OffsetDateTime;
 
 pub use self::control::PortalServer;
@@ -265,7 +264,7 @@ pub(crate) fn handle(
     }
 }
 
-fn ok(value: Value) -> Result<Response<Vec<u8>>, ApiError> {
+fn ok<T: serde::Serialize>(value: T) -> Result<Response<Vec<u8>>, ApiError> {
     Ok(document(StatusCode::OK, &value))
 }
 
