@@ -21,6 +21,14 @@ pub struct mdmlink_bytes {
 }
 
 impl mdmlink_bytes {
+    /// `value` as JSON for C: every JSON output of the C API.
+    #[cfg_attr(not(any(feature = "http", feature = "sqlite")), allow(dead_code))]
+    pub(crate) fn json(value: &impl serde::Serialize) -> Result<Self, super::error::FfiError> {
+        serde_json::to_vec(value).map(Self::from_vec).map_err(|e| {
+            super::error::FfiError::new(super::status::mdmlink_status::EncodeFailed, e.to_string())
+        })
+    }
+
     /// Moves `data` into a buffer for C, followed by a NUL.
     pub(crate) fn from_vec(data: Vec<u8>) -> Self {
         let len = data.len();

@@ -27,13 +27,6 @@ pub struct mdmlink_dep_client {
     inner: mdmlink::dep::client::DepClient,
 }
 
-#[cfg(feature = "http")]
-fn json_out(value: &impl serde::Serialize) -> Result<mdmlink_bytes, FfiError> {
-    serde_json::to_vec(value)
-        .map(mdmlink_bytes::from_vec)
-        .map_err(|e| FfiError::invalid(format!("cannot encode the result as JSON ({e})")))
-}
-
 /// A client for `token` at `base_url` (`"https://mdmenrollment.apple.com"`,
 /// or a simulator's URL), sending `protocol_version` as
 /// `X-Server-Protocol-Version` (NULL: `"10"`). On success `*out` receives a
@@ -130,7 +123,7 @@ pub unsafe extern "C" fn mdmlink_dep_sync_step(
                 other => FfiError::new(mdmlink_status::DepRejected, other.to_string()),
             })?;
             // The library's typed shape (`Step`'s documented JSON).
-            let page = json_out(&step)?;
+            let page = mdmlink_bytes::json(&step)?;
             let saved = mdmlink_bytes::from_vec(step.cursor.to_saved().into_bytes());
             // SAFETY: both are non-NULL and writable.
             unsafe {
@@ -172,7 +165,7 @@ pub unsafe extern "C" fn mdmlink_dep_profile_define(
             let (client, json) = unsafe { (handle(client), bytes_arg(profile_json, profile_json_len, "profile_json")?) };
             let profile = mdmlink::dep::ProfileDefinition::from_json(json)?;
             let defined = client.inner.define_profile(&profile)?;
-            let out = json_out(&defined)?;
+            let out = mdmlink_bytes::json(&defined)?;
             // SAFETY: non-NULL and writable.
             unsafe { write(out_json, out) };
             Ok(())
@@ -222,7 +215,7 @@ pub unsafe extern "C" fn mdmlink_dep_profile_assign(
                 list.push(unsafe { str_arg(*p, "serials[i]")? });
             }
             let result = client.inner.assign_profile(uuid, &list)?;
-            let out = json_out(&result)?;
+            let out = mdmlink_bytes::json(&result)?;
             // SAFETY: non-NULL and writable.
             unsafe { write(out_json, out) };
             Ok(())

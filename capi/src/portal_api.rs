@@ -29,12 +29,6 @@ use super::store::{mdmlink_store, server_args};
 use super::{bytes_arg, handle, opt_str_arg, str_arg, time_arg, write};
 use mdmlink::portal_api::ApiAccount;
 
-fn json_bytes(value: &impl serde::Serialize) -> Result<mdmlink_bytes, FfiError> {
-    serde_json::to_vec(value)
-        .map(mdmlink_bytes::from_vec)
-        .map_err(|e| FfiError::new(mdmlink_status::EncodeFailed, e.to_string()))
-}
-
 /// The URLs of a call that talks to Apple: (`base_url`, `token_url`).
 ///
 /// # Safety
@@ -135,7 +129,7 @@ pub unsafe extern "C" fn mdmlink_store_api_accounts_json(
         // SAFETY: per the contract.
         let store = unsafe { handle(store) };
         let accounts = store.lock()?.api_accounts()?;
-        let json = json_bytes(&accounts)?;
+        let json = mdmlink_bytes::json(&accounts)?;
         // SAFETY: `out` is non-NULL and writable.
         unsafe { write(out, json) };
         Ok(())
@@ -396,7 +390,7 @@ pub unsafe extern "C" fn mdmlink_store_api_reconcile_json(
 /// The calls that talk to Apple (feature `http`).
 #[cfg(feature = "http")]
 mod http {
-    use super::{FfiError, json_bytes, mdmlink_bytes, mdmlink_store};
+    use super::{FfiError, mdmlink_bytes, mdmlink_store};
     use mdmlink::keypair::KeySize;
     use mdmlink::organization::ServerOptions;
     use mdmlink::portal_api::activities::FollowPolicy;
@@ -433,7 +427,7 @@ mod http {
         let client = client(&mut *store.lock()?, org, base_url, token_url)?;
         let servers = client.all_servers()?;
         let list: Vec<_> = servers.iter().map(listing::ServerListing::of).collect();
-        json_bytes(&list)
+        mdmlink_bytes::json(&list)
     }
 
     pub(super) fn devices(
@@ -484,7 +478,7 @@ mod http {
             OffsetDateTime::now_utc(),
             &mut |_, _| {},
         )?;
-        json_bytes(&report)
+        mdmlink_bytes::json(&report)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -556,7 +550,7 @@ mod http {
             &|_| None,
             OffsetDateTime::now_utc(),
         )?;
-        json_bytes(&report.to_json())
+        mdmlink_bytes::json(&report.to_json())
     }
 }
 

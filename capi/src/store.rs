@@ -226,11 +226,9 @@ pub unsafe extern "C" fn mdmlink_store_organizations_json(
     ffi!(status err; [store, out]; {
         // SAFETY: per the contract.
         let store = unsafe { handle(store) };
-        let listings = store.lock()?.organization_listings()?;
-        let json = serde_json::to_string(&listings)
-            .map_err(|e| FfiError::new(mdmlink_status::EncodeFailed, e.to_string()))?;
+        let json = mdmlink_bytes::json(&store.lock()?.organization_listings()?)?;
         // SAFETY: `out` is non-NULL and writable.
-        unsafe { write(out, mdmlink_bytes::from_vec(json.into_bytes())) };
+        unsafe { write(out, json) };
         Ok(())
     })
 }
@@ -291,10 +289,9 @@ pub unsafe extern "C" fn mdmlink_store_needs_action_json(
         let (store, org) = unsafe { (handle(store), opt_str_arg(org, "org")?) };
         let now = time_arg(now_unix, "now_unix")?;
         let items = store.lock()?.needs_action(org, &policy(warn_days)?, now)?;
-        let json = serde_json::to_string(&items)
-            .map_err(|e| FfiError::new(mdmlink_status::EncodeFailed, e.to_string()))?;
+        let json = mdmlink_bytes::json(&items)?;
         // SAFETY: `out` is non-NULL and writable.
-        unsafe { write(out, mdmlink_bytes::from_vec(json.into_bytes())) };
+        unsafe { write(out, json) };
         Ok(())
     })
 }

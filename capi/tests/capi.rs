@@ -114,6 +114,52 @@ fn simulator() -> Option<()> {
     None
 }
 
+/// `program` run under `MDMLINK_C_TEST_WRAPPER` (e.g. valgrind) when set.
+fn wrapped(program: &Path) -> Command {
+    let wrapper = std::env::var("MDMLINK_C_TEST_WRAPPER").unwrap_or_default();
+    let mut words = wrapper.split_whitespace();
+    match words.next() {
+        Some(tool) => {
+            let mut c = Command::new(tool);
+            c.args(words).arg(program);
+            c
+        }
+        None => Command::new(program),
+    }
+}
+
+/// Compiles `capi/tests/c/test_NAME.c` against the static library:
+/// (its output directory, the program).
+#[cfg(feature = "sqlite")]
+fn compile_static_test(name: &str) -> (PathBuf, PathBuf) {
+    let dir = out_dir(name);
+    let program = dir.join(format!("test_{name}"));
+    let out = Command::new(std::env::var("CC").unwrap_or_else(|_| "gcc".into()))
+        .args([
+            "-std=c11",
+            "-Wall",
+            "-Wextra",
+            "-Wpedantic",
+            "-Werror",
+            "-g",
+            "-pthread",
+        ])
+        .arg("-I")
+        .arg(root().join("include"))
+        .arg(root().join(format!("tests/c/test_{name}.c")))
+        .arg(library_dir().join(STATIC_LIB))
+        .args(["-lpthread", "-ldl", "-lm", "-o"])
+        .arg(&program)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run the C compiler ({e}); install gcc"));
+    assert!(
+        out.status.success(),
+        "compiling capi/tests/c/test_{name}.c failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (dir, program)
+}
+
 fn run(program: &Path) {
     let fixtures = apple_fixture_path("");
     // Without `http` nothing is pushed after these.
@@ -131,16 +177,7 @@ fn run(program: &Path) {
     }
     #[cfg(not(feature = "http"))]
     let _ = simulator();
-    let wrapper = std::env::var("MDMLINK_C_TEST_WRAPPER").unwrap_or_default();
-    let mut words = wrapper.split_whitespace();
-    let mut cmd = match words.next() {
-        Some(tool) => {
-            let mut c = Command::new(tool);
-            c.args(words).arg(program);
-            c
-        }
-        None => Command::new(program),
-    };
+    let mut cmd = wrapped(program);
     let out = cmd.args(&args).output().expect("run the C test");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -161,7 +198,7 @@ fn run(program: &Path) {
             "{stdout}"
         );
     }
-    if !wrapper.is_empty() {
+    if std::env::var_os("MDMLINK_C_TEST_WRAPPER").is_some_and(|w| !w.is_empty()) {
         eprintln!("{stderr}");
     }
 }
@@ -238,42 +275,8 @@ fn c_tests_shared_with_soname() {
 #[cfg(feature = "sqlite")]
 #[test]
 fn c_store_tests() {
-    let lib = library_dir();
-    let dir = out_dir("store");
-    let program = dir.join("test_store");
-    let out = Command::new(std::env::var("CC").unwrap_or_else(|_| "gcc".into()))
-        .args([
-            "-std=c11",
-            "-Wall",
-            "-Wextra",
-            "-Wpedantic",
-            "-Werror",
-            "-g",
-            "-pthread",
-        ])
-        .arg("-I")
-        .arg(root().join("include"))
-        .arg(root().join("tests/c/test_store.c"))
-        .arg(lib.join(STATIC_LIB))
-        .args(["-lpthread", "-ldl", "-lm", "-o"])
-        .arg(&program)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run the C compiler ({e}); install gcc"));
-    assert!(
-        out.status.success(),
-        "compiling capi/tests/c/test_store.c failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let wrapper = std::env::var("MDMLINK_C_TEST_WRAPPER").unwrap_or_default();
-    let mut words = wrapper.split_whitespace();
-    let mut cmd = match words.next() {
-        Some(tool) => {
-            let mut c = Command::new(tool);
-            c.args(words).arg(&program);
-            c
-        }
-        None => Command::new(&program),
-    };
+    let (dir, program) = compile_static_test("store");
+    let mut cmd = wrapped(&program);
     let out = cmd
         .arg(apple_fixture_path(""))
         .arg(&dir)
@@ -377,44 +380,10 @@ impl Drop for SimulatorProcess {
 #[cfg(all(feature = "sqlite", feature = "http"))]
 #[test]
 fn c_portal_api_tests() {
-    let lib = library_dir();
-    let dir = out_dir("portal_api");
-    let program = dir.join("test_portal_api");
-    let out = Command::new(std::env::var("CC").unwrap_or_else(|_| "gcc".into()))
-        .args([
-            "-std=c11",
-            "-Wall",
-            "-Wextra",
-            "-Wpedantic",
-            "-Werror",
-            "-g",
-            "-pthread",
-        ])
-        .arg("-I")
-        .arg(root().join("include"))
-        .arg(root().join("tests/c/test_portal_api.c"))
-        .arg(lib.join(STATIC_LIB))
-        .args(["-lpthread", "-ldl", "-lm", "-o"])
-        .arg(&program)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run the C compiler ({e}); install gcc"));
-    assert!(
-        out.status.success(),
-        "compiling capi/tests/c/test_portal_api.c failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (dir, program) = compile_static_test("portal_api");
     let business = SimulatorProcess::start(&[]);
     let school = SimulatorProcess::start(&["--school"]);
-    let wrapper = std::env::var("MDMLINK_C_TEST_WRAPPER").unwrap_or_default();
-    let mut words = wrapper.split_whitespace();
-    let mut cmd = match words.next() {
-        Some(tool) => {
-            let mut c = Command::new(tool);
-            c.args(words).arg(&program);
-            c
-        }
-        None => Command::new(&program),
-    };
+    let mut cmd = wrapped(&program);
     let out = cmd
         .arg(&dir)
         .arg(business.files.path())
